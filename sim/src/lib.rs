@@ -1,0 +1,1 @@
+//! manticore-sim: a Manticore-compatible node simulator, the test bed for shardbuddy.

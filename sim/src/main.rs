@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("manticore-sim: not available yet");
+    std::process::exit(1);
+}

@@ -1,0 +1,1 @@
+//! Placement and rebalance planning: pure functions, no I/O, no clock.

@@ -1,0 +1,8 @@
+//! Wire types of the searchd ↔ Buddy protocol (version 3) and of Manticore's
+//! `/sql?mode=raw` result sets. Serde types and their codecs only: no I/O.
+
+pub mod request;
+pub mod resultset;
+
+pub use request::{BuddyRequest, RequestFormat};
+pub use resultset::{Column, ColumnType, ResultSet, ResultSetError};

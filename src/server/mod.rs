@@ -1,0 +1,1 @@
+//! The Buddy HTTP endpoint searchd posts failed statements to.

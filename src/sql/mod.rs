@@ -1,0 +1,1 @@
+//! The extended SQL shardbuddy claims: grammar, typed AST, validation.
