@@ -23,6 +23,7 @@ pub mod ids;
 pub mod placement;
 pub mod protocol;
 pub mod server;
+pub mod sharding;
 pub mod sql;
 pub mod sqltext;
 

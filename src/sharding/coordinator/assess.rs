@@ -1,0 +1,206 @@
+//! How far a group has come, and what undoing it takes — the pure core of
+//! the master's group supervision.
+
+use std::collections::BTreeSet;
+
+use crate::ids::NodeId;
+use crate::sharding::executor::decide::RetryPolicy;
+use crate::sharding::queue::row::{QueueRow, QueueStatus};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Every row is processed.
+    Done,
+    /// A row failed for good.
+    Failed {
+        row: u64,
+        node: NodeId,
+    },
+    /// The deadline passed first.
+    TimedOut,
+    Running,
+}
+
+/// Assesses a committed group from its rows.
+pub fn assess(
+    rows: &[QueueRow],
+    policy: &RetryPolicy,
+    deadline_ms: Option<i64>,
+    now_ms: i64,
+) -> Progress {
+    if let Some(failed) = rows.iter().find(|r| policy.is_final(r)) {
+        return Progress::Failed {
+            row: failed.id,
+            node: failed.node.clone(),
+        };
+    }
+    if rows.iter().all(|r| r.status == QueueStatus::Processed) {
+        return Progress::Done;
+    }
+    if deadline_ms.is_some_and(|d| now_ms >= d) {
+        return Progress::TimedOut;
+    }
+    Progress::Running
+}
+
+/// Whether an aborted group has settled: no live node is still executing one
+/// of its rows (a row that was `processing` on a node that died is unknown,
+/// and is undone like a processed one).
+pub fn settled(rows: &[QueueRow], live: &BTreeSet<NodeId>) -> bool {
+    !rows
+        .iter()
+        .any(|r| r.status == QueueStatus::Processing && live.contains(&r.node))
+}
+
+/// The rows to undo, newest first: processed rows, and rows whose outcome is
+/// unknown because their node died while running them. A row that failed
+/// never took effect (its statement errored), so it is not undone — undoing it
+/// could destroy something that existed before (e.g. a conflicting table).
+pub fn to_undo<'a>(rows: &'a [QueueRow], live: &BTreeSet<NodeId>) -> Vec<&'a QueueRow> {
+    let mut undo: Vec<&QueueRow> = rows
+        .iter()
+        .filter(|r| !r.rollback_query.is_empty())
+        .filter(|r| {
+            r.status == QueueStatus::Processed
+                || (r.status == QueueStatus::Processing && !live.contains(&r.node))
+        })
+        .collect();
+    undo.sort_by(|a, b| b.id.cmp(&a.id));
+    undo
+}
+
+/// Builds the rollback rows for `undo` (newest first), each on the node that
+/// ran the forward step. Rollbacks on live nodes form one chain in reverse
+/// forward order; rollbacks on dead nodes wait for nothing and run, in their
+/// node's own order, when the node is back — they must not hold up the
+/// cleanup of the live nodes.
+pub fn rollback_rows(
+    undo: &[&QueueRow],
+    live: &BTreeSet<NodeId>,
+    mut next_id: impl FnMut() -> u64,
+    group: &str,
+    now_ms: i64,
+) -> Vec<QueueRow> {
+    let mut rows = Vec::with_capacity(undo.len());
+    let mut previous_live = 0;
+    for forward in undo {
+        let id = next_id();
+        let is_live = live.contains(&forward.node);
+        rows.push(QueueRow {
+            id,
+            node: forward.node.clone(),
+            query: forward.rollback_query.clone(),
+            rollback_query: String::new(),
+            wait_for_id: if is_live { previous_live } else { 0 },
+            operation_group: group.to_string(),
+            tries: 0,
+            status: QueueStatus::Created,
+            created_at: now_ms,
+            updated_at: now_ms,
+            duration: 0,
+        });
+        if is_live {
+            previous_live = id;
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_tries: 2,
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    };
+
+    fn row(id: u64, node: &str, status: QueueStatus, rollback: &str) -> QueueRow {
+        QueueRow {
+            id,
+            node: NodeId::new(node),
+            query: format!("do {id}"),
+            rollback_query: rollback.into(),
+            wait_for_id: 0,
+            operation_group: "g".into(),
+            tries: if status == QueueStatus::Error { 2 } else { 1 },
+            status,
+            created_at: 0,
+            updated_at: 0,
+            duration: 0,
+        }
+    }
+
+    fn live(v: &[&str]) -> BTreeSet<NodeId> {
+        v.iter().map(|s| NodeId::new(*s)).collect()
+    }
+
+    #[test]
+    fn progress_of_a_group() {
+        use QueueStatus::*;
+        let done = [row(1, "a", Processed, ""), row(2, "b", Processed, "")];
+        assert_eq!(assess(&done, &POLICY, Some(0), 10), Progress::Done);
+        let running = [row(1, "a", Processed, ""), row(2, "b", Created, "")];
+        assert_eq!(assess(&running, &POLICY, Some(100), 10), Progress::Running);
+        assert_eq!(
+            assess(&running, &POLICY, Some(100), 100),
+            Progress::TimedOut
+        );
+        let failed = [row(1, "a", Processed, ""), row(2, "b", Error, "")];
+        assert_eq!(
+            assess(&failed, &POLICY, None, 10),
+            Progress::Failed {
+                row: 2,
+                node: NodeId::new("b")
+            }
+        );
+    }
+
+    #[test]
+    fn undo_order_and_chaining() {
+        use QueueStatus::*;
+        let rows = [
+            row(1, "a", Processed, "undo 1"),
+            row(2, "b", Processed, "undo 2"),
+            row(3, "c", Processing, "undo 3"),
+            row(4, "a", Error, "undo 4"),
+            row(5, "b", Created, "undo 5"),
+            row(6, "a", Processed, ""),
+            row(7, "b", Processed, "undo 7"),
+        ];
+        let alive = live(&["a", "b"]);
+        assert!(settled(&rows, &alive));
+        assert!(!settled(&rows, &live(&["a", "b", "c"])));
+        let undo = to_undo(&rows, &alive);
+        assert_eq!(
+            undo.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![7, 3, 2, 1]
+        );
+        let mut next = 100;
+        let rb = rollback_rows(
+            &undo,
+            &alive,
+            || {
+                next += 1;
+                next
+            },
+            "g_rollback",
+            5,
+        );
+        let shape: Vec<(u64, &str, &str, u64)> = rb
+            .iter()
+            .map(|r| (r.id, r.node.as_str(), r.query.as_str(), r.wait_for_id))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (101, "b", "undo 7", 0),
+                (102, "c", "undo 3", 0),
+                (103, "b", "undo 2", 101),
+                (104, "a", "undo 1", 103),
+            ]
+        );
+    }
+}

@@ -1,0 +1,2 @@
+pub mod decide;
+pub mod statement;

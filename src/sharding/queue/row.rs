@@ -1,0 +1,275 @@
+//! Rows of `system.sharding_queue` (spec §6.1, §9.1): their typed form, the
+//! strict status codec and the SQL that writes them.
+
+use crate::ids::NodeId;
+use crate::protocol::ResultSet;
+use crate::sqltext::quote_literal;
+
+/// Bits of a queue id below the master epoch. Ids are `epoch << 40 | seq`:
+/// only the master allocates them, so they are totally ordered across nodes
+/// (unlike PHP Buddy's per-host monotonic clocks), and a row's id tells which
+/// master epoch wrote it.
+pub const SEQ_BITS: u32 = 40;
+
+pub fn queue_id(epoch: u64, seq: u64) -> u64 {
+    (epoch << SEQ_BITS) | (seq & ((1 << SEQ_BITS) - 1))
+}
+
+pub fn epoch_of(id: u64) -> u64 {
+    id >> SEQ_BITS
+}
+
+/// Queue row status strings, as PHP Buddy writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueStatus {
+    Created,
+    Processing,
+    Processed,
+    /// The last attempt failed; retried while `tries` is below the limit,
+    /// final once it is reached.
+    Error,
+}
+
+impl QueueStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueStatus::Created => "created",
+            QueueStatus::Processing => "processing",
+            QueueStatus::Processed => "processed",
+            QueueStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created" => QueueStatus::Created,
+            "processing" => QueueStatus::Processing,
+            "processed" => QueueStatus::Processed,
+            "error" => QueueStatus::Error,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRow {
+    pub id: u64,
+    pub node: NodeId,
+    pub query: String,
+    /// `""` when the step has nothing to undo.
+    pub rollback_query: String,
+    /// 0, or the id of a row that must be processed first.
+    pub wait_for_id: u64,
+    pub operation_group: String,
+    pub tries: u32,
+    pub status: QueueStatus,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Milliseconds the last attempt took.
+    pub duration: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("queue row {row}: {problem}")]
+pub struct RowError {
+    pub row: usize,
+    pub problem: String,
+}
+
+fn int_cell(set: &ResultSet, row: usize, name: &str) -> Result<i64, RowError> {
+    let bad = |problem: String| RowError { row, problem };
+    match set.cell(row, name) {
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| bad(format!("'{name}' is not an integer"))),
+        Some(serde_json::Value::String(s)) => s
+            .parse()
+            .map_err(|_| bad(format!("'{name}' is not an integer"))),
+        _ => Err(bad(format!("missing column '{name}'"))),
+    }
+}
+
+fn text_cell(set: &ResultSet, row: usize, name: &str) -> Result<String, RowError> {
+    set.text(row, name).ok_or_else(|| RowError {
+        row,
+        problem: format!("missing column '{name}'"),
+    })
+}
+
+impl QueueRow {
+    /// Reads row `row` of a `SELECT * FROM system.sharding_queue …` result.
+    pub fn from_result(set: &ResultSet, row: usize) -> Result<Self, RowError> {
+        let status = text_cell(set, row, "status")?;
+        let non_negative = |name: &str| -> Result<u64, RowError> {
+            u64::try_from(int_cell(set, row, name)?).map_err(|_| RowError {
+                row,
+                problem: format!("'{name}' is negative"),
+            })
+        };
+        Ok(QueueRow {
+            id: non_negative("id")?,
+            node: NodeId::new(text_cell(set, row, "node")?),
+            query: text_cell(set, row, "query")?,
+            rollback_query: text_cell(set, row, "rollback_query")?,
+            wait_for_id: non_negative("wait_for_id")?,
+            operation_group: text_cell(set, row, "operation_group")?,
+            tries: u32::try_from(non_negative("tries")?).unwrap_or(u32::MAX),
+            status: QueueStatus::parse(&status).ok_or_else(|| RowError {
+                row,
+                problem: format!("unknown status '{status}'"),
+            })?,
+            created_at: int_cell(set, row, "created_at")?,
+            updated_at: int_cell(set, row, "updated_at")?,
+            duration: int_cell(set, row, "duration")?,
+        })
+    }
+
+    pub fn all_from_result(set: &ResultSet) -> Result<Vec<Self>, RowError> {
+        (0..set.rows.len())
+            .map(|i| Self::from_result(set, i))
+            .collect()
+    }
+
+    fn values_sql(&self) -> String {
+        format!(
+            "({}, {}, {}, {}, {}, 0, {}, {}, {}, {}, {}, {})",
+            self.id,
+            quote_literal(self.node.as_str()),
+            quote_literal(&self.query),
+            quote_literal(&self.rollback_query),
+            self.wait_for_id,
+            quote_literal(&self.operation_group),
+            self.tries,
+            quote_literal(self.status.as_str()),
+            self.created_at,
+            self.updated_at,
+            self.duration,
+        )
+    }
+}
+
+/// One multi-row INSERT (spec §9.1 column list) into `table`, which is
+/// `system.sharding_queue` or its cluster-prefixed name.
+pub fn insert_sql(table: &str, rows: &[QueueRow]) -> String {
+    let values: Vec<String> = rows.iter().map(QueueRow::values_sql).collect();
+    format!(
+        "INSERT INTO {table} (`id`, `node`, `query`, `rollback_query`, `wait_for_id`, \
+         `rollback_wait_for_id`, `operation_group`, `tries`, `status`, `created_at`, `updated_at`, \
+         `duration`) VALUES {}",
+        values.join(", ")
+    )
+}
+
+/// The status update an executor writes when it claims or finishes a row.
+pub fn update_status_sql(
+    table: &str,
+    id: u64,
+    status: QueueStatus,
+    tries: u32,
+    updated_at: i64,
+    duration: i64,
+) -> String {
+    format!(
+        "UPDATE {table} SET `status` = {}, `tries` = {tries}, `updated_at` = {updated_at}, \
+         `duration` = {duration} WHERE `id` = {id}",
+        quote_literal(status.as_str())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Column, ColumnType};
+    use serde_json::json;
+
+    fn sample() -> QueueRow {
+        QueueRow {
+            id: queue_id(1, 3),
+            node: NodeId::new("127.0.0.1:1312"),
+            query:
+                "CREATE TABLE `t` (id bigint, title text)\n\t\t\ttype='shard' local='system.t_s0' "
+                    .into(),
+            rollback_query: "DROP TABLE IF EXISTS t".into(),
+            wait_for_id: 0,
+            operation_group: "shard_create_t_1".into(),
+            tries: 0,
+            status: QueueStatus::Created,
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_000_000,
+            duration: 0,
+        }
+    }
+
+    #[test]
+    fn ids_carry_the_epoch_and_order_across_epochs() {
+        assert_eq!(epoch_of(queue_id(7, 123)), 7);
+        assert!(queue_id(2, 0) > queue_id(1, (1 << SEQ_BITS) - 1));
+    }
+
+    #[test]
+    fn statuses_round_trip_and_unknown_ones_are_rejected() {
+        for s in [
+            QueueStatus::Created,
+            QueueStatus::Processing,
+            QueueStatus::Processed,
+            QueueStatus::Error,
+        ] {
+            assert_eq!(QueueStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(QueueStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn insert_escapes_queries() {
+        let mut row = sample();
+        row.query = r"CREATE TABLE t (a text) charset_table='a\b' x='it''s'".into();
+        let sql = insert_sql("c:system.sharding_queue", &[row]);
+        assert!(sql.starts_with("INSERT INTO c:system.sharding_queue (`id`, `node`"));
+        assert!(sql.contains(r"charset_table=\'a\\b\' x=\'it\'\'s\'"));
+        assert!(
+            sql.contains(", 0, 'shard_create_t_1', 0, 'created', 1700000000000, 1700000000000, 0)")
+        );
+    }
+
+    #[test]
+    fn rows_decode_from_result_sets() {
+        let row = sample();
+        let mut set = ResultSet::with_columns(
+            [
+                ("id", ColumnType::LongLong),
+                ("node", ColumnType::String),
+                ("query", ColumnType::String),
+                ("rollback_query", ColumnType::String),
+                ("wait_for_id", ColumnType::LongLong),
+                ("rollback_wait_for_id", ColumnType::LongLong),
+                ("operation_group", ColumnType::String),
+                ("tries", ColumnType::Long),
+                ("status", ColumnType::String),
+                ("created_at", ColumnType::LongLong),
+                ("updated_at", ColumnType::LongLong),
+                ("duration", ColumnType::Long),
+            ]
+            .into_iter()
+            .map(|(n, t)| Column::new(n, t))
+            .collect(),
+        );
+        set.push_row(vec![
+            json!(row.id),
+            json!(row.node.as_str()),
+            json!(row.query),
+            json!(row.rollback_query),
+            json!(0),
+            json!(0),
+            json!(row.operation_group),
+            json!(0),
+            json!("created"),
+            json!(row.created_at),
+            json!(row.updated_at),
+            json!(0),
+        ]);
+        assert_eq!(QueueRow::all_from_result(&set).unwrap(), vec![row]);
+        set.rows[0][8] = json!("bogus");
+        assert!(QueueRow::from_result(&set, 0).is_err());
+    }
+}

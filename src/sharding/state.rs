@@ -1,0 +1,116 @@
+//! Keys and value encoding of `system.sharding_state`, byte-compatible with
+//! PHP Buddy (spec §6.3, §10.2): a value is stored as a one-element JSON
+//! array `[<json>]`.
+//!
+//! Values are read back from the whole `value` column (the array text) rather
+//! than from `value[0]`, which the daemon flattens (`true` comes back as `1`,
+//! `"42"` and `42` look the same).
+
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+use crate::ids::{NodeId, TableName};
+
+/// The keys shardbuddy reads and writes. PHP Buddy's keys keep their names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateKey {
+    /// The user cluster the sharding metadata lives in (`""` = local).
+    Cluster,
+    /// `md5(join('|', sorted active nodes))`, PHP's topology fingerprint.
+    ClusterHash,
+    /// The master's node id (kept for PHP tools; the lease is authoritative).
+    Master,
+    /// The master lease with its epoch (fencing token).
+    MasterLease,
+    /// A node's heartbeat.
+    Node(NodeId),
+    /// A sharded table's create/drop lifecycle.
+    Table(TableName),
+    /// An operation group's commit record.
+    Group(String),
+}
+
+impl StateKey {
+    pub fn render(&self) -> String {
+        match self {
+            StateKey::Cluster => "cluster".into(),
+            StateKey::ClusterHash => "cluster_hash".into(),
+            StateKey::Master => "master".into(),
+            StateKey::MasterLease => "master_lease".into(),
+            StateKey::Node(id) => format!("node:{id}"),
+            StateKey::Table(t) => format!("table:{t}"),
+            StateKey::Group(g) => format!("group:{g}"),
+        }
+    }
+}
+
+/// The text stored in the `value` column for `value`.
+pub fn encode_value(value: &Value) -> String {
+    Value::Array(vec![value.clone()]).to_string()
+}
+
+/// Decodes the `value` column text; `None` when it is not a one-element array
+/// (a row written by something else; callers treat it as absent).
+pub fn decode_value(text: &str) -> Option<Value> {
+    match serde_json::from_str::<Value>(text).ok()? {
+        Value::Array(mut items) if items.len() == 1 => items.pop(),
+        _ => None,
+    }
+}
+
+/// The document id a key's row always has, so a write is a single atomic
+/// `REPLACE` instead of PHP's read-then-write. Positive and never 0.
+pub fn doc_id(key: &str) -> u64 {
+    let digest = Md5::digest(key.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    let id = u64::from_be_bytes(bytes) & 0x7fff_ffff_ffff_ffff;
+    id.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_render_like_buddy() {
+        assert_eq!(StateKey::Cluster.render(), "cluster");
+        assert_eq!(
+            StateKey::Node(NodeId::new("127.0.0.1:1312")).render(),
+            "node:127.0.0.1:1312"
+        );
+        assert_eq!(
+            StateKey::Table(TableName::parse("T").unwrap()).render(),
+            "table:t"
+        );
+    }
+
+    #[test]
+    fn values_round_trip_through_the_array_wrapping() {
+        for v in [
+            json!(""),
+            json!("c"),
+            json!(42),
+            json!(true),
+            json!({"status": "done", "q": [1, 2]}),
+        ] {
+            let text = encode_value(&v);
+            assert!(text.starts_with('[') && text.ends_with(']'));
+            assert_eq!(decode_value(&text), Some(v));
+        }
+        assert_eq!(decode_value("[1,2]"), None);
+        assert_eq!(decode_value("{}"), None);
+        assert_eq!(decode_value("not json"), None);
+    }
+
+    #[test]
+    fn doc_ids_are_stable_and_positive() {
+        assert_eq!(doc_id("master"), doc_id("master"));
+        assert_ne!(doc_id("master"), doc_id("cluster"));
+        for k in ["", "a", "node:1.2.3.4:9312"] {
+            let id = doc_id(k);
+            assert!(id > 0 && id <= i64::MAX as u64);
+        }
+    }
+}
