@@ -28,6 +28,8 @@ pub enum StateKey {
     Table(TableName),
     /// An operation group's commit record.
     Group(String),
+    /// Why a queue row's last attempt failed.
+    RowError(u64),
 }
 
 impl StateKey {
@@ -40,6 +42,7 @@ impl StateKey {
             StateKey::Node(id) => format!("node:{id}"),
             StateKey::Table(t) => format!("table:{t}"),
             StateKey::Group(g) => format!("group:{g}"),
+            StateKey::RowError(id) => format!("row_error:{id}"),
         }
     }
 }

@@ -1,2 +1,3 @@
 pub mod decide;
+pub mod run;
 pub mod statement;

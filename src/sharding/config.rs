@@ -1,0 +1,118 @@
+//! Timings and limits of the sharding subsystem, in one place. Defaults suit
+//! production; every value can be overridden by an environment variable so
+//! tests and the demo can run faster (searchd passes a fixed command line, so
+//! flags are not the right channel).
+
+use std::time::Duration;
+
+use crate::sharding::executor::decide::RetryPolicy;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardingConfig {
+    /// How often executors and the master look for new work written by other
+    /// nodes (local writes wake them at once). `SHARDBUDDY_POLL_MS`.
+    pub poll_interval: Duration,
+    /// Heartbeat and lease renewal period. `SHARDBUDDY_HEARTBEAT_MS`.
+    pub heartbeat_interval: Duration,
+    /// A master that has not renewed its lease for this long is replaced.
+    /// `SHARDBUDDY_LEASE_TIMEOUT_MS`.
+    pub lease_timeout: Duration,
+    /// Failing queue rows. `SHARDBUDDY_MAX_TRIES`, `SHARDBUDDY_RETRY_BASE_MS`,
+    /// `SHARDBUDDY_RETRY_MAX_MS`.
+    pub retry: RetryPolicy,
+    /// CREATE's default `timeout`, and DROP's. `SHARDBUDDY_DEFAULT_TIMEOUT_S`.
+    pub default_timeout: Duration,
+    /// How long a statement keeps waiting after its deadline for the rollback
+    /// of the live nodes to finish. `SHARDBUDDY_ROLLBACK_GRACE_MS`.
+    pub rollback_grace: Duration,
+    /// Finished operation groups are purged from the queue after this long.
+    /// `SHARDBUDDY_RETENTION_S`.
+    pub retention: Duration,
+    /// How often a waiting statement re-reads its table's state.
+    /// `SHARDBUDDY_WAIT_POLL_MS`.
+    pub wait_poll: Duration,
+}
+
+impl Default for ShardingConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(50),
+            heartbeat_interval: Duration::from_secs(1),
+            lease_timeout: Duration::from_secs(5),
+            retry: RetryPolicy {
+                max_tries: 5,
+                base_backoff: Duration::from_millis(250),
+                max_backoff: Duration::from_secs(5),
+            },
+            default_timeout: Duration::from_secs(30),
+            rollback_grace: Duration::from_secs(15),
+            retention: Duration::from_secs(600),
+            wait_poll: Duration::from_millis(20),
+        }
+    }
+}
+
+impl ShardingConfig {
+    /// Defaults overridden by `SHARDBUDDY_*` variables from `env`. Unparsable
+    /// values are reported and ignored.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> (Self, Vec<String>) {
+        let mut c = Self::default();
+        let mut warnings = Vec::new();
+        let mut read = |name: &str, unit_ms: u64, slot: &mut Duration| {
+            if let Some(raw) = env(name) {
+                match raw.trim().parse::<u64>() {
+                    Ok(v) if v > 0 => *slot = Duration::from_millis(v.saturating_mul(unit_ms)),
+                    _ => warnings.push(format!(
+                        "ignoring {name}={raw}: expected a positive integer"
+                    )),
+                }
+            }
+        };
+        read("SHARDBUDDY_POLL_MS", 1, &mut c.poll_interval);
+        read("SHARDBUDDY_HEARTBEAT_MS", 1, &mut c.heartbeat_interval);
+        read("SHARDBUDDY_LEASE_TIMEOUT_MS", 1, &mut c.lease_timeout);
+        read("SHARDBUDDY_RETRY_BASE_MS", 1, &mut c.retry.base_backoff);
+        read("SHARDBUDDY_RETRY_MAX_MS", 1, &mut c.retry.max_backoff);
+        read("SHARDBUDDY_DEFAULT_TIMEOUT_S", 1000, &mut c.default_timeout);
+        read("SHARDBUDDY_ROLLBACK_GRACE_MS", 1, &mut c.rollback_grace);
+        read("SHARDBUDDY_RETENTION_S", 1000, &mut c.retention);
+        read("SHARDBUDDY_WAIT_POLL_MS", 1, &mut c.wait_poll);
+        if let Some(raw) = env("SHARDBUDDY_MAX_TRIES") {
+            match raw.trim().parse::<u32>() {
+                Ok(v) if v > 0 => c.retry.max_tries = v,
+                _ => warnings.push(format!(
+                    "ignoring SHARDBUDDY_MAX_TRIES={raw}: expected a positive integer"
+                )),
+            }
+        }
+        (c, warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let env: BTreeMap<&str, &str> = [
+            ("SHARDBUDDY_POLL_MS", "10"),
+            ("SHARDBUDDY_LEASE_TIMEOUT_MS", "1500"),
+            ("SHARDBUDDY_RETENTION_S", "2"),
+            ("SHARDBUDDY_MAX_TRIES", "0"),
+            ("SHARDBUDDY_HEARTBEAT_MS", "soon"),
+        ]
+        .into();
+        let (c, warnings) = ShardingConfig::from_env(|k| env.get(k).map(|v| v.to_string()));
+        assert_eq!(c.poll_interval, Duration::from_millis(10));
+        assert_eq!(c.lease_timeout, Duration::from_millis(1500));
+        assert_eq!(c.retention, Duration::from_secs(2));
+        assert_eq!(c.retry.max_tries, ShardingConfig::default().retry.max_tries);
+        assert_eq!(
+            c.heartbeat_interval,
+            ShardingConfig::default().heartbeat_interval
+        );
+        assert_eq!(warnings.len(), 2);
+    }
+}
