@@ -65,7 +65,7 @@ pub fn to_undo<'a>(rows: &'a [QueueRow], live: &BTreeSet<NodeId>) -> Vec<&'a Que
                 || (r.status == QueueStatus::Processing && !live.contains(&r.node))
         })
         .collect();
-    undo.sort_by(|a, b| b.id.cmp(&a.id));
+    undo.sort_by_key(|r| std::cmp::Reverse(r.id));
     undo
 }
 

@@ -1,0 +1,152 @@
+//! Pieces the statement handlers share: their error type, the permission
+//! probe, existence checks, and waiting for the master's verdict.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::client::ClientError;
+use crate::handler::Reply;
+use crate::ids::TableName;
+use crate::protocol::ResultSet;
+use crate::sharding::clock::now_ms;
+use crate::sharding::daemon::DaemonError;
+use crate::sharding::runtime::Shared;
+use crate::sharding::state::StateKey;
+use crate::sharding::store::{Store, StoreError};
+use crate::sharding::table_state::{TableState, TableStatus};
+
+/// Why a statement failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// A message for the user, verbatim.
+    #[error("{0}")]
+    User(String),
+    #[error("sharding metadata is not available: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Daemon(#[from] DaemonError),
+}
+
+impl From<ClientError> for OpError {
+    fn from(e: ClientError) -> Self {
+        OpError::Store(StoreError::Client(e))
+    }
+}
+
+pub fn user(msg: impl Into<String>) -> OpError {
+    OpError::User(msg.into())
+}
+
+/// Turns an outcome into the reply searchd relays.
+pub fn reply(outcome: Result<Vec<ResultSet>, OpError>) -> Reply {
+    match outcome {
+        Ok(sets) => Reply::Sets(sets),
+        Err(e) => Reply::Error(e.to_string()),
+    }
+}
+
+/// Buddy's permission probe (spec §1.8, §4.3): a bare `ALTER TABLE <t>` as
+/// the requesting user; only a "permission denied" answer matters.
+pub async fn check_schema_permission(
+    shared: &Shared,
+    user: &str,
+    table: &TableName,
+) -> Result<(), OpError> {
+    let probe = shared.client.as_user(user);
+    match probe.query_one(&format!("ALTER TABLE {table}")).await {
+        Err(e)
+            if e.to_string()
+                .to_ascii_lowercase()
+                .contains("permission denied") =>
+        {
+            Err(user_error_permission(user, table))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn user_error_permission(user: &str, table: &TableName) -> OpError {
+    OpError::User(format!(
+        "Permission denied for user '{user}': requires schema permission on table '{table}'"
+    ))
+}
+
+/// The daemon's full DDL of `table` (`SHOW CREATE TABLE … OPTION force=1`),
+/// or `None` when there is no such table.
+pub async fn show_create(shared: &Shared, table: &TableName) -> Result<Option<String>, OpError> {
+    match shared
+        .client
+        .query_one(&format!("SHOW CREATE TABLE {table} OPTION force=1"))
+        .await
+    {
+        Ok(set) => Ok(set.text(0, "Create Table")),
+        Err(ClientError::Daemon { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A request id unique across nodes and restarts.
+pub fn request_id(node: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{node}/{}/{}/{}",
+        std::process::id(),
+        now_ms(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Waits until the master records the outcome of request `id` for `table`.
+pub async fn await_outcome(
+    shared: &Shared,
+    store: &Store,
+    table: &TableName,
+    id: &str,
+    patience: Duration,
+) -> Result<Vec<ResultSet>, OpError> {
+    let deadline = Instant::now() + patience;
+    let key = StateKey::Table(table.clone());
+    loop {
+        let notified = shared.table_changed.notified();
+        match store.get_as::<TableState>(&key).await? {
+            Some(state) if state.request_id() == Some(id) => match state.status {
+                TableStatus::Done => return Ok(result_sets(&state)),
+                TableStatus::Failed => {
+                    return Err(user(state.error.unwrap_or_else(|| "operation failed".into())))
+                }
+                TableStatus::Requested | TableStatus::Processing => {}
+            },
+            _ => {
+                return Err(user(format!(
+                    "table '{table}': another CREATE or DROP of this table took over; check SHOW SHARDING STATUS"
+                )))
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(user("Waiting timeout exceeded."));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config.wait_poll) => {}
+            _ = notified => {}
+        }
+    }
+}
+
+fn result_sets(state: &TableState) -> Vec<ResultSet> {
+    let sets: Vec<ResultSet> = state
+        .result
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| ResultSet::from_json(v).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if sets.is_empty() {
+        vec![ResultSet::ok()]
+    } else {
+        sets
+    }
+}

@@ -1,0 +1,146 @@
+//! `CREATE TABLE [IF NOT EXISTS] [c:]t (…) shards='N' rf='M' [timeout='S']`.
+//!
+//! The statement is synchronous: it returns once every node has its shards
+//! and its wrapper, or with `Waiting timeout exceeded.` after the timeout,
+//! with everything that was made undone.
+
+use std::time::Duration;
+
+use crate::ids::{ClusterName, TableName};
+use crate::protocol::ResultSet;
+use crate::sharding::clock::{now_ms, now_s};
+use crate::sharding::daemon;
+use crate::sharding::ops::common::{self, user, OpError};
+use crate::sharding::runtime::Shared;
+use crate::sharding::setup;
+use crate::sharding::state::StateKey;
+use crate::sharding::table_state::{OpKind, OpRequest, TableState};
+use crate::sql::CreateSharded;
+
+pub async fn run(
+    shared: &Shared,
+    user_name: &str,
+    stmt: &CreateSharded,
+) -> Result<Vec<ResultSet>, OpError> {
+    let t = &stmt.table;
+    common::check_schema_permission(shared, user_name, t).await?;
+    if common::show_create(shared, t).await?.is_some() {
+        return exists(stmt);
+    }
+    match &stmt.cluster {
+        None => refuse_local_on_cluster(shared, t).await?,
+        Some(c) => check_cluster(shared, c, stmt.rf).await?,
+    }
+    let store = setup::ensure(shared, stmt.cluster.as_ref()).await?;
+    if store.cluster() != stmt.cluster.as_ref() {
+        return Err(binding_mismatch(store.cluster(), t));
+    }
+    let key = StateKey::Table(t.clone());
+    if let Some(state) = store.get_as::<TableState>(&key).await? {
+        if state.in_flight() {
+            return exists(stmt);
+        }
+    }
+    let me = shared.node().await?.id.clone();
+    let timeout = stmt
+        .timeout
+        .map(|s| Duration::from_secs(u64::from(s)))
+        .unwrap_or(shared.config.default_timeout);
+    let request = OpRequest {
+        id: common::request_id(me.as_str()),
+        by: me,
+        at_ms: now_ms(),
+        timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+        cluster: stmt
+            .cluster
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        shards: stmt.shards,
+        rf: stmt.rf,
+    };
+    let id = request.id.clone();
+    let state = TableState::requested(
+        OpKind::Create,
+        request,
+        stmt.columns.clone().unwrap_or_default(),
+        stmt.extra(),
+    );
+    store.put(&key, &state, now_s()).await?;
+    shared.wake_coordinator.notify_one();
+    common::await_outcome(
+        shared,
+        &store,
+        t,
+        &id,
+        timeout + shared.config.rollback_grace,
+    )
+    .await
+}
+
+fn exists(stmt: &CreateSharded) -> Result<Vec<ResultSet>, OpError> {
+    if stmt.if_not_exists {
+        Ok(vec![ResultSet::ok()])
+    } else {
+        let t = &stmt.table;
+        Err(user(format!(
+            "table '{t}': CREATE TABLE failed: table '{t}' already exists"
+        )))
+    }
+}
+
+/// A node whose metadata lives in a replication cluster cannot also hold
+/// local sharded tables (spec §1.6, §2 item 1).
+async fn refuse_local_on_cluster(shared: &Shared, t: &TableName) -> Result<(), OpError> {
+    let counters = daemon::status(&shared.client, "cluster_%_indexes").await?;
+    for (counter, value) in counters {
+        if value.contains("system.sharding_table") {
+            let name = counter
+                .strip_prefix("cluster_")
+                .and_then(|c| c.strip_suffix("_indexes"))
+                .unwrap_or(&counter);
+            return Err(user(format!(
+                "Local sharded tables cannot be created on a node that is part of a replication cluster \
+                 ('{name}'). Use CREATE TABLE {name}:{t} instead."
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn check_cluster(shared: &Shared, c: &ClusterName, rf: u32) -> Result<(), OpError> {
+    let Some(health) = daemon::cluster_health(&shared.client, c).await? else {
+        return Err(user(format!("Cluster '{c}' does not exist")));
+    };
+    let count = health.view_count;
+    if count < 2 {
+        return Err(user(format!(
+            "The node count for cluster {c} is too low: {count}. You can create local sharded table."
+        )));
+    }
+    if count < rf as usize {
+        return Err(user(format!(
+            "The node count ({count}) is lower than replication factor ({rf})"
+        )));
+    }
+    if !health.membership.primary {
+        return Err(user(format!(
+            "cluster '{c}' is not in primary view (status='{}'): refusing to CREATE — retry when the cluster \
+             is fully synced",
+            health.status
+        )));
+    }
+    Ok(())
+}
+
+fn binding_mismatch(bound: Option<&ClusterName>, t: &TableName) -> OpError {
+    match bound {
+        Some(c) => user(format!(
+            "sharded tables on this node belong to cluster '{c}': use CREATE TABLE {c}:{t}"
+        )),
+        None => user(format!(
+            "this node already holds local sharded tables, which cannot be mixed with clustered ones: \
+             use CREATE TABLE {t} without a cluster, or another node"
+        )),
+    }
+}

@@ -1,0 +1,193 @@
+//! `TRUNCATE TABLE`, `FLUSH RAMCHUNK` and (async) `OPTIMIZE TABLE` on a
+//! sharded table: the daemon refuses them on the wrapper, so they are sent to
+//! every physical shard (spec §5.7), with two fixes over PHP Buddy: a TRUNCATE
+//! of a replicated shard goes through its replication cluster
+//! (`TRUNCATE TABLE <cluster>:<shard>`, which the daemon requires, golden
+//! `system_tables.144`), and FLUSH/OPTIMIZE reach every copy, not just the
+//! first mirror.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+
+use regex::Regex;
+use tokio::task::JoinSet;
+
+use crate::client::DaemonClient;
+use crate::ids::{NodeId, TableName};
+use crate::protocol::ResultSet;
+use crate::sharding::daemon;
+use crate::sharding::ops::common::{self, user, OpError};
+use crate::sharding::runtime::Shared;
+
+/// Which statement to fan out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FanOut {
+    Truncate,
+    FlushRamchunk,
+    /// `OPTION k=v, …` kept as given.
+    Optimize(Vec<(String, String)>),
+}
+
+/// One physical copy of a shard: on this node (`None`) or on another.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Copy {
+    node: Option<NodeId>,
+    table: String,
+}
+
+static TARGET: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(local|agent)\s*=\s*'([^']*)'").expect("regex"));
+
+/// The shards of a wrapper DDL: each entry lists the copies of one shard.
+fn shard_copies(ddl: &str) -> Vec<Vec<Copy>> {
+    TARGET
+        .captures_iter(ddl)
+        .map(|c| {
+            if &c[1] == "local" {
+                return vec![Copy {
+                    node: None,
+                    table: c[2].to_string(),
+                }];
+            }
+            let spec = c[2].split('[').next().unwrap_or_default();
+            spec.split('|')
+                .filter_map(|mirror| {
+                    let (addr, table) = mirror.rsplit_once(':')?;
+                    Some(Copy {
+                        node: Some(NodeId::new(addr)),
+                        table: table.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .filter(|copies: &Vec<Copy>| !copies.is_empty())
+        .collect()
+}
+
+/// `None` when `table` is not a sharded table (the request is then declined).
+pub async fn run(
+    shared: &Shared,
+    table: &TableName,
+    what: &FanOut,
+) -> Result<Option<Vec<ResultSet>>, OpError> {
+    let Some(ddl) = common::show_create(shared, table).await? else {
+        return Ok(None);
+    };
+    if !ddl.contains("type='shard'") {
+        return Ok(None);
+    }
+    let me = shared.node().await?.id.clone();
+    let mut targets: Vec<Copy> = Vec::new();
+    for copies in shard_copies(&ddl) {
+        match what {
+            // One copy is enough: its replication cluster carries the rest.
+            FanOut::Truncate => {
+                let local = copies
+                    .iter()
+                    .find(|c| c.node.is_none() || c.node.as_ref() == Some(&me));
+                targets.extend(local.or(copies.first()).cloned());
+            }
+            _ => targets.extend(copies),
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    let mut jobs = JoinSet::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    for copy in targets {
+        let client = match &copy.node {
+            Some(n) if *n != me => shared.client.for_node(n),
+            _ => shared.client.clone(),
+        };
+        let what = what.clone();
+        let limit = limit.clone();
+        jobs.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let result = apply(&client, &copy.table, &what).await;
+            (copy, result)
+        });
+    }
+    while let Some(joined) = jobs.join_next().await {
+        let Ok((copy, result)) = joined else {
+            return Err(user("fan-out task failed"));
+        };
+        if let Err(message) = result {
+            let node = copy.node.map_or_else(|| me.to_string(), |n| n.to_string());
+            return Err(user(format!("{} on node {node}: {message}", copy.table)));
+        }
+    }
+    Ok(Some(vec![ResultSet::ok()]))
+}
+
+async fn apply(client: &DaemonClient, table: &str, what: &FanOut) -> Result<(), String> {
+    let sql = match what {
+        FanOut::Truncate => {
+            let target = match cluster_of(client, table).await {
+                Some(cluster) => format!("{cluster}:{table}"),
+                None => table.to_string(),
+            };
+            format!("TRUNCATE TABLE {target}")
+        }
+        FanOut::FlushRamchunk => format!("FLUSH RAMCHUNK {table}"),
+        FanOut::Optimize(options) if options.is_empty() => format!("OPTIMIZE TABLE {table}"),
+        FanOut::Optimize(options) => {
+            let list: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("OPTIMIZE TABLE {table} OPTION {}", list.join(", "))
+        }
+    };
+    client
+        .query_one(&sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The replication cluster `table` belongs to on the node `client` talks to.
+async fn cluster_of(client: &DaemonClient, table: &str) -> Option<String> {
+    let counters: BTreeMap<String, String> =
+        daemon::status(client, "cluster_%_indexes").await.ok()?;
+    counters.into_iter().find_map(|(counter, value)| {
+        value
+            .split(',')
+            .any(|t| t.trim() == table)
+            .then(|| {
+                counter
+                    .strip_prefix("cluster_")?
+                    .strip_suffix("_indexes")
+                    .map(str::to_string)
+            })
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapper_targets_are_read_from_the_ddl() {
+        let ddl = "CREATE TABLE t (id bigint) type='shard' local='system.t_s0' \
+                   agent='127.0.0.1:2312:system.t_s1' \
+                   agent='127.0.0.1:1312:system.t_s2|127.0.0.1:2312:system.t_s2[retry_count=2,ha_strategy=noerrors]'";
+        let copies = shard_copies(ddl);
+        let local = |t: &str| Copy {
+            node: None,
+            table: t.into(),
+        };
+        let remote = |n: &str, t: &str| Copy {
+            node: Some(NodeId::new(n)),
+            table: t.into(),
+        };
+        assert_eq!(
+            copies,
+            vec![
+                vec![local("system.t_s0")],
+                vec![remote("127.0.0.1:2312", "system.t_s1")],
+                vec![
+                    remote("127.0.0.1:1312", "system.t_s2"),
+                    remote("127.0.0.1:2312", "system.t_s2")
+                ],
+            ]
+        );
+    }
+}
