@@ -611,8 +611,8 @@ impl Office {
     // ---- retention ----------------------------------------------------------
 
     /// Removes finished groups (rows, commit records, row errors) once they
-    /// are older than the retention period, with the table state of a
-    /// finished DROP or failed CREATE.
+    /// are older than the retention period, with a leftover table state of a
+    /// finished DROP or failed CREATE (normally its requester removes it).
     async fn purge(
         &mut self,
         shared: &Shared,
@@ -622,43 +622,44 @@ impl Office {
     ) -> Result<(), StoreError> {
         let retention = i64::try_from(shared.config.retention.as_millis()).unwrap_or(i64::MAX);
         let now = now_ms();
-        let due: Vec<(&String, &GroupRecord)> = groups
-            .iter()
-            .filter(|(_, rec)| rec.kind != GroupKind::Rollback && rec.status.is_final())
-            .filter(|(_, rec)| rec.finished_at_ms.is_some_and(|at| now - at >= retention))
-            .collect();
-        if due.is_empty() {
-            return Ok(());
-        }
-        let row_errors = store.list("row_error:").await?;
-        for (name, rec) in due {
-            let rb_name = rollback_group_name(name);
-            let mut ids: BTreeSet<u64> = BTreeSet::new();
-            for group in [name.as_str(), rb_name.as_str()] {
-                ids.extend(store.group_rows(group).await?.iter().map(|r| r.id));
-                store.purge_group(group).await?;
-            }
-            for key in row_errors.keys() {
-                let id = key.trim_start_matches("row_error:").parse::<u64>().ok();
-                if let Some(id) = id.filter(|id| ids.contains(id)) {
-                    store.delete(&StateKey::RowError(id)).await?;
-                }
+        for (name, rec) in groups {
+            let due = rec.kind != GroupKind::Rollback
+                && rec.status.is_final()
+                && rec.finished_at_ms.is_some_and(|at| now - at >= retention);
+            if !due {
+                continue;
             }
             if let Some(state) = tables.get(&rec.table) {
-                let finished = (state.kind == OpKind::Drop && state.status == TableStatus::Done)
+                let gone = (state.kind == OpKind::Drop && state.status == TableStatus::Done)
                     || (state.kind == OpKind::Create && state.status == TableStatus::Failed);
-                if finished && state.operation_group.as_deref() == Some(name.as_str()) {
+                if gone && state.operation_group.as_deref() == Some(name.as_str()) {
                     store
                         .delete(&StateKey::Table(table_name(&rec.table)?))
                         .await?;
                 }
             }
-            store.delete(&StateKey::Group(rb_name)).await?;
-            store.delete(&StateKey::Group(name.clone())).await?;
-            debug!(group = %name, "purged finished operation");
+            purge_history(store, name).await?;
         }
         Ok(())
     }
+}
+
+/// Deletes every trace of a finished group: its rows and those of its
+/// rollback, their error records, and both commit records.
+async fn purge_history(store: &Store, group: &str) -> Result<(), StoreError> {
+    let rollback = rollback_group_name(group);
+    for name in [group, rollback.as_str()] {
+        for row in store.group_rows(name).await? {
+            // Only a row that failed at least once has an error record.
+            if row.status == QueueStatus::Error || row.tries > 1 {
+                store.delete(&StateKey::RowError(row.id)).await?;
+            }
+        }
+        store.purge_group(name).await?;
+        store.delete(&StateKey::Group(name.to_string())).await?;
+    }
+    debug!(group, "purged finished operation");
+    Ok(())
 }
 
 /// A planned operation: its steps, the nodes involved, and (CREATE) the

@@ -96,38 +96,56 @@ pub fn request_id(node: &str) -> String {
     )
 }
 
+/// How a request ended, as far as the requesting statement can tell.
+pub enum Outcome {
+    Done(Vec<ResultSet>),
+    Failed(String),
+}
+
 /// Waits until the master records the outcome of request `id` for `table`.
+/// A finished DROP or a failed CREATE leaves no trace: the state the outcome
+/// was read from is removed (`forget_when`).
 pub async fn await_outcome(
     shared: &Shared,
     store: &Store,
     table: &TableName,
     id: &str,
     patience: Duration,
+    forget_when: impl Fn(&Outcome) -> bool,
 ) -> Result<Vec<ResultSet>, OpError> {
     let deadline = Instant::now() + patience;
     let key = StateKey::Table(table.clone());
     loop {
         let notified = shared.table_changed.notified();
         match store.get_as::<TableState>(&key).await? {
-            Some(state) if state.request_id() == Some(id) => match state.status {
-                TableStatus::Done => return Ok(result_sets(&state)),
-                TableStatus::Failed => {
-                    return Err(user(state.error.unwrap_or_else(|| "operation failed".into())))
+            Some(state) if state.request_id() == Some(id) => {
+                let outcome = match state.status {
+                    TableStatus::Done => Outcome::Done(result_sets(&state)),
+                    TableStatus::Failed => Outcome::Failed(state.error.unwrap_or_else(|| "operation failed".into())),
+                    TableStatus::Requested | TableStatus::Processing => {
+                        if Instant::now() >= deadline {
+                            return Err(user("Waiting timeout exceeded."));
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(shared.config.wait_poll) => {}
+                            _ = notified => {}
+                        }
+                        continue;
+                    }
+                };
+                if forget_when(&outcome) {
+                    store.delete(&key).await?;
                 }
-                TableStatus::Requested | TableStatus::Processing => {}
-            },
+                return match outcome {
+                    Outcome::Done(sets) => Ok(sets),
+                    Outcome::Failed(msg) => Err(user(msg)),
+                };
+            }
             _ => {
                 return Err(user(format!(
                     "table '{table}': another CREATE or DROP of this table took over; check SHOW SHARDING STATUS"
                 )))
             }
-        }
-        if Instant::now() >= deadline {
-            return Err(user("Waiting timeout exceeded."));
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(shared.config.wait_poll) => {}
-            _ = notified => {}
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::ids::{ClusterName, TableName};
 use crate::protocol::ResultSet;
 use crate::sharding::clock::{now_ms, now_s};
 use crate::sharding::daemon;
-use crate::sharding::ops::common::{self, user, OpError};
+use crate::sharding::ops::common::{self, user, OpError, Outcome};
 use crate::sharding::runtime::Shared;
 use crate::sharding::setup;
 use crate::sharding::state::StateKey;

@@ -5,7 +5,7 @@ use crate::ids::{ClusterName, TableName};
 use crate::protocol::ResultSet;
 use crate::sharding::clock::{now_ms, now_s};
 use crate::sharding::daemon;
-use crate::sharding::ops::common::{self, user, OpError};
+use crate::sharding::ops::common::{self, user, OpError, Outcome};
 use crate::sharding::runtime::Shared;
 use crate::sharding::state::StateKey;
 use crate::sharding::store::Store;
@@ -82,7 +82,10 @@ pub async fn run(
         .put(&StateKey::Table(t.clone()), &next, now_s())
         .await?;
     shared.wake_coordinator.notify_one();
-    common::await_outcome(shared, &store, t, &id, timeout).await
+    common::await_outcome(shared, &store, t, &id, timeout, |o| {
+        matches!(o, Outcome::Done(_))
+    })
+    .await
 }
 
 fn not_sharded(stmt: &DropSharded) -> OpError {
