@@ -68,13 +68,10 @@ pub async fn run(
     );
     store.put(&key, &state, now_s()).await?;
     shared.wake_coordinator.notify_one();
-    common::await_outcome(
-        shared,
-        &store,
-        t,
-        &id,
-        timeout + shared.config.rollback_grace,
-    )
+    let patience = timeout + shared.config.rollback_grace;
+    common::await_outcome(shared, &store, t, &id, patience, |o| {
+        matches!(o, Outcome::Failed(_))
+    })
     .await
 }
 
