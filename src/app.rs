@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -20,6 +21,8 @@ use crate::server::{self, ServerState};
 
 mod lifecycle;
 mod logging;
+
+use lifecycle::StopSignals;
 
 /// What handlers and background services are built from.
 pub struct AppContext {
@@ -44,25 +47,6 @@ pub fn handlers(_ctx: &AppContext) -> Vec<Box<dyn Handler>> {
 /// SIGTERM/SIGINT or the parent's death, and exits 0.
 pub fn run(config: Config, ignored_args: &[String]) -> ExitCode {
     let parent = std::os::unix::process::parent_id();
-    let listener = match bind(&config.bind) {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!(
-                "shardbuddy: cannot listen on {}:{}: {err}",
-                config.bind.host, config.bind.port
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    let handshake = listener.local_addr().and_then(print_handshake);
-    if let Err(err) = handshake {
-        eprintln!("shardbuddy: cannot announce the listening address: {err}");
-        return ExitCode::FAILURE;
-    }
-    let log_control = logging::init(config.log_level);
-    for arg in ignored_args {
-        tracing::warn!(argument = %arg, "ignoring an unknown command-line argument");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads)
         .thread_name("shardbuddy-worker")
@@ -71,11 +55,26 @@ pub fn run(config: Config, ignored_args: &[String]) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            tracing::error!(%err, "cannot start the runtime");
+            eprintln!("shardbuddy: cannot start the runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve(Arc::new(config), listener, log_control, parent));
+    let (signals, listener) = match runtime.block_on(async { Ok::<_, String>((install_signals()?, bind(&config.bind)?)) }) {
+        Ok(ready) => ready,
+        Err(err) => {
+            eprintln!("shardbuddy: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(err) = listener.local_addr().and_then(print_handshake) {
+        eprintln!("shardbuddy: cannot announce the listening address: {err}");
+        return ExitCode::FAILURE;
+    }
+    let log_control = logging::init(config.log_level);
+    for arg in ignored_args {
+        tracing::warn!(argument = %arg, "ignoring an unknown command-line argument");
+    }
+    let result = runtime.block_on(serve(Arc::new(config), listener, log_control, signals, parent));
     // Tasks abandoned after the grace period must not delay the exit.
     runtime.shutdown_background();
     match result {
@@ -87,10 +86,17 @@ pub fn run(config: Config, ignored_args: &[String]) -> ExitCode {
     }
 }
 
-fn bind(addr: &BindAddr) -> std::io::Result<StdTcpListener> {
-    let listener = StdTcpListener::bind((addr.host.as_str(), addr.port))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+fn install_signals() -> Result<StopSignals, String> {
+    StopSignals::install().map_err(|err| format!("cannot install signal handlers: {err}"))
+}
+
+fn bind(addr: &BindAddr) -> Result<TcpListener, String> {
+    let listen = || -> std::io::Result<TcpListener> {
+        let listener = StdTcpListener::bind((addr.host.as_str(), addr.port))?;
+        listener.set_nonblocking(true)?;
+        TcpListener::from_std(listener)
+    };
+    listen().map_err(|err| format!("cannot listen on {}:{}: {err}", addr.host, addr.port))
 }
 
 /// `Buddy v<version> started <ip>:<port>`: the line searchd waits for.
@@ -102,11 +108,11 @@ fn print_handshake(addr: SocketAddr) -> std::io::Result<()> {
 
 async fn serve(
     config: Arc<Config>,
-    listener: StdTcpListener,
+    listener: TcpListener,
     log_control: Arc<logging::LogControl>,
+    signals: StopSignals,
     parent: u32,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
     let ctx = AppContext {
         daemon: DaemonClient::new(ClientConfig {
             base_url: config.listen_url.clone(),
@@ -144,7 +150,7 @@ async fn serve(
         config.shutdown_grace,
     ));
 
-    let reason = lifecycle::stop_requested(parent).await;
+    let reason = signals.stop_requested(parent).await;
     tracing::info!(%reason, grace = ?config.shutdown_grace, "stopping");
     ctx.shutdown.cancel();
     ctx.tasks.close();

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// How often the parent process is checked, as Buddy does.
 const PARENT_POLL: Duration = Duration::from_secs(1);
@@ -25,25 +25,30 @@ impl fmt::Display for StopReason {
     }
 }
 
-/// Resolves when the process should stop. `parent` is the parent pid seen at
-/// start; a different parent pid later means the parent died.
-pub async fn stop_requested(parent: u32) -> StopReason {
-    tokio::select! {
-        reason = on_signal(SignalKind::terminate(), "SIGTERM") => reason,
-        reason = on_signal(SignalKind::interrupt(), "SIGINT") => reason,
-        reason = parent_exited(parent) => reason,
-    }
+/// The stop signals, watched from the moment they are installed: a signal
+/// that arrives before anyone waits is not lost.
+pub struct StopSignals {
+    terminate: Signal,
+    interrupt: Signal,
 }
 
-async fn on_signal(kind: SignalKind, name: &'static str) -> StopReason {
-    match signal(kind) {
-        Ok(mut stream) => {
-            stream.recv().await;
-            StopReason::Signal(name)
-        }
-        Err(err) => {
-            tracing::error!(%err, "cannot watch {name}; stop the process another way");
-            std::future::pending().await
+impl StopSignals {
+    /// Installs the handlers; needs a Tokio runtime context. Done before the
+    /// handshake, so searchd can stop the helper as soon as it knows it.
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves when the process should stop. `parent` is the parent pid
+    /// seen at start; a different parent pid later means the parent died.
+    pub async fn stop_requested(mut self, parent: u32) -> StopReason {
+        tokio::select! {
+            _ = self.terminate.recv() => StopReason::Signal("SIGTERM"),
+            _ = self.interrupt.recv() => StopReason::Signal("SIGINT"),
+            reason = parent_exited(parent) => reason,
         }
     }
 }
