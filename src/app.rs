@@ -59,7 +59,9 @@ pub fn run(config: Config, ignored_args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (signals, listener) = match runtime.block_on(async { Ok::<_, String>((install_signals()?, bind(&config.bind)?)) }) {
+    let (signals, listener) = match runtime
+        .block_on(async { Ok::<_, String>((install_signals()?, bind(&config.bind)?)) })
+    {
         Ok(ready) => ready,
         Err(err) => {
             eprintln!("shardbuddy: {err}");
@@ -74,7 +76,13 @@ pub fn run(config: Config, ignored_args: &[String]) -> ExitCode {
     for arg in ignored_args {
         tracing::warn!(argument = %arg, "ignoring an unknown command-line argument");
     }
-    let result = runtime.block_on(serve(Arc::new(config), listener, log_control, signals, parent));
+    let result = runtime.block_on(serve(
+        Arc::new(config),
+        listener,
+        log_control,
+        signals,
+        parent,
+    ));
     // Tasks abandoned after the grace period must not delay the exit.
     runtime.shutdown_background();
     match result {
@@ -159,7 +167,10 @@ async fn serve(
         tokio::time::timeout(config.shutdown_grace, ctx.tasks.wait())
     );
     if services.is_err() {
-        tracing::warn!("background services did not stop within {:?}", config.shutdown_grace);
+        tracing::warn!(
+            "background services did not stop within {:?}",
+            config.shutdown_grace
+        );
     }
     served.map_err(std::io::Error::other)?;
     tracing::info!("stopped");

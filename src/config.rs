@@ -137,12 +137,22 @@ impl FromStr for BindAddr {
             let (host, after) = rest.split_once(']').ok_or_else(|| err("unclosed '['"))?;
             match after {
                 "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':').ok_or_else(|| err("junk after ']'"))?)),
+                _ => (
+                    host,
+                    Some(
+                        after
+                            .strip_prefix(':')
+                            .ok_or_else(|| err("junk after ']'"))?,
+                    ),
+                ),
             }
         } else {
             match raw.matches(':').count() {
                 0 => (raw, None),
-                1 => raw.split_once(':').map(|(h, p)| (h, Some(p))).ok_or_else(|| err("bad port"))?,
+                1 => raw
+                    .split_once(':')
+                    .map(|(h, p)| (h, Some(p)))
+                    .ok_or_else(|| err("bad port"))?,
                 _ => (raw, None),
             }
         };
@@ -151,7 +161,9 @@ impl FromStr for BindAddr {
         }
         let port = match port {
             None => 0,
-            Some(p) => p.parse().map_err(|_| err("the port is not a number from 0 to 65535"))?,
+            Some(p) => p
+                .parse()
+                .map_err(|_| err("the port is not a number from 0 to 65535"))?,
         };
         Ok(Self {
             host: host.to_string(),
@@ -178,7 +190,9 @@ pub fn normalize_http_url(raw: &str) -> Result<String, ConfigError> {
         Some(_) => return Err(err("only http:// is supported")),
         None => format!("http://{trimmed}"),
     };
-    let uri: Uri = with_scheme.parse().map_err(|_| err("it cannot be parsed"))?;
+    let uri: Uri = with_scheme
+        .parse()
+        .map_err(|_| err("it cannot be parsed"))?;
     let authority = uri.authority().ok_or_else(|| err("it has no host"))?;
     if authority.host().is_empty() || authority.as_str().contains('@') {
         return Err(err("it needs a plain host[:port]"));
@@ -190,7 +204,10 @@ pub fn normalize_http_url(raw: &str) -> Result<String, ConfigError> {
         "0.0.0.0" => "127.0.0.1",
         other => other,
     };
-    let port = authority.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let port = authority
+        .port()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
     let path = uri.path_and_query().map_or("", |p| p.as_str());
     Ok(format!("http://{host}{port}{}", path.trim_end_matches('/')))
 }
@@ -222,7 +239,10 @@ mod tests {
             ("http://h:1/buddy/", Ok("http://h:1/buddy")),
             (" http://h:1 ", Ok("http://h:1")),
             ("https://h:1", Err("only http:// is supported")),
-            ("unix:/run/searchd.sock", Err("unix sockets are not supported")),
+            (
+                "unix:/run/searchd.sock",
+                Err("unix sockets are not supported"),
+            ),
             ("http://", Err("it cannot be parsed")),
             ("", Err("it cannot be parsed")),
             ("http://u:p@h:1", Err("it needs a plain host[:port]")),
@@ -241,7 +261,12 @@ mod tests {
 
     #[test]
     fn bind_addresses() {
-        let ok = |host: &str, port| Ok(BindAddr { host: host.into(), port });
+        let ok = |host: &str, port| {
+            Ok(BindAddr {
+                host: host.into(),
+                port,
+            })
+        };
         let cases = [
             ("127.0.0.1", ok("127.0.0.1", 0)),
             ("0.0.0.0:9999", ok("0.0.0.0", 9999)),
@@ -263,7 +288,10 @@ mod tests {
         for name in ["info", "debug", "debugv", "debugvv"] {
             assert_eq!(name.parse::<LogLevel>().unwrap().as_str(), name);
         }
-        assert_eq!("INFO".parse::<LogLevel>(), Err(ConfigError::LogLevel("INFO".into())));
+        assert_eq!(
+            "INFO".parse::<LogLevel>(),
+            Err(ConfigError::LogLevel("INFO".into()))
+        );
     }
 
     #[test]

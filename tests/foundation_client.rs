@@ -22,7 +22,11 @@ fn client(base_url: &str, token: Option<&str>) -> DaemonClient {
 }
 
 fn header_lines(request: &support::fake_http::Recorded) -> Vec<String> {
-    request.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect()
+    request
+        .headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect()
 }
 
 #[tokio::test]
@@ -38,8 +42,12 @@ async fn the_request_is_buddys_byte_for_byte() {
     let requests = searchd.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!((request.method.as_str(), request.target.as_str()), ("POST", "/sql?mode=raw"));
-    let body = "query=SELECT%20%2A%20FROM%20t%20WHERE%20title%20%3D%20%27a%20b%27%20--%20%C3%A9%3B%0A%2B~";
+    assert_eq!(
+        (request.method.as_str(), request.target.as_str()),
+        ("POST", "/sql?mode=raw")
+    );
+    let body =
+        "query=SELECT%20%2A%20FROM%20t%20WHERE%20title%20%3D%20%27a%20b%27%20--%20%C3%A9%3B%0A%2B~";
     assert_eq!(String::from_utf8_lossy(&request.body), body);
     assert_eq!(
         header_lines(request),
@@ -61,17 +69,34 @@ async fn identity_headers_follow_the_client() {
     let base = client(&searchd.url(), None);
     base.query("SHOW TABLES").await.unwrap();
     base.as_system().query("SHOW TABLES").await.unwrap();
-    base.as_system().as_user("").query("SHOW TABLES").await.unwrap();
-    client(&searchd.url(), Some("")).query("SHOW TABLES").await.unwrap();
+    base.as_system()
+        .as_user("")
+        .query("SHOW TABLES")
+        .await
+        .unwrap();
+    client(&searchd.url(), Some(""))
+        .query("SHOW TABLES")
+        .await
+        .unwrap();
 
     let seen: Vec<(Option<String>, Option<String>)> = searchd
         .requests()
         .iter()
-        .map(|r| (r.header("X-Manticore-User").map(str::to_string), r.header("Authorization").map(str::to_string)))
+        .map(|r| {
+            (
+                r.header("X-Manticore-User").map(str::to_string),
+                r.header("Authorization").map(str::to_string),
+            )
+        })
         .collect();
     assert_eq!(
         seen,
-        [(None, None), (Some("system.buddy".into()), None), (None, None), (None, None)]
+        [
+            (None, None),
+            (Some("system.buddy".into()), None),
+            (None, None),
+            (None, None)
+        ]
     );
 }
 
@@ -79,7 +104,8 @@ async fn identity_headers_follow_the_client() {
 async fn calls_share_one_keep_alive_connection_and_other_nodes_keep_the_token() {
     let searchd = FakeHttp::replying(FakeReply::new(200, EMPTY_OK));
     let other_node = FakeHttp::replying(FakeReply::new(200, EMPTY_OK));
-    let local = client("http://127.0.0.1:1", Some("tok")).for_node(&NodeId::new(searchd.addr.to_string()));
+    let local =
+        client("http://127.0.0.1:1", Some("tok")).for_node(&NodeId::new(searchd.addr.to_string()));
     assert_eq!(local.base_url(), searchd.url());
     for _ in 0..3 {
         local.query("SELECT 1").await.unwrap();
@@ -87,7 +113,12 @@ async fn calls_share_one_keep_alive_connection_and_other_nodes_keep_the_token() 
     let connections: Vec<usize> = searchd.requests().iter().map(|r| r.connection).collect();
     assert_eq!(connections, [0, 0, 0]);
 
-    local.for_node(&NodeId::new(other_node.addr.to_string())).as_system().query("SELECT 2").await.unwrap();
+    local
+        .for_node(&NodeId::new(other_node.addr.to_string()))
+        .as_system()
+        .query("SELECT 2")
+        .await
+        .unwrap();
     let request = &other_node.requests()[0];
     assert_eq!(request.header("Authorization"), Some("Bearer tok"));
     assert_eq!(request.header("X-Manticore-User"), Some("system.buddy"));
@@ -100,7 +131,10 @@ async fn result_sets_are_decoded() {
     let client = client(&searchd.url(), None);
     let sets = client.query("SHOW TABLES; SHOW WARNINGS").await.unwrap();
     assert_eq!(sets.len(), 2);
-    assert_eq!((sets[0].total, sets[0].text(1, "Type").as_deref()), (2, Some("shard")));
+    assert_eq!(
+        (sets[0].total, sets[0].text(1, "Type").as_deref()),
+        (2, Some("shard"))
+    );
     assert_eq!(sets[1].warning, "w");
     let first = client.query_one("SHOW TABLES").await.unwrap();
     assert_eq!(first, sets[0]);
@@ -108,31 +142,49 @@ async fn result_sets_are_decoded() {
 
 #[tokio::test]
 async fn errors_are_typed() {
-    let cases: Vec<(FakeReply, Box<dyn Fn(&ClientError) -> bool>)> = vec![
+    type Check = Box<dyn Fn(&ClientError) -> bool>;
+    let cases: Vec<(FakeReply, Check)> = vec![
         (
             FakeReply::new(500, r#"{"error":"no such table 'nope'"}"#),
-            Box::new(|e| *e == ClientError::Daemon { status: 500, message: "no such table 'nope'".into() } && e.to_string() == "no such table 'nope'"),
+            Box::new(|e| {
+                *e == ClientError::Daemon {
+                    status: 500,
+                    message: "no such table 'nope'".into(),
+                } && e.to_string() == "no such table 'nope'"
+            }),
         ),
         (
-            FakeReply::new(200, r#"[{"total":0,"error":"table 's' is a part of cluster 'c'","warning":""}]"#),
+            FakeReply::new(
+                200,
+                r#"[{"total":0,"error":"table 's' is a part of cluster 'c'","warning":""}]"#,
+            ),
             Box::new(|e| e.daemon_message() == Some("table 's' is a part of cluster 'c'")),
         ),
         (
             FakeReply::new(200, "<html>oops</html>"),
-            Box::new(|e| matches!(e, ClientError::Decode { reason, .. } if reason.contains("<html>oops</html>"))),
+            Box::new(
+                |e| matches!(e, ClientError::Decode { reason, .. } if reason.contains("<html>oops</html>")),
+            ),
         ),
         (
             FakeReply::new(503, ""),
-            Box::new(|e| matches!(e, ClientError::Decode { reason, .. } if reason.starts_with("HTTP 503"))),
+            Box::new(
+                |e| matches!(e, ClientError::Decode { reason, .. } if reason.starts_with("HTTP 503")),
+            ),
         ),
         (
             FakeReply::new(200, "[]"),
-            Box::new(|e| matches!(e, ClientError::Decode { reason, .. } if reason == "the reply holds no result set")),
+            Box::new(
+                |e| matches!(e, ClientError::Decode { reason, .. } if reason == "the reply holds no result set"),
+            ),
         ),
     ];
     for (reply, check) in cases {
         let searchd = FakeHttp::replying(reply.clone());
-        let err = client(&searchd.url(), None).query_one("DESC nope").await.unwrap_err();
+        let err = client(&searchd.url(), None)
+            .query_one("DESC nope")
+            .await
+            .unwrap_err();
         assert!(check(&err), "{reply:?} gave {err:?}");
         assert!(!err.is_transient(), "{err:?}");
     }
@@ -157,7 +209,11 @@ async fn slow_daemons_time_out() {
         }
     );
     assert!(err.is_transient());
-    assert!(started.elapsed() < Duration::from_secs(4), "gave up only after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "gave up only after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -170,7 +226,10 @@ async fn refused_connections_are_connect_errors() {
         .query("SELECT 1")
         .await
         .unwrap_err();
-    assert!(matches!(&err, ClientError::Connect { url, .. } if url.ends_with("/sql?mode=raw")), "{err:?}");
+    assert!(
+        matches!(&err, ClientError::Connect { url, .. } if url.ends_with("/sql?mode=raw")),
+        "{err:?}"
+    );
     assert!(err.is_transient());
     assert_eq!(err.daemon_message(), None);
 }

@@ -21,13 +21,22 @@ fn config(buddy: &Shardbuddy, method: &str, body: &str) -> HttpReply {
 fn config_reads_and_sets_the_log_level() {
     let buddy = Shardbuddy::start(&["--log-level=debugvv"]);
     let get = config(&buddy, "GET", "");
-    assert_eq!((get.status, get.text().as_str()), (200, r#"{"log_level":"debugvv"}"#));
+    assert_eq!(
+        (get.status, get.text().as_str()),
+        (200, r#"{"log_level":"debugvv"}"#)
+    );
     assert_eq!(get.header("content-type"), Some("application/json"));
 
     for level in ["debug", "debugv", "info"] {
         let set = config(&buddy, "POST", &format!(r#"{{"log_level":"{level}"}}"#));
-        assert_eq!((set.status, set.json()), (200, json!({ "log_level": level })));
-        assert_eq!(config(&buddy, "GET", "").json(), json!({ "log_level": level }));
+        assert_eq!(
+            (set.status, set.json()),
+            (200, json!({ "log_level": level }))
+        );
+        assert_eq!(
+            config(&buddy, "GET", "").json(),
+            json!({ "log_level": level })
+        );
     }
 }
 
@@ -35,9 +44,15 @@ fn config_reads_and_sets_the_log_level() {
 fn bad_config_changes_are_refused_and_change_nothing() {
     let buddy = Shardbuddy::start(&[]);
     let cases = [
-        (r#"{"log_level":"verbose"}"#, "'verbose' is not a log level (info, debug, debugv, debugvv)"),
+        (
+            r#"{"log_level":"verbose"}"#,
+            "'verbose' is not a log level (info, debug, debugv, debugvv)",
+        ),
         (r#"{"log_level":2}"#, "Field 'log_level' must be a string"),
-        (r#"{"level":"debug"}"#, "Mandatory field 'log_level' is missing"),
+        (
+            r#"{"level":"debug"}"#,
+            "Mandatory field 'log_level' is missing",
+        ),
         ("log_level=debug", "Failed to parse config payload"),
     ];
     for (body, text) in cases {
@@ -45,7 +60,10 @@ fn bad_config_changes_are_refused_and_change_nothing() {
         assert_eq!(reply.status, 500, "{body}");
         assert_eq!(reply.json(), json!({"error": text, "code": 500}), "{body}");
     }
-    assert_eq!(config(&buddy, "GET", "").json(), json!({"log_level": "info"}));
+    assert_eq!(
+        config(&buddy, "GET", "").json(),
+        json!({"log_level": "info"})
+    );
 }
 
 #[test]
@@ -55,15 +73,27 @@ fn other_methods_on_config_are_not_allowed() {
         let reply = config(&buddy, method, r#"{"log_level":"debug"}"#);
         assert_eq!(reply.status, 405, "{method}");
         assert_eq!(reply.header("allow"), Some("GET, POST"), "{method}");
-        assert_eq!(reply.header("content-type"), Some("application/json"), "{method}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json"),
+            "{method}"
+        );
     }
-    assert_eq!(config(&buddy, "GET", "").json(), json!({"log_level": "info"}));
+    assert_eq!(
+        config(&buddy, "GET", "").json(),
+        json!({"log_level": "info"})
+    );
 }
 
 #[test]
 fn non_post_requests_elsewhere_get_an_empty_400() {
     let buddy = Shardbuddy::start(&[]);
-    for (method, path) in [("GET", "/"), ("PUT", "/"), ("DELETE", "/sql"), ("GET", "/config/x")] {
+    for (method, path) in [
+        ("GET", "/"),
+        ("PUT", "/"),
+        ("DELETE", "/sql"),
+        ("GET", "/config/x"),
+    ] {
         let reply = http::request(buddy.addr, method, path, &[], b"");
         assert_eq!(reply.status, 400, "{method} {path}");
         assert!(reply.body.is_empty(), "{method} {path}");
@@ -95,10 +125,22 @@ fn the_log_level_changes_at_run_time() {
         assert_eq!(reply.status, 200);
     };
     envelope("7_quiet");
-    assert_eq!(config(&buddy, "POST", r#"{"log_level":"debug"}"#).status, 200);
+    assert_eq!(
+        config(&buddy, "POST", r#"{"log_level":"debug"}"#).status,
+        200
+    );
     envelope("8_loud");
-    assert!(buddy.output.wait_for("request_id=8_loud"), "{:?}", buddy.output.lines());
+    assert!(
+        buddy.output.wait_for("request_id=8_loud"),
+        "{:?}",
+        buddy.output.lines()
+    );
     let lines = buddy.output.lines();
     assert!(!lines.iter().any(|l| l.contains("7_quiet")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("log level changed") && l.contains("debug")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("log level changed") && l.contains("debug")),
+        "{lines:?}"
+    );
 }

@@ -21,10 +21,14 @@ const EXIT_LIMIT: Duration = Duration::from_secs(5);
 
 fn assert_handshake_shape(first_line: &[u8]) {
     let text = String::from_utf8_lossy(first_line);
-    let addr = handshake_addr(first_line).unwrap_or_else(|| panic!("first output is not the handshake: {text:?}"));
+    let addr = handshake_addr(first_line)
+        .unwrap_or_else(|| panic!("first output is not the handshake: {text:?}"));
     assert_eq!(addr.ip().to_string(), "127.0.0.1", "{text:?}");
     assert_ne!(addr.port(), 0);
-    assert!(text.starts_with(&format!("Buddy v{} started ", env!("CARGO_PKG_VERSION"))), "{text:?}");
+    assert!(
+        text.starts_with(&format!("Buddy v{} started ", env!("CARGO_PKG_VERSION"))),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -43,16 +47,24 @@ fn handshake_comes_first_then_serves_then_exits_on_sigterm() {
     );
 
     buddy.signal(Signal::SIGTERM);
-    let status = buddy.wait_exit(EXIT_LIMIT).expect("exits within 5 s of SIGTERM");
+    let status = buddy
+        .wait_exit(EXIT_LIMIT)
+        .expect("exits within 5 s of SIGTERM");
     assert_eq!(status.code(), Some(0));
-    assert!(buddy.output.wait_for("received SIGTERM"), "{:?}", buddy.output.lines());
+    assert!(
+        buddy.output.wait_for("received SIGTERM"),
+        "{:?}",
+        buddy.output.lines()
+    );
 }
 
 #[test]
 fn sigint_exits_cleanly() {
     let mut buddy = Shardbuddy::start(&[]);
     buddy.signal(Signal::SIGINT);
-    let status = buddy.wait_exit(EXIT_LIMIT).expect("exits within 5 s of SIGINT");
+    let status = buddy
+        .wait_exit(EXIT_LIMIT)
+        .expect("exits within 5 s of SIGINT");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -78,7 +90,11 @@ fn unknown_flags_are_logged_and_ignored() {
             buddy.output.lines()
         );
     }
-    assert!(buddy.output.wait_for("threads=1"), "{:?}", buddy.output.lines());
+    assert!(
+        buddy.output.wait_for("threads=1"),
+        "{:?}",
+        buddy.output.lines()
+    );
     assert_eq!(http::post(buddy.addr, SPEC_ENVELOPE.as_bytes()).status, 200);
     assert!(buddy.is_running());
 }
@@ -99,11 +115,21 @@ fn bad_values_of_known_flags_stop_before_the_handshake() {
 fn version_and_help_answer_and_exit() {
     let version = Command::new(BINARY).arg("--version").output().expect("run");
     assert_eq!(version.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&version.stdout), format!("shardbuddy {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("shardbuddy {}\n", env!("CARGO_PKG_VERSION"))
+    );
     let help = Command::new(BINARY).arg("--help").output().expect("run");
     assert_eq!(help.status.code(), Some(0));
     let text = String::from_utf8_lossy(&help.stdout);
-    for flag in ["--listen", "--bind", "--threads", "--log-level", "--fallback-url", "--max-body-size"] {
+    for flag in [
+        "--listen",
+        "--bind",
+        "--threads",
+        "--log-level",
+        "--fallback-url",
+        "--max-body-size",
+    ] {
         assert!(text.contains(flag), "help lacks {flag}: {text}");
     }
 }
@@ -132,37 +158,64 @@ fn exits_when_the_parent_process_dies() {
         output.lines()
     );
     let lines = output.lines();
-    assert!(lines.iter().any(|l| l.contains("parent process") && l.contains("exited")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("parent process") && l.contains("exited")),
+        "{lines:?}"
+    );
     assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:?}");
 }
 
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
-    let other = FakeHttp::replying(FakeReply::new(200, r#"{"relayed":true}"#).delayed(Duration::from_millis(1500)));
+    let other = FakeHttp::replying(
+        FakeReply::new(200, r#"{"relayed":true}"#).delayed(Duration::from_millis(1500)),
+    );
     let mut buddy = Shardbuddy::start(&[&format!("--fallback-url={}", other.url())]);
     let addr = buddy.addr;
     let in_flight = std::thread::spawn(move || http::post(addr, SPEC_ENVELOPE.as_bytes()));
-    assert!(support::process::poll(support::HANG_TIMEOUT, || !other.requests().is_empty()));
+    assert!(support::process::poll(support::HANG_TIMEOUT, || !other
+        .requests()
+        .is_empty()));
 
     buddy.signal(Signal::SIGTERM);
     let reply = in_flight.join().expect("request thread");
-    assert_eq!((reply.status, reply.text().as_str()), (200, r#"{"relayed":true}"#));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, r#"{"relayed":true}"#)
+    );
     assert_eq!(buddy.wait_exit(EXIT_LIMIT).expect("exits").code(), Some(0));
 }
 
 #[test]
 fn shutdown_grace_bounds_the_wait_for_slow_requests() {
     let other = FakeHttp::replying(FakeReply::new(200, "{}").delayed(Duration::from_secs(60)));
-    let mut buddy = Shardbuddy::start(&[&format!("--fallback-url={}", other.url()), "--shutdown-grace=0.5"]);
+    let mut buddy = Shardbuddy::start(&[
+        &format!("--fallback-url={}", other.url()),
+        "--shutdown-grace=0.5",
+    ]);
     let addr = buddy.addr;
     std::thread::spawn(move || {
         let _ = http::try_request(addr, "POST", "/", &[], SPEC_ENVELOPE.as_bytes());
     });
-    assert!(support::process::poll(support::HANG_TIMEOUT, || !other.requests().is_empty()));
+    assert!(support::process::poll(support::HANG_TIMEOUT, || !other
+        .requests()
+        .is_empty()));
 
     buddy.signal(Signal::SIGTERM);
-    assert_eq!(buddy.wait_exit(EXIT_LIMIT).expect("exits despite the slow request").code(), Some(0));
-    assert!(buddy.output.wait_for("abandoning"), "{:?}", buddy.output.lines());
+    assert_eq!(
+        buddy
+            .wait_exit(EXIT_LIMIT)
+            .expect("exits despite the slow request")
+            .code(),
+        Some(0)
+    );
+    assert!(
+        buddy.output.wait_for("abandoning"),
+        "{:?}",
+        buddy.output.lines()
+    );
 }
 
 #[test]
@@ -179,6 +232,11 @@ fn nothing_reaches_stderr_before_the_handshake() {
     child.kill().expect("kill");
     child.wait().expect("wait");
     let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
     assert_eq!(stderr, "");
 }

@@ -13,7 +13,9 @@ const PARENT_POLL: Duration = Duration::from_secs(1);
 pub enum StopReason {
     Signal(&'static str),
     /// The process that started shardbuddy exited (it was re-parented).
-    ParentExited { parent: u32 },
+    ParentExited {
+        parent: u32,
+    },
 }
 
 impl fmt::Display for StopReason {

@@ -28,7 +28,10 @@ pub fn init(level: LogLevel) -> Arc<LogControl> {
         .without_time()
         .with_target(false);
     // Fails only if a logger is already installed, which then keeps working.
-    let _ = tracing_subscriber::registry().with(filter).with(output).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init();
     Arc::new(LogControl {
         filter: handle,
         level: Mutex::new(level),

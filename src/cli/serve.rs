@@ -137,10 +137,16 @@ fn parse(
 ) -> Result<(Config, Vec<String>), clap::Error> {
     let (known, ignored) = filter_args(args);
     let parsed = ServeArgs::try_parse_from(std::iter::once("shardbuddy".to_string()).chain(known))?;
-    let fallback_url = match (parsed.fallback_url, fallback_env.filter(|v| !v.trim().is_empty())) {
+    let fallback_url = match (
+        parsed.fallback_url,
+        fallback_env.filter(|v| !v.trim().is_empty()),
+    ) {
         (Some(url), _) => Some(url),
         (None, Some(raw)) => Some(normalize_http_url(&raw).map_err(|err| {
-            ServeArgs::command().error(ErrorKind::InvalidValue, format!("invalid {FALLBACK_ENV}: {err}"))
+            ServeArgs::command().error(
+                ErrorKind::InvalidValue,
+                format!("invalid {FALLBACK_ENV}: {err}"),
+            )
         })?),
         (None, None) => None,
     };
@@ -155,16 +161,18 @@ fn parse(
         daemon_timeout: parsed.daemon_timeout.unwrap_or(defaults.daemon_timeout),
         connect_timeout: parsed.connect_timeout.unwrap_or(defaults.connect_timeout),
         fallback_timeout: parsed.fallback_timeout.unwrap_or(defaults.fallback_timeout),
-        max_body_bytes: parsed
-            .max_body_size
-            .map_or(defaults.max_body_bytes, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        max_body_bytes: parsed.max_body_size.map_or(defaults.max_body_bytes, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }),
         shutdown_grace: parsed.shutdown_grace.unwrap_or(defaults.shutdown_grace),
     };
     Ok((config, ignored))
 }
 
 fn clamp_threads(n: i64) -> usize {
-    let clamped = u64::try_from(n).unwrap_or(0).clamp(*THREADS_RANGE.start(), *THREADS_RANGE.end());
+    let clamped = u64::try_from(n)
+        .unwrap_or(0)
+        .clamp(*THREADS_RANGE.start(), *THREADS_RANGE.end());
     usize::try_from(clamped).unwrap_or(1)
 }
 
@@ -181,7 +189,10 @@ fn filter_args(args: Vec<String>) -> (Vec<String>, Vec<String>) {
             "-V" => "--version",
             other => other,
         };
-        let (name, inline_value) = match spelled.strip_prefix("--").map(|rest| rest.split_once('=').unwrap_or((rest, ""))) {
+        let (name, inline_value) = match spelled
+            .strip_prefix("--")
+            .map(|rest| rest.split_once('=').unwrap_or((rest, "")))
+        {
             Some((name, value)) if spelled.contains('=') => (name, Some(value.to_string())),
             Some((name, _)) => (name, None),
             None => ("", None),
@@ -233,18 +244,38 @@ mod tests {
                 &["--listen=http://127.0.0.1:9312", "--threads=2"],
                 &[],
             ),
-            (&["--threads=1", "--threads=8"], &["--threads=1"], &["--threads=8"]),
-            (&["--listen", "h:1", "--bind", "127.0.0.1:0"], &["--listen=h:1", "--bind=127.0.0.1:0"], &[]),
+            (
+                &["--threads=1", "--threads=8"],
+                &["--threads=1"],
+                &["--threads=8"],
+            ),
+            (
+                &["--listen", "h:1", "--bind", "127.0.0.1:0"],
+                &["--listen=h:1", "--bind=127.0.0.1:0"],
+                &[],
+            ),
             (&["--skip=a", "--skip=b"], &["--skip=a", "--skip=b"], &[]),
             (&["--disable-telemetry=1"], &["--disable-telemetry"], &[]),
-            (&["--frobnicate", "--x=1", "stray", "-q"], &[], &["--frobnicate", "--x=1", "stray", "-q"]),
+            (
+                &["--frobnicate", "--x=1", "stray", "-q"],
+                &[],
+                &["--frobnicate", "--x=1", "stray", "-q"],
+            ),
             (&["--listen"], &[], &["--listen"]),
-            (&["--listen", "--threads=2"], &["--threads=2"], &["--listen"]),
+            (
+                &["--listen", "--threads=2"],
+                &["--threads=2"],
+                &["--listen"],
+            ),
             (&["-h", "-V"], &["--help", "--version"], &[]),
         ];
         for (input, want_known, want_ignored) in cases {
             let (known, ignored) = filter_args(strings(input));
-            assert_eq!((known, ignored), (strings(want_known), strings(want_ignored)), "{input:?}");
+            assert_eq!(
+                (known, ignored),
+                (strings(want_known), strings(want_ignored)),
+                "{input:?}"
+            );
         }
     }
 
@@ -262,14 +293,26 @@ mod tests {
         assert_eq!(config.threads, 256);
         assert_eq!(config.log_level, LogLevel::Debugv);
         assert_eq!(config.token.as_deref(), Some("secret"));
-        assert_eq!(config.bind, BindAddr { host: "127.0.0.1".into(), port: 0 });
+        assert_eq!(
+            config.bind,
+            BindAddr {
+                host: "127.0.0.1".into(),
+                port: 0
+            }
+        );
         assert_eq!(ignored, strings(&["--unknown-flag"]));
     }
 
     #[test]
     fn defaults_and_tuning_flags() {
         let (config, _) = parse(vec![], None, None).unwrap();
-        assert_eq!(config, Config { threads: config.threads, ..Config::default() });
+        assert_eq!(
+            config,
+            Config {
+                threads: config.threads,
+                ..Config::default()
+            }
+        );
         assert_eq!(config.listen_url, "http://127.0.0.1:9308");
 
         let args = strings(&[
@@ -296,14 +339,21 @@ mod tests {
             (vec![], None, None),
             (vec![], env(), Some("http://127.0.0.1:9999")),
             (vec![], Some(" ".to_string()), None),
-            (strings(&["--fallback-url=http://h:1"]), env(), Some("http://h:1")),
+            (
+                strings(&["--fallback-url=http://h:1"]),
+                env(),
+                Some("http://h:1"),
+            ),
         ];
         for (args, env_value, want) in cases {
             let (config, _) = parse(args, env_value, None).unwrap();
             assert_eq!(config.fallback_url.as_deref(), want);
         }
         let err = parse(vec![], Some("unix:/x".into()), None).unwrap_err();
-        assert!(err.to_string().contains("invalid SHARDBUDDY_FALLBACK_URL"), "{err}");
+        assert!(
+            err.to_string().contains("invalid SHARDBUDDY_FALLBACK_URL"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -323,7 +373,10 @@ mod tests {
 
     #[test]
     fn help_and_version_are_answers_not_errors() {
-        for (arg, kind) in [("--help", ErrorKind::DisplayHelp), ("--version", ErrorKind::DisplayVersion)] {
+        for (arg, kind) in [
+            ("--help", ErrorKind::DisplayHelp),
+            ("--version", ErrorKind::DisplayVersion),
+        ] {
             assert_eq!(parse(strings(&[arg]), None, None).unwrap_err().kind(), kind);
         }
     }

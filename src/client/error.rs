@@ -30,7 +30,10 @@ pub enum ClientError {
 impl ClientError {
     /// Whether trying again later may succeed without changing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Connect { .. } | Self::Timeout { .. } | Self::Disconnected { .. })
+        matches!(
+            self,
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Disconnected { .. }
+        )
     }
 
     /// The daemon's own error text, when the daemon answered with one.
@@ -51,31 +54,46 @@ mod tests {
         let url = || "http://127.0.0.1:9308/sql?mode=raw".to_string();
         let cases = [
             (
-                ClientError::Connect { url: url(), reason: "refused".into() },
+                ClientError::Connect {
+                    url: url(),
+                    reason: "refused".into(),
+                },
                 true,
                 None,
                 "cannot connect to http://127.0.0.1:9308/sql?mode=raw: refused",
             ),
             (
-                ClientError::Timeout { url: url(), after: Duration::from_millis(1500) },
+                ClientError::Timeout {
+                    url: url(),
+                    after: Duration::from_millis(1500),
+                },
                 true,
                 None,
                 "no reply from http://127.0.0.1:9308/sql?mode=raw within 1.5s",
             ),
             (
-                ClientError::Disconnected { url: url(), reason: "reset".into() },
+                ClientError::Disconnected {
+                    url: url(),
+                    reason: "reset".into(),
+                },
                 true,
                 None,
                 "connection to http://127.0.0.1:9308/sql?mode=raw lost before the reply: reset",
             ),
             (
-                ClientError::Daemon { status: 500, message: "no such table 'x'".into() },
+                ClientError::Daemon {
+                    status: 500,
+                    message: "no such table 'x'".into(),
+                },
                 false,
                 Some("no such table 'x'"),
                 "no such table 'x'",
             ),
             (
-                ClientError::Decode { url: url(), reason: "not JSON".into() },
+                ClientError::Decode {
+                    url: url(),
+                    reason: "not JSON".into(),
+                },
                 false,
                 None,
                 "unexpected reply from http://127.0.0.1:9308/sql?mode=raw: not JSON",

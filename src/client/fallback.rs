@@ -54,17 +54,23 @@ impl FallbackBuddy {
 
     /// Posts `body` with the end-to-end `headers` searchd sent (`Request-ID`,
     /// `Content-Type`, …) and returns the fallback's reply.
-    pub async fn forward(&self, headers: &HeaderMap, body: Bytes) -> Result<RelayedReply, ClientError> {
+    pub async fn forward(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<RelayedReply, ClientError> {
         let mut builder = Request::post(&*self.url);
         for (name, value) in headers {
             if !HOP_HEADERS.contains(name) {
                 builder = builder.header(name, value);
             }
         }
-        let request = builder.body(Full::new(body)).map_err(|err| ClientError::Connect {
-            url: self.url.to_string(),
-            reason: format!("invalid request: {err}"),
-        })?;
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|err| ClientError::Connect {
+                url: self.url.to_string(),
+                reason: format!("invalid request: {err}"),
+            })?;
         let RawReply { status, body } = self.transport.send(request, self.timeout).await?;
         Ok(RelayedReply {
             status: status.as_u16(),

@@ -108,10 +108,12 @@ impl DaemonClient {
     /// Runs `sql` and returns every result set of the reply.
     pub async fn query(&self, sql: &str) -> Result<Vec<ResultSet>, ClientError> {
         let url = format!("{}/sql?mode=raw", self.base_url);
-        let request = self.build_request(&url, sql).map_err(|err| ClientError::Connect {
-            url: url.clone(),
-            reason: format!("invalid request: {err}"),
-        })?;
+        let request = self
+            .build_request(&url, sql)
+            .map_err(|err| ClientError::Connect {
+                url: url.clone(),
+                reason: format!("invalid request: {err}"),
+            })?;
         tracing::trace!(url = %url, user = self.user.as_deref().unwrap_or(""), sql, "daemon query");
         let reply = self.transport.send(request, self.timeout).await?;
         wire::decode_reply(&url, reply.status.as_u16(), &reply.body)
@@ -120,15 +122,15 @@ impl DaemonClient {
     /// Runs `sql` and returns the first result set; a set that carries an
     /// error becomes [`ClientError::Daemon`].
     pub async fn query_one(&self, sql: &str) -> Result<ResultSet, ClientError> {
-        let first = self
-            .query(sql)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ClientError::Decode {
-                url: format!("{}/sql?mode=raw", self.base_url),
-                reason: "the reply holds no result set".into(),
-            })?;
+        let first =
+            self.query(sql)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ClientError::Decode {
+                    url: format!("{}/sql?mode=raw", self.base_url),
+                    reason: "the reply holds no result set".into(),
+                })?;
         if first.error.is_empty() {
             Ok(first)
         } else {
@@ -139,7 +141,11 @@ impl DaemonClient {
         }
     }
 
-    fn build_request(&self, url: &str, sql: &str) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+    fn build_request(
+        &self,
+        url: &str,
+        sql: &str,
+    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
         let mut builder = Request::post(url)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(USER_AGENT, user_agent());

@@ -43,15 +43,25 @@ impl Transport {
     }
 
     /// Sends `request` and reads the whole reply, all within `timeout`.
-    pub(crate) async fn send(&self, request: Request<Full<Bytes>>, timeout: Duration) -> Result<RawReply, ClientError> {
+    pub(crate) async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<RawReply, ClientError> {
         let url = request.uri().to_string();
         let exchange = async {
             let response = self.client.request(request).await.map_err(|err| {
                 let reason = error_chain(&err);
                 if err.is_connect() {
-                    ClientError::Connect { url: url.clone(), reason }
+                    ClientError::Connect {
+                        url: url.clone(),
+                        reason,
+                    }
                 } else {
-                    ClientError::Disconnected { url: url.clone(), reason }
+                    ClientError::Disconnected {
+                        url: url.clone(),
+                        reason,
+                    }
                 }
             })?;
             let status = response.status();
@@ -68,7 +78,12 @@ impl Transport {
         };
         tokio::time::timeout(timeout, exchange)
             .await
-            .unwrap_or_else(|_| Err(ClientError::Timeout { url: url.clone(), after: timeout }))
+            .unwrap_or_else(|_| {
+                Err(ClientError::Timeout {
+                    url: url.clone(),
+                    after: timeout,
+                })
+            })
     }
 }
 

@@ -5,6 +5,8 @@ pub mod request;
 pub mod response;
 pub mod resultset;
 
-pub use request::{BuddyRequest, Endpoint, EnvelopeProblem, InvalidEnvelope, RequestFormat, PROTOCOL_VERSION};
+pub use request::{
+    BuddyRequest, Endpoint, EnvelopeProblem, InvalidEnvelope, RequestFormat, PROTOCOL_VERSION,
+};
 pub use response::ResponseEnvelope;
 pub use resultset::{Column, ColumnType, ResultSet, ResultSetError};

@@ -227,30 +227,46 @@ fn decode_object(raw: &[u8]) -> Result<Map<String, Value>, EnvelopeProblem> {
     }
 }
 
-fn required<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, EnvelopeProblem> {
-    object.get(field).ok_or(EnvelopeProblem::MissingField(field))
+fn required<'a>(
+    object: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a Value, EnvelopeProblem> {
+    object
+        .get(field)
+        .ok_or(EnvelopeProblem::MissingField(field))
 }
 
-fn required_str<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, EnvelopeProblem> {
-    required(object, field)?.as_str().ok_or(EnvelopeProblem::WrongType {
-        field,
-        php_type: "string",
-    })
+fn required_str<'a>(
+    object: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, EnvelopeProblem> {
+    required(object, field)?
+        .as_str()
+        .ok_or(EnvelopeProblem::WrongType {
+            field,
+            php_type: "string",
+        })
 }
 
 fn required_object<'a>(
     object: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<&'a Map<String, Value>, EnvelopeProblem> {
-    required(object, field)?.as_object().ok_or(EnvelopeProblem::WrongType {
-        field,
-        php_type: "array",
-    })
+    required(object, field)?
+        .as_object()
+        .ok_or(EnvelopeProblem::WrongType {
+            field,
+            php_type: "array",
+        })
 }
 
 /// An optional string field: absent or `null` reads as `""`. `label` names the
 /// field in the error, with its parent, because `message` exists at two levels.
-fn optional_str(object: &Map<String, Value>, field: &str, label: &'static str) -> Result<String, EnvelopeProblem> {
+fn optional_str(
+    object: &Map<String, Value>,
+    field: &str,
+    label: &'static str,
+) -> Result<String, EnvelopeProblem> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -294,7 +310,9 @@ mod tests {
     }
 
     fn problem(raw: &[u8]) -> String {
-        BuddyRequest::from_envelope("t", raw).expect_err("must be rejected").to_string()
+        BuddyRequest::from_envelope("t", raw)
+            .expect_err("must be rejected")
+            .to_string()
     }
 
     #[test]
@@ -304,30 +322,81 @@ mod tests {
             (b"".to_vec(), "The payload is missing"),
             (b" ".to_vec(), "Failed to parse request payload"),
             (b"{".to_vec(), "Failed to parse request payload"),
-            (vec![0xff, 0xfe, b'{', b'}'], "Failed to parse request payload"),
+            (
+                vec![0xff, 0xfe, b'{', b'}'],
+                "Failed to parse request payload",
+            ),
             (b"[1]".to_vec(), "Invalid request payload is passed"),
             (b"null".to_vec(), "Invalid request payload is passed"),
             (b"\"s\"".to_vec(), "Invalid request payload is passed"),
             (b"{}".to_vec(), "Mandatory field 'type' is missing"),
-            (envelope(&[("type", gone.clone())]), "Mandatory field 'type' is missing"),
-            (envelope(&[("type", json!(1))]), "Field 'type' must be a string"),
-            (envelope(&[("error", gone.clone())]), "Mandatory field 'error' is missing"),
-            (envelope(&[("error", json!("old v2 text"))]), "Field 'error' must be a array"),
-            (envelope(&[("message", gone.clone())]), "Mandatory field 'message' is missing"),
-            (envelope(&[("message", json!("x"))]), "Field 'message' must be a array"),
             (
-                envelope(&[("message.path_query", gone.clone()), ("version", gone.clone())]),
+                envelope(&[("type", gone.clone())]),
+                "Mandatory field 'type' is missing",
+            ),
+            (
+                envelope(&[("type", json!(1))]),
+                "Field 'type' must be a string",
+            ),
+            (
+                envelope(&[("error", gone.clone())]),
+                "Mandatory field 'error' is missing",
+            ),
+            (
+                envelope(&[("error", json!("old v2 text"))]),
+                "Field 'error' must be a array",
+            ),
+            (
+                envelope(&[("message", gone.clone())]),
+                "Mandatory field 'message' is missing",
+            ),
+            (
+                envelope(&[("message", json!("x"))]),
+                "Field 'message' must be a array",
+            ),
+            (
+                envelope(&[
+                    ("message.path_query", gone.clone()),
+                    ("version", gone.clone()),
+                ]),
                 "Mandatory field 'path_query' is missing",
             ),
-            (envelope(&[("message.path_query", json!(null))]), "Field 'path_query' must be a string"),
-            (envelope(&[("message.body", gone.clone())]), "Mandatory field 'body' is missing"),
-            (envelope(&[("message.body", json!(["SELECT 1"]))]), "Field 'body' must be a string"),
-            (envelope(&[("version", gone)]), "Mandatory field 'version' is missing"),
-            (envelope(&[("version", json!("3"))]), "Field 'version' must be a integer"),
-            (envelope(&[("version", json!(3.0))]), "Field 'version' must be a integer"),
-            (envelope(&[("version", json!(2))]), "Buddy protocol version expects '3' but got '2'"),
-            (envelope(&[("version", json!(4)), ("type", json!("x"))]), "Buddy protocol version expects '3' but got '4'"),
-            (envelope(&[("type", json!("sql request"))]), "Do not know how to handle 'sql request' type"),
+            (
+                envelope(&[("message.path_query", json!(null))]),
+                "Field 'path_query' must be a string",
+            ),
+            (
+                envelope(&[("message.body", gone.clone())]),
+                "Mandatory field 'body' is missing",
+            ),
+            (
+                envelope(&[("message.body", json!(["SELECT 1"]))]),
+                "Field 'body' must be a string",
+            ),
+            (
+                envelope(&[("version", gone)]),
+                "Mandatory field 'version' is missing",
+            ),
+            (
+                envelope(&[("version", json!("3"))]),
+                "Field 'version' must be a integer",
+            ),
+            (
+                envelope(&[("version", json!(3.0))]),
+                "Field 'version' must be a integer",
+            ),
+            (
+                envelope(&[("version", json!(2))]),
+                "Buddy protocol version expects '3' but got '2'",
+            ),
+            (
+                envelope(&[("version", json!(4)), ("type", json!("x"))]),
+                "Buddy protocol version expects '3' but got '4'",
+            ),
+            (
+                envelope(&[("type", json!("sql request"))]),
+                "Do not know how to handle 'sql request' type",
+            ),
             (
                 envelope(&[("message.path_query", json!("sql?mode=raw"))]),
                 "Do not know how to handle 'sql?mode=raw' path_query",
@@ -336,11 +405,22 @@ mod tests {
                 envelope(&[("message.path_query", json!("/a b"))]),
                 "Do not know how to handle '/a b' path_query",
             ),
-            (envelope(&[("error.message", json!(5))]), "Field 'error.message' must be a string"),
-            (envelope(&[("user", json!(false))]), "Field 'user' must be a string"),
+            (
+                envelope(&[("error.message", json!(5))]),
+                "Field 'error.message' must be a string",
+            ),
+            (
+                envelope(&[("user", json!(false))]),
+                "Field 'user' must be a string",
+            ),
         ];
         for (raw, want) in cases {
-            assert_eq!(problem(&raw), want, "body: {}", String::from_utf8_lossy(&raw));
+            assert_eq!(
+                problem(&raw),
+                want,
+                "body: {}",
+                String::from_utf8_lossy(&raw)
+            );
         }
     }
 
@@ -352,17 +432,29 @@ mod tests {
 
     #[test]
     fn reply_format_follows_a_readable_type() {
-        let sql = BuddyRequest::from_envelope("t", &envelope(&[("version", json!(2))])).unwrap_err();
+        let sql =
+            BuddyRequest::from_envelope("t", &envelope(&[("version", json!(2))])).unwrap_err();
         assert_eq!(sql.reply_format, RequestFormat::Sql);
-        let json_type = envelope(&[("type", json!("unknown json request")), ("version", json!(2))]);
+        let json_type = envelope(&[
+            ("type", json!("unknown json request")),
+            ("version", json!(2)),
+        ]);
         let json = BuddyRequest::from_envelope("t", &json_type).unwrap_err();
         assert_eq!(json.reply_format, RequestFormat::Json);
         assert_eq!(problem_format(b"{}"), RequestFormat::Json);
-        assert_eq!(problem_format(&envelope(&[("type", json!("other")), ("version", json!(1))])), RequestFormat::Json);
+        assert_eq!(
+            problem_format(&envelope(&[
+                ("type", json!("other")),
+                ("version", json!(1))
+            ])),
+            RequestFormat::Json
+        );
     }
 
     fn problem_format(raw: &[u8]) -> RequestFormat {
-        BuddyRequest::from_envelope("t", raw).unwrap_err().reply_format
+        BuddyRequest::from_envelope("t", raw)
+            .unwrap_err()
+            .reply_format
     }
 
     #[test]
@@ -400,8 +492,14 @@ mod tests {
             ("error", json!({})),
         ]);
         let request = BuddyRequest::from_envelope("t", &raw).unwrap();
-        assert_eq!((request.user.as_str(), request.http_method.as_str()), ("", ""));
-        assert_eq!((request.error_message.as_str(), request.error_body), ("", None));
+        assert_eq!(
+            (request.user.as_str(), request.http_method.as_str()),
+            ("", "")
+        );
+        assert_eq!(
+            (request.error_message.as_str(), request.error_body),
+            ("", None)
+        );
     }
 
     #[test]
@@ -433,7 +531,11 @@ mod tests {
             ("/a\tb", None),
         ];
         for (path_query, want) in cases {
-            assert_eq!(Endpoint::from_path_query(path_query), want, "{path_query:?}");
+            assert_eq!(
+                Endpoint::from_path_query(path_query),
+                want,
+                "{path_query:?}"
+            );
         }
     }
 }

@@ -49,7 +49,11 @@ impl ResponseEnvelope {
 
     /// The reply to an envelope that failed validation.
     pub fn invalid(err: &InvalidEnvelope) -> Self {
-        Self::new(err.reply_format, error_message(&err.to_string()), BAD_REQUEST_STATUS)
+        Self::new(
+            err.reply_format,
+            error_message(&err.to_string()),
+            BAD_REQUEST_STATUS,
+        )
     }
 
     pub fn format(&self) -> RequestFormat {
@@ -139,7 +143,10 @@ mod tests {
                 r#"{"version":3,"type":"sql response","message":{"error":"rf must be > 0"},"meta":null,"error_code":200}"#,
             ),
             (
-                ResponseEnvelope::not_mine(&request(RequestFormat::Sql, Some(json!({"error": "b"})))),
+                ResponseEnvelope::not_mine(&request(
+                    RequestFormat::Sql,
+                    Some(json!({"error": "b"})),
+                )),
                 r#"{"version":3,"type":"sql response","message":{"error":"no such table 'x'"},"meta":null,"error_code":0}"#,
             ),
             (

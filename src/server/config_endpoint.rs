@@ -15,7 +15,10 @@ use crate::config::LogLevel;
 /// A log-level change is a few bytes; anything much larger is not one.
 const MAX_CONFIG_BODY: usize = 64 * 1024;
 
-pub(super) async fn respond(state: &ServerState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(super) async fn respond(
+    state: &ServerState,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     match *request.method() {
         Method::GET => current(state),
         Method::POST => match update(state, request.into_body()).await {
@@ -54,10 +57,13 @@ async fn update(state: &ServerState, body: Incoming) -> Result<(), String> {
 
 /// The level named by a `{"log_level":"…"}` body.
 fn parse_change(raw: &[u8]) -> Result<LogLevel, String> {
-    let value: Value = serde_json::from_slice(raw).map_err(|_| "Failed to parse config payload".to_string())?;
+    let value: Value =
+        serde_json::from_slice(raw).map_err(|_| "Failed to parse config payload".to_string())?;
     match value.get("log_level") {
         None => Err("Mandatory field 'log_level' is missing".into()),
-        Some(Value::String(name)) => name.parse().map_err(|e: crate::config::ConfigError| e.to_string()),
+        Some(Value::String(name)) => name
+            .parse()
+            .map_err(|e: crate::config::ConfigError| e.to_string()),
         Some(_) => Err("Field 'log_level' must be a string".into()),
     }
 }
@@ -70,15 +76,29 @@ mod tests {
     fn log_level_changes_are_parsed() {
         let cases: [(&[u8], Result<LogLevel, &str>); 7] = [
             (br#"{"log_level":"debug"}"#, Ok(LogLevel::Debug)),
-            (br#"{"log_level":"debugvv","other":1}"#, Ok(LogLevel::Debugvv)),
+            (
+                br#"{"log_level":"debugvv","other":1}"#,
+                Ok(LogLevel::Debugvv),
+            ),
             (br#"{"log_level":"info"}"#, Ok(LogLevel::Info)),
-            (br#"{"log_level":"loud"}"#, Err("'loud' is not a log level (info, debug, debugv, debugvv)")),
-            (br#"{"log_level":1}"#, Err("Field 'log_level' must be a string")),
+            (
+                br#"{"log_level":"loud"}"#,
+                Err("'loud' is not a log level (info, debug, debugv, debugvv)"),
+            ),
+            (
+                br#"{"log_level":1}"#,
+                Err("Field 'log_level' must be a string"),
+            ),
             (br#"{}"#, Err("Mandatory field 'log_level' is missing")),
             (b"log_level=debug", Err("Failed to parse config payload")),
         ];
         for (raw, want) in cases {
-            assert_eq!(parse_change(raw), want.map_err(str::to_string), "{}", String::from_utf8_lossy(raw));
+            assert_eq!(
+                parse_change(raw),
+                want.map_err(str::to_string),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
         }
     }
 }

@@ -64,7 +64,12 @@ impl ServerState {
 
 /// Serves `listener` until `shutdown` is cancelled, then waits at most
 /// `grace` for in-flight requests.
-pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: CancellationToken, grace: Duration) {
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -77,13 +82,18 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: Cance
                 }
             },
         };
-        state
-            .tasks
-            .spawn(serve_connection(stream, Arc::clone(&state), shutdown.clone()));
+        state.tasks.spawn(serve_connection(
+            stream,
+            Arc::clone(&state),
+            shutdown.clone(),
+        ));
     }
     drop(listener);
     state.tasks.close();
-    if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
+    if tokio::time::timeout(grace, state.tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             in_flight = state.tasks.len(),
             "requests still running after {grace:?}; abandoning them"

@@ -18,7 +18,10 @@ pub(super) const CONFIG_PATH: &str = "/config";
 /// The header searchd tags each envelope with.
 const REQUEST_ID: &str = "request-id";
 
-pub(super) async fn respond(state: Arc<ServerState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(super) async fn respond(
+    state: Arc<ServerState>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if request.uri().path() == CONFIG_PATH {
         return config_endpoint::respond(&state, request).await;
     }
@@ -37,7 +40,10 @@ pub(super) async fn respond(state: Arc<ServerState>, request: Request<Incoming>)
                 "request body is larger than {} bytes (--max-body-size)",
                 state.max_body_bytes
             );
-            json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": text }).to_string().into())
+            json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": text }).to_string().into(),
+            )
         }
         Err(BodyError::Broken(reason)) => {
             tracing::debug!(request_id = %id, %reason, "reading the request body failed");

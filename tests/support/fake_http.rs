@@ -94,7 +94,12 @@ impl FakeHttp {
     }
 }
 
-fn serve(stream: TcpStream, connection: usize, recorded: &Mutex<Vec<Recorded>>, responder: &Responder) {
+fn serve(
+    stream: TcpStream,
+    connection: usize,
+    recorded: &Mutex<Vec<Recorded>>,
+    responder: &Responder,
+) {
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => return,

@@ -18,7 +18,10 @@ pub fn shared_dir() -> PathBuf {
             return dir;
         }
     }
-    panic!("shared/golden not found beside {}; set SHARDBUDDY_SHARED_DIR", manifest.display());
+    panic!(
+        "shared/golden not found beside {}; set SHARDBUDDY_SHARED_DIR",
+        manifest.display()
+    );
 }
 
 /// One request searchd sent to its helper.
@@ -48,7 +51,12 @@ pub fn recorded_envelopes() -> Vec<RecordedEnvelope> {
                 .as_array()
                 .expect("headers")
                 .iter()
-                .map(|h| (h[0].as_str().unwrap().to_string(), h[1].as_str().unwrap().to_string()))
+                .map(|h| {
+                    (
+                        h[0].as_str().unwrap().to_string(),
+                        h[1].as_str().unwrap().to_string(),
+                    )
+                })
                 .collect();
             out.push(RecordedEnvelope {
                 item: item.clone(),

@@ -26,14 +26,22 @@ impl HttpReply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("reply is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("reply is not JSON ({e}): {}", self.text()))
     }
 }
 
 /// Sends one request on a fresh connection (`Connection: close`) and reads
 /// the reply to the end.
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpReply {
-    try_request(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{method} {path} to {addr} failed: {e}"))
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
+    try_request(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path} to {addr} failed: {e}"))
 }
 
 pub fn try_request(

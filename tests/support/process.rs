@@ -68,7 +68,9 @@ impl OutputWatcher {
 
     /// Waits until a line contains `needle`.
     pub fn wait_for(&self, needle: &str) -> bool {
-        poll(HANG_TIMEOUT, || self.lines().iter().any(|l| l.contains(needle)))
+        poll(HANG_TIMEOUT, || {
+            self.lines().iter().any(|l| l.contains(needle))
+        })
     }
 
     /// Waits until every writer of the pipe has gone.
@@ -115,9 +117,17 @@ impl Shardbuddy {
             .spawn()
             .expect("spawn shardbuddy");
         let output = OutputWatcher::start(child.stdout.take().expect("stdout"));
-        let addr = handshake_addr(output.first_line())
-            .unwrap_or_else(|| panic!("bad handshake: {:?}", String::from_utf8_lossy(output.first_line())));
-        Self { child, addr, output }
+        let addr = handshake_addr(output.first_line()).unwrap_or_else(|| {
+            panic!(
+                "bad handshake: {:?}",
+                String::from_utf8_lossy(output.first_line())
+            )
+        });
+        Self {
+            child,
+            addr,
+            output,
+        }
     }
 
     pub fn pid(&self) -> Pid {
@@ -158,7 +168,9 @@ pub fn handshake_addr(line: &[u8]) -> Option<SocketAddr> {
     let line = std::str::from_utf8(line).ok()?.strip_suffix('\n')?;
     let words: Vec<&str> = line.split(' ').collect();
     match words.as_slice() {
-        ["Buddy", version, "started", addr] if version.starts_with('v') && version.len() > 1 => addr.parse().ok(),
+        ["Buddy", version, "started", addr] if version.starts_with('v') && version.len() > 1 => {
+            addr.parse().ok()
+        }
         _ => None,
     }
 }
