@@ -372,6 +372,56 @@ mod tests {
     }
 
     #[test]
+    fn the_plugin_manifest_matches_the_command_line() {
+        let manifest: serde_json::Value =
+            serde_json::from_str(include_str!("../../plugin.json")).expect("plugin.json is JSON");
+        assert_eq!(manifest["version"], crate::VERSION);
+        assert_eq!(
+            manifest["protocol_version"],
+            crate::protocol::PROTOCOL_VERSION
+        );
+        let listed: Vec<&str> = manifest["flags"]
+            .as_array()
+            .expect("flags")
+            .iter()
+            .map(|f| f["flag"].as_str().expect("flag name"))
+            .collect();
+        let accepted: Vec<String> = FLAGS.iter().map(|f| format!("--{}", f.name)).collect();
+        assert_eq!(listed, accepted);
+        let defaults = Config::default();
+        let default_of = |flag: &str| {
+            manifest["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["flag"] == flag)
+                .unwrap()["default"]
+                .clone()
+        };
+        assert_eq!(default_of("--listen"), defaults.listen_url.as_str());
+        assert_eq!(
+            default_of("--max-body-size"),
+            defaults.max_body_bytes.to_string().as_str()
+        );
+        assert_eq!(
+            default_of("--shutdown-grace"),
+            defaults.shutdown_grace.as_secs().to_string().as_str()
+        );
+        assert_eq!(
+            default_of("--daemon-timeout"),
+            defaults.daemon_timeout.as_secs().to_string().as_str()
+        );
+        assert_eq!(
+            default_of("--connect-timeout"),
+            defaults.connect_timeout.as_secs().to_string().as_str()
+        );
+        assert_eq!(
+            default_of("--fallback-timeout"),
+            defaults.fallback_timeout.as_secs().to_string().as_str()
+        );
+    }
+
+    #[test]
     fn help_and_version_are_answers_not_errors() {
         for (arg, kind) in [
             ("--help", ErrorKind::DisplayHelp),
