@@ -15,7 +15,7 @@ pub const DEFAULT_BIND_HOST: &str = "127.0.0.1";
 pub const THREADS_RANGE: std::ops::RangeInclusive<u64> = 1..=256;
 
 /// Everything the process needs to run; built once at start.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// searchd's HTTP URL, the base of every call back (`--listen`).
     pub listen_url: String,
@@ -39,6 +39,25 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run on after SIGTERM.
     pub shutdown_grace: Duration,
+}
+
+impl fmt::Debug for Config {
+    // Hand-written so the token never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen_url", &self.listen_url)
+            .field("bind", &self.bind)
+            .field("threads", &self.threads)
+            .field("log_level", &self.log_level)
+            .field("fallback_url", &self.fallback_url)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("daemon_timeout", &self.daemon_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("fallback_timeout", &self.fallback_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -292,6 +311,16 @@ mod tests {
             "INFO".parse::<LogLevel>(),
             Err(ConfigError::LogLevel("INFO".into()))
         );
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let config = Config {
+            token: Some("s3cr3t".into()),
+            ..Config::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("s3cr3t") && text.contains("<set>"), "{text}");
     }
 
     #[test]

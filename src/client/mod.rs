@@ -36,6 +36,7 @@ pub fn user_agent() -> String {
     format!("Manticore Buddy/{}", crate::VERSION)
 }
 
+#[derive(Clone)]
 pub struct ClientConfig {
     /// The daemon's HTTP URL, e.g. `http://127.0.0.1:9308`.
     pub base_url: String,

@@ -39,7 +39,7 @@ pub(super) async fn answer(
         format = ?request.format,
         path_query = %request.path_query,
         user = %request.user,
-        body = %request.body,
+        body = clipped(&request.body),
         "request received"
     );
     let reply = match run_handlers(state, Arc::clone(&request)).await {
@@ -102,6 +102,17 @@ async fn unclaimed(
         tracing::debug!(request_id = %request.id, "not handled here; returning the daemon's own error");
     }
     envelope(&ResponseEnvelope::not_mine(request))
+}
+
+/// Longest piece of a statement written to the log.
+const LOGGED_BODY_CHARS: usize = 1024;
+
+/// The statement for a log line: bulk inserts can be megabytes long.
+fn clipped(body: &str) -> &str {
+    match body.char_indices().nth(LOGGED_BODY_CHARS) {
+        Some((end, _)) => &body[..end],
+        None => body,
+    }
 }
 
 fn envelope(reply: &ResponseEnvelope) -> Response<Full<Bytes>> {
@@ -202,6 +213,13 @@ mod tests {
             .expect("body")
             .to_bytes();
         String::from_utf8(body.to_vec()).expect("UTF-8")
+    }
+
+    #[test]
+    fn logged_statements_are_clipped_at_a_character_boundary() {
+        let long = "é".repeat(LOGGED_BODY_CHARS + 5);
+        assert_eq!(clipped(&long).chars().count(), LOGGED_BODY_CHARS);
+        assert_eq!(clipped("SELECT 1"), "SELECT 1");
     }
 
     #[tokio::test]
