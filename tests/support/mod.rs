@@ -12,3 +12,11 @@ pub mod process;
 
 /// Hang protection for waits that normally finish in milliseconds.
 pub const HANG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The value of the first header called `name` (case-insensitive).
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
