@@ -42,6 +42,11 @@ impl Registry {
         Self { handlers }
     }
 
+    /// The handlers' names, in claim order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.handlers.iter().map(|h| h.name()).collect()
+    }
+
     /// The first handler that claims `request`, with its name.
     pub fn claim<'a>(
         &'a self,

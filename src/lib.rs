@@ -13,8 +13,10 @@
 //!   [`protocol`] (wire types);
 //! * adapters: [`client`] (calls to searchd), [`server`] (Buddy HTTP endpoint),
 //!   [`handler`] (claim/dispatch registry);
-//! * composition: [`cli`] wires everything together for the binary.
+//! * composition: [`app`] wires everything together; [`cli`] is the binary's
+//!   command line.
 
+pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -2,83 +2,162 @@
 //! `POST <base>/sql?mode=raw` (spec §4) and decodes the reply into typed
 //! result sets or a typed error.
 //!
-//! (Interface placeholder; the implementation lands with the protocol layer.)
+//! Unlike PHP Buddy, every call has a time limit, and calls to other nodes
+//! carry the same bearer token as calls to the local daemon.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, USER_AGENT};
+use hyper::Request;
+
+mod error;
+mod fallback;
+mod transport;
+mod wire;
+
+pub use error::ClientError;
+pub use fallback::{FallbackBuddy, RelayedReply};
 
 use crate::ids::NodeId;
 use crate::protocol::ResultSet;
+use transport::Transport;
 
-#[derive(Debug, Clone)]
+/// The header through which a `system.buddy` request acts for another user.
+pub const USER_HEADER: &str = "X-Manticore-User";
+/// The trusted internal user background work runs as.
+pub const SYSTEM_USER: &str = "system.buddy";
+
+/// The `User-Agent` every call carries. searchd never routes the failure of a
+/// request with this agent back to its helper, which prevents loops.
+pub fn user_agent() -> String {
+    format!("Manticore Buddy/{}", crate::VERSION)
+}
+
+#[derive(Clone)]
 pub struct ClientConfig {
+    /// The daemon's HTTP URL, e.g. `http://127.0.0.1:9308`.
     pub base_url: String,
+    /// `BUDDY_TOKEN`, sent as `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Limit for a whole call: connect, send, and read the reply.
     pub timeout: Duration,
     pub connect_timeout: Duration,
 }
 
+/// Cheap to clone: clones share one keep-alive pool.
 #[derive(Clone)]
 pub struct DaemonClient {
-    config: ClientConfig,
+    transport: Transport,
+    base_url: Arc<str>,
+    token: Option<Arc<str>>,
+    user: Option<Arc<str>>,
+    timeout: Duration,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot reach {url}: {reason}")]
-    Connect { url: String, reason: String },
-    #[error("request to {url} timed out after {after:?}")]
-    Timeout { url: String, after: Duration },
-    #[error("{message}")]
-    Daemon { status: u16, message: String },
-    #[error("unexpected reply from {url}: {reason}")]
-    Decode { url: String, reason: String },
-}
-
-impl ClientError {
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ClientError::Connect { .. } | ClientError::Timeout { .. }
-        )
-    }
-
-    pub fn daemon_message(&self) -> Option<&str> {
-        match self {
-            ClientError::Daemon { message, .. } => Some(message),
-            _ => None,
-        }
+impl std::fmt::Debug for DaemonClient {
+    // Hand-written so the token never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonClient")
+            .field("base_url", &self.base_url)
+            .field("user", &self.user)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
     }
 }
 
 impl DaemonClient {
     pub fn new(config: ClientConfig) -> Self {
-        Self { config }
+        Self {
+            transport: Transport::new(config.connect_timeout),
+            base_url: config.base_url.trim_end_matches('/').into(),
+            token: config.token.filter(|t| !t.is_empty()).map(Into::into),
+            user: None,
+            timeout: config.timeout,
+        }
     }
 
     pub fn base_url(&self) -> &str {
-        &self.config.base_url
+        &self.base_url
     }
 
-    pub fn as_user(&self, _user: &str) -> Self {
-        self.clone()
+    /// A client that acts for `user` (`X-Manticore-User`); `""` sends no
+    /// such header.
+    pub fn as_user(&self, user: &str) -> Self {
+        Self {
+            user: (!user.is_empty()).then(|| user.into()),
+            ..self.clone()
+        }
     }
 
+    /// A client for background work, acting as `system.buddy`.
     pub fn as_system(&self) -> Self {
-        self.clone()
+        self.as_user(SYSTEM_USER)
     }
 
+    /// The same client (settings, token, user, pool) aimed at another node.
     pub fn for_node(&self, node: &NodeId) -> Self {
-        let mut config = self.config.clone();
-        config.base_url = format!("http://{node}");
-        Self { config }
+        Self {
+            base_url: format!("http://{node}").into(),
+            ..self.clone()
+        }
     }
 
-    pub async fn query(&self, _sql: &str) -> Result<Vec<ResultSet>, ClientError> {
-        unimplemented!("daemon client")
+    /// Runs `sql` and returns every result set of the reply.
+    pub async fn query(&self, sql: &str) -> Result<Vec<ResultSet>, ClientError> {
+        let url = format!("{}/sql?mode=raw", self.base_url);
+        let request = self
+            .build_request(&url, sql)
+            .map_err(|err| ClientError::Connect {
+                url: url.clone(),
+                reason: format!("invalid request: {err}"),
+            })?;
+        tracing::trace!(url = %url, user = self.user.as_deref().unwrap_or(""), sql, "daemon query");
+        let reply = self.transport.send(request, self.timeout).await?;
+        wire::decode_reply(&url, reply.status.as_u16(), &reply.body)
     }
 
+    /// Runs `sql` and returns the first result set; a set that carries an
+    /// error becomes [`ClientError::Daemon`].
     pub async fn query_one(&self, sql: &str) -> Result<ResultSet, ClientError> {
-        let mut sets = self.query(sql).await?;
-        Ok(sets.swap_remove(0))
+        let first =
+            self.query(sql)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ClientError::Decode {
+                    url: format!("{}/sql?mode=raw", self.base_url),
+                    reason: "the reply holds no result set".into(),
+                })?;
+        if first.error.is_empty() {
+            Ok(first)
+        } else {
+            Err(ClientError::Daemon {
+                status: 200,
+                message: first.error,
+            })
+        }
+    }
+
+    fn build_request(
+        &self,
+        url: &str,
+        sql: &str,
+    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+        let mut builder = Request::post(url)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(USER_AGENT, user_agent());
+        if let Some(user) = &self.user {
+            builder = builder.header(USER_HEADER, &**user);
+        }
+        if let Some(token) = &self.token {
+            builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        builder
+            .header(CONNECTION, "keep-alive")
+            .body(Full::new(Bytes::from(wire::form_body(sql))))
     }
 }

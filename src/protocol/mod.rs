@@ -2,7 +2,11 @@
 //! `/sql?mode=raw` result sets. Serde types and their codecs only: no I/O.
 
 pub mod request;
+pub mod response;
 pub mod resultset;
 
-pub use request::{BuddyRequest, RequestFormat};
+pub use request::{
+    BuddyRequest, Endpoint, EnvelopeProblem, InvalidEnvelope, RequestFormat, PROTOCOL_VERSION,
+};
+pub use response::ResponseEnvelope;
 pub use resultset::{Column, ColumnType, ResultSet, ResultSetError};

@@ -1,0 +1,81 @@
+//! Logs go to stdout, which searchd relays into its own log as
+//! `[BUDDY] <line>`; searchd adds the timestamp, so none is printed here, and
+//! no colours. The level can be changed at run time through `/config`.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, reload, Registry};
+
+use crate::config::LogLevel;
+use crate::server::LogLevelControl;
+
+/// The handle `/config` uses to change the level of the installed logger.
+pub struct LogControl {
+    filter: reload::Handle<LevelFilter, Registry>,
+    level: Mutex<LogLevel>,
+}
+
+/// Installs the process-wide logger. Call only after the handshake line has
+/// been printed: nothing may reach stdout before it.
+pub fn init(level: LogLevel) -> Arc<LogControl> {
+    let (filter, handle) = reload::Layer::new(filter_for(level));
+    let output = fmt::layer()
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false);
+    // Fails only if a logger is already installed, which then keeps working.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init();
+    Arc::new(LogControl {
+        filter: handle,
+        level: Mutex::new(level),
+    })
+}
+
+/// Buddy's levels on tracing's: `debugv` and `debugvv` both mean everything.
+fn filter_for(level: LogLevel) -> LevelFilter {
+    match level {
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Debugv | LogLevel::Debugvv => LevelFilter::TRACE,
+    }
+}
+
+impl LogLevelControl for LogControl {
+    fn current(&self) -> LogLevel {
+        *self.level.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, level: LogLevel) -> Result<(), String> {
+        let mut current = self.level.lock().unwrap_or_else(PoisonError::into_inner);
+        self.filter
+            .reload(filter_for(level))
+            .map_err(|err| format!("cannot change the log level: {err}"))?;
+        *current = level;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buddy_levels_map_onto_tracing_levels() {
+        let cases = [
+            (LogLevel::Info, LevelFilter::INFO),
+            (LogLevel::Debug, LevelFilter::DEBUG),
+            (LogLevel::Debugv, LevelFilter::TRACE),
+            (LogLevel::Debugvv, LevelFilter::TRACE),
+        ];
+        for (level, want) in cases {
+            assert_eq!(filter_for(level), want, "{level}");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The HTTP surface besides envelopes: `/config` (spec §1.8), methods other
+//! than POST, and the run-time log level.
+
+mod support;
+
+use serde_json::json;
+use support::http::{self, HttpReply};
+use support::process::Shardbuddy;
+
+fn config(buddy: &Shardbuddy, method: &str, body: &str) -> HttpReply {
+    http::request(
+        buddy.addr,
+        method,
+        "/config",
+        &[("Content-Type", "application/json; charset=UTF-8")],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn config_reads_and_sets_the_log_level() {
+    let buddy = Shardbuddy::start(&["--log-level=debugvv"]);
+    let get = config(&buddy, "GET", "");
+    assert_eq!(
+        (get.status, get.text().as_str()),
+        (200, r#"{"log_level":"debugvv"}"#)
+    );
+    assert_eq!(get.header("content-type"), Some("application/json"));
+
+    for level in ["debug", "debugv", "info"] {
+        let set = config(&buddy, "POST", &format!(r#"{{"log_level":"{level}"}}"#));
+        assert_eq!(
+            (set.status, set.json()),
+            (200, json!({ "log_level": level }))
+        );
+        assert_eq!(
+            config(&buddy, "GET", "").json(),
+            json!({ "log_level": level })
+        );
+    }
+}
+
+#[test]
+fn bad_config_changes_are_refused_and_change_nothing() {
+    let buddy = Shardbuddy::start(&[]);
+    let cases = [
+        (
+            r#"{"log_level":"verbose"}"#,
+            "'verbose' is not a log level (info, debug, debugv, debugvv)",
+        ),
+        (r#"{"log_level":2}"#, "Field 'log_level' must be a string"),
+        (
+            r#"{"level":"debug"}"#,
+            "Mandatory field 'log_level' is missing",
+        ),
+        ("log_level=debug", "Failed to parse config payload"),
+    ];
+    for (body, text) in cases {
+        let reply = config(&buddy, "POST", body);
+        assert_eq!(reply.status, 500, "{body}");
+        assert_eq!(reply.json(), json!({"error": text, "code": 500}), "{body}");
+    }
+    assert_eq!(
+        config(&buddy, "GET", "").json(),
+        json!({"log_level": "info"})
+    );
+}
+
+#[test]
+fn other_methods_on_config_are_not_allowed() {
+    let buddy = Shardbuddy::start(&[]);
+    for method in ["PUT", "DELETE", "PATCH"] {
+        let reply = config(&buddy, method, r#"{"log_level":"debug"}"#);
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.header("allow"), Some("GET, POST"), "{method}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json"),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        config(&buddy, "GET", "").json(),
+        json!({"log_level": "info"})
+    );
+}
+
+#[test]
+fn non_post_requests_elsewhere_get_an_empty_400() {
+    let buddy = Shardbuddy::start(&[]);
+    for (method, path) in [
+        ("GET", "/"),
+        ("PUT", "/"),
+        ("DELETE", "/sql"),
+        ("GET", "/config/x"),
+    ] {
+        let reply = http::request(buddy.addr, method, path, &[], b"");
+        assert_eq!(reply.status, 400, "{method} {path}");
+        assert!(reply.body.is_empty(), "{method} {path}");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+    }
+}
+
+#[test]
+fn envelopes_are_accepted_on_any_path() {
+    let buddy = Shardbuddy::start(&[]);
+    let envelope = r#"{"type":"unknown sql request","error":{"message":"e","body":null},"version":3,"message":{"path_query":"","body":"x"}}"#;
+    for path in ["/", "/anything", "/sql?mode=raw", "/config2"] {
+        let reply = http::request(buddy.addr, "POST", path, &[], envelope.as_bytes());
+        assert_eq!(reply.json()["message"], json!({"error": "e"}), "{path}");
+    }
+}
+
+#[test]
+fn the_log_level_changes_at_run_time() {
+    let buddy = Shardbuddy::start(&[]);
+    let envelope = |id: &str| {
+        let reply = http::request(
+            buddy.addr,
+            "POST",
+            "/",
+            &[("Request-ID", id)],
+            br#"{"type":"unknown sql request","error":{"message":"e","body":null},"version":3,"message":{"path_query":"","body":"x"}}"#,
+        );
+        assert_eq!(reply.status, 200);
+    };
+    envelope("7_quiet");
+    assert_eq!(
+        config(&buddy, "POST", r#"{"log_level":"debug"}"#).status,
+        200
+    );
+    envelope("8_loud");
+    assert!(
+        buddy.output.wait_for("request_id=8_loud"),
+        "{:?}",
+        buddy.output.lines()
+    );
+    let lines = buddy.output.lines();
+    assert!(!lines.iter().any(|l| l.contains("7_quiet")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("log level changed") && l.contains("debug")),
+        "{lines:?}"
+    );
+}

@@ -1,0 +1,70 @@
+//! The recordings of what a real searchd sent its helper
+//! (`shared/golden/buddy_envelopes.jsonl`).
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// `shared/` sits beside the repository (CI) or beside the worktree root;
+/// `SHARDBUDDY_SHARED_DIR` overrides both.
+pub fn shared_dir() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let candidates = std::env::var_os("SHARDBUDDY_SHARED_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([manifest.join("../shared"), manifest.join("../../shared")]);
+    for dir in candidates {
+        if dir.join("golden").is_dir() {
+            return dir;
+        }
+    }
+    panic!(
+        "shared/golden not found beside {}; set SHARDBUDDY_SHARED_DIR",
+        manifest.display()
+    );
+}
+
+/// One request searchd sent to its helper.
+#[derive(Debug, Clone)]
+pub struct RecordedEnvelope {
+    /// What the recording was about.
+    pub item: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Every recorded request to the helper's envelope endpoint (not `/config`).
+pub fn recorded_envelopes() -> Vec<RecordedEnvelope> {
+    let path = shared_dir().join("golden/buddy_envelopes.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let record: Value = serde_json::from_str(line).expect("golden line is JSON");
+        let item = record["item"].as_str().unwrap_or_default().to_string();
+        for request in record["requests"].as_array().into_iter().flatten() {
+            let path = request["path"].as_str().expect("path").to_string();
+            if path == "/config" {
+                continue;
+            }
+            let headers = request["headers"]
+                .as_array()
+                .expect("headers")
+                .iter()
+                .map(|h| {
+                    (
+                        h[0].as_str().unwrap().to_string(),
+                        h[1].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            out.push(RecordedEnvelope {
+                item: item.clone(),
+                path,
+                headers,
+                body: request["body"].as_str().expect("body").to_string(),
+            });
+        }
+    }
+    out
+}
