@@ -18,6 +18,7 @@ use crate::client::{ClientConfig, DaemonClient, FallbackBuddy};
 use crate::config::{BindAddr, Config};
 use crate::handler::{Handler, Registry};
 use crate::server::{self, ServerState};
+use crate::sharding::{self, ShardingConfig, ShardingHandler};
 
 mod lifecycle;
 mod logging;
@@ -38,9 +39,14 @@ pub struct AppContext {
 }
 
 /// The statement handlers, in the order they are asked to claim a request;
-/// the first claim wins.
-pub fn handlers(_ctx: &AppContext) -> Vec<Box<dyn Handler>> {
-    Vec::new()
+/// the first claim wins. Starts the background services they rely on.
+pub fn handlers(ctx: &AppContext) -> Vec<Box<dyn Handler>> {
+    let (config, warnings) = ShardingConfig::from_env(|name| std::env::var(name).ok());
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let shared = sharding::start(config, &ctx.daemon, &ctx.shutdown, &ctx.tasks);
+    vec![Box::new(ShardingHandler::new(shared))]
 }
 
 /// Runs the helper process: binds, prints the handshake, serves until

@@ -99,6 +99,7 @@ impl Node {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(2),
         })
+        .as_plain_client()
     }
 }
 

@@ -55,6 +55,8 @@ pub struct DaemonClient {
     token: Option<Arc<str>>,
     user: Option<Arc<str>>,
     timeout: Duration,
+    /// Whether requests carry the Buddy `User-Agent` (see [`user_agent`]).
+    buddy_agent: bool,
 }
 
 impl std::fmt::Debug for DaemonClient {
@@ -77,6 +79,7 @@ impl DaemonClient {
             token: config.token.filter(|t| !t.is_empty()).map(Into::into),
             user: None,
             timeout: config.timeout,
+            buddy_agent: true,
         }
     }
 
@@ -96,6 +99,17 @@ impl DaemonClient {
     /// A client for background work, acting as `system.buddy`.
     pub fn as_system(&self) -> Self {
         self.as_user(SYSTEM_USER)
+    }
+
+    /// A client that does not present itself as Buddy, so the daemon hands
+    /// its failed statements to the helper as it does for any user: for
+    /// tools that act like a user, such as `shardbuddy demo`. Never for
+    /// shardbuddy's own work, which must not loop back into itself.
+    pub fn as_plain_client(&self) -> Self {
+        Self {
+            buddy_agent: false,
+            ..self.clone()
+        }
     }
 
     /// The same client (settings, token, user, pool) aimed at another node.
@@ -147,9 +161,11 @@ impl DaemonClient {
         url: &str,
         sql: &str,
     ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let mut builder = Request::post(url)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(USER_AGENT, user_agent());
+        let mut builder =
+            Request::post(url).header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if self.buddy_agent {
+            builder = builder.header(USER_AGENT, user_agent());
+        }
         if let Some(user) = &self.user {
             builder = builder.header(USER_HEADER, &**user);
         }

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::client::DaemonClient;
 
@@ -34,20 +34,20 @@ pub use config::ShardingConfig;
 pub use handler::ShardingHandler;
 pub use runtime::Shared;
 
-/// Starts the background tasks; they stop when `shutdown` is cancelled.
+/// Starts the background tasks on `tasks`; they stop when `shutdown` is
+/// cancelled.
 pub fn start(
     config: ShardingConfig,
     client: &DaemonClient,
     shutdown: &CancellationToken,
-) -> (Arc<Shared>, Vec<JoinHandle<()>>) {
+    tasks: &TaskTracker,
+) -> Arc<Shared> {
     let shared = Shared::new(config, client.clone());
-    let tasks = vec![
-        tokio::spawn(heartbeat::run(shared.clone(), shutdown.child_token())),
-        tokio::spawn(executor::run::run(shared.clone(), shutdown.child_token())),
-        tokio::spawn(coordinator::run::run(
-            shared.clone(),
-            shutdown.child_token(),
-        )),
-    ];
-    (shared, tasks)
+    tasks.spawn(heartbeat::run(shared.clone(), shutdown.child_token()));
+    tasks.spawn(executor::run::run(shared.clone(), shutdown.child_token()));
+    tasks.spawn(coordinator::run::run(
+        shared.clone(),
+        shutdown.child_token(),
+    ));
+    shared
 }
