@@ -210,14 +210,22 @@ impl State {
             else {
                 return !stuck.iter().any(|s| *s);
             };
-            let mut receivers: Vec<usize> =
-                (0..self.nodes).filter(|&i| self.deficit(i) > 0).collect();
-            receivers.sort_by_key(|&i| (std::cmp::Reverse(self.deficit(i)), i));
-            let choice = receivers.iter().find_map(|&to| {
+            let movable = |to: usize| {
                 preference
                     .iter()
                     .find(|&&s| self.holds(from, s) && !self.holds(to, s))
                     .map(|&s| (to, s))
+            };
+            let best = (0..self.nodes)
+                .filter(|&i| self.deficit(i) > 0)
+                .max_by_key(|&i| (self.deficit(i), std::cmp::Reverse(i)));
+            // The best receiver almost always works; the sorted list is only
+            // needed when it already holds everything `from` could give.
+            let choice = best.and_then(movable).or_else(|| {
+                let mut receivers: Vec<usize> =
+                    (0..self.nodes).filter(|&i| self.deficit(i) > 0).collect();
+                receivers.sort_by_key(|&i| (std::cmp::Reverse(self.deficit(i)), i));
+                receivers.into_iter().find_map(movable)
             });
             match choice {
                 Some((to, s)) => {
