@@ -221,6 +221,8 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             if let Some(cluster) = &change.old_cluster {
                 let after: Vec<usize> = detach_of_shard.get(&change.shard).copied().into_iter().collect();
                 wait_for.extend(builder.list.cross_node(node, &after));
+                wait_for.sort_unstable();
+                wait_for.dedup();
                 let tables = std::slice::from_ref(&change.table);
                 builder.list.push(node, Action::Sql(sql::alter_cluster_drop(cluster, tables)), None, wait_for);
                 wait_for = Vec::new();
