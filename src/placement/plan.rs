@@ -152,22 +152,20 @@ fn plan_table(model: &Model, table: &TableModel) -> TablePlan {
             },
         };
     };
+    let view = View::new(model, current);
+    let target_indexes = target_replicas(&view, table);
+    let target = view.placement(&target_indexes);
     let state = |id: &NodeId| model.node(id).map_or(NodeState::Inactive, |n| n.state);
-    let target = target_placement(model, table, current, &eligible);
-    let moves = moves_between(current, &target, &state);
-    let live_count = |shard: u32, placement: &Placement| {
-        placement
-            .replicas(shard)
-            .iter()
-            .filter(|n| state(n).is_live())
-            .count()
-    };
+    let changed: Vec<u32> = (0..table.shards)
+        .filter(|&s| view.current[s as usize] != target_indexes[s as usize])
+        .collect();
+    let moves = moves_between(current, &target, &changed, &state);
     let unavailable: Vec<u32> = (0..table.shards)
-        .filter(|&s| live_count(s, current) == 0)
+        .filter(|&s| view.live_count(&view.current[s as usize]) == 0)
         .collect();
     let under_replicated: Vec<u32> = (0..table.shards)
         .filter(|&s| {
-            let live = live_count(s, &target);
+            let live = view.live_count(&target_indexes[s as usize]);
             live > 0 && live < table.rf as usize
         })
         .collect();
@@ -185,35 +183,70 @@ fn plan_table(model: &Model, table: &TableModel) -> TablePlan {
     }
 }
 
-/// The target: balanced, minimal-movement replicas on eligible nodes, plus
-/// the replicas that must stay where they are because nothing can replace
-/// them (see README, "Degraded tables").
-fn target_placement(
-    model: &Model,
-    table: &TableModel,
-    current: &Placement,
-    eligible: &[&NodeId],
-) -> Placement {
-    let index: BTreeMap<&NodeId, usize> = eligible.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    let state = |id: &NodeId| model.node(id).map_or(NodeState::Inactive, |n| n.state);
-    let available: Vec<u32> = current
-        .shards()
-        .filter(|(_, replicas)| replicas.iter().any(|r| state(r).is_live()))
-        .map(|(shard, _)| shard)
+/// One table's current placement as indexes into the model's nodes (in id
+/// order), so planning compares integers instead of node id strings.
+struct View<'m> {
+    ids: Vec<&'m NodeId>,
+    states: Vec<NodeState>,
+    weights: Vec<u64>,
+    /// Per shard, the holders' indexes, ascending (= id order).
+    current: Vec<Vec<usize>>,
+}
+
+impl<'m> View<'m> {
+    fn new(model: &'m Model, current: &Placement) -> Self {
+        let nodes: Vec<_> = model.nodes().collect();
+        let index: BTreeMap<&NodeId, usize> = nodes.iter().enumerate().map(|(i, n)| (&n.id, i)).collect();
+        Self {
+            ids: nodes.iter().map(|n| &n.id).collect(),
+            states: nodes.iter().map(|n| n.state).collect(),
+            weights: nodes.iter().map(|n| n.effective_weight()).collect(),
+            // `Model::new` checked that every replica is a listed node.
+            current: current
+                .shards()
+                .map(|(_, replicas)| replicas.iter().filter_map(|r| index.get(r).copied()).collect())
+                .collect(),
+        }
+    }
+
+    fn live_count(&self, holders: &[usize]) -> usize {
+        holders.iter().filter(|&&i| self.states[i].is_live()).count()
+    }
+
+    fn placement(&self, replicas: &[Vec<usize>]) -> Placement {
+        let shards = replicas
+            .iter()
+            .enumerate()
+            .map(|(s, holders)| (s as u32, holders.iter().map(|&i| self.ids[i].clone()).collect()))
+            .collect();
+        Placement::from_canonical(shards)
+    }
+}
+
+/// The target holders of every shard: balanced, minimal-movement replicas
+/// on eligible nodes, plus the replicas that must stay where they are
+/// because nothing can replace them (see README, "Policies").
+fn target_replicas(view: &View<'_>, table: &TableModel) -> Vec<Vec<usize>> {
+    let eligible: Vec<usize> = (0..view.ids.len())
+        .filter(|&i| view.states[i].accepts_shards())
+        .collect();
+    let mut position = vec![None; view.ids.len()];
+    for (p, &i) in eligible.iter().enumerate() {
+        position[i] = Some(p);
+    }
+    let available: Vec<usize> = (0..view.current.len())
+        .filter(|&s| view.live_count(&view.current[s]) > 0)
         .collect();
     let holders: Vec<Vec<usize>> = available
         .iter()
-        .map(|&s| current.replicas(s).iter().filter_map(|r| index.get(r).copied()).collect())
+        .map(|&s| view.current[s].iter().filter_map(|&i| position[i]).collect())
         .collect();
-    let weights: Vec<u64> = eligible
-        .iter()
-        .map(|id| model.node(id).map_or(1, |n| n.effective_weight()))
-        .collect();
+    let weights: Vec<u64> = eligible.iter().map(|&i| view.weights[i]).collect();
     let needed = u64::from(table.rf).min(eligible.len() as u64);
     let mut preference: Vec<usize> = (0..available.len()).collect();
-    preference.sort_by_key(|&i| {
-        let size = table.sizes.get(&available[i]).copied().unwrap_or_default();
-        (size.bytes.unwrap_or(u64::MAX), size.rows.unwrap_or(u64::MAX), available[i])
+    preference.sort_by_key(|&k| {
+        let size = table.sizes.get(&(available[k] as u32)).copied().unwrap_or_default();
+        (size.bytes.unwrap_or(u64::MAX), size.rows.unwrap_or(u64::MAX), available[k])
     });
     let solved = solve(&Problem {
         weights: &weights,
@@ -222,32 +255,28 @@ fn target_placement(
         preference: &preference,
     });
 
-    let mut target: BTreeMap<u32, Vec<NodeId>> = BTreeMap::new();
-    for (shard, replicas) in current.shards() {
-        target.insert(shard, replicas.to_vec());
-    }
-    for ((&shard, before), after) in available.iter().zip(&holders).zip(solved) {
-        let replicas = current.replicas(shard);
-        // Draining replicas stay only while too few nodes accept shards.
-        let room = (table.rf as usize).saturating_sub(eligible.len());
-        let draining: Vec<&NodeId> = replicas
+    // Draining replicas stay only while too few nodes accept shards.
+    let room = (table.rf as usize).saturating_sub(eligible.len());
+    let mut target = view.current.clone();
+    for ((&s, before), after) in available.iter().zip(&holders).zip(solved) {
+        let replicas = &view.current[s];
+        let draining: Vec<usize> = replicas
             .iter()
-            .filter(|r| state(r) == NodeState::Draining)
-            .take(room)
+            .copied()
+            .filter(|&i| view.states[i] == NodeState::Draining)
             .collect();
-        let unchanged = *before == after
-            && draining.len() == replicas.iter().filter(|r| state(r) == NodeState::Draining).count();
-        let mut next: Vec<NodeId> = after.iter().map(|&i| eligible[i].clone()).collect();
-        next.extend(draining.into_iter().cloned());
-        if unchanged {
+        let kept = &draining[..room.min(draining.len())];
+        let mut next: Vec<usize> = after.iter().map(|&p| eligible[p]).collect();
+        next.extend_from_slice(kept);
+        if *before == after && kept.len() == draining.len() {
             // Keep dead replicas of shards nothing happens to: the node
             // catches up through its replication cluster when it returns.
-            next.extend(replicas.iter().filter(|r| !state(r).is_live()).cloned());
+            next.extend(replicas.iter().copied().filter(|&i| !view.states[i].is_live()));
         }
-        next.sort();
-        target.insert(shard, next);
+        next.sort_unstable();
+        target[s] = next;
     }
-    Placement::from_canonical(target)
+    target
 }
 
 /// Pairs each shard's created replicas with its retired ones: lost replicas
@@ -255,14 +284,13 @@ fn target_placement(
 fn moves_between(
     current: &Placement,
     target: &Placement,
+    changed: &[u32],
     state: &dyn Fn(&NodeId) -> NodeState,
 ) -> Vec<Move> {
     let mut moves = Vec::new();
-    for (shard, before) in current.shards() {
+    for &shard in changed {
+        let before = current.replicas(shard);
         let after = target.replicas(shard);
-        if before == after {
-            continue;
-        }
         let added: Vec<&NodeId> = after.iter().filter(|n| !before.contains(n)).collect();
         let mut removed: Vec<&NodeId> = before.iter().filter(|n| !after.contains(n)).collect();
         let rank = |n: &NodeId| match state(n) {

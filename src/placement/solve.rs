@@ -58,7 +58,8 @@ struct State {
     /// Same layout: node `i` held shard `s` before planning.
     original: Vec<bool>,
     node_count: Vec<u64>,
-    shard_count: Vec<u64>,
+    /// Holders of every shard in the working state, ascending.
+    shard_holders: Vec<Vec<usize>>,
     quota: Vec<Quota>,
     /// Node `i` takes `ceil(q_i)` instead of `floor(q_i)`.
     has_slot: Vec<bool>,
@@ -82,13 +83,15 @@ impl State {
         let shards = problem.holders.len();
         let mut holds = vec![false; nodes * shards];
         let mut node_count = vec![0; nodes];
-        let mut shard_count = vec![0; shards];
+        let mut shard_holders = Vec::with_capacity(shards);
         for (s, holders) in problem.holders.iter().enumerate() {
             for &i in holders {
                 holds[i * shards + s] = true;
                 node_count[i] += 1;
-                shard_count[s] += 1;
             }
+            let mut sorted = holders.clone();
+            sorted.sort_unstable();
+            shard_holders.push(sorted);
         }
         let total = problem.needed * shards as u64;
         Self {
@@ -98,7 +101,7 @@ impl State {
             original: holds.clone(),
             holds,
             node_count,
-            shard_count,
+            shard_holders,
             quota: quotas(total, problem.weights, shards as u64),
             has_slot: vec![false; nodes],
         }
@@ -115,13 +118,22 @@ impl State {
     fn set(&mut self, node: usize, shard: usize, held: bool) {
         debug_assert_ne!(self.holds(node, shard), held);
         self.holds[node * self.shards + shard] = held;
-        if held {
-            self.node_count[node] += 1;
-            self.shard_count[shard] += 1;
-        } else {
-            self.node_count[node] -= 1;
-            self.shard_count[shard] -= 1;
+        let holders = &mut self.shard_holders[shard];
+        match (held, holders.binary_search(&node)) {
+            (true, Err(at)) => {
+                holders.insert(at, node);
+                self.node_count[node] += 1;
+            }
+            (false, Ok(at)) => {
+                holders.remove(at);
+                self.node_count[node] -= 1;
+            }
+            _ => debug_assert!(false, "holders out of step with the matrix"),
         }
+    }
+
+    fn shard_count(&self, shard: usize) -> u64 {
+        self.shard_holders[shard].len() as u64
     }
 
     fn target(&self, node: usize) -> u64 {
@@ -140,7 +152,7 @@ impl State {
     /// sheds them from the nodes furthest above their floor.
     fn trim_surplus_replicas(&mut self) {
         for s in 0..self.shards {
-            while self.shard_count[s] > self.needed {
+            while self.shard_count(s) > self.needed {
                 let Some(node) = (0..self.nodes)
                     .filter(|&i| self.holds(i, s))
                     .max_by_key(|&i| {
@@ -184,7 +196,7 @@ impl State {
     fn place_missing_replicas(&mut self) -> bool {
         let mut all_placed = true;
         for s in 0..self.shards {
-            while self.shard_count[s] < self.needed {
+            while self.shard_count(s) < self.needed {
                 let Some(node) = (0..self.nodes)
                     .filter(|&i| !self.holds(i, s) && self.deficit(i) > 0)
                     .max_by_key(|&i| (self.deficit(i), std::cmp::Reverse(i)))
@@ -202,6 +214,14 @@ impl State {
     /// node below its target that lacks it. Returns false if some node could
     /// not shed everything this way.
     fn shed_surplus(&mut self, preference: &[usize]) -> bool {
+        // What each node can give, cheapest first. Nodes with a surplus
+        // only lose shards here, so the lists only shrink.
+        let mut offers: Vec<Vec<usize>> = vec![Vec::new(); self.nodes];
+        for &s in preference {
+            for &i in &self.shard_holders[s] {
+                offers[i].push(s);
+            }
+        }
         let mut stuck = vec![false; self.nodes];
         loop {
             let Some(from) = (0..self.nodes)
@@ -211,10 +231,10 @@ impl State {
                 return !stuck.iter().any(|s| *s);
             };
             let movable = |to: usize| {
-                preference
+                offers[from]
                     .iter()
-                    .find(|&&s| self.holds(from, s) && !self.holds(to, s))
-                    .map(|&s| (to, s))
+                    .position(|&s| !self.holds(to, s))
+                    .map(|at| (to, at))
             };
             let best = (0..self.nodes)
                 .filter(|&i| self.deficit(i) > 0)
@@ -228,7 +248,8 @@ impl State {
                 receivers.into_iter().find_map(movable)
             });
             match choice {
-                Some((to, s)) => {
+                Some((to, at)) => {
+                    let s = offers[from].remove(at);
                     self.set(from, s, false);
                     self.set(to, s, true);
                 }
@@ -239,7 +260,7 @@ impl State {
 
     fn is_supply(&self, v: Vertex) -> bool {
         match v {
-            Vertex::Shard(s) => self.shard_count[s] < self.needed,
+            Vertex::Shard(s) => self.shard_count(s) < self.needed,
             Vertex::Node(i) => self.surplus(i) > 0,
             Vertex::Slot => false,
         }
@@ -388,10 +409,8 @@ impl State {
         Search::Paths { dist, parent }
     }
 
-    fn final_holders(&self) -> Vec<Vec<usize>> {
-        (0..self.shards)
-            .map(|s| (0..self.nodes).filter(|&i| self.holds(i, s)).collect())
-            .collect()
+    fn final_holders(self) -> Vec<Vec<usize>> {
+        self.shard_holders
     }
 }
 
