@@ -20,7 +20,12 @@ fn model(ids: &[NodeId], states: impl Fn(usize) -> NodeState, placement: &Placem
         .enumerate()
         .map(|(i, id)| NodeSpec::new(id.clone(), states(i)))
         .collect();
-    let table = TableModel::new(TableName::parse("t").unwrap(), 3000, 3, Some(placement.clone()));
+    let table = TableModel::new(
+        TableName::parse("t").unwrap(),
+        3000,
+        3,
+        Some(placement.clone()),
+    );
     Model::new(specs, vec![table]).unwrap()
 }
 
@@ -32,7 +37,17 @@ fn benches(c: &mut Criterion) {
 
     let hundred = nodes(100);
     let placement = initial_placement(&hundred, 3000, 3).unwrap();
-    let lost_one = model(&hundred, |i| if i == 42 { NodeState::Inactive } else { NodeState::Active }, &placement);
+    let lost_one = model(
+        &hundred,
+        |i| {
+            if i == 42 {
+                NodeState::Inactive
+            } else {
+                NodeState::Active
+            }
+        },
+        &placement,
+    );
     c.bench_function("rebalance: 1 of 100 nodes lost, 3000 shards x rf 3", |b| {
         b.iter(|| plan_rebalance(black_box(&lost_one)))
     });
@@ -40,12 +55,19 @@ fn benches(c: &mut Criterion) {
     let hundred_and_ten = nodes(110);
     let added_ten = model(
         &hundred_and_ten,
-        |i| if i >= 100 { NodeState::New } else { NodeState::Active },
+        |i| {
+            if i >= 100 {
+                NodeState::New
+            } else {
+                NodeState::Active
+            }
+        },
         &placement,
     );
-    c.bench_function("rebalance: 10 nodes added to 100, 3000 shards x rf 3", |b| {
-        b.iter(|| plan_rebalance(black_box(&added_ten)))
-    });
+    c.bench_function(
+        "rebalance: 10 nodes added to 100, 3000 shards x rf 3",
+        |b| b.iter(|| plan_rebalance(black_box(&added_ten))),
+    );
 }
 
 criterion_group!(placement, benches);

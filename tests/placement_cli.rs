@@ -26,13 +26,20 @@ fn documented(marker: &str) -> String {
     let doc = include_str!("../docs/plan-format.md");
     let after = doc.split_once(marker).expect("marker present").1;
     let body = after.split_once("```json\n").expect("json block").1;
-    body.split_once("\n```").expect("closed block").0.to_string()
+    body.split_once("\n```")
+        .expect("closed block")
+        .0
+        .to_string()
 }
 
 #[test]
 fn documented_example_prints_the_documented_output() {
     let output = plan(&documented("<!-- example-input -->"));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.trim_end(), documented("<!-- example-output -->"));
 }
@@ -41,7 +48,10 @@ fn documented_example_prints_the_documented_output() {
 fn malformed_input_names_the_field_and_exits_1() {
     let cases = [
         ("not json", "expected ident"),
-        (r#"{"nodes": [], "tables": [{"name": "t", "shards": 2, "rf": "x"}]}"#, "tables[0].rf"),
+        (
+            r#"{"nodes": [], "tables": [{"name": "t", "shards": 2, "rf": "x"}]}"#,
+            "tables[0].rf",
+        ),
         (
             r#"{"nodes": [{"id": "127.0.0.1:1312", "state": "gone"}], "tables": []}"#,
             "nodes[0].state",
@@ -76,7 +86,10 @@ fn new_table_gets_the_initial_placement_and_create_steps() {
     assert!(output.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let table = &doc["tables"][0];
-    assert_eq!(table["placement"]["0"], serde_json::json!(["10.0.0.1:9312", "10.0.0.3:9312"]));
+    assert_eq!(
+        table["placement"]["0"],
+        serde_json::json!(["10.0.0.1:9312", "10.0.0.3:9312"])
+    );
     assert_eq!(table["moves"], serde_json::json!([]));
     let steps = table["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 16);

@@ -29,22 +29,47 @@ fn expect_layout(nodes: &[&str], shards: u32, rf: u32, expected: &[(&str, &[u32]
         .iter()
         .map(|(n, s)| (n.to_string(), s.to_vec()))
         .collect();
-    assert_eq!(layout(&nodes, &placement), want, "{nodes:?} shards={shards} rf={rf}");
+    assert_eq!(
+        layout(&nodes, &placement),
+        want,
+        "{nodes:?} shards={shards} rf={rf}"
+    );
 }
 
 #[test]
 fn spec_8_2_golden_vectors() {
     let all3: &[u32] = &[0, 1, 2, 3];
-    let cases: Vec<(&[&str], u32, u32, Vec<(&str, &[u32])>)> = vec![
-        (&["A", "B", "C"], 4, 1, vec![("A", &[0, 3]), ("B", &[2]), ("C", &[1])]),
-        (&["A", "B", "C"], 2, 1, vec![("A", &[0]), ("B", &[]), ("C", &[1])]),
+    // (nodes, shards, rf, node → shards)
+    type Case<'a> = (&'a [&'a str], u32, u32, Vec<(&'a str, &'a [u32])>);
+    let cases: Vec<Case> = vec![
+        (
+            &["A", "B", "C"],
+            4,
+            1,
+            vec![("A", &[0, 3]), ("B", &[2]), ("C", &[1])],
+        ),
+        (
+            &["A", "B", "C"],
+            2,
+            1,
+            vec![("A", &[0]), ("B", &[]), ("C", &[1])],
+        ),
         (&["A", "B"], 4, 1, vec![("A", &[0, 2]), ("B", &[1, 3])]),
-        (&["A", "B", "C"], 4, 2, vec![("A", &[0, 1, 3]), ("B", &[1, 2, 3]), ("C", &[0, 2])]),
+        (
+            &["A", "B", "C"],
+            4,
+            2,
+            vec![("A", &[0, 1, 3]), ("B", &[1, 2, 3]), ("C", &[0, 2])],
+        ),
         (
             &["A", "B", "C"],
             6,
             2,
-            vec![("A", &[0, 1, 3, 5]), ("B", &[1, 2, 3, 4]), ("C", &[0, 2, 4, 5])],
+            vec![
+                ("A", &[0, 1, 3, 5]),
+                ("B", &[1, 2, 3, 4]),
+                ("C", &[0, 2, 4, 5]),
+            ],
         ),
         (&["A", "B"], 4, 2, vec![("A", all3), ("B", all3)]),
         (
@@ -57,9 +82,20 @@ fn spec_8_2_golden_vectors() {
             &["A", "B", "C", "D", "E"],
             2,
             2,
-            vec![("A", &[0]), ("B", &[1]), ("C", &[0]), ("D", &[1]), ("E", &[])],
+            vec![
+                ("A", &[0]),
+                ("B", &[1]),
+                ("C", &[0]),
+                ("D", &[1]),
+                ("E", &[]),
+            ],
         ),
-        (&["A", "B", "C"], 4, 3, vec![("A", all3), ("B", all3), ("C", all3)]),
+        (
+            &["A", "B", "C"],
+            4,
+            3,
+            vec![("A", all3), ("B", all3), ("C", all3)],
+        ),
     ];
     for (nodes, shards, rf, expected) in cases {
         expect_layout(nodes, shards, rf, &expected);
@@ -77,11 +113,41 @@ fn input_order_does_not_matter() {
 fn php_util_test_five_nodes_sixty_shards_rf3() {
     // UtilTest::testCreateShardingSchemaConsistent, nodes '1'..'5'.
     let expected: [(&str, &[u32]); 5] = [
-        ("1", &[0, 1, 3, 5, 8, 9, 10, 12, 13, 15, 16, 19, 20, 22, 23, 25, 28, 29, 30, 31, 34, 35, 38, 39, 40, 42, 43, 45, 46, 49, 50, 52, 54, 55, 58, 59]),
-        ("2", &[1, 2, 4, 6, 7, 9, 10, 11, 14, 15, 17, 19, 21, 23, 24, 25, 26, 28, 31, 32, 34, 35, 37, 39, 40, 41, 43, 46, 47, 48, 51, 52, 53, 55, 56, 58]),
-        ("3", &[0, 2, 4, 5, 7, 8, 11, 12, 13, 16, 17, 18, 20, 22, 24, 26, 27, 28, 31, 32, 33, 36, 37, 38, 40, 42, 44, 46, 48, 49, 50, 53, 54, 55, 57, 59]),
-        ("4", &[1, 2, 3, 5, 6, 8, 11, 12, 14, 16, 18, 19, 20, 21, 23, 25, 27, 29, 30, 32, 33, 35, 36, 39, 41, 42, 44, 45, 47, 49, 51, 52, 53, 56, 57, 59]),
-        ("5", &[0, 3, 4, 6, 7, 9, 10, 13, 14, 15, 17, 18, 21, 22, 24, 26, 27, 29, 30, 33, 34, 36, 37, 38, 41, 43, 44, 45, 47, 48, 50, 51, 54, 56, 57, 58]),
+        (
+            "1",
+            &[
+                0, 1, 3, 5, 8, 9, 10, 12, 13, 15, 16, 19, 20, 22, 23, 25, 28, 29, 30, 31, 34, 35,
+                38, 39, 40, 42, 43, 45, 46, 49, 50, 52, 54, 55, 58, 59,
+            ],
+        ),
+        (
+            "2",
+            &[
+                1, 2, 4, 6, 7, 9, 10, 11, 14, 15, 17, 19, 21, 23, 24, 25, 26, 28, 31, 32, 34, 35,
+                37, 39, 40, 41, 43, 46, 47, 48, 51, 52, 53, 55, 56, 58,
+            ],
+        ),
+        (
+            "3",
+            &[
+                0, 2, 4, 5, 7, 8, 11, 12, 13, 16, 17, 18, 20, 22, 24, 26, 27, 28, 31, 32, 33, 36,
+                37, 38, 40, 42, 44, 46, 48, 49, 50, 53, 54, 55, 57, 59,
+            ],
+        ),
+        (
+            "4",
+            &[
+                1, 2, 3, 5, 6, 8, 11, 12, 14, 16, 18, 19, 20, 21, 23, 25, 27, 29, 30, 32, 33, 35,
+                36, 39, 41, 42, 44, 45, 47, 49, 51, 52, 53, 56, 57, 59,
+            ],
+        ),
+        (
+            "5",
+            &[
+                0, 3, 4, 6, 7, 9, 10, 13, 14, 15, 17, 18, 21, 22, 24, 26, 27, 29, 30, 33, 34, 36,
+                37, 38, 41, 43, 44, 45, 47, 48, 50, 51, 54, 56, 57, 58,
+            ],
+        ),
     ];
     expect_layout(&["1", "2", "3", "4", "5"], 60, 3, &expected);
     for (_, shards) in expected {
@@ -107,7 +173,13 @@ fn sharding_behaviour_1_2_layouts() {
             5,
             5,
             3,
-            vec![vec![1, 3, 5], vec![1, 2, 4], vec![2, 3, 4], vec![1, 4, 5], vec![2, 3, 5]],
+            vec![
+                vec![1, 3, 5],
+                vec![1, 2, 4],
+                vec![2, 3, 4],
+                vec![1, 4, 5],
+                vec![2, 3, 5],
+            ],
         ),
     ];
     for (count, shards, rf, expected) in cases {
@@ -116,14 +188,22 @@ fn sharding_behaviour_1_2_layouts() {
         let placement = initial_placement(&nodes, shards, rf).unwrap();
         for (shard, want) in expected.iter().enumerate() {
             let want: Vec<NodeId> = want.iter().map(|k| NodeId::new(n(*k))).collect();
-            assert_eq!(placement.replicas(shard as u32), want.as_slice(), "{count} nodes, shard {shard}");
+            assert_eq!(
+                placement.replicas(shard as u32),
+                want.as_slice(),
+                "{count} nodes, shard {shard}"
+            );
         }
     }
 }
 
 #[test]
 fn sharding_behaviour_1_2_per_node_counts() {
-    let cases = [(3u32, 6u32, 2u32, 4usize), (5, 60, 3, 36), (3, 3000, 3, 3000)];
+    let cases = [
+        (3u32, 6u32, 2u32, 4usize),
+        (5, 60, 3, 36),
+        (3, 3000, 3, 3000),
+    ];
     for (count, shards, rf, per_node) in cases {
         let nodes: Vec<NodeId> = (1..=count).map(|k| NodeId::new(n(k))).collect();
         let placement = initial_placement(&nodes, shards, rf).unwrap();
@@ -153,7 +233,11 @@ fn assert_steps(got: &[Step], want: &[(&str, String, Vec<usize>, Option<String>)
         assert_eq!(step.node.as_str(), *node, "step {i} node");
         assert_eq!(step.action, sql(query), "step {i} query");
         assert_eq!(&step.wait_for, wait_for, "step {i} wait_for");
-        assert_eq!(step.rollback, rollback.as_deref().map(sql), "step {i} rollback");
+        assert_eq!(
+            step.rollback,
+            rollback.as_deref().map(sql),
+            "step {i} rollback"
+        );
     }
     assert_eq!(got.len(), want.len());
 }
@@ -164,7 +248,11 @@ const WRAPPER_ROLLBACK: &str = "DROP TABLE IF EXISTS t OPTION force=1";
 fn worked_example_a_local_table() {
     let node = NodeId::new("127.0.0.1:9312");
     let placement = initial_placement(std::slice::from_ref(&node), 3, 1).unwrap();
-    let steps = create_steps(&ddl(Some("id bigint, title text")), &placement, std::slice::from_ref(&node));
+    let steps = create_steps(
+        &ddl(Some("id bigint, title text")),
+        &placement,
+        std::slice::from_ref(&node),
+    );
     let n = node.as_str();
     let shard = |k: u32| {
         (
@@ -285,7 +373,10 @@ fn worked_example_b_create_steps() {
 fn worked_example_b_wrapper_is_the_same_on_every_node() {
     let (nodes, placement) = example_b_placement();
     for node in &nodes {
-        assert_eq!(wrapper_ddl(&ddl(Some("id bigint")), &placement, node), example_b_wrapper());
+        assert_eq!(
+            wrapper_ddl(&ddl(Some("id bigint")), &placement, node),
+            example_b_wrapper()
+        );
     }
 }
 
@@ -300,8 +391,12 @@ fn existing_clusters_are_not_created_or_joined_again() {
         &existing,
     );
     let texts: Vec<String> = steps.iter().map(|s| s.action.to_query_text()).collect();
-    assert!(!texts.iter().any(|t| t.contains(&format!("CLUSTER IF NOT EXISTS {H_AB}"))));
-    assert!(!texts.iter().any(|t| t.starts_with(&format!("JOIN CLUSTER {H_AB}"))));
+    assert!(!texts
+        .iter()
+        .any(|t| t.contains(&format!("CLUSTER IF NOT EXISTS {H_AB}"))));
+    assert!(!texts
+        .iter()
+        .any(|t| t.starts_with(&format!("JOIN CLUSTER {H_AB}"))));
     assert!(texts.contains(&format!("ALTER CLUSTER {H_AB} ADD system.t_s1,system.t_s3")));
     assert_eq!(steps.len(), 16 - 2);
 }
@@ -328,8 +423,16 @@ fn worked_example_c_rf1_wrappers() {
         .take(4)
         .map(|s| (s.node.to_string(), s.action.to_query_text()))
         .collect();
-    let shard = |node: &str, k: u32| (node.to_string(), format!("CREATE TABLE IF NOT EXISTS system.t_s{k}  "));
-    assert_eq!(creates, vec![shard("A", 0), shard("A", 3), shard("B", 2), shard("C", 1)]);
+    let shard = |node: &str, k: u32| {
+        (
+            node.to_string(),
+            format!("CREATE TABLE IF NOT EXISTS system.t_s{k}  "),
+        )
+    };
+    assert_eq!(
+        creates,
+        vec![shard("A", 0), shard("A", 3), shard("B", 2), shard("C", 1)]
+    );
     assert_eq!(steps.len(), 7);
 }
 
@@ -351,18 +454,37 @@ fn zero_shard_nodes_get_a_wrapper() {
 fn drop_of_example_b() {
     let (nodes, placement) = example_b_placement();
     let elsewhere = BTreeSet::from([shardbuddy::ids::ClusterName::parse(H_BC).unwrap()]);
-    let steps = drop_steps(&TableName::parse("t").unwrap(), &placement, &nodes, &elsewhere);
+    let steps = drop_steps(
+        &TableName::parse("t").unwrap(),
+        &placement,
+        &nodes,
+        &elsewhere,
+    );
     let wrapper = |node| (node, WRAPPER_ROLLBACK.to_string(), vec![], None);
-    let detach = |node, h: &str, k: u32| (node, format!("ALTER CLUSTER {h} DROP system.t_s{k}"), vec![], None);
-    let drop = |node, k: u32, wait: Vec<usize>| (node, format!("DROP TABLE IF EXISTS system.t_s{k}"), wait, None);
+    let detach = |node, h: &str, k: u32| {
+        (
+            node,
+            format!("ALTER CLUSTER {h} DROP system.t_s{k}"),
+            vec![],
+            None,
+        )
+    };
+    let drop = |node, k: u32, wait: Vec<usize>| {
+        (
+            node,
+            format!("DROP TABLE IF EXISTS system.t_s{k}"),
+            wait,
+            None,
+        )
+    };
     let want = vec![
         wrapper(A),
         wrapper(B),
         wrapper(C),
-        detach(A, H_AC, 0),  // 3
-        detach(A, H_AB, 1),  // 4
-        detach(B, H_BC, 2),  // 5
-        detach(A, H_AB, 3),  // 6
+        detach(A, H_AC, 0), // 3
+        detach(A, H_AB, 1), // 4
+        detach(B, H_BC, 2), // 5
+        detach(A, H_AB, 3), // 6
         drop(A, 0, vec![]),
         drop(C, 0, vec![3]),
         drop(A, 1, vec![]),
@@ -375,5 +497,7 @@ fn drop_of_example_b() {
         (A, format!("DELETE CLUSTER {H_AB}"), vec![], None),
     ];
     assert_steps(&steps, &want);
-    assert!(!steps.iter().any(|s| s.action.to_query_text().contains("pc.bootstrap")));
+    assert!(!steps
+        .iter()
+        .any(|s| s.action.to_query_text().contains("pc.bootstrap")));
 }

@@ -14,20 +14,23 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 use shardbuddy::placement::document::{plan_document, PlanRequest};
 use shardbuddy::placement::{
-    plan_rebalance, rebalance_steps, Model, NodeSpec, NodeState, StepContext, TableDdl,
-    TableModel,
+    plan_rebalance, rebalance_steps, Model, NodeSpec, NodeState, StepContext, TableDdl, TableModel,
 };
 
 use placement_support::{check_plan, check_steps, generate, Limits};
 
 fn env_u64(name: &str) -> Option<u64> {
     let raw = std::env::var(name).ok()?;
-    Some(raw.parse().unwrap_or_else(|_| panic!("{name} must be a number, got '{raw}'")))
+    Some(
+        raw.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got '{raw}'")),
+    )
 }
 
 /// Runs `property` on `cases` topology seeds drawn from one run seed.
 fn run(name: &str, default_cases: u32, property: impl Fn(u64) -> Result<(), String>) {
-    let seed = env_u64("SHARDBUDDY_SEED").unwrap_or_else(|| RandomState::new().build_hasher().finish());
+    let seed =
+        env_u64("SHARDBUDDY_SEED").unwrap_or_else(|| RandomState::new().build_hasher().finish());
     let cases = env_u64("SHARDBUDDY_PROPTEST_CASES").map_or(default_cases, |c| c as u32);
     eprintln!("{name}: {cases} cases, seed {seed} (replay with SHARDBUDDY_SEED={seed})");
     let mut bytes = [0u8; 32];
@@ -38,7 +41,8 @@ fn run(name: &str, default_cases: u32, property: impl Fn(u64) -> Result<(), Stri
         max_shrink_iters: 64,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
     let result = runner.run(&any::<u64>(), |topology| {
         property(topology).map_err(|e| TestCaseError::fail(format!("topology {topology}: {e}")))
     });
@@ -55,7 +59,12 @@ fn run(name: &str, default_cases: u32, property: impl Fn(u64) -> Result<(), Stri
 fn settled(model: &Model, target: &shardbuddy::placement::Placement) -> Model {
     let nodes: Vec<NodeSpec> = model.nodes().cloned().collect();
     let table = &model.tables()[0];
-    let mut next = TableModel::new(table.name.clone(), table.shards, table.rf, Some(target.clone()));
+    let mut next = TableModel::new(
+        table.name.clone(),
+        table.shards,
+        table.rf,
+        Some(target.clone()),
+    );
     next.sizes = table.sizes.clone();
     Model::new(nodes, vec![next]).expect("a target is a consistent placement")
 }
@@ -81,7 +90,10 @@ fn plans_keep_every_invariant() {
         }
         let again = plan_rebalance(&settled(&model, &table.target));
         if !again.tables[0].moves.is_empty() || again.tables[0].target != table.target {
-            return Err(format!("planning on the target moves again: {:?}", again.tables[0].moves));
+            return Err(format!(
+                "planning on the target moves again: {:?}",
+                again.tables[0].moves
+            ));
         }
         Ok(())
     });
@@ -118,7 +130,11 @@ fn steps_keep_data_safe() {
         let steps = rebalance_steps(&ddl, table, &ctx);
         check_steps(table, &steps, &states)?;
         // Without moves, the only work is giving new nodes their wrapper.
-        if table.moves.is_empty() && steps.iter().any(|s| states.get(&s.node) != Some(&NodeState::New)) {
+        if table.moves.is_empty()
+            && steps
+                .iter()
+                .any(|s| states.get(&s.node) != Some(&NodeState::New))
+        {
             return Err("steps without moves".into());
         }
         let request = PlanRequest {

@@ -28,7 +28,10 @@ fn placed(rows: &[(&str, &[u32])]) -> Placement {
 }
 
 fn model(nodes: &[(&str, NodeState)], shards: u32, rf: u32, placement: Placement) -> Model {
-    let specs = nodes.iter().map(|(n, s)| NodeSpec::new(id(n), *s)).collect();
+    let specs = nodes
+        .iter()
+        .map(|(n, s)| NodeSpec::new(id(n), *s))
+        .collect();
     let table = TableModel::new(TableName::parse("t").unwrap(), shards, rf, Some(placement));
     Model::new(specs, vec![table]).unwrap()
 }
@@ -60,7 +63,14 @@ fn plan_and_check(model: &Model) -> (TablePlan, Vec<Step>) {
 fn moves(plan: &TablePlan) -> Vec<(u32, Option<&str>, Option<&str>, MoveReason)> {
     plan.moves
         .iter()
-        .map(|m| (m.shard, m.from.as_ref().map(NodeId::as_str), m.to.as_ref().map(NodeId::as_str), m.reason))
+        .map(|m| {
+            (
+                m.shard,
+                m.from.as_ref().map(NodeId::as_str),
+                m.to.as_ref().map(NodeId::as_str),
+                m.reason,
+            )
+        })
         .collect()
 }
 
@@ -79,7 +89,12 @@ use NodeState::{Active, Draining, Inactive, New};
 
 #[test]
 fn node_lost_with_rf2_restores_the_missing_replicas_on_survivors() {
-    let m = model(&[(A, Active), (B, Active), (C, Inactive)], 4, 2, example_b());
+    let m = model(
+        &[(A, Active), (B, Active), (C, Inactive)],
+        4,
+        2,
+        example_b(),
+    );
     let (plan, steps) = plan_and_check(&m);
     assert_eq!(
         moves(&plan),
@@ -96,12 +111,21 @@ fn node_lost_with_rf2_restores_the_missing_replicas_on_survivors() {
     let h_ac = "ab948c47f2712b5f1e9d26a254f22d05";
     let h_ab = "baf03a60ebc5930db9856aa3c82bb1b5";
     // One survivor of two is no majority: bootstrap before detaching.
-    let bootstrap = texts.iter().position(|t| *t == (A.into(), format!("SET CLUSTER {h_ac} GLOBAL 'pc.bootstrap' = 1")));
-    let detach = texts.iter().position(|t| *t == (A.into(), format!("ALTER CLUSTER {h_ac} DROP system.t_s0")));
+    let bootstrap = texts.iter().position(|t| {
+        *t == (
+            A.into(),
+            format!("SET CLUSTER {h_ac} GLOBAL 'pc.bootstrap' = 1"),
+        )
+    });
+    let detach = texts
+        .iter()
+        .position(|t| *t == (A.into(), format!("ALTER CLUSTER {h_ac} DROP system.t_s0")));
     assert!(bootstrap.unwrap() < detach.unwrap());
     // H_AB already exists (shards 1 and 3): attach without create or join.
     assert!(texts.contains(&(A.into(), format!("ALTER CLUSTER {h_ab} ADD system.t_s0"))));
-    assert!(!texts.iter().any(|(_, q)| q.starts_with("JOIN CLUSTER") || q.starts_with("CREATE CLUSTER")));
+    assert!(!texts
+        .iter()
+        .any(|(_, q)| q.starts_with("JOIN CLUSTER") || q.starts_with("CREATE CLUSTER")));
     // The dead node's copy is cleaned up when it returns.
     assert!(texts.contains(&(C.into(), "DROP TABLE IF EXISTS system.t_s0".into())));
     assert!(texts.contains(&(A.into(), format!("DELETE CLUSTER {h_ac}"))));
@@ -110,7 +134,12 @@ fn node_lost_with_rf2_restores_the_missing_replicas_on_survivors() {
 #[test]
 fn node_lost_with_rf1_reports_unavailable_shards_and_moves_nothing() {
     let placement = placed(&[(A, &[0, 3]), (B, &[2]), (C, &[1])]);
-    let m = model(&[(A, Active), (B, Active), (C, Inactive)], 4, 1, placement.clone());
+    let m = model(
+        &[(A, Active), (B, Active), (C, Inactive)],
+        4,
+        1,
+        placement.clone(),
+    );
     let (plan, steps) = plan_and_check(&m);
     assert!(plan.moves.is_empty());
     assert_eq!(plan.unavailable, vec![1]);
@@ -123,8 +152,14 @@ fn node_added_with_rf1_moves_whole_shards_through_a_temporary_cluster() {
     let placement = placed(&[(A, &[0, 2]), (B, &[1, 3])]);
     let m = model(&[(A, Active), (B, Active), (C, New)], 4, 1, placement);
     let (plan, steps) = plan_and_check(&m);
-    assert_eq!(moves(&plan), vec![(1, Some(B), Some(C), MoveReason::BalanceNewNode)]);
-    let texts: Vec<String> = queries(&steps).into_iter().map(|(n, q)| format!("{n} {q}")).collect();
+    assert_eq!(
+        moves(&plan),
+        vec![(1, Some(B), Some(C), MoveReason::BalanceNewNode)]
+    );
+    let texts: Vec<String> = queries(&steps)
+        .into_iter()
+        .map(|(n, q)| format!("{n} {q}"))
+        .collect();
     let temp = texts
         .iter()
         .find_map(|t| t.strip_prefix(&format!("{B} CREATE CLUSTER ")))
@@ -132,23 +167,44 @@ fn node_added_with_rf1_moves_whole_shards_through_a_temporary_cluster() {
         .unwrap()
         .to_string();
     assert!(temp.starts_with("temp_move_1_"));
-    let position = |text: &str| texts.iter().position(|t| t == text).unwrap_or_else(|| panic!("missing: {text}\n{texts:#?}"));
+    let position = |text: &str| {
+        texts
+            .iter()
+            .position(|t| t == text)
+            .unwrap_or_else(|| panic!("missing: {text}\n{texts:#?}"))
+    };
     let created = position(&format!("{B} CREATE CLUSTER {temp} '{temp}' as path"));
     let added = position(&format!("{B} ALTER CLUSTER {temp} ADD system.t_s1"));
     let carrier = position(&format!("{C} SHARDBUDDY NOOP"));
-    let joined = position(&format!("{C} JOIN CLUSTER {temp} AT '{B}' '{temp}' as path "));
-    let verified = position(&format!("{C} SHARDBUDDY VERIFY ROWS system.t_s1 MATCH '{B}'"));
+    let joined = position(&format!(
+        "{C} JOIN CLUSTER {temp} AT '{B}' '{temp}' as path "
+    ));
+    let verified = position(&format!(
+        "{C} SHARDBUDDY VERIFY ROWS system.t_s1 MATCH '{B}'"
+    ));
     let left = position(&format!("{B} ALTER CLUSTER {temp} DROP system.t_s1"));
     let dropped = position(&format!("{B} DROP TABLE IF EXISTS system.t_s1"));
     assert!(created < added && added < joined && carrier < joined && joined < verified);
     assert!(verified < left && left < dropped);
-    assert_eq!(steps[carrier].rollback.as_ref().unwrap().to_query_text(), "DROP TABLE IF EXISTS system.t_s1");
+    assert_eq!(
+        steps[carrier].rollback.as_ref().unwrap().to_query_text(),
+        "DROP TABLE IF EXISTS system.t_s1"
+    );
     // The table is never created on the target beforehand: the join ships it.
-    assert!(!texts.contains(&format!("{C} CREATE TABLE IF NOT EXISTS system.t_s1 (id bigint) ")));
+    assert!(!texts.contains(&format!(
+        "{C} CREATE TABLE IF NOT EXISTS system.t_s1 (id bigint) "
+    )));
     // While the shard is in the temporary cluster it is addressed as an
     // agent, on its own node too; afterwards C serves it as a local.
-    let last_on_c = steps.iter().rev().find(|s| s.node == id(C) && s.action.to_query_text().starts_with("CREATE TABLE `t`")).unwrap();
-    assert!(last_on_c.action.to_query_text().contains("local='system.t_s1'"));
+    let last_on_c = steps
+        .iter()
+        .rev()
+        .find(|s| s.node == id(C) && s.action.to_query_text().starts_with("CREATE TABLE `t`"))
+        .unwrap();
+    assert!(last_on_c
+        .action
+        .to_query_text()
+        .contains("local='system.t_s1'"));
 }
 
 #[test]
@@ -158,24 +214,43 @@ fn node_added_with_rf2_gets_replicas_with_minimal_copies() {
     let (plan, _) = plan_and_check(&m);
     // 8 replicas over 3 nodes: quotas 2⅔ each, so C takes 2, one from each.
     assert_eq!(plan.totals.copies, 2);
-    assert!(plan.moves.iter().all(|m| m.reason == MoveReason::BalanceNewNode && m.to == Some(id(C))));
+    assert!(plan
+        .moves
+        .iter()
+        .all(|m| m.reason == MoveReason::BalanceNewNode && m.to == Some(id(C))));
     assert_eq!(plan.target.shards_on(&id(C)).len(), 2);
 }
 
 #[test]
 fn draining_node_is_emptied() {
     let placement = initial_placement(&[id(A), id(B), id(C), id(D)], 8, 2).unwrap();
-    let m = model(&[(A, Active), (B, Active), (C, Draining), (D, Active)], 8, 2, placement.clone());
+    let m = model(
+        &[(A, Active), (B, Active), (C, Draining), (D, Active)],
+        8,
+        2,
+        placement.clone(),
+    );
     let (plan, _) = plan_and_check(&m);
     assert!(plan.target.shards_on(&id(C)).is_empty());
     let drained = placement.shards_on(&id(C)).len();
-    assert_eq!(plan.moves.iter().filter(|m| m.reason == MoveReason::Drain).count(), drained);
+    assert_eq!(
+        plan.moves
+            .iter()
+            .filter(|m| m.reason == MoveReason::Drain)
+            .count(),
+        drained
+    );
     assert_eq!(plan.totals.copies as usize, drained);
 }
 
 #[test]
 fn drain_that_would_break_rf_is_held_back() {
-    let m = model(&[(A, Active), (B, Draining)], 2, 2, placed(&[(A, &[0, 1]), (B, &[0, 1])]));
+    let m = model(
+        &[(A, Active), (B, Draining)],
+        2,
+        2,
+        placed(&[(A, &[0, 1]), (B, &[0, 1])]),
+    );
     let (plan, steps) = plan_and_check(&m);
     assert!(plan.moves.is_empty());
     assert_eq!(plan.target.shards_on(&id(B)), vec![0, 1]);
@@ -185,7 +260,12 @@ fn drain_that_would_break_rf_is_held_back() {
 #[test]
 fn fewer_live_nodes_than_rf_degrades_without_failing() {
     let all3 = placed(&[(A, &[0, 1]), (B, &[0, 1]), (C, &[0, 1])]);
-    let m = model(&[(A, Active), (B, Active), (C, Inactive)], 2, 3, all3.clone());
+    let m = model(
+        &[(A, Active), (B, Active), (C, Inactive)],
+        2,
+        3,
+        all3.clone(),
+    );
     let (plan, steps) = plan_and_check(&m);
     assert!(plan.moves.is_empty());
     assert_eq!(plan.under_replicated, vec![0, 1]);
@@ -207,7 +287,18 @@ fn returning_node_is_balanced_back_in() {
 #[test]
 fn several_changes_at_once() {
     let placement = initial_placement(&[id(A), id(B), id(C), id(D)], 12, 3).unwrap();
-    let m = model(&[(A, Inactive), (B, Draining), (C, Active), (D, Active), ("10.0.0.5:9312", New)], 12, 3, placement);
+    let m = model(
+        &[
+            (A, Inactive),
+            (B, Draining),
+            (C, Active),
+            (D, Active),
+            ("10.0.0.5:9312", New),
+        ],
+        12,
+        3,
+        placement,
+    );
     let (plan, _) = plan_and_check(&m);
     let reasons: BTreeSet<MoveReason> = plan.moves.iter().map(|m| m.reason).collect();
     assert!(reasons.contains(&MoveReason::RestoreRf));
@@ -217,9 +308,19 @@ fn several_changes_at_once() {
 
 #[test]
 fn planning_the_target_again_is_empty() {
-    let m = model(&[(A, Active), (B, Active), (C, Inactive)], 4, 2, example_b());
+    let m = model(
+        &[(A, Active), (B, Active), (C, Inactive)],
+        4,
+        2,
+        example_b(),
+    );
     let (plan, _) = plan_and_check(&m);
-    let again = model(&[(A, Active), (B, Active), (C, Inactive)], 4, 2, plan.target.clone());
+    let again = model(
+        &[(A, Active), (B, Active), (C, Inactive)],
+        4,
+        2,
+        plan.target.clone(),
+    );
     let (replan, steps) = plan_and_check(&again);
     assert!(replan.moves.is_empty());
     assert!(steps.is_empty());
@@ -233,7 +334,12 @@ fn planning_the_target_again_is_empty() {
 #[test]
 fn simple_bound_is_not_always_reachable() {
     let placement = placed(&[(A, &[0, 1]), (B, &[0, 1]), (C, &[2]), (D, &[2])]);
-    let m = model(&[(A, Active), (B, Active), (C, Active), (D, Inactive)], 3, 2, placement);
+    let m = model(
+        &[(A, Active), (B, Active), (C, Active), (D, Inactive)],
+        3,
+        2,
+        placement,
+    );
     let (plan, _) = plan_and_check(&m);
     let bounds = quota_bounds(6, &[1, 1, 1], 3);
     assert_eq!(simple_bound(6, &bounds, &[2, 2, 1]), 1);
@@ -244,14 +350,26 @@ fn simple_bound_is_not_always_reachable() {
 fn weights_shift_load_to_bigger_nodes() {
     let placement = initial_placement(&[id(A), id(B)], 12, 1).unwrap();
     let specs = vec![
-        NodeSpec { weight: Some(1), ..NodeSpec::new(id(A), Active) },
-        NodeSpec { weight: Some(1), ..NodeSpec::new(id(B), Active) },
-        NodeSpec { weight: Some(2), ..NodeSpec::new(id(C), New) },
+        NodeSpec {
+            weight: Some(1),
+            ..NodeSpec::new(id(A), Active)
+        },
+        NodeSpec {
+            weight: Some(1),
+            ..NodeSpec::new(id(B), Active)
+        },
+        NodeSpec {
+            weight: Some(2),
+            ..NodeSpec::new(id(C), New)
+        },
     ];
     let table = TableModel::new(TableName::parse("t").unwrap(), 12, 1, Some(placement));
     let m = Model::new(specs, vec![table]).unwrap();
     let (plan, _) = plan_and_check(&m);
-    let loads: BTreeMap<&str, usize> = [A, B, C].iter().map(|n| (*n, plan.target.shards_on(&id(n)).len())).collect();
+    let loads: BTreeMap<&str, usize> = [A, B, C]
+        .iter()
+        .map(|n| (*n, plan.target.shards_on(&id(n)).len()))
+        .collect();
     assert_eq!(loads, BTreeMap::from([(A, 3), (B, 3), (C, 6)]));
 }
 
@@ -261,7 +379,13 @@ fn sizes_prefer_small_shards_and_are_totalled() {
     let specs = vec![NodeSpec::new(id(A), Active), NodeSpec::new(id(B), New)];
     let mut table = TableModel::new(TableName::parse("t").unwrap(), 4, 1, Some(placement));
     for (shard, rows) in [(0, 400), (1, 10), (2, 300), (3, 20)] {
-        table.sizes.insert(shard, shardbuddy::placement::ShardSize { rows: Some(rows), bytes: Some(rows * 100) });
+        table.sizes.insert(
+            shard,
+            shardbuddy::placement::ShardSize {
+                rows: Some(rows),
+                bytes: Some(rows * 100),
+            },
+        );
     }
     let m = Model::new(specs, vec![table]).unwrap();
     let (plan, _) = plan_and_check(&m);

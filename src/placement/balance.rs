@@ -83,7 +83,9 @@ mod tests {
 
     #[test]
     fn quota_table() {
-        let cases: Vec<(u64, Vec<u64>, u64, Vec<(u64, u64)>)> = vec![
+        // (total, weights, cap, expected (floor, ceil) per node)
+        type Case = (u64, Vec<u64>, u64, Vec<(u64, u64)>);
+        let cases: Vec<Case> = vec![
             (6, vec![1, 1, 1], 3, vec![(2, 2); 3]),
             (7, vec![1, 1, 1], 4, vec![(2, 3); 3]),
             (9, vec![1, 2], 10, vec![(3, 3), (6, 6)]),

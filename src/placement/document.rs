@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     internal_cluster_name, plan_rebalance, rebalance_steps, Model, ModelError, Move, NodeSpec,
-    NodeState, Placement, PlacementError, ShardSize, StepContext, TableDdl, TableModel,
-    TablePlan, Totals,
+    NodeState, Placement, PlacementError, ShardSize, StepContext, TableDdl, TableModel, TablePlan,
+    Totals,
 };
 use crate::ids::{ClusterName, NodeId, TableName};
 
@@ -135,9 +135,13 @@ pub fn parse_input(text: &str) -> Result<PlanRequest, DocumentError> {
 pub fn plan_document(request: &PlanRequest) -> PlanOutput {
     let plan = plan_rebalance(&request.model);
     let states = request.model.states();
-    let current_clusters: Vec<BTreeSet<ClusterName>> =
-        plan.tables.iter().map(|t| t.current.as_ref().map(clusters_of).unwrap_or_default()).collect();
-    let target_clusters: Vec<BTreeSet<ClusterName>> = plan.tables.iter().map(|t| clusters_of(&t.target)).collect();
+    let current_clusters: Vec<BTreeSet<ClusterName>> = plan
+        .tables
+        .iter()
+        .map(|t| t.current.as_ref().map(clusters_of).unwrap_or_default())
+        .collect();
+    let target_clusters: Vec<BTreeSet<ClusterName>> =
+        plan.tables.iter().map(|t| clusters_of(&t.target)).collect();
     let tables = plan
         .tables
         .iter()
@@ -209,7 +213,8 @@ fn table_output(plan: &TablePlan, steps: Vec<super::Step>) -> TableOutput {
 fn request_from(input: &PlanInput) -> Result<PlanRequest, DocumentError> {
     let mut nodes = Vec::with_capacity(input.nodes.len());
     for (i, node) in input.nodes.iter().enumerate() {
-        let id = parse_node_id(&node.id).map_err(|m| DocumentError::at(format!("nodes[{i}].id"), m))?;
+        let id =
+            parse_node_id(&node.id).map_err(|m| DocumentError::at(format!("nodes[{i}].id"), m))?;
         nodes.push(NodeSpec {
             id,
             state: node.state,
@@ -227,7 +232,8 @@ fn request_from(input: &PlanInput) -> Result<PlanRequest, DocumentError> {
         };
         let mut sizes = BTreeMap::new();
         for (key, size) in &table.shard_sizes {
-            let shard = parse_shard(key).map_err(|m| DocumentError::at(format!("{}.\"{key}\"", at("shard_sizes")), m))?;
+            let shard = parse_shard(key)
+                .map_err(|m| DocumentError::at(format!("{}.\"{key}\"", at("shard_sizes")), m))?;
             sizes.insert(shard, *size);
         }
         tables.push(TableModel {
@@ -247,14 +253,19 @@ fn request_from(input: &PlanInput) -> Result<PlanRequest, DocumentError> {
     Ok(PlanRequest { model, ddls })
 }
 
-fn placement_from(raw: &BTreeMap<String, Vec<String>>, path: &str) -> Result<Placement, DocumentError> {
+fn placement_from(
+    raw: &BTreeMap<String, Vec<String>>,
+    path: &str,
+) -> Result<Placement, DocumentError> {
     let mut shards = BTreeMap::new();
     for (key, replicas) in raw {
         let at = format!("{path}.\"{key}\"");
         let shard = parse_shard(key).map_err(|m| DocumentError::at(&at, m))?;
         let mut ids = Vec::with_capacity(replicas.len());
         for (j, replica) in replicas.iter().enumerate() {
-            ids.push(parse_node_id(replica).map_err(|m| DocumentError::at(format!("{at}[{j}]"), m))?);
+            ids.push(
+                parse_node_id(replica).map_err(|m| DocumentError::at(format!("{at}[{j}]"), m))?,
+            );
         }
         shards.insert(shard, ids);
     }
@@ -268,7 +279,9 @@ fn placement_from(raw: &BTreeMap<String, Vec<String>>, path: &str) -> Result<Pla
 
 /// A shard number key: decimal digits only, as the output writes them.
 fn parse_shard(key: &str) -> Result<u32, String> {
-    let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) && (key == "0" || !key.starts_with('0'));
+    let valid = !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_digit())
+        && (key == "0" || !key.starts_with('0'));
     valid
         .then(|| key.parse().ok())
         .flatten()
@@ -297,7 +310,13 @@ pub fn parse_node_id(raw: &str) -> Result<NodeId, String> {
 
 /// Turns a model error into a field path of the input.
 fn locate(input: &PlanInput, error: ModelError) -> DocumentError {
-    let node_index = |id: &NodeId| input.nodes.iter().rposition(|n| n.id == id.as_str()).unwrap_or(0);
+    let node_index = |id: &NodeId| {
+        input
+            .nodes
+            .iter()
+            .rposition(|n| n.id == id.as_str())
+            .unwrap_or(0)
+    };
     let table_index = |name: &TableName| {
         input
             .tables
@@ -318,7 +337,9 @@ fn locate(input: &PlanInput, error: ModelError) -> DocumentError {
             };
             format!("tables[{i}].{field}")
         }
-        ModelError::ShardCountMismatch { table, .. } => format!("tables[{}].placement", table_index(table)),
+        ModelError::ShardCountMismatch { table, .. } => {
+            format!("tables[{}].placement", table_index(table))
+        }
         ModelError::UnknownNode { table, shard, .. } => {
             format!("tables[{}].placement.\"{shard}\"", table_index(table))
         }
@@ -343,7 +364,10 @@ mod tests {
         let cases = [
             ("{", "EOF while parsing"),
             (r#"{"nodes": []}"#, "missing field `tables`"),
-            (r#"{"nodes": [], "tables": [], "x": 1}"#, "unknown field `x`"),
+            (
+                r#"{"nodes": [], "tables": [], "x": 1}"#,
+                "unknown field `x`",
+            ),
             (
                 r#"{"nodes": [{"id": "a:1", "state": "up"}], "tables": []}"#,
                 "nodes[0].state: unknown variant `up`",
@@ -365,19 +389,27 @@ mod tests {
                 "nodes[1].id: node '127.0.0.1:1312' is listed twice",
             ),
             (
-                &format!(r#"{{"nodes": [{node}], "tables": [{{"name": "t", "shards": "4", "rf": 1}}]}}"#),
+                &format!(
+                    r#"{{"nodes": [{node}], "tables": [{{"name": "t", "shards": "4", "rf": 1}}]}}"#
+                ),
                 "tables[0].shards: invalid type: string",
             ),
             (
-                &format!(r#"{{"nodes": [{node}], "tables": [{{"name": "1t", "shards": 4, "rf": 1}}]}}"#),
+                &format!(
+                    r#"{{"nodes": [{node}], "tables": [{{"name": "1t", "shards": 4, "rf": 1}}]}}"#
+                ),
                 "tables[0].name: name '1t' must start",
             ),
             (
-                &format!(r#"{{"nodes": [{node}], "tables": [{{"name": "t", "shards": 4, "rf": 2}}]}}"#),
+                &format!(
+                    r#"{{"nodes": [{node}], "tables": [{{"name": "t", "shards": 4, "rf": 2}}]}}"#
+                ),
                 "tables[0].rf: table 't': The node count (1) is lower than replication factor (2)",
             ),
             (
-                &format!(r#"{{"nodes": [{node}], "tables": [{{"name": "t", "shards": 0, "rf": 1}}]}}"#),
+                &format!(
+                    r#"{{"nodes": [{node}], "tables": [{{"name": "t", "shards": 0, "rf": 1}}]}}"#
+                ),
                 "tables[0].shards: table 't': Invalid shards or rf options are set",
             ),
             (
@@ -413,7 +445,10 @@ mod tests {
         ];
         for (doc, expected) in cases {
             let message = error_of(doc);
-            assert!(message.contains(expected), "{doc}\n  gave: {message}\n  want: {expected}");
+            assert!(
+                message.contains(expected),
+                "{doc}\n  gave: {message}\n  want: {expected}"
+            );
         }
     }
 
@@ -422,7 +457,9 @@ mod tests {
         for good in ["127.0.0.1:1312", "node-1.local:9312", "h_2:65535"] {
             assert!(parse_node_id(good).is_ok(), "{good}");
         }
-        for bad in ["", ":1", "a:", "a:65536", "a:b", "a b:1", "a|b:1", "a,b:1", "a:1:http"] {
+        for bad in [
+            "", ":1", "a:", "a:65536", "a:b", "a b:1", "a|b:1", "a,b:1", "a:1:http",
+        ] {
             assert!(parse_node_id(bad).is_err(), "{bad}");
         }
     }

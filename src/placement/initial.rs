@@ -52,7 +52,8 @@ pub fn initial_placement(
                     rf,
                 });
             }
-            let position = nth_unused_position(&skipped, (shard as usize + replica as usize) % count);
+            let position =
+                nth_unused_position(&skipped, (shard as usize + replica as usize) % count);
             let pick = at_min.remove(position);
             if at_min.is_empty() {
                 at_min = (0..sorted.len()).collect();
@@ -77,9 +78,13 @@ fn used_positions(at_min: &[usize], used: &[usize]) -> Vec<usize> {
 
 /// The position in `at_min` of its `n`-th entry that is not skipped.
 fn nth_unused_position(skipped: &[usize], n: usize) -> usize {
-    skipped
-        .iter()
-        .fold(n, |position, s| if *s <= position { position + 1 } else { position })
+    skipped.iter().fold(n, |position, s| {
+        if *s <= position {
+            position + 1
+        } else {
+            position
+        }
+    })
 }
 
 #[cfg(test)]

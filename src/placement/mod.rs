@@ -17,18 +17,18 @@ mod balance;
 pub mod document;
 mod error;
 mod initial;
+mod layout;
 mod model;
 mod names;
-mod placement;
 mod plan;
 mod solve;
 mod steps;
 
 pub use error::{ModelError, PlacementError};
 pub use initial::initial_placement;
+pub use layout::Placement;
 pub use model::{Model, NodeSpec, NodeState, ShardSize, TableModel};
 pub use names::{internal_cluster_name, shard_table_name};
-pub use placement::Placement;
 pub use plan::{plan_rebalance, Move, MoveReason, RebalancePlan, TablePlan, Totals};
 pub use steps::{
     create_steps, create_steps_with_existing, drop_steps, rebalance_steps, wrapper_ddl, Action,

@@ -221,8 +221,7 @@ mod tests {
     fn rejects_inconsistent_models() {
         let a = node("a:1", NodeState::Active);
         let on_x = Placement::from_rows([(NodeId::new("x:1"), vec![0])]).unwrap();
-        let two_shards =
-            Placement::from_rows([(NodeId::new("a:1"), vec![0, 1])]).unwrap();
+        let two_shards = Placement::from_rows([(NodeId::new("a:1"), vec![0, 1])]).unwrap();
         let heavy_zero = NodeSpec {
             weight: Some(0),
             ..a.clone()
@@ -232,9 +231,21 @@ mod tests {
         let cases: Vec<(Vec<NodeSpec>, Vec<TableModel>, &str)> = vec![
             (vec![a.clone(), a.clone()], vec![], "listed twice"),
             (vec![heavy_zero], vec![], "weight 0"),
-            (vec![a.clone()], vec![table(None), table(None)], "listed twice"),
-            (vec![a.clone()], vec![table(Some(on_x))], "not in the node list"),
-            (vec![a.clone()], vec![table(Some(two_shards))], "has 1 shards"),
+            (
+                vec![a.clone()],
+                vec![table(None), table(None)],
+                "listed twice",
+            ),
+            (
+                vec![a.clone()],
+                vec![table(Some(on_x))],
+                "not in the node list",
+            ),
+            (
+                vec![a.clone()],
+                vec![table(Some(two_shards))],
+                "has 1 shards",
+            ),
             (vec![a.clone()], vec![sized], "shard 5"),
             (
                 vec![node("a:1", NodeState::Draining)],

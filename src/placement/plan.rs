@@ -106,14 +106,20 @@ pub struct RebalancePlan {
 
 impl RebalancePlan {
     pub fn is_empty(&self) -> bool {
-        self.tables.iter().all(|t| t.moves.is_empty() && t.current.is_some())
+        self.tables
+            .iter()
+            .all(|t| t.moves.is_empty() && t.current.is_some())
     }
 }
 
 /// Plans every table of `model` independently (each table is balanced on
 /// its own, as Buddy and Citus' colocation groups are).
 pub fn plan_rebalance(model: &Model) -> RebalancePlan {
-    let tables: Vec<TablePlan> = model.tables().iter().map(|t| plan_table(model, t)).collect();
+    let tables: Vec<TablePlan> = model
+        .tables()
+        .iter()
+        .map(|t| plan_table(model, t))
+        .collect();
     let mut totals = Totals {
         rows_to_copy: Some(0),
         bytes_to_copy: Some(0),
@@ -196,7 +202,8 @@ struct View<'m> {
 impl<'m> View<'m> {
     fn new(model: &'m Model, current: &Placement) -> Self {
         let nodes: Vec<_> = model.nodes().collect();
-        let index: BTreeMap<&NodeId, usize> = nodes.iter().enumerate().map(|(i, n)| (&n.id, i)).collect();
+        let index: BTreeMap<&NodeId, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (&n.id, i)).collect();
         Self {
             ids: nodes.iter().map(|n| &n.id).collect(),
             states: nodes.iter().map(|n| n.state).collect(),
@@ -204,20 +211,33 @@ impl<'m> View<'m> {
             // `Model::new` checked that every replica is a listed node.
             current: current
                 .shards()
-                .map(|(_, replicas)| replicas.iter().filter_map(|r| index.get(r).copied()).collect())
+                .map(|(_, replicas)| {
+                    replicas
+                        .iter()
+                        .filter_map(|r| index.get(r).copied())
+                        .collect()
+                })
                 .collect(),
         }
     }
 
     fn live_count(&self, holders: &[usize]) -> usize {
-        holders.iter().filter(|&&i| self.states[i].is_live()).count()
+        holders
+            .iter()
+            .filter(|&&i| self.states[i].is_live())
+            .count()
     }
 
     fn placement(&self, replicas: &[Vec<usize>]) -> Placement {
         let shards = replicas
             .iter()
             .enumerate()
-            .map(|(s, holders)| (s as u32, holders.iter().map(|&i| self.ids[i].clone()).collect()))
+            .map(|(s, holders)| {
+                (
+                    s as u32,
+                    holders.iter().map(|&i| self.ids[i].clone()).collect(),
+                )
+            })
             .collect();
         Placement::from_canonical(shards)
     }
@@ -239,14 +259,27 @@ fn target_replicas(view: &View<'_>, table: &TableModel) -> Vec<Vec<usize>> {
         .collect();
     let holders: Vec<Vec<usize>> = available
         .iter()
-        .map(|&s| view.current[s].iter().filter_map(|&i| position[i]).collect())
+        .map(|&s| {
+            view.current[s]
+                .iter()
+                .filter_map(|&i| position[i])
+                .collect()
+        })
         .collect();
     let weights: Vec<u64> = eligible.iter().map(|&i| view.weights[i]).collect();
     let needed = u64::from(table.rf).min(eligible.len() as u64);
     let mut preference: Vec<usize> = (0..available.len()).collect();
     preference.sort_by_key(|&k| {
-        let size = table.sizes.get(&(available[k] as u32)).copied().unwrap_or_default();
-        (size.bytes.unwrap_or(u64::MAX), size.rows.unwrap_or(u64::MAX), available[k])
+        let size = table
+            .sizes
+            .get(&(available[k] as u32))
+            .copied()
+            .unwrap_or_default();
+        (
+            size.bytes.unwrap_or(u64::MAX),
+            size.rows.unwrap_or(u64::MAX),
+            available[k],
+        )
     });
     let solved = solve(&Problem {
         weights: &weights,
@@ -271,7 +304,12 @@ fn target_replicas(view: &View<'_>, table: &TableModel) -> Vec<Vec<usize>> {
         if *before == after && kept.len() == draining.len() {
             // Keep dead replicas of shards nothing happens to: the node
             // catches up through its replication cluster when it returns.
-            next.extend(replicas.iter().copied().filter(|&i| !view.states[i].is_live()));
+            next.extend(
+                replicas
+                    .iter()
+                    .copied()
+                    .filter(|&i| !view.states[i].is_live()),
+            );
         }
         next.sort_unstable();
         target[s] = next;
@@ -354,8 +392,12 @@ fn table_totals(
         copies: copied.len() as u64,
         retired: moves.iter().filter(|m| m.from.is_some()).count() as u64,
         shards_touched: touched.len() as u64,
-        rows_to_copy: copied.iter().try_fold(0u64, |sum, s| Some(sum.saturating_add(s.rows?))),
-        bytes_to_copy: copied.iter().try_fold(0u64, |sum, s| Some(sum.saturating_add(s.bytes?))),
+        rows_to_copy: copied
+            .iter()
+            .try_fold(0u64, |sum, s| Some(sum.saturating_add(s.rows?))),
+        bytes_to_copy: copied
+            .iter()
+            .try_fold(0u64, |sum, s| Some(sum.saturating_add(s.bytes?))),
         unavailable_shards: unavailable.len() as u64,
         under_replicated_shards: under_replicated.len() as u64,
     }

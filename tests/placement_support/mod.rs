@@ -81,9 +81,17 @@ pub fn generate(seed: u64, limits: Limits) -> Model {
         })
         .collect();
     let room = limits.max_nodes.saturating_sub(base as u64);
-    let added = if room > 0 && rng.chance(50) { rng.below(room.min(10) + 1) } else { 0 };
+    let added = if room > 0 && rng.chance(50) {
+        rng.below(room.min(10) + 1)
+    } else {
+        0
+    };
     for i in 0..added as usize {
-        let state = if rng.chance(70) { NodeState::New } else { NodeState::Active };
+        let state = if rng.chance(70) {
+            NodeState::New
+        } else {
+            NodeState::Active
+        };
         nodes.push(NodeSpec::new(node_id(base + i), state));
     }
     if rng.chance(30) {
@@ -123,7 +131,11 @@ fn random_placement(rng: &mut Rng, nodes: &[NodeId], shards: u32, rf: u32) -> Pl
         let mut chosen = Vec::new();
         // Skewed picks make overloaded nodes likely.
         for _ in 0..count {
-            let span = if rng.chance(50) { pool.len().min(3) } else { pool.len() };
+            let span = if rng.chance(50) {
+                pool.len().min(3)
+            } else {
+                pool.len()
+            };
             let k = rng.below(span as u64) as usize;
             chosen.push(pool.remove(k));
         }
@@ -147,7 +159,10 @@ pub fn quota_bounds(total: u64, weights: &[u64], cap: u64) -> Vec<(u64, u64)> {
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(weights[i]));
     for capped in 0..=weights.len() {
-        let rest: u128 = order[capped..].iter().map(|&i| u128::from(weights[i])).sum();
+        let rest: u128 = order[capped..]
+            .iter()
+            .map(|&i| u128::from(weights[i]))
+            .sum();
         let rest_total = i128::from(total as i64) - i128::from(cap as i64) * capped as i128;
         if rest_total < 0 {
             continue;
@@ -155,8 +170,12 @@ pub fn quota_bounds(total: u64, weights: &[u64], cap: u64) -> Vec<(u64, u64)> {
         let rest_total = rest_total as u128;
         // λ = rest_total / rest; valid if the heaviest uncapped node fits
         // and the lightest capped one would not.
-        let fits = order.get(capped).is_none_or(|&i| rest_total * u128::from(weights[i]) <= u128::from(cap) * rest);
-        let needs_cap = capped == 0 || rest == 0 || rest_total * u128::from(weights[order[capped - 1]]) >= u128::from(cap) * rest;
+        let fits = order
+            .get(capped)
+            .is_none_or(|&i| rest_total * u128::from(weights[i]) <= u128::from(cap) * rest);
+        let needs_cap = capped == 0
+            || rest == 0
+            || rest_total * u128::from(weights[order[capped - 1]]) >= u128::from(cap) * rest;
         if fits && needs_cap {
             return (0..weights.len())
                 .map(|i| {
@@ -186,7 +205,10 @@ pub struct Stats {
 pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
     let state = |n: &NodeId| model.node(n).map_or(NodeState::Inactive, |s| s.state);
     let table = &model.tables()[0];
-    let current = plan.current.as_ref().ok_or("plan without current placement")?;
+    let current = plan
+        .current
+        .as_ref()
+        .ok_or("plan without current placement")?;
     let target = &plan.target;
     let eligible: Vec<&NodeSpec> = model.nodes().filter(|n| n.state.accepts_shards()).collect();
     let rf = table.rf as usize;
@@ -206,24 +228,46 @@ pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
         available.push(shard);
         let on_eligible = after.iter().filter(|n| state(n).accepts_shards()).count();
         if on_eligible != needed {
-            return Err(format!("shard {shard}: {on_eligible} replicas on eligible nodes, want {needed}"));
+            return Err(format!(
+                "shard {shard}: {on_eligible} replicas on eligible nodes, want {needed}"
+            ));
         }
-        let draining_before = before.iter().filter(|n| state(n) == NodeState::Draining).count();
-        let draining_after = after.iter().filter(|n| state(n) == NodeState::Draining).count();
+        let draining_before = before
+            .iter()
+            .filter(|n| state(n) == NodeState::Draining)
+            .count();
+        let draining_after = after
+            .iter()
+            .filter(|n| state(n) == NodeState::Draining)
+            .count();
         let want_draining = (rf.saturating_sub(eligible.len())).min(draining_before);
         if draining_after != want_draining {
-            return Err(format!("shard {shard}: {draining_after} draining replicas kept, want {want_draining}"));
+            return Err(format!(
+                "shard {shard}: {draining_after} draining replicas kept, want {want_draining}"
+            ));
         }
-        if after.iter().any(|n| !before.contains(n) && !state(n).accepts_shards()) {
-            return Err(format!("shard {shard}: placed on a node that does not accept shards"));
+        if after
+            .iter()
+            .any(|n| !before.contains(n) && !state(n).accepts_shards())
+        {
+            return Err(format!(
+                "shard {shard}: placed on a node that does not accept shards"
+            ));
         }
     }
 
     // Balance: every eligible node within its quota.
     let total = (needed * available.len()) as u64;
-    let weights: Vec<u64> = eligible.iter().map(|n| u64::from(n.weight.unwrap_or(1))).collect();
+    let weights: Vec<u64> = eligible
+        .iter()
+        .map(|n| u64::from(n.weight.unwrap_or(1)))
+        .collect();
     let bounds = quota_bounds(total, &weights, available.len() as u64);
-    let position: BTreeMap<&NodeId, usize> = eligible.iter().enumerate().map(|(i, n)| (&n.id, i)).collect();
+    let position: BTreeMap<&NodeId, usize> = eligible
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (&n.id, i))
+        .collect();
     let loads = |p: &Placement| {
         let mut load = vec![0u64; eligible.len()];
         for s in &available {
@@ -238,18 +282,25 @@ pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
     let target_load = loads(target);
     for ((node, (floor, ceil)), &l) in eligible.iter().zip(&bounds).zip(&target_load) {
         if l < *floor || l > *ceil {
-            return Err(format!("node {} holds {l}, quota [{floor}, {ceil}]", node.id));
+            return Err(format!(
+                "node {} holds {l}, quota [{floor}, {ceil}]",
+                node.id
+            ));
         }
     }
 
     // Moves turn current into target, never dropping below the start.
-    let mut replicas: BTreeMap<u32, BTreeSet<NodeId>> =
-        current.shards().map(|(s, r)| (s, r.iter().cloned().collect())).collect();
+    let mut replicas: BTreeMap<u32, BTreeSet<NodeId>> = current
+        .shards()
+        .map(|(s, r)| (s, r.iter().cloned().collect()))
+        .collect();
     let live_of = |set: &BTreeSet<NodeId>| set.iter().filter(|n| state(n).is_live()).count();
     let start: BTreeMap<u32, usize> = replicas.iter().map(|(s, r)| (*s, live_of(r))).collect();
     let mut copies = 0u64;
     for m in &plan.moves {
-        let set = replicas.get_mut(&m.shard).ok_or("move of an unknown shard")?;
+        let set = replicas
+            .get_mut(&m.shard)
+            .ok_or("move of an unknown shard")?;
         if let Some(to) = &m.to {
             if !set.insert(to.clone()) {
                 return Err(format!("move {m:?} copies onto a holder"));
@@ -257,7 +308,9 @@ pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
             copies += 1;
             let source = m.source.as_ref().ok_or("copy without a source")?;
             if !current.replicas(m.shard).contains(source) || !state(source).is_live() {
-                return Err(format!("move {m:?} copies from a node that held no live copy"));
+                return Err(format!(
+                    "move {m:?} copies from a node that held no live copy"
+                ));
             }
         }
         if let Some(from) = &m.from {
@@ -266,7 +319,10 @@ pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
             }
         }
         if live_of(set) < start[&m.shard].min(rf) {
-            return Err(format!("shard {} drops below its starting replicas at {m:?}", m.shard));
+            return Err(format!(
+                "shard {} drops below its starting replicas at {m:?}",
+                m.shard
+            ));
         }
     }
     for (shard, set) in &replicas {
@@ -282,7 +338,10 @@ pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
     // Minimal movement: the simple bound, or a certificate of optimality.
     let current_load = loads(current);
     let bound = simple_bound(total, &bounds, &current_load);
-    let mut stats = Stats { copies, above_simple_bound: 0 };
+    let mut stats = Stats {
+        copies,
+        above_simple_bound: 0,
+    };
     if copies < bound {
         return Err(format!("{copies} copies is below the lower bound {bound}"));
     }
@@ -300,7 +359,9 @@ pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
                 .collect()
         };
         if let Some(cycle) = improving_cycle(&holders(current), &holders(target), &bounds) {
-            return Err(format!("{copies} copies (bound {bound}) and the plan can be improved: {cycle:?}"));
+            return Err(format!(
+                "{copies} copies (bound {bound}) and the plan can be improved: {cycle:?}"
+            ));
         }
     }
     Ok(stats)
@@ -312,19 +373,29 @@ pub fn simple_bound(total: u64, bounds: &[(u64, u64)], load: &[u64]) -> u64 {
     let floors: u64 = bounds.iter().map(|b| b.0).sum();
     let slots = total - floors;
     let kept_at_floor: u64 = bounds.iter().zip(load).map(|(b, c)| b.0.min(*c)).sum();
-    let gain = bounds.iter().zip(load).filter(|(b, c)| b.1 > b.0 && **c >= b.1).count() as u64;
+    let gain = bounds
+        .iter()
+        .zip(load)
+        .filter(|(b, c)| b.1 > b.0 && **c >= b.1)
+        .count() as u64;
     total - kept_at_floor - gain.min(slots)
 }
 
 /// Optimality certificate: a feasible flow is minimum-cost iff its residual
 /// graph has no negative cycle. Vertices: shards, nodes, the ceil-slot pool.
 /// Returns a witness when the plan could be cheaper.
-pub fn improving_cycle(before: &[Vec<usize>], after: &[Vec<usize>], bounds: &[(u64, u64)]) -> Option<Vec<usize>> {
+pub fn improving_cycle(
+    before: &[Vec<usize>],
+    after: &[Vec<usize>],
+    bounds: &[(u64, u64)],
+) -> Option<Vec<usize>> {
     let shards = before.len();
     let nodes = bounds.len();
     let slot = shards + nodes;
     let count = slot + 1;
-    let load: Vec<u64> = (0..nodes).map(|i| after.iter().filter(|h| h.contains(&i)).count() as u64).collect();
+    let load: Vec<u64> = (0..nodes)
+        .map(|i| after.iter().filter(|h| h.contains(&i)).count() as u64)
+        .collect();
     let mut edges: Vec<(usize, usize, i64)> = Vec::new();
     for s in 0..shards {
         for i in 0..nodes {
@@ -426,20 +497,35 @@ fn routed_nodes(wrapper: &str, shard_table: &str) -> Option<Vec<String>> {
         if clause == format!("local='{shard_table}'") {
             return Some(vec!["<local>".into()]);
         }
-        let Some(value) = clause.strip_prefix("agent='").and_then(|c| c.strip_suffix('\'')) else {
+        let Some(value) = clause
+            .strip_prefix("agent='")
+            .and_then(|c| c.strip_suffix('\''))
+        else {
             continue;
         };
         let value = value.split('[').next().unwrap_or(value);
         let mirrors: Vec<&str> = value.split('|').collect();
-        if mirrors.iter().any(|m| m.ends_with(&format!(":{shard_table}"))) {
-            return Some(mirrors.iter().map(|m| m.trim_end_matches(&format!(":{shard_table}")).to_string()).collect());
+        if mirrors
+            .iter()
+            .any(|m| m.ends_with(&format!(":{shard_table}")))
+        {
+            return Some(
+                mirrors
+                    .iter()
+                    .map(|m| m.trim_end_matches(&format!(":{shard_table}")).to_string())
+                    .collect(),
+            );
         }
     }
     None
 }
 
 /// The data-safety rules of the step list of a plan.
-pub fn check_steps(plan: &TablePlan, steps: &[Step], states: &BTreeMap<NodeId, NodeState>) -> Result<(), String> {
+pub fn check_steps(
+    plan: &TablePlan,
+    steps: &[Step],
+    states: &BTreeMap<NodeId, NodeState>,
+) -> Result<(), String> {
     let order = Order::new(steps)?;
     let live = |n: &NodeId| states.get(n).is_some_and(|s| s.is_live());
     let table = plan.table.as_str();
@@ -453,7 +539,9 @@ pub fn check_steps(plan: &TablePlan, steps: &[Step], states: &BTreeMap<NodeId, N
             .collect();
         if let Some(to) = &m.to {
             if !verifies.iter().any(|&i| steps[i].node == *to) {
-                return Err(format!("{m:?}: no row-count verification on the new holder"));
+                return Err(format!(
+                    "{m:?}: no row-count verification on the new holder"
+                ));
             }
         }
         // Retiring a copy comes after every verification of the shard and
@@ -461,11 +549,19 @@ pub fn check_steps(plan: &TablePlan, steps: &[Step], states: &BTreeMap<NodeId, N
         let retire = format!("DROP TABLE IF EXISTS {shard_table}");
         for (i, step) in steps.iter().enumerate().filter(|(_, s)| query(s) == retire) {
             if let Some(v) = verifies.iter().find(|&&v| !order.precedes(v, i)) {
-                return Err(format!("step {i} drops {shard_table} before verification {v}"));
+                return Err(format!(
+                    "step {i} drops {shard_table} before verification {v}"
+                ));
             }
-            for (w, wrapper) in steps.iter().enumerate().filter(|(_, s)| is_wrapper_create(s) && live(&s.node)) {
+            for (w, wrapper) in steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| is_wrapper_create(s) && live(&s.node))
+            {
                 if !order.precedes(w, i) && step.node != wrapper.node {
-                    return Err(format!("step {i} drops {shard_table} before wrapper {w} is in place"));
+                    return Err(format!(
+                        "step {i} drops {shard_table} before wrapper {w} is in place"
+                    ));
                 }
             }
         }
@@ -474,8 +570,12 @@ pub fn check_steps(plan: &TablePlan, steps: &[Step], states: &BTreeMap<NodeId, N
     // it to one node, and no live wrapper changes concurrently.
     for (d, detach) in steps.iter().enumerate() {
         let text = query(detach);
-        let Some(rest) = text.strip_prefix("ALTER CLUSTER ") else { continue };
-        let Some((_, tables)) = rest.split_once(" DROP ") else { continue };
+        let Some(rest) = text.strip_prefix("ALTER CLUSTER ") else {
+            continue;
+        };
+        let Some((_, tables)) = rest.split_once(" DROP ") else {
+            continue;
+        };
         if !live(&detach.node) {
             continue;
         }
@@ -491,7 +591,9 @@ pub fn check_steps(plan: &TablePlan, steps: &[Step], states: &BTreeMap<NodeId, N
                 if let Some(&w) = latest {
                     let routed = routed_nodes(&query(&steps[w]), shard_table).unwrap_or_default();
                     if routed.len() > 1 {
-                        return Err(format!("detach {d} of {shard_table} while node {node} routes it to {routed:?}"));
+                        return Err(format!(
+                            "detach {d} of {shard_table} while node {node} routes it to {routed:?}"
+                        ));
                     }
                 }
                 // A wrapper that may run during or after the detach and
@@ -505,7 +607,8 @@ pub fn check_steps(plan: &TablePlan, steps: &[Step], states: &BTreeMap<NodeId, N
                         order.precedes(d, *a)
                             && q.starts_with("ALTER CLUSTER ")
                             && !q.starts_with("ALTER CLUSTER temp_move_")
-                            && q.split_once(" ADD ").is_some_and(|(_, t)| t.split(',').any(|t| t == shard_table))
+                            && q.split_once(" ADD ")
+                                .is_some_and(|(_, t)| t.split(',').any(|t| t == shard_table))
                     })
                     .map(|(a, _)| a)
                     .collect();
@@ -527,7 +630,9 @@ pub fn check_steps(plan: &TablePlan, steps: &[Step], states: &BTreeMap<NodeId, N
                 .iter()
                 .any(|s| s.node == step.node && s.action == Action::Noop && s.rollback.is_some());
             if !carried {
-                return Err(format!("temporary join {j} has no rollback carrier before it"));
+                return Err(format!(
+                    "temporary join {j} has no rollback carrier before it"
+                ));
             }
         }
     }

@@ -35,7 +35,11 @@ pub fn drop_steps(
         }
         let cluster = internal_cluster_name(replicas);
         let tables = [shard_table_name(table, shard)];
-        let index = list.sql(&replicas[0], sql::alter_cluster_drop(&cluster, &tables), None);
+        let index = list.sql(
+            &replicas[0],
+            sql::alter_cluster_drop(&cluster, &tables),
+            None,
+        );
         detaches.entry(cluster).or_default().push(index);
         detach_of_shard.insert(shard, index);
     }
@@ -43,7 +47,12 @@ pub fn drop_steps(
         for node in replicas {
             let after: Vec<usize> = detach_of_shard.get(&shard).copied().into_iter().collect();
             let wait_for = list.cross_node(node, &after);
-            list.push(node, super::Action::Sql(sql::drop_shard(table, shard)), None, wait_for);
+            list.push(
+                node,
+                super::Action::Sql(sql::drop_shard(table, shard)),
+                None,
+                wait_for,
+            );
         }
     }
     for (cluster, indexes) in detaches {
@@ -52,7 +61,12 @@ pub fn drop_steps(
         }
         let owner = list.steps[indexes[0]].node.clone();
         let wait_for = list.cross_node(&owner, &indexes);
-        list.push(&owner, super::Action::Sql(sql::delete_cluster(&cluster)), None, wait_for);
+        list.push(
+            &owner,
+            super::Action::Sql(sql::delete_cluster(&cluster)),
+            None,
+            wait_for,
+        );
     }
     list.into_steps()
 }

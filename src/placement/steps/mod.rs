@@ -67,7 +67,10 @@ impl Action {
         match self {
             Action::Sql(sql) => sql.clone(),
             Action::VerifyRowCount { table, source } => {
-                format!("{MARKER} VERIFY ROWS {table} MATCH {}", quote_literal(source.as_str()))
+                format!(
+                    "{MARKER} VERIFY ROWS {table} MATCH {}",
+                    quote_literal(source.as_str())
+                )
             }
             Action::Noop => format!("{MARKER} NOOP"),
         }
@@ -151,7 +154,12 @@ impl StepList {
     }
 
     fn sql(&mut self, node: &NodeId, sql: String, rollback: Option<String>) -> usize {
-        self.push(node, Action::Sql(sql), rollback.map(Action::Sql), Vec::new())
+        self.push(
+            node,
+            Action::Sql(sql),
+            rollback.map(Action::Sql),
+            Vec::new(),
+        )
     }
 
     /// The subset of `candidates` that runs on other nodes than `node`:

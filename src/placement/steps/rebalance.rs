@@ -42,7 +42,12 @@ use crate::placement::{internal_cluster_name, shard_table_name, NodeState, Place
 pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) -> Vec<Step> {
     let state = |n: &NodeId| ctx.nodes.get(n).copied().unwrap_or(NodeState::Inactive);
     let Some(current) = &plan.current else {
-        let live: Vec<NodeId> = ctx.nodes.keys().filter(|n| state(n).is_live()).cloned().collect();
+        let live: Vec<NodeId> = ctx
+            .nodes
+            .keys()
+            .filter(|n| state(n).is_live())
+            .cloned()
+            .collect();
         return create_steps_with_existing(ddl, &plan.target, &live, ctx.existing_clusters);
     };
     let changes: Vec<ShardChange> = current
@@ -56,12 +61,18 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             .nodes
             .iter()
             .map(|(node, s)| {
-                let existing = (*s != NodeState::New).then(|| super::wrapper_ddl(ddl, current, node));
+                let existing =
+                    (*s != NodeState::New).then(|| super::wrapper_ddl(ddl, current, node));
                 (node.clone(), existing)
             })
             .collect(),
     };
-    let live_nodes: Vec<NodeId> = ctx.nodes.keys().filter(|n| state(n).is_live()).cloned().collect();
+    let live_nodes: Vec<NodeId> = ctx
+        .nodes
+        .keys()
+        .filter(|n| state(n).is_live())
+        .cloned()
+        .collect();
     let all_nodes: Vec<NodeId> = ctx.nodes.keys().cloned().collect();
     let mirrors = current.max_replicas() >= 2 || plan.target.max_replicas() >= 2;
 
@@ -71,7 +82,13 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         shards: Routing::of(current).shards,
     };
     for change in changes.iter().filter(|c| c.old_cluster.is_some()) {
-        routing.shards.insert(change.shard, Route { holders: vec![change.donor.clone()], clustered: true });
+        routing.shards.insert(
+            change.shard,
+            Route {
+                holders: vec![change.donor.clone()],
+                clustered: true,
+            },
+        );
     }
     let routed = if changes.iter().any(|c| c.old_cluster.is_some()) {
         builder.switch_wrappers(&live_nodes, &routing, &[])
@@ -82,12 +99,16 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
     // 2. Detach from the old clusters, grouped per (cluster, donor).
     let mut detaches: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
     let mut detach_of_shard: BTreeMap<u32, usize> = BTreeMap::new();
-    for ((cluster, donor), group) in grouped(&changes, |c| c.old_cluster.clone().map(|h| (h, c.donor.clone()))) {
+    for ((cluster, donor), group) in grouped(&changes, |c| {
+        c.old_cluster.clone().map(|h| (h, c.donor.clone()))
+    }) {
         let mut wait_for = builder.list.cross_node(&donor, &routed);
         let old = &group[0].old;
         let live_members = old.iter().filter(|n| state(n).is_live()).count();
         if 2 * live_members <= old.len() && !detaches.contains_key(&cluster) {
-            let index = builder.list.sql(&donor, sql::bootstrap_cluster(&cluster), None);
+            let index = builder
+                .list
+                .sql(&donor, sql::bootstrap_cluster(&cluster), None);
             builder.list.steps[index].wait_for = std::mem::take(&mut wait_for);
         }
         let tables: Vec<String> = group.iter().map(|c| c.table.clone()).collect();
@@ -107,12 +128,21 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
     let mut barrier: Vec<usize> = detaches.values().flatten().copied().collect();
     let mut temp_verifies = Vec::new();
     for change in &changes {
-        let Some((temp, target)) = &change.temp else { continue };
-        builder.list.sql(&change.donor, sql::create_cluster(temp), Some(sql::delete_cluster(temp)));
+        let Some((temp, target)) = &change.temp else {
+            continue;
+        };
+        builder.list.sql(
+            &change.donor,
+            sql::create_cluster(temp),
+            Some(sql::delete_cluster(temp)),
+        );
         let added = builder.list.sql(
             &change.donor,
             sql::alter_cluster_add(temp, std::slice::from_ref(&change.table)),
-            Some(sql::alter_cluster_drop(temp, std::slice::from_ref(&change.table))),
+            Some(sql::alter_cluster_drop(
+                temp,
+                std::slice::from_ref(&change.table),
+            )),
         );
         builder.rollback_only(target, sql::drop_shard(&ddl.table, change.shard));
         builder.list.push(
@@ -134,19 +164,35 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
                 None if change.old_cluster.is_some() => vec![change.donor.clone()],
                 None => continue,
             };
-            routing.shards.insert(change.shard, Route { holders, clustered: change.temp.is_some() });
+            routing.shards.insert(
+                change.shard,
+                Route {
+                    holders,
+                    clustered: change.temp.is_some(),
+                },
+            );
         }
         let rerouted = builder.switch_wrappers(&live_nodes, &routing, &temp_verifies);
         for change in &changes {
-            let Some((temp, _)) = &change.temp else { continue };
+            let Some((temp, _)) = &change.temp else {
+                continue;
+            };
             let wait_for = builder.list.cross_node(&change.donor, &rerouted);
             let index = builder.list.push(
                 &change.donor,
-                Action::Sql(sql::alter_cluster_drop(temp, std::slice::from_ref(&change.table))),
-                Some(Action::Sql(sql::alter_cluster_add(temp, std::slice::from_ref(&change.table)))),
+                Action::Sql(sql::alter_cluster_drop(
+                    temp,
+                    std::slice::from_ref(&change.table),
+                )),
+                Some(Action::Sql(sql::alter_cluster_add(
+                    temp,
+                    std::slice::from_ref(&change.table),
+                ))),
                 wait_for,
             );
-            builder.list.sql(&change.donor, sql::delete_cluster(temp), None);
+            builder
+                .list
+                .sql(&change.donor, sql::delete_cluster(temp), None);
             temp_detach_of_shard.insert(change.shard, index);
         }
     }
@@ -157,7 +203,9 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
     let mut existing: BTreeSet<ClusterName> = clusters_of(current);
     existing.extend(ctx.existing_clusters.iter().cloned());
     let mut joins: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
-    for ((cluster, owner), group) in grouped(&changes, |c| c.new_cluster.clone().map(|h| (h, c.attach_donor().clone()))) {
+    for ((cluster, owner), group) in grouped(&changes, |c| {
+        c.new_cluster.clone().map(|h| (h, c.attach_donor().clone()))
+    }) {
         if !existing.contains(&cluster) && !joins.contains_key(&cluster) {
             let created = builder.list.sql(
                 &owner,
@@ -183,7 +231,11 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             }
         }
         let mut after: Vec<usize> = joins.get(&cluster).cloned().unwrap_or_default();
-        after.extend(group.iter().filter_map(|c| temp_detach_of_shard.get(&c.shard)));
+        after.extend(
+            group
+                .iter()
+                .filter_map(|c| temp_detach_of_shard.get(&c.shard)),
+        );
         let tables: Vec<String> = group.iter().map(|c| c.table.clone()).collect();
         let wait_for = builder.list.cross_node(&owner, &after);
         let attached = builder.list.push(
@@ -212,22 +264,41 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         for node in &change.retired {
             if state(node).is_live() {
                 let wait_for = builder.list.cross_node(node, &settled_live);
-                builder.list.push(node, Action::Sql(sql::drop_shard(&ddl.table, change.shard)), None, wait_for);
+                builder.list.push(
+                    node,
+                    Action::Sql(sql::drop_shard(&ddl.table, change.shard)),
+                    None,
+                    wait_for,
+                );
                 continue;
             }
             // Runs when the node returns: it may still hold the shard in
             // the old cluster, which makes a plain DROP fail.
             let mut wait_for = builder.list.cross_node(node, &settled_live);
             if let Some(cluster) = &change.old_cluster {
-                let after: Vec<usize> = detach_of_shard.get(&change.shard).copied().into_iter().collect();
+                let after: Vec<usize> = detach_of_shard
+                    .get(&change.shard)
+                    .copied()
+                    .into_iter()
+                    .collect();
                 wait_for.extend(builder.list.cross_node(node, &after));
                 wait_for.sort_unstable();
                 wait_for.dedup();
                 let tables = std::slice::from_ref(&change.table);
-                builder.list.push(node, Action::Sql(sql::alter_cluster_drop(cluster, tables)), None, wait_for);
+                builder.list.push(
+                    node,
+                    Action::Sql(sql::alter_cluster_drop(cluster, tables)),
+                    None,
+                    wait_for,
+                );
                 wait_for = Vec::new();
             }
-            builder.list.push(node, Action::Sql(sql::drop_shard(&ddl.table, change.shard)), None, wait_for);
+            builder.list.push(
+                node,
+                Action::Sql(sql::drop_shard(&ddl.table, change.shard)),
+                None,
+                wait_for,
+            );
         }
     }
     let still_used = clusters_of(&plan.target);
@@ -240,11 +311,18 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             .find(|c| c.old_cluster.as_ref() == Some(&cluster))
             .map(|c| c.old.clone())
             .unwrap_or_default();
-        let Some(owner) = members.iter().find(|m| state(m).is_live()) else { continue };
+        let Some(owner) = members.iter().find(|m| state(m).is_live()) else {
+            continue;
+        };
         let mut after = indexes;
         after.extend(settled_live.iter().copied());
         let wait_for = builder.list.cross_node(owner, &after);
-        builder.list.push(owner, Action::Sql(sql::delete_cluster(&cluster)), None, wait_for);
+        builder.list.push(
+            owner,
+            Action::Sql(sql::delete_cluster(&cluster)),
+            None,
+            wait_for,
+        );
     }
     builder.list.into_steps()
 }
@@ -320,7 +398,12 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// Replaces the wrapper on each of `nodes` whose text changes, the drop
     /// waiting for `after`. Returns the indexes of the creates.
-    fn switch_wrappers(&mut self, nodes: &[NodeId], routing: &Routing, after: &[usize]) -> Vec<usize> {
+    fn switch_wrappers(
+        &mut self,
+        nodes: &[NodeId],
+        routing: &Routing,
+        after: &[usize],
+    ) -> Vec<usize> {
         let mut creates = Vec::new();
         for node in nodes {
             let text = routed_wrapper(self.ddl, routing, node);
@@ -335,7 +418,11 @@ impl Builder<'_> {
                 previous.map(Action::Sql),
                 wait_for,
             );
-            creates.push(self.list.sql(node, text.clone(), Some(sql::drop_wrapper(&self.ddl.table))));
+            creates.push(self.list.sql(
+                node,
+                text.clone(),
+                Some(sql::drop_wrapper(&self.ddl.table)),
+            ));
             self.wrappers.insert(node.clone(), Some(text));
         }
         creates
@@ -343,7 +430,8 @@ impl Builder<'_> {
 
     /// A step that only carries `rollback` for `node`.
     fn rollback_only(&mut self, node: &NodeId, rollback: String) -> usize {
-        self.list.push(node, Action::Noop, Some(Action::Sql(rollback)), Vec::new())
+        self.list
+            .push(node, Action::Noop, Some(Action::Sql(rollback)), Vec::new())
     }
 
     fn verify(&mut self, node: &NodeId, table: &str, source: &NodeId, after: &[usize]) -> usize {

@@ -65,7 +65,11 @@ pub(super) fn routed_wrapper(ddl: &TableDdl, routing: &Routing, node: &NodeId) -
     for (&shard, route) in &routing.shards {
         let table = shard_table_name(&ddl.table, shard);
         if routing.mirrors {
-            let mirrors: Vec<String> = route.holders.iter().map(|h| format!("{h}:{table}")).collect();
+            let mirrors: Vec<String> = route
+                .holders
+                .iter()
+                .map(|h| format!("{h}:{table}"))
+                .collect();
             let value = format!("{}{MIRROR_OPTIONS}", mirrors.join("|"));
             agents.push(format!("agent={}", quote_literal(&value)));
         } else if route.holders.len() == 1 && route.holders[0] == *node && !route.clustered {

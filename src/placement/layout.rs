@@ -62,7 +62,12 @@ impl Placement {
 
     /// For values the planner built itself and knows to be canonical.
     pub(super) fn from_canonical(shards: BTreeMap<u32, Vec<NodeId>>) -> Self {
-        debug_assert_eq!(Self::new(shards.clone()).as_ref(), Ok(&Self { shards: shards.clone() }));
+        debug_assert_eq!(
+            Self::new(shards.clone()).as_ref(),
+            Ok(&Self {
+                shards: shards.clone()
+            })
+        );
         Self { shards }
     }
 
@@ -161,12 +166,8 @@ mod tests {
 
     #[test]
     fn rows_round_trip() {
-        let p = Placement::from_rows([
-            (n("a"), vec![0, 1]),
-            (n("b"), vec![1]),
-            (n("c"), vec![]),
-        ])
-        .unwrap();
+        let p = Placement::from_rows([(n("a"), vec![0, 1]), (n("b"), vec![1]), (n("c"), vec![])])
+            .unwrap();
         assert_eq!(p.replicas(1), &[n("a"), n("b")]);
         assert_eq!(Placement::from_rows(p.rows()).unwrap(), p);
     }
