@@ -10,9 +10,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    internal_cluster_name, plan_rebalance, rebalance_steps, Model, ModelError, Move, NodeSpec,
-    NodeState, Placement, PlacementError, ShardSize, StepContext, TableDdl, TableModel, TablePlan,
-    Totals,
+    plan_rebalance, rebalance_steps, Model, ModelError, Move, NodeSpec, NodeState, Placement,
+    PlacementError, ShardSize, StepContext, TableDdl, TableModel, TablePlan, Totals,
 };
 use crate::ids::{ClusterName, NodeId, TableName};
 
@@ -138,10 +137,18 @@ pub fn plan_document(request: &PlanRequest) -> PlanOutput {
     let current_clusters: Vec<BTreeSet<ClusterName>> = plan
         .tables
         .iter()
-        .map(|t| t.current.as_ref().map(clusters_of).unwrap_or_default())
+        .map(|t| {
+            t.current
+                .as_ref()
+                .map(Placement::internal_clusters)
+                .unwrap_or_default()
+        })
         .collect();
-    let target_clusters: Vec<BTreeSet<ClusterName>> =
-        plan.tables.iter().map(|t| clusters_of(&t.target)).collect();
+    let target_clusters: Vec<BTreeSet<ClusterName>> = plan
+        .tables
+        .iter()
+        .map(|t| t.target.internal_clusters())
+        .collect();
     let tables = plan
         .tables
         .iter()
@@ -178,14 +185,6 @@ pub fn plan_document(request: &PlanRequest) -> PlanOutput {
 pub fn run(text: &str) -> Result<String, DocumentError> {
     let output = plan_document(&parse_input(text)?);
     serde_json::to_string_pretty(&output).map_err(|e| DocumentError::at("", e))
-}
-
-fn clusters_of(placement: &Placement) -> BTreeSet<ClusterName> {
-    placement
-        .shards()
-        .filter(|(_, r)| r.len() >= 2)
-        .map(|(_, r)| internal_cluster_name(r))
-        .collect()
 }
 
 fn table_output(plan: &TablePlan, steps: Vec<super::Step>) -> TableOutput {

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::PlacementError;
-use crate::ids::NodeId;
+use super::{internal_cluster_name, PlacementError};
+use crate::ids::{ClusterName, NodeId};
 
 /// Shard number → the nodes holding a replica of it.
 ///
@@ -103,6 +103,16 @@ impl Placement {
     /// This is what decides the wrapper layout (spec §8.3).
     pub fn max_replicas(&self) -> usize {
         self.shards.values().map(Vec::len).max().unwrap_or(0)
+    }
+
+    /// The internal replication clusters the placement uses: one per
+    /// distinct replica set of two or more nodes.
+    pub fn internal_clusters(&self) -> BTreeSet<ClusterName> {
+        self.shards
+            .values()
+            .filter(|replicas| replicas.len() >= 2)
+            .map(|replicas| internal_cluster_name(replicas))
+            .collect()
     }
 
     /// Node → its shards, the shape of `system.sharding_table` rows.

@@ -200,7 +200,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
     barrier.extend(temp_detach_of_shard.values());
 
     // 6. Attach to the new clusters.
-    let mut existing: BTreeSet<ClusterName> = clusters_of(current);
+    let mut existing: BTreeSet<ClusterName> = current.internal_clusters();
     existing.extend(ctx.existing_clusters.iter().cloned());
     let mut joins: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
     for ((cluster, owner), group) in grouped(&changes, |c| {
@@ -301,7 +301,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             );
         }
     }
-    let still_used = clusters_of(&plan.target);
+    let still_used = plan.target.internal_clusters();
     for (cluster, indexes) in detaches {
         if still_used.contains(&cluster) || ctx.clusters_in_use_elsewhere.contains(&cluster) {
             continue;
@@ -442,15 +442,6 @@ impl Builder<'_> {
         };
         self.list.push(node, action, None, wait_for)
     }
-}
-
-/// The internal clusters a placement uses.
-fn clusters_of(placement: &Placement) -> BTreeSet<ClusterName> {
-    placement
-        .shards()
-        .filter(|(_, replicas)| replicas.len() >= 2)
-        .map(|(_, replicas)| internal_cluster_name(replicas))
-        .collect()
 }
 
 /// Changes grouped by `key`, groups in order of first appearance.
