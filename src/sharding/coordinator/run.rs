@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::ids::{ClusterName, NodeId, TableName};
-use crate::placement::{self, Placement, Step, TableDdl};
+use crate::placement::{self, Placement, PlacementError, Step, TableDdl};
 use crate::protocol::ResultSet;
 use crate::sharding::clock::{now_ms, now_s};
 use crate::sharding::coordinator::assess::{self, Progress};
@@ -201,7 +201,15 @@ impl Office {
                 .await;
         }
         let planned = match state.kind {
-            OpKind::Create => self.plan_create(members, &name, &state, &request),
+            OpKind::Create => {
+                let others: Vec<PlacementRow> = store
+                    .placement_rows(None)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.table != name.as_str())
+                    .collect();
+                self.plan_create(members, &name, &state, &request, &others_clusters(&others))
+            }
             OpKind::Drop => self.plan_drop(store, members, &name).await?,
         };
         let Planned {
@@ -278,12 +286,15 @@ impl Office {
 
     /// Steps, the nodes involved, and the placement rows of a CREATE, or the
     /// user-facing reason it cannot be planned.
+    /// Replica sets another table already uses keep their internal cluster:
+    /// it is neither created again nor undone by this table's rollback.
     fn plan_create(
         &self,
         members: &Membership,
         table: &TableName,
         state: &TableState,
         request: &OpRequest,
+        existing_clusters: &BTreeSet<ClusterName>,
     ) -> Result<Planned, String> {
         let nodes: Vec<NodeId> = members.active.iter().cloned().collect();
         if (request.rf as usize) > nodes.len() {
@@ -300,7 +311,8 @@ impl Office {
             columns: (!state.structure.is_empty()).then(|| state.structure.clone()),
             extra: state.extra.clone(),
         };
-        let steps = placement::create_steps(&ddl, &placement, &nodes);
+        let steps =
+            placement::create_steps_with_existing(&ddl, &placement, &nodes, existing_clusters);
         let rows = nodes
             .iter()
             .map(|n| PlacementRow {
@@ -326,7 +338,14 @@ impl Office {
         let all = store.placement_rows(None).await?;
         let (mine, others): (Vec<_>, Vec<_>) =
             all.into_iter().partition(|r| r.table == table.as_str());
-        let placement = placement_of(&mine);
+        let placement = match placement_of(&mine) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "table '{table}': cannot plan DROP from its placement metadata: {e}"
+                )))
+            }
+        };
         let mut nodes: BTreeSet<NodeId> = mine.iter().map(|r| r.node.clone()).collect();
         if nodes.is_empty() {
             // Metadata lost or never written: drop what the live nodes may hold.
@@ -675,14 +694,8 @@ fn table_name(raw: &str) -> Result<TableName, StoreError> {
 }
 
 /// The committed placement of one table, from its metadata rows.
-pub fn placement_of(rows: &[PlacementRow]) -> Placement {
-    let mut shards: BTreeMap<u32, Vec<NodeId>> = BTreeMap::new();
-    for row in rows {
-        for s in &row.shards {
-            shards.entry(*s).or_default().push(row.node.clone());
-        }
-    }
-    Placement::from_replicas(shards)
+pub fn placement_of(rows: &[PlacementRow]) -> Result<Placement, PlacementError> {
+    Placement::from_rows(rows.iter().map(|r| (r.node.clone(), r.shards.clone())))
 }
 
 /// Internal clusters that other tables' replica sets still use.
@@ -694,14 +707,27 @@ fn others_clusters(others: &[PlacementRow]) -> BTreeSet<ClusterName> {
             .or_default()
             .push(r.clone());
     }
-    by_table
-        .values()
-        .flat_map(|rows| {
-            placement_of(rows)
-                .shards()
-                .filter(|(_, nodes)| nodes.len() > 1)
-                .map(|(_, nodes)| placement::internal_cluster_name(nodes))
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    let mut clusters = BTreeSet::new();
+    for rows in by_table.values() {
+        match placement_of(rows) {
+            Ok(p) => clusters.extend(p.internal_clusters()),
+            // Keep every cluster such a table might use: better a leftover
+            // cluster than one deleted under another table.
+            Err(_) => {
+                let mut shards: BTreeMap<u32, Vec<NodeId>> = BTreeMap::new();
+                for r in rows {
+                    for s in &r.shards {
+                        shards.entry(*s).or_default().push(r.node.clone());
+                    }
+                }
+                clusters.extend(
+                    shards
+                        .values()
+                        .filter(|n| n.len() > 1)
+                        .map(|n| placement::internal_cluster_name(n)),
+                );
+            }
+        }
+    }
+    clusters
 }

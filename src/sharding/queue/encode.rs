@@ -68,3 +68,60 @@ pub fn encode_steps(
     }
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::NodeId;
+
+    fn step(node: &str, sql: &str, wait_for: Vec<usize>) -> Step {
+        Step {
+            node: NodeId::new(node),
+            action: Action::Sql(sql.into()),
+            rollback: Some(Action::Sql(format!("undo {sql}"))),
+            wait_for,
+        }
+    }
+
+    #[test]
+    fn waits_become_row_ids_and_extra_waits_become_barriers() {
+        let steps = vec![
+            step("a", "s0", vec![]),
+            step("b", "s1", vec![]),
+            step("a", "s2", vec![0]),
+            step("c", "s3", vec![0, 1, 2]),
+        ];
+        let mut next = 0;
+        let rows = encode_steps(
+            &steps,
+            "g",
+            || {
+                next += 1;
+                next
+            },
+            7,
+        );
+        let shape: Vec<(u64, &str, &str, u64)> = rows
+            .iter()
+            .map(|r| (r.id, r.node.as_str(), r.query.as_str(), r.wait_for_id))
+            .collect();
+        let noop = Action::Noop.to_query_text();
+        assert_eq!(
+            shape,
+            vec![
+                (1, "a", "s0", 0),
+                (2, "b", "s1", 0),
+                // Same-node dependencies are implied by id order.
+                (3, "a", "s2", 0),
+                (4, "c", noop.as_str(), 1),
+                (5, "c", noop.as_str(), 2),
+                (6, "c", "s3", 3),
+            ]
+        );
+        assert!(rows
+            .iter()
+            .all(|r| r.operation_group == "g" && r.created_at == 7));
+        assert_eq!(rows[5].rollback_query, "undo s3");
+        assert_eq!(rows[3].rollback_query, "");
+    }
+}

@@ -1,0 +1,115 @@
+//! Names derived from placements: physical shard tables, internal replication
+//! clusters (spec §7.5, §8.1) and the temporary clusters of single-copy moves.
+
+use md5::{Digest, Md5};
+
+use crate::ids::{ClusterName, NodeId, TableName};
+
+/// `system.<table>_s<N>`, the physical table of one shard.
+pub fn shard_table_name(table: &TableName, shard: u32) -> String {
+    format!("system.{table}_s{shard}")
+}
+
+/// The internal cluster of a replica set: `md5(join(',', sorted nodes))`,
+/// with a leading digit `d` replaced by `chr(97 + d % 6)` so the name starts
+/// with a letter (PHP Buddy's `getClusterName`).
+pub fn internal_cluster_name(nodes: &[NodeId]) -> ClusterName {
+    let mut sorted: Vec<&str> = nodes.iter().map(NodeId::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut name = hex_md5(&sorted.join(","));
+    if let Some(digit) = name.chars().next().and_then(|c| c.to_digit(10)) {
+        let letter = char::from(b'a' + (digit % 6) as u8);
+        name.replace_range(0..1, letter.encode_utf8(&mut [0; 4]));
+    }
+    valid_cluster_name(&name)
+}
+
+/// The temporary cluster that carries one shard from `from` to `to` during a
+/// move whose donor does not stay a holder (spec §11.5 technique). PHP uses a
+/// random `uniqid`; a digest of what is moved keeps plans deterministic and
+/// still unique per (table, shard, source, target).
+pub(crate) fn temp_cluster_name(
+    table: &TableName,
+    shard: u32,
+    from: &NodeId,
+    to: &NodeId,
+) -> ClusterName {
+    let digest = hex_md5(&format!("{table}|{shard}|{from}|{to}"));
+    valid_cluster_name(&format!("temp_move_{shard}_{}", &digest[..12]))
+}
+
+fn hex_md5(text: &str) -> String {
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Both callers build names of letters, digits and `_` that start with a
+/// letter and are far shorter than the limit, so validation cannot fail.
+fn valid_cluster_name(name: &str) -> ClusterName {
+    ClusterName::parse(name).expect("generated cluster names are valid identifiers")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(raw: &[&str]) -> Vec<NodeId> {
+        raw.iter().map(|s| NodeId::new(*s)).collect()
+    }
+
+    #[test]
+    fn internal_names_match_the_spec_examples() {
+        let cases = [
+            (
+                &["10.0.0.3:9312", "10.0.0.1:9312"][..],
+                "ab948c47f2712b5f1e9d26a254f22d05",
+            ),
+            (
+                &["10.0.0.1:9312", "10.0.0.2:9312"][..],
+                "baf03a60ebc5930db9856aa3c82bb1b5",
+            ),
+            (
+                &["10.0.0.2:9312", "10.0.0.3:9312"][..],
+                "cf2306b3d3a42e859dbcd900d51d7258",
+            ),
+        ];
+        for (nodes, expected) in cases {
+            assert_eq!(internal_cluster_name(&ids(nodes)).as_str(), expected);
+        }
+    }
+
+    #[test]
+    fn every_leading_digit_maps_to_a_letter() {
+        // Search a few node sets until each leading digit has been seen once.
+        let mut seen = [false; 10];
+        for port in 0..2000 {
+            let nodes = ids(&["a:1", &format!("b:{port}")]);
+            let raw = hex_md5(&format!("a:1,b:{port}"));
+            let first = raw.chars().next().unwrap();
+            let name = internal_cluster_name(&nodes);
+            if let Some(d) = first.to_digit(10) {
+                seen[d as usize] = true;
+                let expected = ["a", "b", "c", "d", "e", "f", "a", "b", "c", "d"][d as usize];
+                assert_eq!(&name.as_str()[..1], expected);
+                assert_eq!(&name.as_str()[1..], &raw[1..]);
+            } else {
+                assert_eq!(name.as_str(), raw);
+            }
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn temp_names_are_stable_and_distinct() {
+        let t = TableName::parse("t").unwrap();
+        let (a, b) = (NodeId::new("a:1"), NodeId::new("b:1"));
+        let one = temp_cluster_name(&t, 3, &a, &b);
+        assert_eq!(one, temp_cluster_name(&t, 3, &a, &b));
+        assert!(one.as_str().starts_with("temp_move_3_"));
+        assert_ne!(one, temp_cluster_name(&t, 3, &b, &a));
+        assert_ne!(one, temp_cluster_name(&t, 4, &a, &b));
+    }
+}

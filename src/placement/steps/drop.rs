@@ -1,0 +1,72 @@
+//! DROP of a sharded table.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::sql;
+use super::{Step, StepList};
+use crate::ids::{ClusterName, NodeId, TableName};
+use crate::placement::{internal_cluster_name, shard_table_name, Placement};
+
+/// The queue items of a DROP: every wrapper first (so nothing routes to a
+/// shard being removed), then each replicated shard is detached from its
+/// internal cluster once, on its smallest holder, then every holder drops
+/// its copy after that detach, and finally every internal cluster of the
+/// table that no other table uses is deleted once, after its detaches.
+///
+/// A drop only moves forward, so there are no rollbacks. The daemon refuses
+/// to DROP while a member is down, so every holder is live and no cluster
+/// needs `pc.bootstrap` (PHP Buddy sends it on healthy clusters too).
+pub fn drop_steps(
+    table: &TableName,
+    placement: &Placement,
+    wrapper_nodes: &[NodeId],
+    clusters_in_use_elsewhere: &BTreeSet<ClusterName>,
+) -> Vec<Step> {
+    let mut list = StepList::default();
+    let wrappers: BTreeSet<&NodeId> = wrapper_nodes.iter().collect();
+    for node in wrappers {
+        list.sql(node, sql::drop_wrapper(table), None);
+    }
+    let mut detaches: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
+    let mut detach_of_shard: BTreeMap<u32, usize> = BTreeMap::new();
+    for (shard, replicas) in placement.shards() {
+        if replicas.len() < 2 {
+            continue;
+        }
+        let cluster = internal_cluster_name(replicas);
+        let tables = [shard_table_name(table, shard)];
+        let index = list.sql(
+            &replicas[0],
+            sql::alter_cluster_drop(&cluster, &tables),
+            None,
+        );
+        detaches.entry(cluster).or_default().push(index);
+        detach_of_shard.insert(shard, index);
+    }
+    for (shard, replicas) in placement.shards() {
+        for node in replicas {
+            let after: Vec<usize> = detach_of_shard.get(&shard).copied().into_iter().collect();
+            let wait_for = list.cross_node(node, &after);
+            list.push(
+                node,
+                super::Action::Sql(sql::drop_shard(table, shard)),
+                None,
+                wait_for,
+            );
+        }
+    }
+    for (cluster, indexes) in detaches {
+        if clusters_in_use_elsewhere.contains(&cluster) {
+            continue;
+        }
+        let owner = list.steps[indexes[0]].node.clone();
+        let wait_for = list.cross_node(&owner, &indexes);
+        list.push(
+            &owner,
+            super::Action::Sql(sql::delete_cluster(&cluster)),
+            None,
+            wait_for,
+        );
+    }
+    list.into_steps()
+}

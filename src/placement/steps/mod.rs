@@ -1,0 +1,228 @@
+//! Placements and plans as per-node queue steps.
+//!
+//! A step runs on one node. Steps of the same node run in the order they are
+//! listed (the queue's per-node id order, spec §9.3); `wait_for` adds the
+//! dependencies on steps of other nodes. Rolling back runs the `rollback` of
+//! every completed step in reverse list order.
+
+mod create;
+mod drop;
+mod rebalance;
+mod sql;
+mod wrapper;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use create::{create_steps, create_steps_with_existing};
+pub use drop::drop_steps;
+pub use rebalance::rebalance_steps;
+pub use wrapper::wrapper_ddl;
+
+use super::NodeState;
+use crate::ids::{ClusterName, NodeId, TableName};
+use crate::sqltext::quote_literal;
+
+/// What a sharded table looks like, for DDL generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDdl {
+    pub table: TableName,
+    /// The column list without parentheses, exactly as the user wrote it;
+    /// `None` (or empty) for a table created without one.
+    pub columns: Option<String>,
+    /// Table options after the column list, verbatim (may be empty).
+    pub extra: String,
+}
+
+/// One queue item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub node: NodeId,
+    pub action: Action,
+    /// How to undo the step; `None` when there is nothing to undo.
+    pub rollback: Option<Action>,
+    /// Indexes of earlier steps (any node) that must have completed first.
+    pub wait_for: Vec<usize>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// One statement, exactly as sent to the node.
+    Sql(String),
+    /// The row count of `table` on this step's node must equal its row
+    /// count on `source` before the plan goes on.
+    VerifyRowCount { table: String, source: NodeId },
+    /// Does nothing; exists to carry a rollback or to be waited for.
+    Noop,
+}
+
+/// Marks the actions shardbuddy runs itself. searchd answers a statement
+/// starting with it with a syntax error and hands it to its helper, which
+/// does not claim it, so one sent by mistake changes nothing.
+const MARKER: &str = "SHARDBUDDY";
+
+impl Action {
+    /// The text stored in the queue's `query`/`rollback_query` columns.
+    pub fn to_query_text(&self) -> String {
+        match self {
+            Action::Sql(sql) => sql.clone(),
+            Action::VerifyRowCount { table, source } => {
+                format!(
+                    "{MARKER} VERIFY ROWS {table} MATCH {}",
+                    quote_literal(source.as_str())
+                )
+            }
+            Action::Noop => format!("{MARKER} NOOP"),
+        }
+    }
+
+    /// Reads back what [`Action::to_query_text`] wrote. `None` for an empty
+    /// text (no action) or a marked text that is malformed.
+    pub fn from_query_text(text: &str) -> Option<Action> {
+        if text.is_empty() {
+            return None;
+        }
+        let Some(rest) = text.strip_prefix(MARKER).and_then(|r| r.strip_prefix(' ')) else {
+            return Some(Action::Sql(text.to_string()));
+        };
+        if rest == "NOOP" {
+            return Some(Action::Noop);
+        }
+        let (table, source) = rest.strip_prefix("VERIFY ROWS ")?.split_once(" MATCH ")?;
+        if table.is_empty() || table.contains(char::is_whitespace) {
+            return None;
+        }
+        Some(Action::VerifyRowCount {
+            table: table.to_string(),
+            source: NodeId::new(unquote_literal(source)?),
+        })
+    }
+}
+
+/// The inverse of [`quote_literal`] for one whole literal.
+fn unquote_literal(quoted: &str) -> Option<String> {
+    let inner = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '\'' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// What rebalance steps need to know beyond the plan itself.
+#[derive(Debug, Clone, Copy)]
+pub struct StepContext<'a> {
+    /// Every node of the cluster with its state. All of them get the final
+    /// wrapper (inactive ones when they return); live ones also get the
+    /// intermediate routing wrappers. Nodes in state `new` have no wrapper
+    /// yet.
+    pub nodes: &'a BTreeMap<NodeId, NodeState>,
+    /// Internal clusters that exist already because other tables use
+    /// them: they are joined by nobody and never created again.
+    pub existing_clusters: &'a BTreeSet<ClusterName>,
+    /// Internal clusters other tables use now or will use after their own
+    /// plans: never deleted.
+    pub clusters_in_use_elsewhere: &'a BTreeSet<ClusterName>,
+}
+
+/// Appends steps and hands back their indexes.
+#[derive(Debug, Default)]
+struct StepList {
+    steps: Vec<Step>,
+}
+
+impl StepList {
+    fn push(
+        &mut self,
+        node: &NodeId,
+        action: Action,
+        rollback: Option<Action>,
+        wait_for: Vec<usize>,
+    ) -> usize {
+        self.steps.push(Step {
+            node: node.clone(),
+            action,
+            rollback,
+            wait_for,
+        });
+        self.steps.len() - 1
+    }
+
+    fn sql(&mut self, node: &NodeId, sql: String, rollback: Option<String>) -> usize {
+        self.push(
+            node,
+            Action::Sql(sql),
+            rollback.map(Action::Sql),
+            Vec::new(),
+        )
+    }
+
+    /// The subset of `candidates` that runs on other nodes than `node`:
+    /// the same node's order already covers the rest.
+    fn cross_node(&self, node: &NodeId, candidates: &[usize]) -> Vec<usize> {
+        let mut waits: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| self.steps[i].node != *node)
+            .collect();
+        waits.sort_unstable();
+        waits.dedup();
+        waits
+    }
+
+    fn into_steps(self) -> Vec<Step> {
+        self.steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip_through_query_text() {
+        let actions = [
+            Action::Sql("DROP TABLE IF EXISTS system.t_s0".into()),
+            Action::Sql("SHARDBUDDYX".into()),
+            Action::Noop,
+            Action::VerifyRowCount {
+                table: "system.t_s3".into(),
+                source: NodeId::new("10.0.0.1:9312"),
+            },
+            Action::VerifyRowCount {
+                table: "system.t_s3".into(),
+                source: NodeId::new("odd'host\\:1"),
+            },
+        ];
+        for action in actions {
+            let text = action.to_query_text();
+            assert_eq!(Action::from_query_text(&text), Some(action), "{text}");
+        }
+    }
+
+    #[test]
+    fn marked_texts_are_strict() {
+        assert_eq!(
+            Action::VerifyRowCount {
+                table: "system.t_s1".into(),
+                source: NodeId::new("a:1"),
+            }
+            .to_query_text(),
+            "SHARDBUDDY VERIFY ROWS system.t_s1 MATCH 'a:1'"
+        );
+        for bad in [
+            "",
+            "SHARDBUDDY NOPE",
+            "SHARDBUDDY VERIFY ROWS  MATCH 'a:1'",
+            "SHARDBUDDY VERIFY ROWS t MATCH a:1",
+            "SHARDBUDDY VERIFY ROWS t MATCH 'a'b'",
+        ] {
+            assert_eq!(Action::from_query_text(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! A rebalance plan as queue steps: copy → verify → switch → retire, with
+//! every write landing on the copy that is shipped.
+//!
+//! The steps come in phases; each phase waits for the one before it, and
+//! within a phase all shards proceed in parallel:
+//!
+//! 1. **Route to donors.** Every changed shard that is in a replication
+//!    cluster is routed, in the wrappers of every live node, to its donor
+//!    alone. From here until phase 7 writes reach only the copy that will be
+//!    shipped, so none is lost when the shard leaves its cluster.
+//! 2. **Detach** those shards from their old clusters on the donor (after
+//!    `pc.bootstrap` when the live members no longer form a majority).
+//! 3. **Temporary copies.** A shard whose donor does not stay a holder is
+//!    first copied to one new holder through a temporary cluster: create it
+//!    on the donor, add the shard, join it from the target (the join ships
+//!    the table), verify the row counts.
+//! 4. **Route to the new donors** of those shards, then (5) detach them from
+//!    the temporary clusters and delete those.
+//! 6. **Attach.** Create the new replica sets' clusters (unless they exist),
+//!    join the other holders, attach the shards on their donors, verify the
+//!    row count on every new holder.
+//! 7. **Final wrappers** on every node, the full replica lists restored.
+//! 8. **Retire** the replicas that are no longer wanted and delete the old
+//!    clusters nothing uses any more.
+//!
+//! Rollback is possible until phase 8 starts; retiring only happens after
+//! every new copy is verified and routed to.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::create::create_steps_with_existing;
+use super::sql;
+use super::wrapper::{routed_wrapper, Route, Routing};
+use super::{Action, Step, StepContext, StepList, TableDdl};
+use crate::ids::{ClusterName, NodeId};
+use crate::placement::names::temp_cluster_name;
+use crate::placement::plan::donor;
+use crate::placement::{internal_cluster_name, shard_table_name, NodeState, Placement, TablePlan};
+
+/// The steps that take `plan.current` to `plan.target`. A plan without a
+/// current placement is a CREATE, with wrappers on every live node.
+pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) -> Vec<Step> {
+    let state = |n: &NodeId| ctx.nodes.get(n).copied().unwrap_or(NodeState::Inactive);
+    let Some(current) = &plan.current else {
+        let live: Vec<NodeId> = ctx
+            .nodes
+            .keys()
+            .filter(|n| state(n).is_live())
+            .cloned()
+            .collect();
+        return create_steps_with_existing(ddl, &plan.target, &live, ctx.existing_clusters);
+    };
+    let changes: Vec<ShardChange> = current
+        .shards()
+        .filter_map(|(shard, _)| ShardChange::new(ddl, current, &plan.target, shard, &state))
+        .collect();
+    let mut builder = Builder {
+        ddl,
+        list: StepList::default(),
+        wrappers: ctx
+            .nodes
+            .iter()
+            .map(|(node, s)| {
+                let existing =
+                    (*s != NodeState::New).then(|| super::wrapper_ddl(ddl, current, node));
+                (node.clone(), existing)
+            })
+            .collect(),
+    };
+    let live_nodes: Vec<NodeId> = ctx
+        .nodes
+        .keys()
+        .filter(|n| state(n).is_live())
+        .cloned()
+        .collect();
+    let all_nodes: Vec<NodeId> = ctx.nodes.keys().cloned().collect();
+    let mirrors = current.max_replicas() >= 2 || plan.target.max_replicas() >= 2;
+
+    // 1. Route clustered shards to their donors.
+    let mut routing = Routing {
+        mirrors,
+        shards: Routing::of(current).shards,
+    };
+    for change in changes.iter().filter(|c| c.old_cluster.is_some()) {
+        routing.shards.insert(
+            change.shard,
+            Route {
+                holders: vec![change.donor.clone()],
+                clustered: true,
+            },
+        );
+    }
+    let routed = if changes.iter().any(|c| c.old_cluster.is_some()) {
+        builder.switch_wrappers(&live_nodes, &routing, &[])
+    } else {
+        Vec::new()
+    };
+
+    // 2. Detach from the old clusters, grouped per (cluster, donor).
+    let mut detaches: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
+    let mut detach_of_shard: BTreeMap<u32, usize> = BTreeMap::new();
+    for ((cluster, donor), group) in grouped(&changes, |c| {
+        c.old_cluster.clone().map(|h| (h, c.donor.clone()))
+    }) {
+        let mut wait_for = builder.list.cross_node(&donor, &routed);
+        let old = &group[0].old;
+        let live_members = old.iter().filter(|n| state(n).is_live()).count();
+        if 2 * live_members <= old.len() && !detaches.contains_key(&cluster) {
+            let index = builder
+                .list
+                .sql(&donor, sql::bootstrap_cluster(&cluster), None);
+            builder.list.steps[index].wait_for = std::mem::take(&mut wait_for);
+        }
+        let tables: Vec<String> = group.iter().map(|c| c.table.clone()).collect();
+        let index = builder.list.push(
+            &donor,
+            Action::Sql(sql::alter_cluster_drop(&cluster, &tables)),
+            Some(Action::Sql(sql::alter_cluster_add(&cluster, &tables))),
+            wait_for,
+        );
+        detaches.entry(cluster).or_default().push(index);
+        for change in group {
+            detach_of_shard.insert(change.shard, index);
+        }
+    }
+
+    // 3. Copy shards whose donor leaves through temporary clusters.
+    let mut barrier: Vec<usize> = detaches.values().flatten().copied().collect();
+    let mut temp_verifies = Vec::new();
+    for change in &changes {
+        let Some((temp, target)) = &change.temp else {
+            continue;
+        };
+        builder.list.sql(
+            &change.donor,
+            sql::create_cluster(temp),
+            Some(sql::delete_cluster(temp)),
+        );
+        let added = builder.list.sql(
+            &change.donor,
+            sql::alter_cluster_add(temp, std::slice::from_ref(&change.table)),
+            Some(sql::alter_cluster_drop(
+                temp,
+                std::slice::from_ref(&change.table),
+            )),
+        );
+        builder.rollback_only(target, sql::drop_shard(&ddl.table, change.shard));
+        builder.list.push(
+            target,
+            Action::Sql(sql::join_temp_cluster(temp, &change.donor)),
+            Some(Action::Sql(sql::delete_cluster(temp))),
+            vec![added],
+        );
+        temp_verifies.push(builder.verify(target, &change.table, &change.donor, &[]));
+    }
+
+    // 4. Route those shards to their new donors; 5. leave the temporary
+    // clusters.
+    let mut temp_detach_of_shard: BTreeMap<u32, usize> = BTreeMap::new();
+    if !temp_verifies.is_empty() {
+        for change in &changes {
+            let holders = match &change.temp {
+                Some((_, target)) => vec![target.clone()],
+                None if change.old_cluster.is_some() => vec![change.donor.clone()],
+                None => continue,
+            };
+            routing.shards.insert(
+                change.shard,
+                Route {
+                    holders,
+                    clustered: change.temp.is_some(),
+                },
+            );
+        }
+        let rerouted = builder.switch_wrappers(&live_nodes, &routing, &temp_verifies);
+        for change in &changes {
+            let Some((temp, _)) = &change.temp else {
+                continue;
+            };
+            let wait_for = builder.list.cross_node(&change.donor, &rerouted);
+            let index = builder.list.push(
+                &change.donor,
+                Action::Sql(sql::alter_cluster_drop(
+                    temp,
+                    std::slice::from_ref(&change.table),
+                )),
+                Some(Action::Sql(sql::alter_cluster_add(
+                    temp,
+                    std::slice::from_ref(&change.table),
+                ))),
+                wait_for,
+            );
+            builder
+                .list
+                .sql(&change.donor, sql::delete_cluster(temp), None);
+            temp_detach_of_shard.insert(change.shard, index);
+        }
+    }
+    barrier.extend(temp_verifies);
+    barrier.extend(temp_detach_of_shard.values());
+
+    // 6. Attach to the new clusters.
+    let mut existing: BTreeSet<ClusterName> = current.internal_clusters();
+    existing.extend(ctx.existing_clusters.iter().cloned());
+    let mut joins: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
+    for ((cluster, owner), group) in grouped(&changes, |c| {
+        c.new_cluster.clone().map(|h| (h, c.attach_donor().clone()))
+    }) {
+        if !existing.contains(&cluster) && !joins.contains_key(&cluster) {
+            let created = builder.list.sql(
+                &owner,
+                sql::create_cluster_if_not_exists(&cluster),
+                Some(sql::delete_cluster(&cluster)),
+            );
+            let members = group[0].new.iter().filter(|m| **m != owner);
+            let joined = members
+                .map(|m| {
+                    builder.list.push(
+                        m,
+                        Action::Sql(sql::join_cluster(&cluster, &owner)),
+                        Some(Action::Sql(sql::delete_cluster(&cluster))),
+                        vec![created],
+                    )
+                })
+                .collect();
+            joins.insert(cluster.clone(), joined);
+        }
+        for change in &group {
+            for node in change.added.iter().filter(|n| **n != owner) {
+                builder.rollback_only(node, sql::drop_shard(&ddl.table, change.shard));
+            }
+        }
+        let mut after: Vec<usize> = joins.get(&cluster).cloned().unwrap_or_default();
+        after.extend(
+            group
+                .iter()
+                .filter_map(|c| temp_detach_of_shard.get(&c.shard)),
+        );
+        let tables: Vec<String> = group.iter().map(|c| c.table.clone()).collect();
+        let wait_for = builder.list.cross_node(&owner, &after);
+        let attached = builder.list.push(
+            &owner,
+            Action::Sql(sql::alter_cluster_add(&cluster, &tables)),
+            Some(Action::Sql(sql::alter_cluster_drop(&cluster, &tables))),
+            wait_for,
+        );
+        barrier.push(attached);
+        for change in &group {
+            for node in change.added.iter().filter(|n| **n != owner) {
+                barrier.push(builder.verify(node, &change.table, &owner, &[attached]));
+            }
+        }
+    }
+
+    // 7. Final wrappers everywhere.
+    let settled = builder.switch_wrappers(&all_nodes, &Routing::of(&plan.target), &barrier);
+    let settled_live: Vec<usize> = settled
+        .into_iter()
+        .filter(|&i| state(&builder.list.steps[i].node).is_live())
+        .collect();
+
+    // 8. Retire, then delete clusters nothing uses any more.
+    for change in &changes {
+        for node in &change.retired {
+            if state(node).is_live() {
+                let wait_for = builder.list.cross_node(node, &settled_live);
+                builder.list.push(
+                    node,
+                    Action::Sql(sql::drop_shard(&ddl.table, change.shard)),
+                    None,
+                    wait_for,
+                );
+                continue;
+            }
+            // Runs when the node returns: it may still hold the shard in
+            // the old cluster, which makes a plain DROP fail.
+            let mut wait_for = builder.list.cross_node(node, &settled_live);
+            if let Some(cluster) = &change.old_cluster {
+                let after: Vec<usize> = detach_of_shard
+                    .get(&change.shard)
+                    .copied()
+                    .into_iter()
+                    .collect();
+                wait_for.extend(builder.list.cross_node(node, &after));
+                wait_for.sort_unstable();
+                wait_for.dedup();
+                let tables = std::slice::from_ref(&change.table);
+                builder.list.push(
+                    node,
+                    Action::Sql(sql::alter_cluster_drop(cluster, tables)),
+                    None,
+                    wait_for,
+                );
+                wait_for = Vec::new();
+            }
+            builder.list.push(
+                node,
+                Action::Sql(sql::drop_shard(&ddl.table, change.shard)),
+                None,
+                wait_for,
+            );
+        }
+    }
+    let still_used = plan.target.internal_clusters();
+    for (cluster, indexes) in detaches {
+        if still_used.contains(&cluster) || ctx.clusters_in_use_elsewhere.contains(&cluster) {
+            continue;
+        }
+        let members = changes
+            .iter()
+            .find(|c| c.old_cluster.as_ref() == Some(&cluster))
+            .map(|c| c.old.clone())
+            .unwrap_or_default();
+        let Some(owner) = members.iter().find(|m| state(m).is_live()) else {
+            continue;
+        };
+        let mut after = indexes;
+        after.extend(settled_live.iter().copied());
+        let wait_for = builder.list.cross_node(owner, &after);
+        builder.list.push(
+            owner,
+            Action::Sql(sql::delete_cluster(&cluster)),
+            None,
+            wait_for,
+        );
+    }
+    builder.list.into_steps()
+}
+
+/// One shard whose replica set changes.
+struct ShardChange {
+    shard: u32,
+    /// `system.<t>_s<N>`.
+    table: String,
+    old: Vec<NodeId>,
+    new: Vec<NodeId>,
+    /// The live holder whose copy is shipped first.
+    donor: NodeId,
+    old_cluster: Option<ClusterName>,
+    new_cluster: Option<ClusterName>,
+    /// When the donor does not stay: the temporary cluster and the new
+    /// holder it carries the shard to, which then donates to the others.
+    temp: Option<(ClusterName, NodeId)>,
+    added: Vec<NodeId>,
+    retired: Vec<NodeId>,
+}
+
+impl ShardChange {
+    fn new(
+        ddl: &TableDdl,
+        current: &Placement,
+        target: &Placement,
+        shard: u32,
+        state: &dyn Fn(&NodeId) -> NodeState,
+    ) -> Option<Self> {
+        let old = current.replicas(shard);
+        let new = target.replicas(shard);
+        if old == new {
+            return None;
+        }
+        // A shard without a live replica cannot change (the planner keeps
+        // it as it is).
+        let donor = donor(old, new, state)?.clone();
+        let added: Vec<NodeId> = new.iter().filter(|n| !old.contains(n)).cloned().collect();
+        let temp = (!new.contains(&donor))
+            .then(|| added.first())
+            .flatten()
+            .map(|to| (temp_cluster_name(&ddl.table, shard, &donor, to), to.clone()));
+        let cluster = |set: &[NodeId]| (set.len() >= 2).then(|| internal_cluster_name(set));
+        Some(Self {
+            shard,
+            table: shard_table_name(&ddl.table, shard),
+            old: old.to_vec(),
+            new: new.to_vec(),
+            donor,
+            old_cluster: cluster(old),
+            new_cluster: cluster(new),
+            temp,
+            added,
+            retired: old.iter().filter(|n| !new.contains(n)).cloned().collect(),
+        })
+    }
+
+    /// The holder that attaches the shard to its new cluster.
+    fn attach_donor(&self) -> &NodeId {
+        self.temp.as_ref().map_or(&self.donor, |(_, to)| to)
+    }
+}
+
+struct Builder<'a> {
+    ddl: &'a TableDdl,
+    list: StepList,
+    /// The wrapper text in force on each node as of the steps so far;
+    /// `None` for a node that has no wrapper yet.
+    wrappers: BTreeMap<NodeId, Option<String>>,
+}
+
+impl Builder<'_> {
+    /// Replaces the wrapper on each of `nodes` whose text changes, the drop
+    /// waiting for `after`. Returns the indexes of the creates.
+    fn switch_wrappers(
+        &mut self,
+        nodes: &[NodeId],
+        routing: &Routing,
+        after: &[usize],
+    ) -> Vec<usize> {
+        let mut creates = Vec::new();
+        for node in nodes {
+            let text = routed_wrapper(self.ddl, routing, node);
+            let previous = self.wrappers.get(node).cloned().flatten();
+            if previous.as_ref() == Some(&text) {
+                continue;
+            }
+            let wait_for = self.list.cross_node(node, after);
+            self.list.push(
+                node,
+                Action::Sql(sql::drop_wrapper(&self.ddl.table)),
+                previous.map(Action::Sql),
+                wait_for,
+            );
+            creates.push(self.list.sql(
+                node,
+                text.clone(),
+                Some(sql::drop_wrapper(&self.ddl.table)),
+            ));
+            self.wrappers.insert(node.clone(), Some(text));
+        }
+        creates
+    }
+
+    /// A step that only carries `rollback` for `node`.
+    fn rollback_only(&mut self, node: &NodeId, rollback: String) -> usize {
+        self.list
+            .push(node, Action::Noop, Some(Action::Sql(rollback)), Vec::new())
+    }
+
+    fn verify(&mut self, node: &NodeId, table: &str, source: &NodeId, after: &[usize]) -> usize {
+        let wait_for = self.list.cross_node(node, after);
+        let action = Action::VerifyRowCount {
+            table: table.to_string(),
+            source: source.clone(),
+        };
+        self.list.push(node, action, None, wait_for)
+    }
+}
+
+/// Changes grouped by `key`, groups in order of first appearance.
+fn grouped<K: PartialEq>(
+    changes: &[ShardChange],
+    key: impl Fn(&ShardChange) -> Option<K>,
+) -> Vec<(K, Vec<&ShardChange>)> {
+    let mut groups: Vec<(K, Vec<&ShardChange>)> = Vec::new();
+    for change in changes {
+        let Some(k) = key(change) else { continue };
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(change),
+            None => groups.push((k, vec![change])),
+        }
+    }
+    groups
+}
