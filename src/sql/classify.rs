@@ -7,7 +7,7 @@
 //! still recognised and gets a precise error, while a misspelled leading
 //! keyword (`REBALANSE TABLE t`) is not recognised and goes back to the daemon.
 
-use super::lexer::Token;
+use super::lexer::{Token, TokenKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -80,12 +80,16 @@ pub(crate) fn classify(tokens: &[Token<'_>]) -> Option<Kind> {
     then_rebalance(Kind::Operator(operator))
 }
 
-/// A `shards` or `rf` word followed by `=` anywhere in the statement: the
-/// mark of a sharded `CREATE TABLE`, however malformed the rest may be.
+/// A `shards` or `rf` word followed by `=` or by a quoted value anywhere in
+/// the statement: the mark of a sharded `CREATE TABLE`, however malformed
+/// the rest may be.
 fn has_sharding_option(tokens: &[Token<'_>]) -> bool {
-    tokens
-        .windows(2)
-        .any(|w| (w[0].is_word("shards") || w[0].is_word("rf")) && w[1].is_punct('='))
+    tokens.windows(2).any(|w| {
+        let option = w[0].is_word("shards") || w[0].is_word("rf");
+        let value_follows =
+            w[1].is_punct('=') || matches!(w[1].kind, TokenKind::Quoted | TokenKind::DoubleQuoted);
+        option && value_follows
+    })
 }
 
 impl Kind {
@@ -134,6 +138,8 @@ mod tests {
             ),
             ("create table t (id bigint)", None),
             ("create table t (shards int) timeout='3'", None),
+            ("create table c:t shards '2' rf '1'", Some(CreateSharded)),
+            ("create table c:shards (id bigint)", None),
             ("create cluster c shards='2'", None),
             ("drop table c:t", Some(Drop)),
             ("drop cluster c", None),

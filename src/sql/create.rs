@@ -14,10 +14,12 @@
 //!    empty, not all digits;
 //! 3. more than 3000 shards;
 //! 4. the first malformed table option, or an unterminated quote;
-//! 5. `rf` missing, then `shards` missing;
+//! 5. `rf` missing;
 //! 6. `rf` above 1 without a cluster;
 //! 7. `timeout` below 1;
-//! 8. `rf` or `shards` below 1.
+//! 8. `shards` missing (where Buddy's handler fails on it with an internal
+//!    error; the message is shardbuddy's);
+//! 9. `rf` or `shards` below 1.
 
 use nom::combinator::{cut, opt};
 use nom::multi::many0;
@@ -50,13 +52,13 @@ pub(crate) fn parse_create(sql: &str, lexed: &Lexed<'_>) -> Result<CreateSharded
         return Err(err);
     }
     let rf = sharding.rf.ok_or(SqlErrorKind::RfRequired)?;
-    let shards = sharding.shards.ok_or(SqlErrorKind::ShardsRequired)?;
     if rf > 1 && name.cluster.is_none() {
         return Err(SqlErrorKind::RfOnSingleNode.into());
     }
     if sharding.timeout == Some(0) {
         return Err(SqlErrorKind::TimeoutTooSmall.into());
     }
+    let shards = sharding.shards.ok_or(SqlErrorKind::ShardsRequired)?;
     if rf < 1 || shards < 1 {
         return Err(SqlErrorKind::InvalidShardsOrRf.into());
     }

@@ -264,27 +264,37 @@ pub(crate) struct RawQualifiedName<'a> {
 }
 
 pub(crate) fn qualified_name(input: Tokens<'_>) -> PResult<'_, RawQualifiedName<'_>> {
-    let (rest, first) = name("a table name")(input)?;
+    let (rest, first) = table_name_part(input)?;
     // The colon is optional and not worth suggesting in errors.
-    match rest.first() {
-        Some(t) if t.is_punct(':') => {
-            let (rest, table) = name("a table name")(rest.take_from(1))?;
-            Ok((
-                rest,
-                RawQualifiedName {
-                    cluster: Some(first),
-                    table,
-                },
-            ))
-        }
-        _ => Ok((
+    if !rest.first().is_some_and(|t| t.is_punct(':')) {
+        return Ok((
             rest,
             RawQualifiedName {
                 cluster: None,
                 table: first,
             },
-        )),
+        ));
     }
+    let (rest, table) = table_name_part(rest.take_from(1))?;
+    Ok((
+        rest,
+        RawQualifiedName {
+            cluster: Some(first),
+            table,
+        },
+    ))
+}
+
+/// A name where a table name belongs. A word followed by `=` is an option
+/// (`create table c: shards='2'`), never a table name, in every statement
+/// here; refusing it points the error at the missing name.
+fn table_name_part(input: Tokens<'_>) -> PResult<'_, Token<'_>> {
+    let (rest, part) = name("a table name")(input)?;
+    if rest.first().is_some_and(|t| t.is_punct('=')) {
+        input.expect("a table name");
+        return mismatch();
+    }
+    Ok((rest, part))
 }
 
 /// Runs `parser` over the whole statement. On failure, or when the lexer
