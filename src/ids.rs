@@ -27,7 +27,7 @@ use std::fmt;
 /// Longest table or cluster name shardbuddy accepts, in bytes.
 pub const MAX_IDENT_LEN: usize = 128;
 
-/// How many characters of a rejected name an error message repeats.
+/// How many characters of an over-long name an error message repeats.
 const ECHO_LEN: usize = 32;
 
 /// Why a table or cluster name was rejected.
@@ -35,21 +35,31 @@ const ECHO_LEN: usize = 32;
 pub enum IdentError {
     #[error("name is empty")]
     Empty,
-    #[error("name '{}' is longer than {MAX_IDENT_LEN} characters", abbreviate(.0))]
+    #[error("name '{}' is longer than {MAX_IDENT_LEN} characters", printable(.0, ECHO_LEN))]
     TooLong(String),
-    #[error("name '{0}' must start with a letter or '_'")]
+    #[error("name '{}' must start with a letter or '_'", printable(.0, MAX_IDENT_LEN))]
     BadStart(String),
-    #[error("name '{0}' may contain only letters, digits and '_'")]
+    #[error("name '{}' may contain only letters, digits and '_'", printable(.0, MAX_IDENT_LEN))]
     BadChar(String),
 }
 
-/// The first [`ECHO_LEN`] characters of `name`, marked when cut, so that an
-/// error about a huge name stays readable.
-fn abbreviate(name: &str) -> String {
-    match name.char_indices().nth(ECHO_LEN) {
-        Some((cut, _)) => format!("{}…", &name[..cut]),
-        None => name.to_string(),
+/// User text as an error message repeats it: at most `max_chars` characters
+/// (marked with `…` when cut) and control characters escaped, so that a
+/// message is always one readable line.
+pub(crate) fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    for (count, c) in text.chars().enumerate() {
+        if count == max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
     }
+    out
 }
 
 fn validate(raw: &str) -> Result<(), IdentError> {
@@ -148,9 +158,12 @@ impl fmt::Display for NodeId {
 mod tests {
     use super::*;
 
+    /// What a name becomes, or a test of why it is refused.
+    type Verdict = Result<&'static str, fn(&IdentError) -> bool>;
+
     #[test]
     fn table_names_are_lower_cased_and_validated() {
-        let cases: &[(&str, Result<&str, fn(&IdentError) -> bool>)] = &[
+        let cases: &[(&str, Verdict)] = &[
             ("Tbl2", Ok("tbl2")),
             ("_x", Ok("_x")),
             ("a1_B2", Ok("a1_b2")),
@@ -187,6 +200,15 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!("name '{}…' is longer than 128 characters", "x".repeat(32))
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_messages() {
+        let err = TableName::parse("a\nb").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r"name 'a\nb' may contain only letters, digits and '_'"
         );
     }
 

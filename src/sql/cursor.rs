@@ -17,6 +17,7 @@ use nom::{IResult, Input, Needed};
 
 use super::error::{Expected, Found, SqlError, SqlErrorKind};
 use super::lexer::{Lexed, Token, TokenKind};
+use crate::ids::printable;
 
 /// How many characters of an offending token an error message repeats.
 const ECHO_LEN: usize = 40;
@@ -58,7 +59,7 @@ impl Tracker {
         let (position, found) = match token {
             Some(token) => (
                 column(sql, token.start),
-                Found::Token(abbreviate(token.text)),
+                Found::Token(printable(token.text, ECHO_LEN)),
             ),
             None => (column(sql, sql.len()), Found::EndOfStatement),
         };
@@ -85,13 +86,6 @@ pub(crate) fn unterminated(sql: &str, lexed: &Lexed<'_>) -> Option<SqlError> {
 /// The 1-based character column of byte offset `byte` in `sql`.
 fn column(sql: &str, byte: usize) -> usize {
     sql.get(..byte).map_or(0, |prefix| prefix.chars().count()) + 1
-}
-
-fn abbreviate(text: &str) -> String {
-    match text.char_indices().nth(ECHO_LEN) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// The unparsed rest of a statement's tokens.

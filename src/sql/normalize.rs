@@ -4,8 +4,8 @@
 //! Differences from Buddy, on purpose:
 //! * a `/* … */` comment becomes one space instead of nothing, so that
 //!   `create/**/table` stays two words, as MySQL reads it;
-//! * `--` starts a comment only when followed by whitespace or the end of the
-//!   text (MySQL's rule), so `1--1` is left alone;
+//! * `--` starts a comment only when followed by whitespace or a control
+//!   character (MySQL's rule), so `1--1` is left alone;
 //! * double-quoted and back-ticked text is skipped like single-quoted text.
 //!
 //! `/*! … */` (MySQL's "executable comment") is kept verbatim. An unterminated
@@ -13,10 +13,10 @@
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_till, take_until, take_while};
-use nom::character::complete::{anychar, char, multispace1, satisfy};
-use nom::combinator::{eof, peek, recognize, rest, value};
+use nom::character::complete::{anychar, char, satisfy};
+use nom::combinator::{not, peek, recognize, rest, value};
 use nom::multi::many0_count;
-use nom::sequence::{pair, preceded};
+use nom::sequence::{pair, preceded, terminated};
 use nom::{IResult, Parser};
 
 /// Turns a request body into the payload handlers match on: comments removed,
@@ -56,8 +56,22 @@ fn block_end(input: &str) -> Res<'_> {
 }
 
 /// `# …` or `-- …` up to, not including, the end of the line.
+///
+/// `--` (and any dashes right after it) needs a whitespace or control
+/// character after it (MySQL's rule), or another comment, which would become
+/// whitespace. At the very end of the text it is not a comment. These details
+/// keep normalization stable: removing a comment never turns a `--` that was
+/// kept into a comment on a second pass (`---- c`, `--/**/x`, `--;`).
 fn line_comment(input: &str) -> Res<'_> {
-    let dash_dash = preceded(tag("--"), peek(alt((multispace1, eof))));
+    let after_dashes = alt((
+        recognize(satisfy(|c| c.is_whitespace() || c.is_control())),
+        recognize(pair(tag("/*"), not(char('!')))),
+        tag("#"),
+    ));
+    let dash_dash = terminated(
+        tag("--"),
+        peek(preceded(take_while(|c| c == '-'), after_dashes)),
+    );
     recognize(pair(alt((tag("#"), dash_dash)), take_till(|c| c == '\n'))).parse(input)
 }
 
@@ -113,7 +127,9 @@ mod tests {
                 "select 'trailing backslash\\",
                 "select 'trailing backslash\\",
             ),
-            ("--", ""),
+            ("--", "--"),
+            ("drop --/**/ x", "drop"),
+            ("drop --#x\n y", "drop \n y"),
             ("#", ""),
             ("drop table t #\n;", "drop table t"),
             (";", ""),
@@ -126,7 +142,18 @@ mod tests {
 
     #[test]
     fn normalizing_twice_changes_nothing() {
-        for body in ["a /* x */ b -- c\n d # e", "'x' /*!y*/ `z` \"w\""] {
+        let bodies = [
+            "a /* x */ b -- c\n d # e",
+            "'x' /*!y*/ `z` \"w\"",
+            "--/**/",
+            "--;",
+            "--/**/x",
+            "--#c\nx",
+            "---- c\nx",
+            "-/**/-- x",
+            "---",
+        ];
+        for body in bodies {
             let once = normalize_payload(body);
             assert_eq!(normalize_payload(&once), once);
         }
