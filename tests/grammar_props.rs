@@ -4,52 +4,11 @@
 //!
 //! `tests/grammar_soak.rs` runs the same properties over millions of inputs.
 
-mod grammar_strategies;
+mod grammar_checks;
 
-use grammar_strategies::{any_text, near_miss, statement, ROUTES_EVERYTHING};
+use grammar_checks::{any_text, check_any_input, check_round_trip, near_miss, statement};
 use proptest::prelude::*;
-use shardbuddy::sql::{claim, normalize_payload, parse, SqlError, Statement};
-
-/// Everything that must hold for any input at all.
-fn check_any_input(sql: &str, daemon_error: &str) -> Result<(), TestCaseError> {
-    let normalized = normalize_payload(sql);
-    prop_assert_eq!(normalize_payload(&normalized), normalized.clone());
-
-    let parsed = parse(sql);
-    let routed = claim(sql, ROUTES_EVERYTHING);
-    let unclaimed = matches!(&parsed, Err(err) if err.is_not_claimed());
-    match &routed {
-        None => prop_assert!(unclaimed, "claim: None, parse: {:?}", parsed),
-        Some(result) => prop_assert_eq!(result, &parsed),
-    }
-    // Whatever the daemon said, a claim is either nothing or the same verdict.
-    if let Some(result) = claim(sql, daemon_error) {
-        prop_assert_eq!(&result, &parsed);
-    }
-    match parsed {
-        Ok(statement) => check_round_trip(&statement)?,
-        Err(err) => check_message(&err)?,
-    }
-    Ok(())
-}
-
-fn check_message(err: &SqlError) -> Result<(), TestCaseError> {
-    let message = err.to_string();
-    prop_assert!(!message.is_empty());
-    prop_assert!(!message.contains('\n'), "one-line messages: {:?}", message);
-    Ok(())
-}
-
-fn check_round_trip(statement: &Statement) -> Result<(), TestCaseError> {
-    let printed = statement.to_string();
-    prop_assert_eq!(
-        parse(&printed),
-        Ok(statement.clone()),
-        "printed as {:?}",
-        printed
-    );
-    Ok(())
-}
+use shardbuddy::sql::{parse, Statement};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]

@@ -1,6 +1,8 @@
-//! proptest generators for the grammar's robustness tests: arbitrary text,
-//! near-miss statements assembled from the grammar's own vocabulary, and
-//! valid statements built as ASTs.
+//! The grammar's robustness properties and the proptest generators they run
+//! on: arbitrary text, near-miss statements assembled from the grammar's own
+//! vocabulary, and valid statements built as ASTs. Used by
+//! `grammar_props.rs` (a few thousand cases per test) and `grammar_soak.rs`
+//! (millions).
 
 use proptest::collection::vec;
 use proptest::option;
@@ -8,7 +10,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use shardbuddy::ids::{ClusterName, TableName};
 use shardbuddy::sql::{
-    CreateSharded, DropSharded, QualifiedName, Statement, StopMode, TableOption,
+    claim, normalize_payload, parse, CreateSharded, DropSharded, QualifiedName, SqlError,
+    Statement, StopMode, TableOption,
 };
 use shardbuddy::sqltext::quote_literal;
 
@@ -16,6 +19,50 @@ use shardbuddy::sqltext::quote_literal;
 /// it must agree with the gate-less `parse`.
 pub const ROUTES_EVERYTHING: &str = "'shards' and 'rf' options require Buddy; \
      P03: syntax error near ':t'; contains system table; requires an existing RT table";
+
+/// Everything that must hold for any input at all: normalization is stable,
+/// `claim` agrees with `parse`, errors are one-line messages and accepted
+/// statements print back to themselves.
+pub fn check_any_input(sql: &str, daemon_error: &str) -> Result<(), TestCaseError> {
+    let normalized = normalize_payload(sql);
+    prop_assert_eq!(normalize_payload(&normalized), normalized.clone());
+
+    let parsed = parse(sql);
+    let routed = claim(sql, ROUTES_EVERYTHING);
+    let unclaimed = matches!(&parsed, Err(err) if err.is_not_claimed());
+    match &routed {
+        None => prop_assert!(unclaimed, "claim: None, parse: {:?}", parsed),
+        Some(result) => prop_assert_eq!(result, &parsed),
+    }
+    // Whatever the daemon said, a claim is either nothing or the same verdict.
+    if let Some(result) = claim(sql, daemon_error) {
+        prop_assert_eq!(&result, &parsed);
+    }
+    match parsed {
+        Ok(statement) => check_round_trip(&statement)?,
+        Err(err) => check_message(&err)?,
+    }
+    Ok(())
+}
+
+fn check_message(err: &SqlError) -> Result<(), TestCaseError> {
+    let message = err.to_string();
+    prop_assert!(!message.is_empty());
+    prop_assert!(!message.contains('\n'), "one-line messages: {:?}", message);
+    Ok(())
+}
+
+/// Printing a statement and parsing it again gives the same statement.
+pub fn check_round_trip(statement: &Statement) -> Result<(), TestCaseError> {
+    let printed = statement.to_string();
+    prop_assert_eq!(
+        parse(&printed),
+        Ok(statement.clone()),
+        "printed as {:?}",
+        printed
+    );
+    Ok(())
+}
 
 /// Words that are keywords somewhere in the grammar; as names they test
 /// that keywords never capture a name where a name is expected.
