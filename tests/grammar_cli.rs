@@ -10,7 +10,7 @@ mod grammar_support;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use grammar_support::{load, Case, Expect};
+use grammar_support::{assert_outcomes, load, Case, Expect};
 
 fn shardbuddy() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shardbuddy"))
@@ -49,24 +49,7 @@ fn verdict(output: &Output) -> Result<Expect, String> {
 
 #[test]
 fn the_binary_agrees_with_the_corpus() {
-    let failures: Vec<String> = load()
-        .iter()
-        .filter_map(|case| {
-            let got = verdict(&run_parse(case));
-            (got.as_ref() != Ok(&case.expect)).then(|| {
-                format!(
-                    "{case}\n    expected {:?}\n    got      {got:?}",
-                    case.expect
-                )
-            })
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} disagreements:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_outcomes(&load(), |case| verdict(&run_parse(case)));
 }
 
 fn parse_stdin(sql: &str) -> Output {

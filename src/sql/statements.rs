@@ -12,7 +12,7 @@ use super::classify::{FanOut, Kind, Operator};
 use super::create::parse_create;
 use super::cursor::{
     end_of_statement, is_identifier, keyword, name, parse_all, punct, qualified_name, token,
-    PResult, RawQualifiedName, Tokens, Tracker,
+    Mismatch, PResult, RawQualifiedName, Tokens, Tracker,
 };
 use super::error::SqlError;
 use super::lexer::{Lexed, Token, TokenKind};
@@ -200,44 +200,34 @@ fn explain(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
         .parse(input)
 }
 
+/// `<verb> REBALANCE [TABLE] [<cluster>:]<name>`, the start of `STOP`,
+/// `PAUSE` and `RESUME`.
+fn rebalance_target<'a>(
+    verb: &'static str,
+) -> impl Parser<Tokens<'a>, Output = RawQualifiedName<'a>, Error = Mismatch> {
+    let head = (keyword(verb), keyword("REBALANCE"), opt(keyword("TABLE")));
+    preceded(head, qualified_name)
+}
+
 /// `STOP REBALANCE [TABLE] [<cluster>:]<name> [GRACEFUL | IMMEDIATE]`
 fn stop(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
     let mode = alt((
         value(StopMode::Graceful, keyword("GRACEFUL")),
         value(StopMode::Immediate, keyword("IMMEDIATE")),
     ));
-    let head = (keyword("STOP"), keyword("REBALANCE"), opt(keyword("TABLE")));
-    preceded(head, (qualified_name, opt(mode)))
+    (rebalance_target("STOP"), opt(mode))
         .map(|(target, mode)| Raw::Stop(target, mode.unwrap_or_default()))
         .parse(input)
 }
 
 /// `PAUSE REBALANCE [TABLE] [<cluster>:]<name>`
 fn pause(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
-    preceded(
-        (
-            keyword("PAUSE"),
-            keyword("REBALANCE"),
-            opt(keyword("TABLE")),
-        ),
-        qualified_name,
-    )
-    .map(Raw::Pause)
-    .parse(input)
+    rebalance_target("PAUSE").map(Raw::Pause).parse(input)
 }
 
 /// `RESUME REBALANCE [TABLE] [<cluster>:]<name>`
 fn resume(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
-    preceded(
-        (
-            keyword("RESUME"),
-            keyword("REBALANCE"),
-            opt(keyword("TABLE")),
-        ),
-        qualified_name,
-    )
-    .map(Raw::Resume)
-    .parse(input)
+    rebalance_target("RESUME").map(Raw::Resume).parse(input)
 }
 
 /// `SHOW REBALANCE STATUS [[<cluster>:]<name>]`

@@ -34,6 +34,27 @@ impl fmt::Display for Case {
     }
 }
 
+/// Checks every case against `outcome` and fails with all disagreements.
+pub fn assert_outcomes(cases: &[Case], outcome: impl Fn(&Case) -> Result<Expect, String>) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            let got = outcome(case);
+            let report = format!(
+                "{case}\n    expected {:?}\n    got      {got:?}",
+                case.expect
+            );
+            (got.as_ref() != Ok(&case.expect)).then_some(report)
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 pub fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("grammar")
