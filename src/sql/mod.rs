@@ -1,99 +1,72 @@
 //! The extended SQL shardbuddy claims: grammar, typed AST, validation.
-//! (Interface placeholder; the parser lands separately.)
+//!
+//! The grammar is written down in `grammar/sharding.ebnf`; `grammar/README.md`
+//! explains the decisions and the test corpus in `grammar/cases/`.
+//!
+//! A request is handled in four steps, each in its own module:
+//! 1. [`normalize_payload`] removes comments and trims (`normalize`);
+//! 2. the statement is split into tokens (`lexer`);
+//! 3. its leading keywords say which statement it means to be, and the
+//!    daemon's error must be one that routes that statement here
+//!    (`classify`);
+//! 4. nom rules over the tokens (`cursor`, `create`, `statements`) build the
+//!    typed [`Statement`], applying Buddy's checks in Buddy's order.
+//!
+//! Nothing here does I/O, and no input makes it panic.
 
-use crate::ids::{ClusterName, TableName};
+mod ast;
+mod classify;
+mod create;
+mod cursor;
+mod error;
+mod lexer;
+mod names;
+mod normalize;
+mod statements;
 
-pub fn normalize_payload(body: &str) -> String {
-    body.trim_matches(|c: char| c.is_whitespace() || c == ';')
-        .to_string()
-}
+pub use ast::{CreateSharded, DropSharded, QualifiedName, Statement, StopMode, TableOption};
+pub use error::{Expected, Found, NameRole, ShardingParam, SqlError, SqlErrorKind};
+pub use normalize::normalize_payload;
 
-pub fn claim(_payload: &str, _daemon_error: &str) -> Option<Result<Statement, SqlError>> {
-    None
-}
+use classify::{classify, Kind};
+use lexer::{lex, Lexed};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SqlError(pub String);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QualifiedName {
-    pub cluster: Option<ClusterName>,
-    pub table: TableName,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopMode {
-    Graceful,
-    Immediate,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableOption {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateSharded {
-    pub if_not_exists: bool,
-    pub cluster: Option<ClusterName>,
-    pub table: TableName,
-    pub columns: Option<String>,
-    pub options: Vec<TableOption>,
-    pub shards: u32,
-    pub rf: u32,
-    pub timeout: Option<u32>,
-}
-
-impl CreateSharded {
-    pub fn extra(&self) -> String {
-        String::new()
+/// The claim rule of spec §5.2–5.3: `None` = not ours (the daemon's error goes
+/// back untouched); `Some(Err)` = ours, but invalid (reply with
+/// `err.to_string()`, the exact user-facing text); `Some(Ok)` = ours and
+/// syntactically/locally valid.
+///
+/// A request is ours only when the payload is one of the statements of
+/// `grammar/sharding.ebnf` *and* the daemon failed on it with an error that
+/// routes that statement (for example `… require Buddy` for a local sharded
+/// `CREATE TABLE`, or a syntax error `near ':…` for a cluster-prefixed one).
+/// `payload` may be the raw request body; it is normalized here.
+pub fn claim(payload: &str, daemon_error: &str) -> Option<Result<Statement, SqlError>> {
+    let sql = normalize_payload(payload);
+    let lexed = lex(&sql);
+    let kind = classify(&lexed.tokens)?;
+    if !kind.routed_by(daemon_error) {
+        return None;
     }
+    judge(kind, &sql, &lexed)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DropSharded {
-    pub if_exists: bool,
-    pub cluster: Option<ClusterName>,
-    pub table: TableName,
+/// Parse without the daemon-error gate (used by `shardbuddy parse` and tests):
+/// the statement is judged as if the daemon had failed with the error that
+/// routes it. A statement shardbuddy never claims gives an error for which
+/// [`SqlError::is_not_claimed`] is true.
+pub fn parse(payload: &str) -> Result<Statement, SqlError> {
+    let sql = normalize_payload(payload);
+    let lexed = lex(&sql);
+    classify(&lexed.tokens)
+        .and_then(|kind| judge(kind, &sql, &lexed))
+        .unwrap_or_else(|| Err(SqlErrorKind::NotClaimed.into()))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Statement {
-    CreateSharded(CreateSharded),
-    DropSharded(DropSharded),
-    ShowShardingStatus {
-        target: Option<QualifiedName>,
-    },
-    ShowShardingMaster,
-    Truncate {
-        table: TableName,
-    },
-    FlushRamchunk {
-        table: TableName,
-    },
-    Optimize {
-        table: TableName,
-        options: Vec<(String, String)>,
-    },
-    Rebalance {
-        target: QualifiedName,
-    },
-    ExplainRebalance {
-        target: Option<QualifiedName>,
-    },
-    StopRebalance {
-        target: QualifiedName,
-        mode: StopMode,
-    },
-    PauseRebalance {
-        target: QualifiedName,
-    },
-    ResumeRebalance {
-        target: QualifiedName,
-    },
-    ShowRebalanceStatus {
-        target: Option<QualifiedName>,
-    },
+fn judge(kind: Kind, sql: &str, lexed: &Lexed<'_>) -> Option<Result<Statement, SqlError>> {
+    let result = statements::parse_statement(kind, sql, lexed);
+    if result.is_err() && kind.leaves_invalid_to_daemon() {
+        return None;
+    }
+    Some(result)
 }
