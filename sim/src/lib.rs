@@ -10,3 +10,6 @@ pub mod config;
 pub mod logfile;
 pub mod sql;
 pub mod store;
+pub mod exec;
+pub mod net;
+pub mod node;
