@@ -13,3 +13,5 @@ pub mod store;
 pub mod exec;
 pub mod net;
 pub mod node;
+pub mod buddy;
+pub mod daemon;

@@ -64,6 +64,8 @@ pub struct Node {
     pub counters: Counters,
     /// Identity of the connection that gets the next id.
     next_conn: AtomicU64,
+    /// Bearer token of the internal helper user (only with auth configured).
+    pub helper_token: Option<String>,
 }
 
 impl Node {
@@ -75,6 +77,7 @@ impl Node {
         if recovered.replayed > 0 {
             log.line(&format!("replayed {} log records from {}", recovered.replayed, recovered.wal.path().display()));
         }
+        let helper_token = (!config.sim.users.is_empty()).then(crate::buddy::new_token);
         let first_id = first_auto_id(&config.node_id()).max(recovered.catalog.max_id().saturating_add(1));
         Ok(Node {
             config,
@@ -89,6 +92,7 @@ impl Node {
             log_level: Mutex::new("info".to_string()),
             counters: Counters::default(),
             next_conn: AtomicU64::new(1),
+            helper_token,
         })
     }
 

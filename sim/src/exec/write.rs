@@ -377,7 +377,7 @@ async fn fan_out_write(
     node: &Node,
     targets: &Targets,
     pinned: Option<i64>,
-    sql_for: &dyn Fn(&str) -> String,
+    sql_for: &(dyn Fn(&str) -> String + Sync),
     local: impl Fn(&Node, &str) -> ExecResult<Output>,
 ) -> ExecResult<Output> {
     let routed = routed_targets(targets);
