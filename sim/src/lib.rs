@@ -15,3 +15,4 @@ pub mod net;
 pub mod node;
 pub mod buddy;
 pub mod daemon;
+pub mod testkit;
