@@ -2,14 +2,17 @@
 //!
 //! It prints the handshake, records every request it receives, and answers "not mine"
 //! (the original error) unless told otherwise. Environment:
-//! - `FAKE_BUDDY_MODE`: `ok` (default), `crash` (exit 3 right away), `silent` (never print the
+//! - `FAKE_BUDDY_MODE`: `ok` (default), `crash` (exit 3 before the handshake), `silent` (never print the
 //!   handshake), `invalid` (print a wrong first line);
 //! - `FAKE_BUDDY_REPLY`: `not_mine` (default) or `rows` (one result set `{"answer":"from helper"}`);
 //! - `FAKE_BUDDY_RECORD`: file to append one JSON line per start and per request.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use nix::sys::signal::{signal, SigHandler, Signal};
 
 use serde_json::{json, Value};
 
@@ -21,15 +24,32 @@ fn record(line: &Value) {
     }
 }
 
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: i32) {
+    TERMINATED.store(true, Ordering::SeqCst);
+}
+
+/// Records SIGTERM (searchd stops its helper that way) and exits.
+fn watch_sigterm() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    let _ = unsafe { signal(Signal::SIGTERM, SigHandler::Handler(on_sigterm)) };
+    std::thread::spawn(|| loop {
+        if TERMINATED.load(Ordering::SeqCst) {
+            record(&json!({"signal": 15}));
+            std::process::exit(0);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    });
+}
+
 fn main() {
+    watch_sigterm();
     let mode = std::env::var("FAKE_BUDDY_MODE").unwrap_or_else(|_| "ok".into());
     let args: Vec<String> = std::env::args().collect();
-    record(&json!({"start": args, "token": std::env::var("BUDDY_TOKEN").ok(), "cwd": std::env::current_dir().ok()}));
+    record(&json!({"start": args, "pid": std::process::id(), "token": std::env::var("BUDDY_TOKEN").ok(), "cwd": std::env::current_dir().ok()}));
     match mode.as_str() {
-        "crash" => {
-            println!("fake buddy crashing");
-            std::process::exit(3);
-        }
+        "crash" => std::process::exit(3),
         "silent" => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
