@@ -186,7 +186,8 @@ impl std::ops::Deref for CatalogGuard<'_> {
 
 /// searchd-style uid: server id in the top bits, start time in the middle, a counter below.
 fn first_auto_id(node_id: &str) -> i64 {
-    let server = i64::from(crc32fast::hash(node_id.as_bytes()) & 0x3f);
+    // 32..=63: ids always have 19 digits, like searchd's.
+    let server = i64::from(0x20 | (crc32fast::hash(node_id.as_bytes()) & 0x1f));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     (server << 56) | (((now & 0xffff_ffff) as i64) << 24) | 1
 }

@@ -91,6 +91,18 @@ pub fn binary() -> io::Result<PathBuf> {
     ))
 }
 
+/// A fresh set of free ports for one node.
+pub fn free_ports() -> io::Result<Ports> {
+    let replication = free_range(REPLICATION_PORTS)?;
+    Ok(Ports {
+        mysql: free_port()?,
+        http: free_port()?,
+        api: free_port()?,
+        replication,
+        replication_last: replication + REPLICATION_PORTS - 1,
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ports {
     pub mysql: u16,
@@ -125,19 +137,11 @@ pub struct SimNode {
 impl SimNode {
     /// Writes the configuration of node `index` on fresh free ports (without starting it).
     pub fn configure(index: usize, options: NodeOptions) -> io::Result<SimNode> {
-        let ports = Ports {
-            mysql: free_port()?,
-            http: free_port()?,
-            api: free_port()?,
-            replication: 0,
-            replication_last: 0,
-        };
-        let replication = free_range(REPLICATION_PORTS)?;
-        let ports = Ports {
-            replication,
-            replication_last: replication + REPLICATION_PORTS - 1,
-            ..ports
-        };
+        SimNode::configure_with_ports(index, free_ports()?, options)
+    }
+
+    /// Like [`SimNode::configure`] with ports chosen by the caller (see [`free_ports`]).
+    pub fn configure_with_ports(index: usize, ports: Ports, options: NodeOptions) -> io::Result<SimNode> {
         let dir = tempfile::Builder::new().prefix(&format!("sim-node{index}-")).tempdir()?;
         let node = SimNode {
             index,

@@ -110,7 +110,9 @@ async fn fan_out(node: &Node, name: &str, select: &Select, schema: &Schema, targ
         };
         let sql = agent_sql(select, &table, count_only, plan.limit());
         match query_agent(node, agent, &sql).await {
-            Ok((_, sets)) => {
+            Ok((_, sets, failed_over)) => {
+                // searchd reports an approximate total once an agent had to retry.
+                meta.relation_gte |= failed_over;
                 let Some(set) = sets.into_iter().next() else { continue };
                 if count_only {
                     remote_count += set.rows.first().and_then(|r| r.first()).and_then(|v| v.as_u64()).unwrap_or(0);
@@ -187,13 +189,14 @@ fn quote_table(name: &str) -> String {
     }
 }
 
-/// Tries the agent's mirrors in order; returns the answering mirror's address.
-pub async fn query_agent(node: &Node, agent: &Agent, sql_for: &str) -> Result<(String, Vec<RemoteSet>), (String, AgentFailure)> {
+/// Tries the agent's mirrors in order; returns the answering mirror's address, its result sets
+/// and whether an earlier mirror failed.
+pub async fn query_agent(node: &Node, agent: &Agent, sql_for: &str) -> Result<(String, Vec<RemoteSet>, bool), (String, AgentFailure)> {
     let mut first_failure = None;
     for mirror in &agent.mirrors {
         let addr = mirror.addr();
         match agent::query(node, &addr, sql_for).await {
-            Ok(sets) => return Ok((addr, sets)),
+            Ok(sets) => return Ok((addr, sets, first_failure.is_some())),
             Err(AgentFailure::Network(text)) => {
                 first_failure.get_or_insert((addr, AgentFailure::Network(text)));
             }

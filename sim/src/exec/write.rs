@@ -397,7 +397,7 @@ async fn fan_out_write(
                 let table = target.table().to_string();
                 let sql = sql_for(&table);
                 match query_agent(node, agent, &sql).await {
-                    Ok((_, sets)) => affected += sets.first().map(|s| s.total).unwrap_or(0),
+                    Ok((_, sets, _)) => affected += sets.first().map(|s| s.total).unwrap_or(0),
                     Err((addr, AgentFailure::Network(text))) | Err((addr, AgentFailure::Remote(text))) => {
                         return Err(ExecError::new(format!("remote table '{table}' at {addr} failed: {text}")));
                     }
