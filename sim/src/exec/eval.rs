@@ -317,6 +317,26 @@ pub fn ci_cmp(a: &str, b: &str) -> Ordering {
     a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
+/// Document ids a condition is limited to (`id = N`, `id IN (…)`, possibly inside AND), so a
+/// lookup can replace a scan. `None`: any document may match.
+pub fn id_candidates(filter: &Expr) -> Option<Vec<i64>> {
+    let is_id = |e: &Expr| matches!(e, Expr::Path(p) if p.steps.is_empty() && p.column.eq_ignore_ascii_case("id"));
+    let as_id = |l: &Literal| match l {
+        Literal::Int(v) => Some(*v),
+        Literal::UInt(v) => Some(*v as i64),
+        _ => None,
+    };
+    match filter {
+        Expr::Cmp { op: CmpOp::Eq, lhs, rhs } if is_id(lhs) => match rhs.as_ref() {
+            Expr::Literal(l) => Some(as_id(l).into_iter().collect()),
+            _ => None,
+        },
+        Expr::In { expr, list, negated: false } if is_id(expr) => Some(list.iter().filter_map(as_id).collect()),
+        Expr::And(parts) => parts.iter().find_map(id_candidates),
+        _ => None,
+    }
+}
+
 /// Full-text fields of a document as `(name, text)` pairs.
 pub fn text_fields<'a>(schema: &'a Schema, row: &'a Row) -> Vec<(&'a str, &'a str)> {
     schema

@@ -109,7 +109,17 @@ pub fn scan<'a>(plan: &Plan, schema: &Schema, table: &'a Table, stats: &[(u64, u
     let docs: Vec<u64> = stats.iter().map(|s| s.0).collect();
     let total_docs = table.data.len() as u64;
     let mut out = Vec::new();
-    for ((_, rowid), row) in table.data.iter() {
+    // `id = N` / `id IN (…)`: look the documents up instead of scanning, in storage order.
+    let candidates: Box<dyn Iterator<Item = ((u64, u32), &Row)>> = match plan.select.filter.as_ref().and_then(super::eval::id_candidates) {
+        Some(ids) => {
+            let mut found: Vec<((u64, u32), &Row)> = ids.iter().filter_map(|id| Some((table.data.position(*id)?, table.data.get(*id)?))).collect();
+            found.sort_by_key(|(pos, _)| *pos);
+            found.dedup_by_key(|(pos, _)| *pos);
+            Box::new(found.into_iter())
+        }
+        None => Box::new(table.data.iter()),
+    };
+    for ((_, rowid), row) in candidates {
         let (full_text, weight) = match &plan.full_text {
             Some(q) => {
                 let fields = text_fields(schema, row);

@@ -10,7 +10,7 @@ use super::select::query_agent;
 use super::session::Session;
 use super::agent::AgentFailure;
 use crate::node::Node;
-use crate::sql::ast::{CmpOp, Delete, Expr, Insert, Literal, TableRef, Update};
+use crate::sql::ast::{Delete, Expr, Insert, Literal, TableRef, Update};
 use crate::sql::render::quote_ident;
 use crate::store::catalog::{Catalog, Table};
 use crate::store::mutation::Mutation;
@@ -266,12 +266,8 @@ fn quote_table(name: &str) -> String {
 
 /// `id = N` (alone or inside AND) pins an UPDATE/DELETE to one shard.
 fn pinned_id(filter: Option<&Expr>) -> Option<i64> {
-    match filter? {
-        Expr::Cmp { op: CmpOp::Eq, lhs, rhs } => match (lhs.as_ref(), rhs.as_ref()) {
-            (Expr::Path(p), Expr::Literal(Literal::Int(v))) if p.column.eq_ignore_ascii_case("id") && p.steps.is_empty() => Some(*v),
-            _ => None,
-        },
-        Expr::And(parts) => parts.iter().find_map(|p| pinned_id(Some(p))),
+    match super::eval::id_candidates(filter?)?.as_slice() {
+        [id] => Some(*id),
         _ => None,
     }
 }
@@ -285,7 +281,11 @@ fn matching_ids(table: &Table, filter: Option<&Expr>) -> ExecResult<Vec<i64>> {
     super::eval::check_columns(f, &schema)?;
     let mut cache = EvalCache::default();
     let mut ids = Vec::new();
-    for (_, row) in table.data.iter() {
+    let rows: Vec<&Row> = match super::eval::id_candidates(f) {
+        Some(candidates) => candidates.iter().filter_map(|id| table.data.get(*id)).collect(),
+        None => table.data.iter().map(|(_, r)| r).collect(),
+    };
+    for row in rows {
         let ctx = RowCtx { schema: &schema, row, weight: 1 };
         if eval_condition(f, &ctx, &mut cache, false)? {
             ids.push(row.id);

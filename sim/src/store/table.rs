@@ -174,6 +174,11 @@ impl RtData {
         self.by_id.get(&id).and_then(|pos| self.rows.get(pos))
     }
 
+    /// Where a document is stored.
+    pub fn position(&self, id: i64) -> Option<RowPos> {
+        self.by_id.get(&id).copied()
+    }
+
     pub fn get_mut(&mut self, id: i64) -> Option<&mut Row> {
         let pos = *self.by_id.get(&id)?;
         self.rows.get_mut(&pos)
