@@ -43,7 +43,10 @@ impl Registry {
     }
 
     /// The first handler that claims `request`, with its name.
-    pub fn claim<'a>(&'a self, request: &'a BuddyRequest) -> Option<(&'static str, ReplyFuture<'a>)> {
+    pub fn claim<'a>(
+        &'a self,
+        request: &'a BuddyRequest,
+    ) -> Option<(&'static str, ReplyFuture<'a>)> {
         self.handlers
             .iter()
             .find_map(|h| h.claim(request).map(|fut| (h.name(), fut)))

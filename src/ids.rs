@@ -89,7 +89,9 @@ ident_newtype!(
 /// A node's identity: the `host:port` of its binary-API listener, exactly as
 /// the daemon lists it in `cluster_<c>_nodes_set`. Ordered as plain strings,
 /// which is how Buddy sorts nodes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct NodeId(String);
 
@@ -117,9 +119,18 @@ mod tests {
     fn table_names_are_lower_cased_and_validated() {
         assert_eq!(TableName::parse("Tbl2").unwrap().as_str(), "tbl2");
         assert_eq!(TableName::parse(""), Err(IdentError::Empty));
-        assert!(matches!(TableName::parse("1t"), Err(IdentError::BadStart(_))));
-        assert!(matches!(TableName::parse("t;drop"), Err(IdentError::BadChar(_))));
-        assert!(matches!(TableName::parse("t'"), Err(IdentError::BadChar(_))));
+        assert!(matches!(
+            TableName::parse("1t"),
+            Err(IdentError::BadStart(_))
+        ));
+        assert!(matches!(
+            TableName::parse("t;drop"),
+            Err(IdentError::BadChar(_))
+        ));
+        assert!(matches!(
+            TableName::parse("t'"),
+            Err(IdentError::BadChar(_))
+        ));
         assert!(TableName::parse(&"a".repeat(MAX_IDENT_LEN)).is_ok());
         assert!(matches!(
             TableName::parse(&"a".repeat(MAX_IDENT_LEN + 1)),

@@ -11,11 +11,16 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 
 fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn connect(node: &SimNode) -> Conn {
-    Conn::new(Opts::from_url(&node.mysql_url()).expect("url")).await.expect("connect")
+    Conn::new(Opts::from_url(&node.mysql_url()).expect("url"))
+        .await
+        .expect("connect")
 }
 
 /// Runs `ops` statements split over `clients` connections; returns the elapsed time.
@@ -39,7 +44,11 @@ async fn phase(node: &SimNode, clients: u64, ops: u64, make: fn(u64) -> String) 
 }
 
 fn report(what: &str, ops: u64, took: Duration) {
-    println!("{what}: {ops} ops in {:.2} s = {:.0} ops/s", took.as_secs_f64(), ops as f64 / took.as_secs_f64());
+    println!(
+        "{what}: {ops} ops in {:.2} s = {:.0} ops/s",
+        took.as_secs_f64(),
+        ops as f64 / took.as_secs_f64()
+    );
 }
 
 fn main() {
@@ -49,10 +58,25 @@ fn main() {
     runtime.block_on(async {
         let node = SimNode::start(1, NodeOptions::default()).expect("start node");
         let mut c = connect(&node).await;
-        c.query_drop("CREATE TABLE bench (title text, n int, s string)").await.expect("create");
-        let insert = phase(&node, clients, ops, |id| format!("INSERT INTO bench (id, title, n, s) VALUES ({id}, 'document {id}', {id}, 'tag{}')", id % 10)).await;
+        c.query_drop("CREATE TABLE bench (title text, n int, s string)")
+            .await
+            .expect("create");
+        let insert = phase(&node, clients, ops, |id| {
+            format!(
+                "INSERT INTO bench (id, title, n, s) VALUES ({id}, 'document {id}', {id}, 'tag{}')",
+                id % 10
+            )
+        })
+        .await;
         report(&format!("point INSERT ({clients} clients)"), ops, insert);
-        let select = phase(&node, clients, ops, |id| format!("SELECT * FROM bench WHERE id = {id}")).await;
-        report(&format!("point SELECT by id ({clients} clients)"), ops, select);
+        let select = phase(&node, clients, ops, |id| {
+            format!("SELECT * FROM bench WHERE id = {id}")
+        })
+        .await;
+        report(
+            &format!("point SELECT by id ({clients} clients)"),
+            ops,
+            select,
+        );
     });
 }

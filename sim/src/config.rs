@@ -75,14 +75,23 @@ impl Listener {
             Some(p) => return Err(err(&format!("unknown protocol '{p}'"))),
         };
         let (port, port_last) = match port_part.split_once('-') {
-            Some((a, b)) => (parse_port(a).ok_or_else(|| err("bad port"))?, parse_port(b).ok_or_else(|| err("bad port"))?),
+            Some((a, b)) => (
+                parse_port(a).ok_or_else(|| err("bad port"))?,
+                parse_port(b).ok_or_else(|| err("bad port"))?,
+            ),
             None => {
                 let p = parse_port(port_part).ok_or_else(|| err("bad port"))?;
                 (p, p)
             }
         };
-        let host = if host == "localhost" { "127.0.0.1" } else { host };
-        let ip: IpAddr = host.parse().map_err(|_| err("host must be a numeric IP address"))?;
+        let host = if host == "localhost" {
+            "127.0.0.1"
+        } else {
+            host
+        };
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| err("host must be a numeric IP address"))?;
         Ok(Listener {
             ip,
             port,
@@ -126,7 +135,9 @@ impl Default for SimSettings {
             wal_compact_records: 50_000,
             wal_fsync: false,
             users: Vec::new(),
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -248,7 +259,10 @@ impl Config {
     }
 
     pub fn searchd_value(&self, key: &str) -> Option<&str> {
-        self.searchd.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.searchd
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -272,8 +286,12 @@ fn parse_sections(text: &str) -> Result<Vec<Section>, ConfigError> {
                 out.push(current.take().expect("section is open"));
                 continue;
             }
-            let (key, value) = line.split_once('=').ok_or_else(|| syntax("expected `key = value`"))?;
-            section.1.push((key.trim().to_string(), value.trim().to_string()));
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| syntax("expected `key = value`"))?;
+            section
+                .1
+                .push((key.trim().to_string(), value.trim().to_string()));
         } else {
             let Some(header) = line.strip_suffix('{') else {
                 return Err(syntax("expected `<section> {`"));
@@ -307,11 +325,18 @@ fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
             key: key.clone(),
             reason: reason.to_string(),
         };
-        let millis = || value.parse::<u64>().map(Duration::from_millis).map_err(|_| bad("expected milliseconds"));
+        let millis = || {
+            value
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| bad("expected milliseconds"))
+        };
         match key.as_str() {
             "agent_connect_timeout_ms" => sim.agent_connect_timeout = millis()?,
             "agent_query_timeout_ms" => sim.agent_query_timeout = millis()?,
-            "wal_compact_records" => sim.wal_compact_records = value.parse().map_err(|_| bad("expected a count"))?,
+            "wal_compact_records" => {
+                sim.wal_compact_records = value.parse().map_err(|_| bad("expected a count"))?
+            }
             "wal_fsync" => sim.wal_fsync = value == "1",
             "threads" => sim.threads = value.parse().map_err(|_| bad("expected a count"))?,
             "user" => sim.users.push(parse_user(value).map_err(|why| bad(&why))?),
@@ -348,7 +373,12 @@ mod tests {
             ("127.0.0.1:9312", Proto::Sphinx, 9312, 9312),
             ("9312", Proto::Sphinx, 9312, 9312),
             ("9308:http", Proto::Http, 9308, 9308),
-            ("127.0.0.1:9350-9359:replication", Proto::Replication, 9350, 9359),
+            (
+                "127.0.0.1:9350-9359:replication",
+                Proto::Replication,
+                9350,
+                9359,
+            ),
             ("localhost:9306:mysql", Proto::Mysql, 9306, 9306),
         ];
         for (raw, proto, port, last) in cases {
@@ -366,7 +396,10 @@ mod tests {
         let text = "searchd {\nlisten = 127.0.0.1:1306:mysql41\nlisten = 127.0.0.1:1308:http\nlisten = 127.0.0.1:1312\nlisten = 127.0.0.1:1350-1359:replication\ndata_dir = /tmp/d\nlog = /tmp/l\nquery_log = /tmp/q\npid_file = /tmp/p\nbuddy_path =\nfoo = bar\n}\nsim {\nagent_connect_timeout_ms = 250\n}\n";
         let c = Config::parse(Path::new("/x.conf"), text).unwrap();
         assert_eq!(c.node_id(), "127.0.0.1:1312");
-        assert_eq!(c.helper_listen_url().as_deref(), Some("http://127.0.0.1:1308"));
+        assert_eq!(
+            c.helper_listen_url().as_deref(),
+            Some("http://127.0.0.1:1308")
+        );
         assert_eq!(c.buddy_path.as_deref(), Some(""));
         assert_eq!(c.searchd.len(), 10);
         assert_eq!(c.unknown_keys, vec!["foo".to_string()]);
@@ -375,7 +408,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_configs() {
-        for text in ["searchd {\nlisten = 1\n}\n", "searchd {\ndata_dir = /x\n}\n", "searchd {\nlisten\n}\n", "searchd {\n"] {
+        for text in [
+            "searchd {\nlisten = 1\n}\n",
+            "searchd {\ndata_dir = /x\n}\n",
+            "searchd {\nlisten\n}\n",
+            "searchd {\n",
+        ] {
             assert!(Config::parse(Path::new("/x"), text).is_err(), "{text}");
         }
     }

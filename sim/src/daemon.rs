@@ -22,7 +22,10 @@ pub enum DaemonError {
     #[error("log file: {0}")]
     Log(std::io::Error),
     #[error("failed to listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -41,17 +44,20 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     for l in &node.config.listeners {
         let listener = match l.proto {
             Proto::Replication => continue,
-            _ => TcpListener::bind(l.addr()).await.map_err(|source| DaemonError::Bind {
-                addr: l.addr().to_string(),
-                source,
-            })?,
+            _ => TcpListener::bind(l.addr())
+                .await
+                .map_err(|source| DaemonError::Bind {
+                    addr: l.addr().to_string(),
+                    source,
+                })?,
         };
         let what = match l.proto {
             Proto::Mysql => "mysql",
             Proto::Http => "http",
             _ => "sphinx and http(s)",
         };
-        node.log.line(&format!("listening on {} for {what}", l.addr()));
+        node.log
+            .line(&format!("listening on {} for {what}", l.addr()));
         let n = node.clone();
         servers.push(match l.proto {
             Proto::Mysql => tokio::spawn(mysql::serve(n, listener)),
@@ -62,7 +68,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let helper = start_helper(&node, stop_rx);
     node.log.line("accepting connections");
     wait_for_signal().await?;
-    node.log.line(&format!("shutdown daemon version '{}' ...", node.version()));
+    node.log
+        .line(&format!("shutdown daemon version '{}' ...", node.version()));
     let _ = stop_tx.send(true);
     if let Some(h) = helper {
         let _ = h.await;
@@ -77,7 +84,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn start_helper(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+fn start_helper(
+    node: &Arc<Node>,
+    stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
     if let Ok(url) = std::env::var("MANTICORE_HELPER_URL") {
         node.log.line(&format!("[BUDDY] attached to {url}"));
         node.set_helper(Some(HelperInfo {
@@ -88,9 +98,15 @@ fn start_helper(node: &Arc<Node>, stop: watch::Receiver<bool>) -> Option<tokio::
     }
     match node.config.buddy_path.as_deref() {
         Some("") => None,
-        Some(path) => Some(tokio::spawn(supervise(node.clone(), path.to_string(), node.helper_token.clone(), stop))),
+        Some(path) => Some(tokio::spawn(supervise(
+            node.clone(),
+            path.to_string(),
+            node.helper_token.clone(),
+            stop,
+        ))),
         None => {
-            node.log.line("WARNING: [BUDDY] no buddy_path configured, disabled");
+            node.log
+                .line("WARNING: [BUDDY] no buddy_path configured, disabled");
             None
         }
     }

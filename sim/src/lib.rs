@@ -6,13 +6,13 @@
 //! table routing. [`testkit`] starts and controls nodes from tests.
 
 pub mod auth;
+pub mod buddy;
 pub mod config;
-pub mod logfile;
-pub mod sql;
-pub mod store;
+pub mod daemon;
 pub mod exec;
+pub mod logfile;
 pub mod net;
 pub mod node;
-pub mod buddy;
-pub mod daemon;
+pub mod sql;
+pub mod store;
 pub mod testkit;

@@ -15,7 +15,9 @@ impl DaemonLog {
     /// Opens (appends to) the log file; without a path, lines go to stderr.
     pub fn open(path: Option<&Path>) -> std::io::Result<DaemonLog> {
         let file = match path {
-            Some(p) => Some(Mutex::new(OpenOptions::new().create(true).append(true).open(p)?)),
+            Some(p) => Some(Mutex::new(
+                OpenOptions::new().create(true).append(true).open(p)?,
+            )),
             None => None,
         };
         Ok(DaemonLog {
@@ -25,7 +27,12 @@ impl DaemonLog {
     }
 
     pub fn line(&self, message: &str) {
-        let text = format!("[{}] [{}] {}\n", timestamp(SystemTime::now()), self.pid, message);
+        let text = format!(
+            "[{}] [{}] {}\n",
+            timestamp(SystemTime::now()),
+            self.pid,
+            message
+        );
         match &self.file {
             Some(file) => {
                 let mut f = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -38,7 +45,9 @@ impl DaemonLog {
 }
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// `Sun Nov 22 20:03:16.093 2026` in UTC (the simulator does not read the local time zone).
 pub fn timestamp(at: SystemTime) -> String {

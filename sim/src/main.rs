@@ -7,7 +7,10 @@ use clap::Parser;
 use manticore_sim::config::Config;
 
 #[derive(Parser)]
-#[command(name = "manticore-sim", about = "A Manticore-compatible node simulator")]
+#[command(
+    name = "manticore-sim",
+    about = "A Manticore-compatible node simulator"
+)]
 struct Args {
     /// searchd-style configuration file.
     #[arg(short = 'c', long = "config")]
@@ -26,7 +29,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("FATAL: {e}");

@@ -70,15 +70,24 @@ pub struct Node {
 
 impl Node {
     pub fn open(config: Config, log: DaemonLog) -> Result<Node, NodeError> {
-        let recovered = Wal::open(&config.data_dir, config.sim.wal_fsync, config.sim.wal_compact_records)?;
+        let recovered = Wal::open(
+            &config.data_dir,
+            config.sim.wal_fsync,
+            config.sim.wal_compact_records,
+        )?;
         for s in &recovered.skipped {
             log.line(&format!("WARNING: replay: {s}"));
         }
         if recovered.replayed > 0 {
-            log.line(&format!("replayed {} log records from {}", recovered.replayed, recovered.wal.path().display()));
+            log.line(&format!(
+                "replayed {} log records from {}",
+                recovered.replayed,
+                recovered.wal.path().display()
+            ));
         }
         let helper_token = (!config.sim.users.is_empty()).then(crate::buddy::new_token);
-        let first_id = first_auto_id(&config.node_id()).max(recovered.catalog.max_id().saturating_add(1));
+        let first_id =
+            first_auto_id(&config.node_id()).max(recovered.catalog.max_id().saturating_add(1));
         Ok(Node {
             config,
             log,
@@ -106,7 +115,10 @@ impl Node {
     }
 
     /// Plans a change under the write lock, persists the mutations, then applies them.
-    pub fn write<R>(&self, plan: impl FnOnce(&Catalog) -> ExecResult<(Vec<Mutation>, R)>) -> ExecResult<R> {
+    pub fn write<R>(
+        &self,
+        plan: impl FnOnce(&Catalog) -> ExecResult<(Vec<Mutation>, R)>,
+    ) -> ExecResult<R> {
         let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
         let (mutations, result) = plan(&store.catalog)?;
         if mutations.is_empty() {
@@ -120,12 +132,14 @@ impl Node {
         for m in &mutations {
             if let Err(e) = apply(catalog, m) {
                 // Planning validated the change; a failure here is a bug worth seeing in the log.
-                self.log.line(&format!("WARNING: applying a planned change failed: {e}"));
+                self.log
+                    .line(&format!("WARNING: applying a planned change failed: {e}"));
             }
         }
         if wal.needs_compaction() {
             if let Err(e) = wal.compact(catalog) {
-                self.log.line(&format!("WARNING: log compaction failed: {e}"));
+                self.log
+                    .line(&format!("WARNING: log compaction failed: {e}"));
             }
         }
         Ok(result)
@@ -146,7 +160,10 @@ impl Node {
     }
 
     pub fn helper(&self) -> Option<HelperInfo> {
-        self.helper.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.helper
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_helper(&self, info: Option<HelperInfo>) {
@@ -162,7 +179,10 @@ impl Node {
     }
 
     pub fn log_level(&self) -> String {
-        self.log_level.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.log_level
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_log_level(&self, level: &str) {
@@ -188,6 +208,9 @@ impl std::ops::Deref for CatalogGuard<'_> {
 fn first_auto_id(node_id: &str) -> i64 {
     // 32..=63: ids always have 19 digits, like searchd's.
     let server = i64::from(0x20 | (crc32fast::hash(node_id.as_bytes()) & 0x1f));
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     (server << 56) | (((now & 0xffff_ffff) as i64) << 24) | 1
 }

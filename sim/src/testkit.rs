@@ -141,8 +141,14 @@ impl SimNode {
     }
 
     /// Like [`SimNode::configure`] with ports chosen by the caller (see [`free_ports`]).
-    pub fn configure_with_ports(index: usize, ports: Ports, options: NodeOptions) -> io::Result<SimNode> {
-        let dir = tempfile::Builder::new().prefix(&format!("sim-node{index}-")).tempdir()?;
+    pub fn configure_with_ports(
+        index: usize,
+        ports: Ports,
+        options: NodeOptions,
+    ) -> io::Result<SimNode> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("sim-node{index}-"))
+            .tempdir()?;
         let node = SimNode {
             index,
             ports,
@@ -196,9 +202,15 @@ impl SimNode {
     /// Starts the process (after `configure`, `kill` or `stop`) and waits until it serves.
     pub fn launch(&mut self) -> io::Result<()> {
         if self.child.is_some() {
-            return Err(io::Error::other(format!("node {} is already running", self.index)));
+            return Err(io::Error::other(format!(
+                "node {} is already running",
+                self.index
+            )));
         }
-        let out = fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("stdout.log"))?;
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("stdout.log"))?;
         let mut cmd = Command::new(binary()?);
         cmd.arg("-c")
             .arg(self.config_path())
@@ -219,17 +231,29 @@ impl SimNode {
         let deadline = Instant::now() + timeout;
         for port in [self.ports.mysql, self.ports.http, self.ports.api] {
             loop {
-                if TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok() {
+                if TcpStream::connect_timeout(
+                    &SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+                {
                     break;
                 }
                 if let Some(child) = self.child.as_mut() {
                     if let Some(status) = child.try_wait()? {
                         self.child = None;
-                        return Err(io::Error::other(format!("node {} exited at start ({status}): {}", self.index, self.stdout_text())));
+                        return Err(io::Error::other(format!(
+                            "node {} exited at start ({status}): {}",
+                            self.index,
+                            self.stdout_text()
+                        )));
                     }
                 }
                 if Instant::now() > deadline {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, format!("node {} did not start serving", self.index)));
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("node {} did not start serving", self.index),
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -249,7 +273,9 @@ impl SimNode {
 
     /// Graceful stop (SIGTERM); the node stops its helper. Killed after `timeout`.
     pub fn stop_within(&mut self, timeout: Duration) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Ok(pid) = i32::try_from(child.id()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
             let deadline = Instant::now() + timeout;
@@ -336,7 +362,12 @@ impl SimNode {
     /// Sends SQL to `POST /sql?mode=raw` on the HTTP port; returns (status, body).
     pub fn raw_sql(&self, sql: &str) -> io::Result<(u16, String)> {
         let body = format!("query={}", utf8_percent_encode(sql, NON_ALPHANUMERIC));
-        http_post(self.ports.http, "/sql?mode=raw", &[("Content-Type", "application/x-www-form-urlencoded")], &body)
+        http_post(
+            self.ports.http,
+            "/sql?mode=raw",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &body,
+        )
     }
 }
 
@@ -347,10 +378,16 @@ impl Drop for SimNode {
 }
 
 /// A blocking HTTP/1.1 POST to `127.0.0.1:<port>`; returns (status, body).
-pub fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> io::Result<(u16, String)> {
+pub fn http_post(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut req = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut req =
+        format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -359,10 +396,22 @@ pub fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) ->
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, rest) = text.split_once("\r\n\r\n").ok_or_else(|| io::Error::other("bad HTTP reply"))?;
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| io::Error::other("bad HTTP reply"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     Ok((status, body))
 }
 
@@ -381,5 +430,7 @@ fn dechunk(mut s: &str) -> String {
 
 /// Starts nodes 1..=count with the same options.
 pub fn start_nodes(count: usize, options: &NodeOptions) -> io::Result<Vec<SimNode>> {
-    (1..=count).map(|i| SimNode::start(i, options.clone())).collect()
+    (1..=count)
+        .map(|i| SimNode::start(i, options.clone()))
+        .collect()
 }

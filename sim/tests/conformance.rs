@@ -55,7 +55,10 @@ fn golden_dir() -> PathBuf {
 
 /// Counter names whose values the golden files replaced by `{v}` (listed at the end of facts.md).
 fn volatile_names(facts: &str) -> HashSet<String> {
-    let section = facts.split("## Values replaced by `{v}`").nth(1).unwrap_or("");
+    let section = facts
+        .split("## Values replaced by `{v}`")
+        .nth(1)
+        .unwrap_or("");
     section
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
@@ -145,7 +148,10 @@ impl Nodes {
             let p = node.ports();
             out = out.replace(&node.data_dir().display().to_string(), "{data_dir}");
             out = out.replace(&node.dir().display().to_string(), "{node_dir}");
-            out = out.replace(&format!("{}-{}", p.replication, p.replication_last), &format!("{{{name}.repl}}-{{{name}.repl_last}}"));
+            out = out.replace(
+                &format!("{}-{}", p.replication, p.replication_last),
+                &format!("{{{name}.repl}}-{{{name}.repl_last}}"),
+            );
             out = replace_number(&out, p.mysql, &format!("{{{name}.mysql}}"));
             out = replace_number(&out, p.http, &format!("{{{name}.http}}"));
             out = replace_number(&out, p.api, &format!("{{{name}.api}}"));
@@ -165,7 +171,9 @@ fn ports_without_collisions() -> Ports {
     loop {
         let p = free_ports().unwrap();
         let used = [p.mysql, p.http, p.api];
-        let clash = NOT_PORTS.iter().any(|n| used.contains(n) || (p.replication..=p.replication_last).contains(n));
+        let clash = NOT_PORTS
+            .iter()
+            .any(|n| used.contains(n) || (p.replication..=p.replication_last).contains(n));
         if !clash {
             return p;
         }
@@ -180,7 +188,9 @@ fn replace_number(text: &str, n: u16, with: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()) {
-            let end = (i..bytes.len()).find(|&j| !bytes[j].is_ascii_digit()).unwrap_or(bytes.len());
+            let end = (i..bytes.len())
+                .find(|&j| !bytes[j].is_ascii_digit())
+                .unwrap_or(bytes.len());
             if text[i..end] == needle {
                 out.push_str(with);
             } else {
@@ -227,7 +237,8 @@ fn replace_pid_and_took(text: &str) -> String {
 /// Volatile counter values become `{v}`; mysql boxes holding them are redrawn as the client would.
 fn mask_volatile(text: &str, via: &str, volatile: &HashSet<String>) -> String {
     if via != "mysql" {
-        let re = regex::Regex::new(r#"\{"(Counter|Variable_name)":"([^"]*)","Value":"[^"]*"\}"#).unwrap();
+        let re = regex::Regex::new(r#"\{"(Counter|Variable_name)":"([^"]*)","Value":"[^"]*"\}"#)
+            .unwrap();
         return re
             .replace_all(text, |c: &regex::Captures| {
                 if volatile.contains(&c[2]) {
@@ -244,14 +255,24 @@ fn mask_volatile(text: &str, via: &str, volatile: &HashSet<String>) -> String {
     while i < lines.len() {
         // A box: border, header, border, rows…, border.
         if lines[i].starts_with("+-") && i + 2 < lines.len() && lines[i + 1].starts_with('|') {
-            let end = (i + 3..lines.len()).find(|&j| lines[j].starts_with("+-")).unwrap_or(lines.len() - 1);
+            let end = (i + 3..lines.len())
+                .find(|&j| lines[j].starts_with("+-"))
+                .unwrap_or(lines.len() - 1);
             let rows: Vec<Vec<String>> = lines[i + 3..end].iter().map(|l| cells(l)).collect();
-            let touched = rows.iter().any(|r| r.len() == 2 && volatile.contains(r[0].as_str()));
+            let touched = rows
+                .iter()
+                .any(|r| r.len() == 2 && volatile.contains(r[0].as_str()));
             if touched && rows.iter().all(|r| r.len() == 2) {
                 let header = cells(lines[i + 1]);
                 let rows: Vec<Vec<String>> = rows
                     .into_iter()
-                    .map(|r| if volatile.contains(r[0].as_str()) { vec![r[0].clone(), "{v}".to_string()] } else { r })
+                    .map(|r| {
+                        if volatile.contains(r[0].as_str()) {
+                            vec![r[0].clone(), "{v}".to_string()]
+                        } else {
+                            r
+                        }
+                    })
                     .collect();
                 out.extend(draw_box(&header, &rows));
                 i = end + 1;
@@ -265,15 +286,40 @@ fn mask_volatile(text: &str, via: &str, volatile: &HashSet<String>) -> String {
 }
 
 fn cells(line: &str) -> Vec<String> {
-    line.trim_matches('|').split(" | ").map(|c| c.trim().to_string()).collect()
+    line.trim_matches('|')
+        .split(" | ")
+        .map(|c| c.trim().to_string())
+        .collect()
 }
 
 fn draw_box(header: &[String], rows: &[Vec<String>]) -> Vec<String> {
     let widths: Vec<usize> = (0..header.len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).chain([header[c].chars().count()]).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
-    let border = format!("+{}+", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+"));
-    let line = |r: &[String]| format!("|{}|", r.iter().zip(&widths).map(|(c, w)| format!(" {c:<w$} ")).collect::<Vec<_>>().join("|"));
+    let border = format!(
+        "+{}+",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("+")
+    );
+    let line = |r: &[String]| {
+        format!(
+            "|{}|",
+            r.iter()
+                .zip(&widths)
+                .map(|(c, w)| format!(" {c:<w$} "))
+                .collect::<Vec<_>>()
+                .join("|")
+        )
+    };
     let mut out = vec![border.clone(), line(header), border.clone()];
     out.extend(rows.iter().map(|r| line(r)));
     out.push(border);
@@ -285,8 +331,15 @@ fn run_record(nodes: &Nodes, r: &Record) -> (Option<u16>, String) {
     let node = nodes.node(&r.node);
     let sql = nodes.concrete_sql(&r.sql);
     let buddy_ua = BUDDY_UA_RECORDS.contains(&(r.case.as_str(), r.step));
-    let ua = if buddy_ua { "Manticore Buddy/0.0.1" } else { "golden-gen/1.0" };
-    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("User-Agent", ua)];
+    let ua = if buddy_ua {
+        "Manticore Buddy/0.0.1"
+    } else {
+        "golden-gen/1.0"
+    };
+    let form = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("User-Agent", ua),
+    ];
     let encoded = format!("query={}", utf8_percent_encode(&sql, NON_ALPHANUMERIC));
     let http = |path: &str, headers: &[(&str, &str)], body: &str| {
         let (status, body) = http_post(node.ports().http, path, headers, body).unwrap();
@@ -324,7 +377,10 @@ fn load_allowlist(path: &Path) -> BTreeMap<String, String> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once(char::is_whitespace).map(|(k, v)| (k.to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(char::is_whitespace)
+                .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        })
         .collect()
 }
 
@@ -376,7 +432,11 @@ fn golden_transcripts() {
             let (status, raw) = run_record(&nodes, r);
             // The golden generator masked volatile counters before substituting placeholders.
             let upper = r.sql.to_ascii_uppercase();
-            let masked = if upper.contains("SHOW STATUS") || upper.contains("SHOW META") { mask_volatile(&raw, &r.via, &volatile) } else { raw };
+            let masked = if upper.contains("SHOW STATUS") || upper.contains("SHOW META") {
+                mask_volatile(&raw, &r.via, &volatile)
+            } else {
+                raw
+            };
             let actual = nodes.normalize(&masked);
             compared += 1;
             let same = actual == r.output && status == r.status;
@@ -403,6 +463,12 @@ fn golden_transcripts() {
         "conformance: {matched} of {compared} replayed records match exactly ({} allowlisted, {skipped} skipped with their case)",
         allowlist.len()
     );
-    assert!(unexpected.is_empty(), "records differing from the golden transcripts and not allowlisted: {unexpected:?}");
-    assert!(fixed.is_empty(), "allowlisted records that now match (remove them from the list): {fixed:?}");
+    assert!(
+        unexpected.is_empty(),
+        "records differing from the golden transcripts and not allowlisted: {unexpected:?}"
+    );
+    assert!(
+        fixed.is_empty(),
+        "allowlisted records that now match (remove them from the list): {fixed:?}"
+    );
 }

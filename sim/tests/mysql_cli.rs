@@ -6,7 +6,13 @@ use manticore_sim::testkit::{NodeOptions, SimNode};
 
 fn mysql(node: &SimNode, sql: &str) -> (bool, String) {
     let out = Command::new("mysql")
-        .args(["-h127.0.0.1", &format!("-P{}", node.ports().mysql), "--table", "-e", sql])
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{}", node.ports().mysql),
+            "--table",
+            "-e",
+            sql,
+        ])
         .output()
         .expect("the `mysql` client must be installed (Debian: default-mysql-client)");
     let mut text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -18,8 +24,17 @@ fn mysql(node: &SimNode, sql: &str) -> (bool, String) {
 fn mysql_client_session() {
     let node = SimNode::start(1, NodeOptions::default()).unwrap();
     assert_eq!(mysql(&node, "SHOW TABLES"), (true, String::new()));
-    assert_eq!(mysql(&node, "CREATE TABLE t (title text, n int, f float)"), (true, String::new()));
-    assert_eq!(mysql(&node, "INSERT INTO t (id, title, n, f) VALUES (1, 'one', 10, 1.5), (2, 'two', 200, 0)"), (true, String::new()));
+    assert_eq!(
+        mysql(&node, "CREATE TABLE t (title text, n int, f float)"),
+        (true, String::new())
+    );
+    assert_eq!(
+        mysql(
+            &node,
+            "INSERT INTO t (id, title, n, f) VALUES (1, 'one', 10, 1.5), (2, 'two', 200, 0)"
+        ),
+        (true, String::new())
+    );
     let (ok, out) = mysql(&node, "SELECT * FROM t ORDER BY id ASC");
     assert!(ok, "{out}");
     assert_eq!(

@@ -10,7 +10,11 @@ async fn every_acknowledged_row_survives_kill_9() {
     let mut node = SimNode::start(1, NodeOptions::default()).unwrap();
     {
         let mut c = conn(&node).await;
-        exec(&mut c, "CREATE TABLE t (title text, n int, tags multi, j json)").await;
+        exec(
+            &mut c,
+            "CREATE TABLE t (title text, n int, tags multi, j json)",
+        )
+        .await;
         for batch in 0..10 {
             let values: Vec<String> = (1..=1000)
                 .map(|i| {
@@ -18,7 +22,14 @@ async fn every_acknowledged_row_survives_kill_9() {
                     format!("({id}, 'doc {id}', {id}, ({i},{batch}), '{{\"b\":{batch}}}')")
                 })
                 .collect();
-            let n = exec(&mut c, &format!("INSERT INTO t (id, title, n, tags, j) VALUES {}", values.join(", "))).await;
+            let n = exec(
+                &mut c,
+                &format!(
+                    "INSERT INTO t (id, title, n, tags, j) VALUES {}",
+                    values.join(", ")
+                ),
+            )
+            .await;
             assert_eq!(n, 1000);
         }
         exec(&mut c, "UPDATE t SET n = 0 WHERE id = 5").await;
@@ -30,12 +41,22 @@ async fn every_acknowledged_row_survives_kill_9() {
     node.kill();
     node.launch().unwrap();
     let mut c = conn(&node).await;
-    assert_eq!(rows(&mut c, "SELECT COUNT(*) FROM t").await, vec![s(&["10000"])]);
-    assert_eq!(rows(&mut c, "SELECT id, n, tags, j.b FROM t WHERE id IN (5, 6, 9999) ORDER BY id ASC").await, vec![
-        s(&["5", "0", "0,5", "0"]),
-        s(&["6", "6", "", "NULL"]),
-        s(&["9999", "9999", "9,999", "9"]),
-    ]);
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM t").await,
+        vec![s(&["10000"])]
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT id, n, tags, j.b FROM t WHERE id IN (5, 6, 9999) ORDER BY id ASC"
+        )
+        .await,
+        vec![
+            s(&["5", "0", "0,5", "0"]),
+            s(&["6", "6", "", "NULL"]),
+            s(&["9999", "9999", "9,999", "9"]),
+        ]
+    );
     assert_eq!(rows(&mut c, "SHOW TABLES").await, vec![s(&["t", "rt"])]);
 }
 
@@ -58,6 +79,12 @@ async fn snapshots_compact_the_log() {
     node.kill();
     node.launch().unwrap();
     let mut c = conn(&node).await;
-    assert_eq!(rows(&mut c, "SELECT COUNT(*) FROM t").await, vec![s(&["15"])]);
-    assert_eq!(rows(&mut c, "SELECT id FROM t ORDER BY id DESC LIMIT 1").await, vec![s(&["15"])]);
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM t").await,
+        vec![s(&["15"])]
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT id FROM t ORDER BY id DESC LIMIT 1").await,
+        vec![s(&["15"])]
+    );
 }

@@ -53,7 +53,10 @@ pub struct Column {
 
 impl Column {
     pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
-        Self { name: name.into(), ty }
+        Self {
+            name: name.into(),
+            ty,
+        }
     }
 }
 
@@ -276,7 +279,10 @@ mod tests {
 
     #[test]
     fn rejects_malformed_sets() {
-        assert_eq!(ResultSet::from_json(&json!([])), Err(ResultSetError::NotAnObject));
+        assert_eq!(
+            ResultSet::from_json(&json!([])),
+            Err(ResultSetError::NotAnObject)
+        );
         assert_eq!(
             ResultSet::from_json(&json!({"total": "x"})),
             Err(ResultSetError::BadField("total"))

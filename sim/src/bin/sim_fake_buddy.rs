@@ -18,7 +18,11 @@ use serde_json::{json, Value};
 
 fn record(line: &Value) {
     if let Ok(path) = std::env::var("FAKE_BUDDY_RECORD") {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }
@@ -47,7 +51,9 @@ fn main() {
     watch_sigterm();
     let mode = std::env::var("FAKE_BUDDY_MODE").unwrap_or_else(|_| "ok".into());
     let args: Vec<String> = std::env::args().collect();
-    record(&json!({"start": args, "pid": std::process::id(), "token": std::env::var("BUDDY_TOKEN").ok(), "cwd": std::env::current_dir().ok()}));
+    record(
+        &json!({"start": args, "pid": std::process::id(), "token": std::env::var("BUDDY_TOKEN").ok(), "cwd": std::env::current_dir().ok()}),
+    );
     match mode.as_str() {
         "crash" => std::process::exit(3),
         "silent" => loop {
@@ -93,13 +99,18 @@ fn serve(stream: TcpStream) {
             }
             head.push(line.trim_end().to_string());
         }
-        let Some(request_line) = head.first().cloned() else { return };
+        let Some(request_line) = head.first().cloned() else {
+            return;
+        };
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or_default().to_string();
         let path = parts.next().unwrap_or_default().to_string();
         let headers: Vec<(String, String)> = head[1..]
             .iter()
-            .filter_map(|h| h.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|h| {
+                h.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
         let len = headers
             .iter()
@@ -128,10 +139,16 @@ fn answer(path: &str, body: &str) -> String {
     let sql = request["type"] == "unknown sql request";
     let kind = if sql { "sql response" } else { "json response" };
     let message = match std::env::var("FAKE_BUDDY_REPLY").as_deref() {
-        Ok("rows") if sql => json!([{"total":1,"error":"","warning":"","columns":[{"answer":{"type":"string"}}],"data":[{"answer":"from helper"}]}]),
+        Ok("rows") if sql => {
+            json!([{"total":1,"error":"","warning":"","columns":[{"answer":{"type":"string"}}],"data":[{"answer":"from helper"}]}])
+        }
         Ok("rows") => Value::String("answer from helper\n".into()),
         _ => json!({"error": request["error"]["message"]}),
     };
-    let code = if matches!(std::env::var("FAKE_BUDDY_REPLY").as_deref(), Ok("rows")) { 200 } else { 0 };
+    let code = if matches!(std::env::var("FAKE_BUDDY_REPLY").as_deref(), Ok("rows")) {
+        200
+    } else {
+        0
+    };
     json!({"version":3,"type":kind,"message":message,"meta":null,"error_code":code}).to_string()
 }

@@ -49,21 +49,36 @@ pub fn parse_reply(raw: &[u8]) -> Result<Reply, String> {
     let Some(obj) = v.as_object() else {
         return Err("wrong reply format - not object".to_string());
     };
-    let version = obj.get("version").and_then(Value::as_i64).ok_or("wrong reply format - version missed")?;
+    let version = obj
+        .get("version")
+        .and_then(Value::as_i64)
+        .ok_or("wrong reply format - version missed")?;
     if version > PROTOCOL_VERSION {
         return Err(format!("buddy reply version ({version}) greater daemon version ({PROTOCOL_VERSION}), upgrade daemon binary"));
     }
     if version < 1 {
         return Err(format!("wrong buddy reply version ({version})"));
     }
-    let kind = obj.get("type").and_then(Value::as_str).ok_or("wrong reply format - type missed")?;
-    let message = obj.get("message").cloned().ok_or("wrong reply format - message missed")?;
-    let error_code = obj.get("error_code").and_then(Value::as_i64).ok_or("wrong reply format - error_code missed")?;
+    let kind = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("wrong reply format - type missed")?;
+    let message = obj
+        .get("message")
+        .cloned()
+        .ok_or("wrong reply format - message missed")?;
+    let error_code = obj
+        .get("error_code")
+        .and_then(Value::as_i64)
+        .ok_or("wrong reply format - error_code missed")?;
     Ok(Reply {
         kind: kind.to_string(),
         message,
         error_code,
-        content_type: obj.get("content_type").and_then(Value::as_str).map(str::to_string),
+        content_type: obj
+            .get("content_type")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -111,9 +126,18 @@ mod tests {
     fn reply_validation() {
         let ok = parse_reply(br#"{"version":3,"type":"sql response","message":[{"total":0,"error":"","warning":""}],"meta":null,"error_code":200}"#).unwrap();
         assert_eq!(ok.error_code, 200);
-        assert_eq!(parse_reply(b"[1]").unwrap_err(), "wrong reply format - not object");
-        assert!(parse_reply(b"nope").unwrap_err().starts_with("unable to parse"));
-        assert!(parse_reply(br#"{"version":4,"type":"x","message":1,"error_code":0}"#).unwrap_err().contains("greater daemon version"));
+        assert_eq!(
+            parse_reply(b"[1]").unwrap_err(),
+            "wrong reply format - not object"
+        );
+        assert!(parse_reply(b"nope")
+            .unwrap_err()
+            .starts_with("unable to parse"));
+        assert!(
+            parse_reply(br#"{"version":4,"type":"x","message":1,"error_code":0}"#)
+                .unwrap_err()
+                .contains("greater daemon version")
+        );
         assert!(parse_reply(br#"{"version":3,"type":"x","message":1}"#).is_err());
     }
 }

@@ -36,18 +36,31 @@ pub async fn forward(node: &Node, failure: &Failure<'_>, conn_id: u32) -> Option
         ("Content-Type", "application/json; charset=UTF-8"),
     ];
     let addr = helper.url.trim_start_matches("http://");
-    let resp = http_client::send(addr, "POST", "/", &headers, body.as_bytes(), node.config.sim.agent_connect_timeout, HELPER_REQUEST_TIMEOUT).await;
+    let resp = http_client::send(
+        addr,
+        "POST",
+        "/",
+        &headers,
+        body.as_bytes(),
+        node.config.sim.agent_connect_timeout,
+        HELPER_REQUEST_TIMEOUT,
+    )
+    .await;
     let raw = match resp {
         Ok(r) => r.body,
         Err(e) => {
-            node.log.line(&format!("WARNING: [BUDDY] [{conn_id}] request failed: {e}"));
+            node.log
+                .line(&format!("WARNING: [BUDDY] [{conn_id}] request failed: {e}"));
             return None;
         }
     };
     match envelope::parse_reply(&raw) {
         Ok(reply) => Some(reply),
         Err(why) => {
-            node.log.line(&format!("WARNING: [BUDDY] [{conn_id}] {why}: {}", String::from_utf8_lossy(&raw)));
+            node.log.line(&format!(
+                "WARNING: [BUDDY] [{conn_id}] {why}: {}",
+                String::from_utf8_lossy(&raw)
+            ));
             None
         }
     }
@@ -57,10 +70,24 @@ pub async fn forward(node: &Node, failure: &Failure<'_>, conn_id: u32) -> Option
 pub async fn post_log_level(node: &Node, level: &str) {
     let Some(helper) = node.helper() else { return };
     let body = serde_json::json!({ "log_level": level }).to_string();
-    let headers = [("Accept", "*/*"), ("Content-Type", "application/json; charset=UTF-8")];
+    let headers = [
+        ("Accept", "*/*"),
+        ("Content-Type", "application/json; charset=UTF-8"),
+    ];
     let addr = helper.url.trim_start_matches("http://");
-    if let Err(e) = http_client::send(addr, "POST", "/config", &headers, body.as_bytes(), node.config.sim.agent_connect_timeout, HELPER_REQUEST_TIMEOUT).await {
-        node.log.line(&format!("WARNING: [BUDDY] failed to set log level: {e}"));
+    if let Err(e) = http_client::send(
+        addr,
+        "POST",
+        "/config",
+        &headers,
+        body.as_bytes(),
+        node.config.sim.agent_connect_timeout,
+        HELPER_REQUEST_TIMEOUT,
+    )
+    .await
+    {
+        node.log
+            .line(&format!("WARNING: [BUDDY] failed to set log level: {e}"));
     }
 }
 
@@ -81,7 +108,11 @@ pub fn sql_outcome(reply: &Reply) -> Result<Vec<Result<Output, ExecError>>, Stri
 
 /// One result-set element of a reply: rows (consumed positionally), an OK, or an error.
 fn element_outcome(item: &Value) -> Result<Output, ExecError> {
-    if let Some(err) = item.get("error").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+    if let Some(err) = item
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+    {
         return Err(ExecError::new(err));
     }
     let Some(columns) = item.get("columns").and_then(Value::as_array) else {
@@ -98,7 +129,12 @@ fn element_outcome(item: &Value) -> Result<Output, ExecError> {
             });
         }
     }
-    for row in item.get("data").and_then(Value::as_array).into_iter().flatten() {
+    for row in item
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let cells: Vec<Cell> = match row {
             Value::Object(o) => o.values().map(json_cell).collect(),
             Value::Array(a) => a.iter().map(json_cell).collect(),
@@ -123,8 +159,16 @@ fn json_cell(v: &Value) -> Cell {
 }
 
 /// The HTTP body and status for a helper reply; `Err` keeps the original answer (reason logged).
-pub fn http_outcome(reply: &Reply, sql_endpoint: bool, original_status: u16) -> Result<(u16, String, Option<String>), String> {
-    let expected = if sql_endpoint { "sql response" } else { "json response" };
+pub fn http_outcome(
+    reply: &Reply,
+    sql_endpoint: bool,
+    original_status: u16,
+) -> Result<(u16, String, Option<String>), String> {
+    let expected = if sql_endpoint {
+        "sql response"
+    } else {
+        "json response"
+    };
     if reply.kind != expected {
         return Err(format!("wrong response type '{}'", reply.kind));
     }
@@ -143,7 +187,18 @@ pub fn http_outcome(reply: &Reply, sql_endpoint: bool, original_status: u16) -> 
 /// A bearer token for the internal helper user, unique per daemon start.
 pub fn new_token() -> String {
     let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-    format!("{:08x}{:08x}", crc32fast::hash(seed.as_bytes()), crc32fast::hash(seed.as_bytes().iter().rev().copied().collect::<Vec<u8>>().as_slice()))
+    format!(
+        "{:08x}{:08x}",
+        crc32fast::hash(seed.as_bytes()),
+        crc32fast::hash(
+            seed.as_bytes()
+                .iter()
+                .rev()
+                .copied()
+                .collect::<Vec<u8>>()
+                .as_slice()
+        )
+    )
 }
 
 #[cfg(test)]
@@ -167,12 +222,24 @@ mod tests {
             200,
         );
         let out = sql_outcome(&rows).unwrap();
-        let Ok(Output::Rows(rs)) = &out[0] else { panic!("{out:?}") };
+        let Ok(Output::Rows(rs)) = &out[0] else {
+            panic!("{out:?}")
+        };
         assert_eq!(rs.rows, vec![vec![Cell::Str("x".into()), Cell::Int(5)]]);
         assert_eq!(rs.columns[1].ty, ResultType::LongLong);
-        let ok = sql_outcome(&reply("sql response", serde_json::json!([{"total":0,"error":"","warning":""}]), 200)).unwrap();
+        let ok = sql_outcome(&reply(
+            "sql response",
+            serde_json::json!([{"total":0,"error":"","warning":""}]),
+            200,
+        ))
+        .unwrap();
         assert_eq!(ok[0], Ok(Output::Ok { affected: 0 }));
-        let err = sql_outcome(&reply("sql response", serde_json::json!({"error":"nope"}), 0)).unwrap();
+        let err = sql_outcome(&reply(
+            "sql response",
+            serde_json::json!({"error":"nope"}),
+            0,
+        ))
+        .unwrap();
         assert_eq!(err[0], Err(ExecError::new("nope")));
         assert!(sql_outcome(&reply("json response", serde_json::json!([]), 0)).is_err());
         assert!(sql_outcome(&reply("sql response", serde_json::json!(5), 0)).is_err());
@@ -181,10 +248,17 @@ mod tests {
     #[test]
     fn http_replies() {
         let r = reply("json response", serde_json::json!({"error":""}), 0);
-        assert_eq!(http_outcome(&r, false, 200).unwrap(), (200, "{\"error\":\"\"}".to_string(), None));
+        assert_eq!(
+            http_outcome(&r, false, 200).unwrap(),
+            (200, "{\"error\":\"\"}".to_string(), None)
+        );
         let text = reply("json response", Value::String("+---+\n".into()), 200);
         assert_eq!(http_outcome(&text, false, 501).unwrap().1, "+---+\n");
         assert!(http_outcome(&r, true, 200).is_err());
-        assert!(is_buddy_agent(Some("Manticore Buddy/1.0")) && !is_buddy_agent(Some("curl")) && !is_buddy_agent(None));
+        assert!(
+            is_buddy_agent(Some("Manticore Buddy/1.0"))
+                && !is_buddy_agent(Some("curl"))
+                && !is_buddy_agent(None)
+        );
     }
 }

@@ -21,7 +21,10 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Start timeout from `MANTICORE_BUDDY_TIMEOUT` (seconds), default 3.
 pub fn start_timeout() -> u64 {
-    std::env::var("MANTICORE_BUDDY_TIMEOUT").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(3)
+    std::env::var("MANTICORE_BUDDY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(3)
 }
 
 /// `--log-level=…` for a daemon log level, or nothing for `info`.
@@ -36,9 +39,19 @@ fn log_level_arg(level: &str) -> &'static str {
 
 /// The command line searchd builds (`<path> --listen=<url> <bind> <telemetry> --threads=<N> <log-level>`),
 /// kept verbatim for the log, and its words for `exec` (no shell is involved).
-pub fn command_line(buddy_path: &str, listen_url: &str, telemetry: bool, threads: usize, log_level: &str) -> (String, Vec<String>) {
+pub fn command_line(
+    buddy_path: &str,
+    listen_url: &str,
+    telemetry: bool,
+    threads: usize,
+    log_level: &str,
+) -> (String, Vec<String>) {
     let telemetry = if telemetry { "" } else { "--disable-telemetry" };
-    let line = format!("{buddy_path} --listen={listen_url} {} {telemetry} --threads={threads} {}", "", log_level_arg(log_level));
+    let line = format!(
+        "{buddy_path} --listen={listen_url} {} {telemetry} --threads={threads} {}",
+        "",
+        log_level_arg(log_level)
+    );
     let words = split_words(&line);
     (line, words)
 }
@@ -76,13 +89,20 @@ pub fn split_words(line: &str) -> Vec<String> {
 /// Parses `Buddy <ver> started <host:port>`; returns (version, url).
 pub fn parse_handshake(chunk: &str) -> Option<(String, String)> {
     let first = chunk.lines().next()?;
-    let words: Vec<&str> = first.split([' ', '\r', '\n']).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = first
+        .split([' ', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+        .collect();
     if words.len() < 4 || words[0] != "Buddy" || words[2] != "started" {
         return None;
     }
     let (host, port) = words[3].rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
-    let host = if host == "localhost" { "127.0.0.1" } else { host };
+    let host = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    };
     host.parse::<std::net::IpAddr>().ok()?;
     Some((words[1].to_string(), format!("http://{host}:{port}")))
 }
@@ -123,7 +143,12 @@ fn spawn(words: &[String], node: &Node, token: Option<&str>) -> std::io::Result<
                     return;
                 }
                 Ok(_) => {
-                    if tx.send(PipeEvent::Line(line.trim_end_matches(['\r', '\n']).to_string())).is_err() {
+                    if tx
+                        .send(PipeEvent::Line(
+                            line.trim_end_matches(['\r', '\n']).to_string(),
+                        ))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -164,23 +189,37 @@ enum Outcome {
 }
 
 /// Runs the helper until shutdown, restarting it like searchd.
-pub async fn supervise(node: Arc<Node>, buddy_path: String, token: Option<String>, mut shutdown: watch::Receiver<bool>) {
+pub async fn supervise(
+    node: Arc<Node>,
+    buddy_path: String,
+    token: Option<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let Some(listen) = node.config.helper_listen_url() else {
-        node.log.line("WARNING: [BUDDY] no SPHINX or HTTP listeners found, disabled");
+        node.log
+            .line("WARNING: [BUDDY] no SPHINX or HTTP listeners found, disabled");
         return;
     };
     let mut failures = 0;
     loop {
-        let (line, words) = command_line(&buddy_path, &listen, node.config.telemetry, node.config.sim.threads, &node.log_level());
+        let (line, words) = command_line(
+            &buddy_path,
+            &listen,
+            node.config.telemetry,
+            node.config.sim.threads,
+            &node.log_level(),
+        );
         let outcome = match spawn(&words, &node, token.as_deref()) {
             Ok(mut running) => {
-                let outcome = run_once(&node, &line, &mut running, &mut shutdown, &mut failures).await;
+                let outcome =
+                    run_once(&node, &line, &mut running, &mut shutdown, &mut failures).await;
                 stop(&mut running).await;
                 node.set_helper(None);
                 outcome
             }
             Err(e) => {
-                node.log.line(&format!("WARNING: [BUDDY] failed to start: {e}"));
+                node.log
+                    .line(&format!("WARNING: [BUDDY] failed to start: {e}"));
                 Outcome::Failed
             }
         };
@@ -189,25 +228,36 @@ pub async fn supervise(node: Arc<Node>, buddy_path: String, token: Option<String
         }
         failures += 1;
         if failures >= RESTART_MAX {
-            node.log.line(&format!("[BUDDY] restart amount of attempts ({RESTART_MAX}) has been exceeded"));
+            node.log.line(&format!(
+                "[BUDDY] restart amount of attempts ({RESTART_MAX}) has been exceeded"
+            ));
             return;
         }
         node.log.line("[BUDDY] restarting");
     }
 }
 
-async fn run_once(node: &Node, line: &str, running: &mut Running, shutdown: &mut watch::Receiver<bool>, failures: &mut u32) -> Outcome {
+async fn run_once(
+    node: &Node,
+    line: &str,
+    running: &mut Running,
+    shutdown: &mut watch::Receiver<bool>,
+    failures: &mut u32,
+) -> Outcome {
     let timeout = start_timeout();
     let handshake = tokio::time::timeout(Duration::from_secs(timeout), running.lines.recv()).await;
     match handshake {
         Err(_) => {
-            node.log.line(&format!("WARNING: [BUDDY] failed to start after {timeout} sec"));
+            node.log.line(&format!(
+                "WARNING: [BUDDY] failed to start after {timeout} sec"
+            ));
             return Outcome::Done;
         }
         Ok(Some(PipeEvent::Line(first))) => match parse_handshake(&first) {
             Some((version, url)) => {
                 *failures = 0;
-                node.log.line(&format!("[BUDDY] started {version} '{line}' at {url}"));
+                node.log
+                    .line(&format!("[BUDDY] started {version} '{line}' at {url}"));
                 node.set_helper(Some(HelperInfo { url, version }));
             }
             None => {
@@ -217,7 +267,8 @@ async fn run_once(node: &Node, line: &str, running: &mut Running, shutdown: &mut
         },
         Ok(_) => {
             let code = wait_exit(&mut running.child).await;
-            node.log.line(&format!("WARNING: [BUDDY] terminated, exit code {code}"));
+            node.log
+                .line(&format!("WARNING: [BUDDY] terminated, exit code {code}"));
             return Outcome::Failed;
         }
     }
@@ -232,7 +283,8 @@ async fn run_once(node: &Node, line: &str, running: &mut Running, shutdown: &mut
             while let Ok(PipeEvent::Line(l)) = running.lines.try_recv() {
                 node.log.line(&format!("[BUDDY] {l}"));
             }
-            node.log.line(&format!("WARNING: [BUDDY] terminated, exit code {code}"));
+            node.log
+                .line(&format!("WARNING: [BUDDY] terminated, exit code {code}"));
             return Outcome::Failed;
         }
         let now_level = node.log_level();
@@ -266,19 +318,57 @@ mod tests {
 
     #[test]
     fn command_line_like_searchd() {
-        let (line, words) = command_line("/opt/helper --skip=x", "http://127.0.0.1:9308", true, 2, "info");
-        assert_eq!(line, "/opt/helper --skip=x --listen=http://127.0.0.1:9308   --threads=2 ");
-        assert_eq!(words, vec!["/opt/helper", "--skip=x", "--listen=http://127.0.0.1:9308", "--threads=2"]);
+        let (line, words) = command_line(
+            "/opt/helper --skip=x",
+            "http://127.0.0.1:9308",
+            true,
+            2,
+            "info",
+        );
+        assert_eq!(
+            line,
+            "/opt/helper --skip=x --listen=http://127.0.0.1:9308   --threads=2 "
+        );
+        assert_eq!(
+            words,
+            vec![
+                "/opt/helper",
+                "--skip=x",
+                "--listen=http://127.0.0.1:9308",
+                "--threads=2"
+            ]
+        );
         let (_, words) = command_line("h", "http://x", false, 4, "debugv");
-        assert_eq!(words, vec!["h", "--listen=http://x", "--disable-telemetry", "--threads=4", "--log-level=debugv"]);
+        assert_eq!(
+            words,
+            vec![
+                "h",
+                "--listen=http://x",
+                "--disable-telemetry",
+                "--threads=4",
+                "--log-level=debugv"
+            ]
+        );
         assert_eq!(split_words(r#"a "b c" d"#), vec!["a", "b c", "d"]);
     }
 
     #[test]
     fn handshake_lines() {
-        assert_eq!(parse_handshake("Buddy v0.0.1 started 127.0.0.1:4242\n"), Some(("v0.0.1".into(), "http://127.0.0.1:4242".into())));
-        assert_eq!(parse_handshake("Buddy v1 started localhost:1"), Some(("v1".into(), "http://127.0.0.1:1".into())));
-        for bad in ["", "hello", "Buddy v1 running 127.0.0.1:1", "Buddy v1 started nowhere", "Buddy v1 started"] {
+        assert_eq!(
+            parse_handshake("Buddy v0.0.1 started 127.0.0.1:4242\n"),
+            Some(("v0.0.1".into(), "http://127.0.0.1:4242".into()))
+        );
+        assert_eq!(
+            parse_handshake("Buddy v1 started localhost:1"),
+            Some(("v1".into(), "http://127.0.0.1:1".into()))
+        );
+        for bad in [
+            "",
+            "hello",
+            "Buddy v1 running 127.0.0.1:1",
+            "Buddy v1 started nowhere",
+            "Buddy v1 started",
+        ] {
             assert_eq!(parse_handshake(bad), None, "{bad}");
         }
     }

@@ -37,7 +37,8 @@ pub async fn query(node: &Node, addr: &str, sql: &str) -> Result<Vec<RemoteSet>,
     )
     .await
     .map_err(|e| AgentFailure::Network(e.agent_text()))?;
-    let json: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|e| AgentFailure::Remote(format!("bad reply: {e}")))?;
+    let json: serde_json::Value = serde_json::from_slice(&resp.body)
+        .map_err(|e| AgentFailure::Remote(format!("bad reply: {e}")))?;
     parse_reply(&json)
 }
 
@@ -61,15 +62,33 @@ fn parse_reply(json: &serde_json::Value) -> Result<Vec<RemoteSet>, AgentFailure>
             total: set.get("total").and_then(|t| t.as_u64()).unwrap_or(0),
             ..RemoteSet::default()
         };
-        for col in set.get("columns").and_then(|c| c.as_array()).into_iter().flatten() {
+        for col in set
+            .get("columns")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
             if let Some((name, spec)) = col.as_object().and_then(|o| o.iter().next()) {
-                let ty = spec.get("type").and_then(|t| t.as_str()).unwrap_or("string");
+                let ty = spec
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("string");
                 rs.columns.push((name.clone(), ResultType::from_name(ty)));
             }
         }
-        for row in set.get("data").and_then(|d| d.as_array()).into_iter().flatten() {
+        for row in set
+            .get("data")
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten()
+        {
             let Some(obj) = row.as_object() else { continue };
-            rs.rows.push(rs.columns.iter().map(|(n, _)| obj.get(n).cloned().unwrap_or(serde_json::Value::Null)).collect());
+            rs.rows.push(
+                rs.columns
+                    .iter()
+                    .map(|(n, _)| obj.get(n).cloned().unwrap_or(serde_json::Value::Null))
+                    .collect(),
+            );
         }
         out.push(rs);
     }
@@ -84,9 +103,21 @@ mod tests {
     fn parses_raw_replies() {
         let ok = serde_json::json!([{"columns":[{"id":{"type":"long long"}},{"t":{"type":"string"}}],"data":[{"id":1,"t":"a"}],"total":1,"error":"","warning":""}]);
         let sets = parse_reply(&ok).unwrap();
-        assert_eq!(sets[0].columns, vec![("id".to_string(), ResultType::LongLong), ("t".to_string(), ResultType::String)]);
-        assert_eq!(sets[0].rows[0], vec![serde_json::json!(1), serde_json::json!("a")]);
+        assert_eq!(
+            sets[0].columns,
+            vec![
+                ("id".to_string(), ResultType::LongLong),
+                ("t".to_string(), ResultType::String)
+            ]
+        );
+        assert_eq!(
+            sets[0].rows[0],
+            vec![serde_json::json!(1), serde_json::json!("a")]
+        );
         let err = serde_json::json!({"error":"unknown local table(s) 'nope' in search request"});
-        assert_eq!(parse_reply(&err).unwrap_err(), AgentFailure::Remote("unknown local table(s) 'nope' in search request".into()));
+        assert_eq!(
+            parse_reply(&err).unwrap_err(),
+            AgentFailure::Remote("unknown local table(s) 'nope' in search request".into())
+        );
     }
 }

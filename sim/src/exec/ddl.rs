@@ -32,12 +32,25 @@ pub fn create_table(node: &Node, c: &CreateTable) -> ExecResult<Output> {
     let name = c.name.as_str();
     // searchd rejects the sharding options before anything else; the wording is doubled in 29.x.
     for key in ["shards", "rf"] {
-        if c.options.iter().any(|(k, v)| k == key && v.trim_start().starts_with('-')) {
-            return Err(failed(name, &format!("table '{name}': CREATE TABLE failed: negative '{key}' option is not allowed")));
+        if c.options
+            .iter()
+            .any(|(k, v)| k == key && v.trim_start().starts_with('-'))
+        {
+            return Err(failed(
+                name,
+                &format!(
+                    "table '{name}': CREATE TABLE failed: negative '{key}' option is not allowed"
+                ),
+            ));
         }
     }
     if c.options.iter().any(|(k, _)| k == "shards" || k == "rf") {
-        return Err(failed(name, &format!("table '{name}': CREATE TABLE failed: 'shards' and 'rf' options require Buddy")));
+        return Err(failed(
+            name,
+            &format!(
+                "table '{name}': CREATE TABLE failed: 'shards' and 'rf' options require Buddy"
+            ),
+        ));
     }
     node.write(|catalog| {
         if catalog.get(name).is_some() {
@@ -47,7 +60,13 @@ pub fn create_table(node: &Node, c: &CreateTable) -> ExecResult<Output> {
             return Err(failed(name, &format!("table '{name}' already exists")));
         }
         let def = table_def(catalog, c)?;
-        Ok((vec![Mutation::CreateTable { name: name.to_string(), def }], OK))
+        Ok((
+            vec![Mutation::CreateTable {
+                name: name.to_string(),
+                def,
+            }],
+            OK,
+        ))
     })
 }
 
@@ -62,7 +81,9 @@ fn table_def(catalog: &Catalog, c: &CreateTable) -> ExecResult<TableDef> {
             "type" => kind = v.to_ascii_lowercase(),
             "local" => locals.push(v.clone()),
             "agent" => agent_values.push(v.clone()),
-            "engine" if v.eq_ignore_ascii_case("columnar") => return Err(adding(name, "columnar library not loaded")),
+            "engine" if v.eq_ignore_ascii_case("columnar") => {
+                return Err(adding(name, "columnar library not loaded"))
+            }
             _ => options.push((k.clone(), v.clone())),
         }
     }
@@ -74,7 +95,10 @@ fn table_def(catalog: &Catalog, c: &CreateTable) -> ExecResult<TableDef> {
         "distributed" => {
             let targets = targets(catalog, name, &locals, &agent_values)?;
             if targets.is_empty() {
-                return Err(adding(name, &format!("table '{name}': no valid local/remote tables in distributed table")));
+                return Err(adding(
+                    name,
+                    &format!("table '{name}': no valid local/remote tables in distributed table"),
+                ));
             }
             Ok(TableDef::Distributed { targets })
         }
@@ -82,25 +106,46 @@ fn table_def(catalog: &Catalog, c: &CreateTable) -> ExecResult<TableDef> {
             let schema = Schema::from_specs(&c.columns).map_err(|e| schema_error(name, e))?;
             let targets = targets(catalog, name, &locals, &agent_values)?;
             if targets.is_empty() {
-                return Err(adding(name, &format!("table '{name}': no valid local/remote tables in shard table")));
+                return Err(adding(
+                    name,
+                    &format!("table '{name}': no valid local/remote tables in shard table"),
+                ));
             }
             check_shard_targets(name, &targets)?;
             for local in &targets.locals {
                 let local_schema = catalog.get(local).and_then(|t| t.def.schema());
                 if local_schema != Some(&schema) {
-                    return Err(adding(name, &format!("local table '{local}' is incompatible with shard table '{name}'")));
+                    return Err(adding(
+                        name,
+                        &format!("local table '{local}' is incompatible with shard table '{name}'"),
+                    ));
                 }
             }
-            Ok(TableDef::Shard { schema, targets, options })
+            Ok(TableDef::Shard {
+                schema,
+                targets,
+                options,
+            })
         }
-        other => Err(adding(name, &format!("setting not allowed: type='{other}'"))),
+        other => Err(adding(
+            name,
+            &format!("setting not allowed: type='{other}'"),
+        )),
     }
 }
 
-fn targets(catalog: &Catalog, name: &str, locals: &[String], agents: &[String]) -> ExecResult<Targets> {
+fn targets(
+    catalog: &Catalog,
+    name: &str,
+    locals: &[String],
+    agents: &[String],
+) -> ExecResult<Targets> {
     for local in locals {
         if !catalog.get(local).is_some_and(|t| t.is_rt()) {
-            return Err(adding(name, &format!("table '{name}': no such local table '{local}'")));
+            return Err(adding(
+                name,
+                &format!("table '{name}': no such local table '{local}'"),
+            ));
         }
     }
     let agents = agents
@@ -119,7 +164,13 @@ fn check_shard_targets(name: &str, targets: &Targets) -> ExecResult<()> {
     for agent in &targets.agents {
         let first = &agent.mirrors[0].tables;
         if first.len() != 1 || agent.mirrors.iter().any(|m| m.tables.len() != 1) {
-            return Err(adding(name, &format!("table '{name}': shard remote target '{}' must name exactly one remote table", agent.raw)));
+            return Err(adding(
+                name,
+                &format!(
+                    "table '{name}': shard remote target '{}' must name exactly one remote table",
+                    agent.raw
+                ),
+            ));
         }
         if agent.mirrors.iter().any(|m| m.tables != *first) {
             return Err(adding(name, &format!("table '{name}': shard remote target '{}' must name the same remote table on every mirror", agent.raw)));
@@ -127,12 +178,22 @@ fn check_shard_targets(name: &str, targets: &Targets) -> ExecResult<()> {
         names.push(first[0].as_str());
     }
     order_targets(&names).map_err(|(order, a, b)| {
-        adding(name, &format!("table '{name}': duplicate shard suffix order {order} for targets '{a}' and '{b}'"))
+        adding(
+            name,
+            &format!(
+                "table '{name}': duplicate shard suffix order {order} for targets '{a}' and '{b}'"
+            ),
+        )
     })?;
     Ok(())
 }
 
-pub fn create_table_like(node: &Node, if_not_exists: bool, name: &str, like: &str) -> ExecResult<Output> {
+pub fn create_table_like(
+    node: &Node,
+    if_not_exists: bool,
+    name: &str,
+    like: &str,
+) -> ExecResult<Output> {
     node.write(|catalog| {
         if catalog.get(name).is_some() {
             if if_not_exists {
@@ -140,7 +201,9 @@ pub fn create_table_like(node: &Node, if_not_exists: bool, name: &str, like: &st
             }
             return Err(failed(name, &format!("table '{name}' already exists")));
         }
-        let source = catalog.get(like).ok_or_else(|| failed(name, &format!("no such table '{like}'")))?;
+        let source = catalog
+            .get(like)
+            .ok_or_else(|| failed(name, &format!("no such table '{like}'")))?;
         Ok((
             vec![Mutation::CreateTable {
                 name: name.to_string(),
@@ -157,15 +220,28 @@ pub fn drop_table(node: &Node, if_exists: bool, name: &str, force: bool) -> Exec
             if if_exists {
                 return Ok((Vec::new(), OK));
             }
-            return Err(ExecError::new(format!("DROP TABLE failed: unknown table '{name}'")));
+            return Err(ExecError::new(format!(
+                "DROP TABLE failed: unknown table '{name}'"
+            )));
         };
         if !force && table.def.targets().is_some_and(Targets::has_system_table) {
-            return Err(ExecError::new(format!("can not drop table '{}' because it contains system table", table.name)));
+            return Err(ExecError::new(format!(
+                "can not drop table '{}' because it contains system table",
+                table.name
+            )));
         }
         if table.cluster.is_some() {
-            return Err(ExecError::new(format!("DROP TABLE failed: unable to drop a cluster table '{}'", table.name)));
+            return Err(ExecError::new(format!(
+                "DROP TABLE failed: unable to drop a cluster table '{}'",
+                table.name
+            )));
         }
-        Ok((vec![Mutation::DropTable { name: table.name.clone() }], OK))
+        Ok((
+            vec![Mutation::DropTable {
+                name: table.name.clone(),
+            }],
+            OK,
+        ))
     })
 }
 
@@ -182,13 +258,20 @@ pub fn alter_probe(node: &Node, name: &str) -> ExecResult<Output> {
     }
 }
 
-fn alter_target<'a>(catalog: &'a Catalog, name: &str) -> ExecResult<&'a crate::store::catalog::Table> {
+fn alter_target<'a>(
+    catalog: &'a Catalog,
+    name: &str,
+) -> ExecResult<&'a crate::store::catalog::Table> {
     let table = catalog.get(name).ok_or_else(|| not_rt(name))?;
     if !table.is_rt() {
-        return Err(ExecError::new("ALTER is only supported for local (not distributed) tables"));
+        return Err(ExecError::new(
+            "ALTER is only supported for local (not distributed) tables",
+        ));
     }
     if let Some(c) = &table.cluster {
-        return Err(ExecError::new(format!("table {name}: is part of cluster {c}, ALTER is not supported for tables in cluster")));
+        return Err(ExecError::new(format!(
+            "table {name}: is part of cluster {c}, ALTER is not supported for tables in cluster"
+        )));
     }
     Ok(table)
 }
@@ -196,22 +279,45 @@ fn alter_target<'a>(catalog: &'a Catalog, name: &str) -> ExecResult<&'a crate::s
 pub fn add_column(node: &Node, name: &str, spec: &ColumnSpec) -> ExecResult<Output> {
     node.write(|catalog| {
         let table = alter_target(catalog, name)?;
-        let schema = Schema::from_specs(std::slice::from_ref(spec)).map_err(|e| schema_error(name, e))?;
+        let schema =
+            Schema::from_specs(std::slice::from_ref(spec)).map_err(|e| schema_error(name, e))?;
         let Some(column) = schema.columns.into_iter().next() else {
-            return Err(ExecError::new(format!("table {name}: can not add column 'id'")));
+            return Err(ExecError::new(format!(
+                "table {name}: can not add column 'id'"
+            )));
         };
-        if table.def.schema().is_some_and(|s| s.position(&column.name).is_some()) {
-            return Err(ExecError::new(format!("table {name}: attribute '{}' already exists", column.name)));
+        if table
+            .def
+            .schema()
+            .is_some_and(|s| s.position(&column.name).is_some())
+        {
+            return Err(ExecError::new(format!(
+                "table {name}: attribute '{}' already exists",
+                column.name
+            )));
         }
-        Ok((vec![Mutation::AddColumn { table: table.name.clone(), column }], OK))
+        Ok((
+            vec![Mutation::AddColumn {
+                table: table.name.clone(),
+                column,
+            }],
+            OK,
+        ))
     })
 }
 
 pub fn drop_column(node: &Node, name: &str, column: &str) -> ExecResult<Output> {
     node.write(|catalog| {
         let table = alter_target(catalog, name)?;
-        if table.def.schema().and_then(|s| s.position(column)).is_none() {
-            return Err(ExecError::new(format!("table {name}: attribute '{column}' does not exist")));
+        if table
+            .def
+            .schema()
+            .and_then(|s| s.position(column))
+            .is_none()
+        {
+            return Err(ExecError::new(format!(
+                "table {name}: attribute '{column}' does not exist"
+            )));
         }
         Ok((
             vec![Mutation::DropColumn {
@@ -236,32 +342,54 @@ pub fn truncate(node: &Node, table: &TableRef, reconfigure: bool) -> ExecResult<
             .filter(|t| t.is_rt())
             .ok_or_else(|| ExecError::new("TRUNCATE RTINDEX requires an existing RT table"))?;
         super::write::check_cluster(t, table).map_err(ExecError::new)?;
-        Ok((vec![Mutation::Truncate { table: t.name.clone() }], OK))
+        Ok((
+            vec![Mutation::Truncate {
+                table: t.name.clone(),
+            }],
+            OK,
+        ))
     })
 }
 
 pub fn flush_ramchunk(node: &Node, name: &str) -> ExecResult<Output> {
-    compact(node, name, || ExecError::new("FLUSH RAMCHUNK requires an existing RT table"))
+    compact(node, name, || {
+        ExecError::new("FLUSH RAMCHUNK requires an existing RT table")
+    })
 }
 
 pub fn optimize(node: &Node, name: &str, sync: bool) -> ExecResult<Output> {
     let kind = node.catalog().get(name).map(|t| t.def.clone());
     match kind {
-        None => Err(ExecError::new("OPTIMIZE TABLE requires an existing RT, distributed, or shard table")),
-        Some(TableDef::Rt { .. }) => compact(node, name, || ExecError::new("OPTIMIZE TABLE requires an existing RT table")),
+        None => Err(ExecError::new(
+            "OPTIMIZE TABLE requires an existing RT, distributed, or shard table",
+        )),
+        Some(TableDef::Rt { .. }) => compact(node, name, || {
+            ExecError::new("OPTIMIZE TABLE requires an existing RT table")
+        }),
         Some(def) if sync => {
             for local in def.targets().map(|t| t.locals.clone()).unwrap_or_default() {
-                compact(node, &local, || ExecError::new(format!("unknown local table(s) '{local}' in search request")))?;
+                compact(node, &local, || {
+                    ExecError::new(format!(
+                        "unknown local table(s) '{local}' in search request"
+                    ))
+                })?;
             }
             Ok(OK)
         }
-        Some(_) => Err(ExecError::new("OPTIMIZE TABLE requires an existing RT table")),
+        Some(_) => Err(ExecError::new(
+            "OPTIMIZE TABLE requires an existing RT table",
+        )),
     }
 }
 
 fn compact(node: &Node, name: &str, err: impl FnOnce() -> ExecError) -> ExecResult<Output> {
     node.write(|catalog| {
         let t = catalog.get(name).filter(|t| t.is_rt()).ok_or_else(err)?;
-        Ok((vec![Mutation::Compact { table: t.name.clone() }], OK))
+        Ok((
+            vec![Mutation::Compact {
+                table: t.name.clone(),
+            }],
+            OK,
+        ))
     })
 }

@@ -60,8 +60,12 @@ pub fn check_columns(expr: &Expr, schema: &Schema) -> ExecResult<()> {
             }
         }
         Expr::Cmp { lhs, rhs, .. } => check_columns(lhs, schema).and(check_columns(rhs, schema)),
-        Expr::In { expr, .. } | Expr::Regex { expr, .. } | Expr::Not(expr) => check_columns(expr, schema),
-        Expr::And(parts) | Expr::Or(parts) => parts.iter().try_for_each(|p| check_columns(p, schema)),
+        Expr::In { expr, .. } | Expr::Regex { expr, .. } | Expr::Not(expr) => {
+            check_columns(expr, schema)
+        }
+        Expr::And(parts) | Expr::Or(parts) => {
+            parts.iter().try_for_each(|p| check_columns(p, schema))
+        }
         _ => Ok(()),
     }
 }
@@ -70,7 +74,11 @@ pub fn resolve(path: &Path, ctx: &RowCtx) -> Scalar {
     let base = if path.column.eq_ignore_ascii_case("id") {
         Scalar::Int(ctx.row.id)
     } else {
-        match ctx.schema.position(&path.column).and_then(|i| ctx.row.values.get(i)) {
+        match ctx
+            .schema
+            .position(&path.column)
+            .and_then(|i| ctx.row.values.get(i))
+        {
             Some(v) => scalar_of(v),
             None => Scalar::Null,
         }
@@ -136,7 +144,10 @@ pub fn project(expr: &Expr, ctx: &RowCtx) -> (ResultType, Cell) {
                 return (ResultType::LongLong, Cell::Int(ctx.row.id));
             }
             match ctx.schema.position(&p.column) {
-                Some(i) => (ctx.schema.columns[i].ty.result_type(), cell_of(&ctx.row.values[i])),
+                Some(i) => (
+                    ctx.schema.columns[i].ty.result_type(),
+                    cell_of(&ctx.row.values[i]),
+                ),
                 None => (ResultType::String, Cell::Null),
             }
         }
@@ -156,13 +167,21 @@ pub fn literal_cell(l: &Literal) -> (ResultType, Cell) {
         Literal::UInt(v) => (ResultType::LongLong, Cell::Int(*v as i64)),
         Literal::Float(v) => (ResultType::Float, Cell::Float(*v as f32)),
         Literal::Str(s) => (ResultType::String, Cell::Str(s.clone())),
-        Literal::Mva(m) => (ResultType::String, Cell::Str(m.iter().map(i64::to_string).collect::<Vec<_>>().join(","))),
+        Literal::Mva(m) => (
+            ResultType::String,
+            Cell::Str(m.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+        ),
         Literal::Null => (ResultType::String, Cell::Null),
     }
 }
 
 /// Evaluates a WHERE condition; `MATCH` is decided by the caller (`full_text`).
-pub fn eval_condition(expr: &Expr, ctx: &RowCtx, cache: &mut EvalCache, full_text: bool) -> ExecResult<bool> {
+pub fn eval_condition(
+    expr: &Expr,
+    ctx: &RowCtx,
+    cache: &mut EvalCache,
+    full_text: bool,
+) -> ExecResult<bool> {
     Ok(match expr {
         Expr::And(parts) => {
             for p in parts {
@@ -190,7 +209,11 @@ pub fn eval_condition(expr: &Expr, ctx: &RowCtx, cache: &mut EvalCache, full_tex
             };
             cache.regex(pattern)?.is_match(&text)
         }
-        Expr::In { expr, list, negated } => {
+        Expr::In {
+            expr,
+            list,
+            negated,
+        } => {
             let v = operand(expr, ctx);
             list.iter().any(|l| compare(&v, l, CmpOp::Eq)) != *negated
         }
@@ -290,7 +313,13 @@ pub fn compare(v: &Scalar, lit: &Literal, op: CmpOp) -> bool {
             _ => false,
         },
         Scalar::Mva(items) => {
-            let hit = items.iter().any(|i| compare(&Scalar::Int(*i), lit, if op == CmpOp::Ne { CmpOp::Eq } else { op }));
+            let hit = items.iter().any(|i| {
+                compare(
+                    &Scalar::Int(*i),
+                    lit,
+                    if op == CmpOp::Ne { CmpOp::Eq } else { op },
+                )
+            });
             if op == CmpOp::Ne {
                 !hit
             } else {
@@ -300,7 +329,9 @@ pub fn compare(v: &Scalar, lit: &Literal, op: CmpOp) -> bool {
         Scalar::Json(j) => match j {
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(i) => compare(&Scalar::Int(i), lit, op),
-                None => n.as_f64().is_some_and(|f| compare(&Scalar::Float(f), lit, op)),
+                None => n
+                    .as_f64()
+                    .is_some_and(|f| compare(&Scalar::Float(f), lit, op)),
             },
             serde_json::Value::String(s) => compare(&Scalar::Str(s.clone()), lit, op),
             serde_json::Value::Bool(b) => compare(&Scalar::Int(i64::from(*b)), lit, op),
@@ -314,7 +345,9 @@ fn holds_f(a: f64, b: f64, op: CmpOp) -> bool {
 }
 
 pub fn ci_cmp(a: &str, b: &str) -> Ordering {
-    a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 /// Document ids a condition is limited to (`id = N`, `id IN (…)`, possibly inside AND), so a
@@ -327,11 +360,19 @@ pub fn id_candidates(filter: &Expr) -> Option<Vec<i64>> {
         _ => None,
     };
     match filter {
-        Expr::Cmp { op: CmpOp::Eq, lhs, rhs } if is_id(lhs) => match rhs.as_ref() {
+        Expr::Cmp {
+            op: CmpOp::Eq,
+            lhs,
+            rhs,
+        } if is_id(lhs) => match rhs.as_ref() {
             Expr::Literal(l) => Some(as_id(l).into_iter().collect()),
             _ => None,
         },
-        Expr::In { expr, list, negated: false } if is_id(expr) => Some(list.iter().filter_map(as_id).collect()),
+        Expr::In {
+            expr,
+            list,
+            negated: false,
+        } if is_id(expr) => Some(list.iter().filter_map(as_id).collect()),
         Expr::And(parts) => parts.iter().find_map(id_candidates),
         _ => None,
     }
@@ -344,7 +385,9 @@ pub fn text_fields<'a>(schema: &'a Schema, row: &'a Row) -> Vec<(&'a str, &'a st
         .iter()
         .zip(&row.values)
         .filter_map(|(c, v)| match (c.ty, v) {
-            (ColumnType::Text { indexed: true, .. }, Value::Str(s)) => Some((c.name.as_str(), s.as_str())),
+            (ColumnType::Text { indexed: true, .. }, Value::Str(s)) => {
+                Some((c.name.as_str(), s.as_str()))
+            }
             _ => None,
         })
         .collect()
@@ -359,10 +402,22 @@ mod tests {
     fn ctx_parts() -> (Schema, Row) {
         let schema = Schema {
             columns: vec![
-                Column { name: "s".into(), ty: ColumnType::String },
-                Column { name: "m".into(), ty: ColumnType::Multi },
-                Column { name: "j".into(), ty: ColumnType::Json },
-                Column { name: "f".into(), ty: ColumnType::Float },
+                Column {
+                    name: "s".into(),
+                    ty: ColumnType::String,
+                },
+                Column {
+                    name: "m".into(),
+                    ty: ColumnType::Multi,
+                },
+                Column {
+                    name: "j".into(),
+                    ty: ColumnType::Json,
+                },
+                Column {
+                    name: "f".into(),
+                    ty: ColumnType::Float,
+                },
             ],
         };
         let row = Row {
@@ -370,7 +425,9 @@ mod tests {
             values: vec![
                 Value::Str("Alpha".into()),
                 Value::Mva(vec![7, 8]),
-                Value::Json(Some(serde_json::json!({"a": 1, "arr": [1, 2], "list": [{"k": "v"}]}))),
+                Value::Json(Some(
+                    serde_json::json!({"a": 1, "arr": [1, 2], "list": [{"k": "v"}]}),
+                )),
                 Value::Float(1.5),
             ],
         };
@@ -387,7 +444,11 @@ mod tests {
     #[test]
     fn conditions() {
         let (schema, row) = ctx_parts();
-        let ctx = RowCtx { schema: &schema, row: &row, weight: 1 };
+        let ctx = RowCtx {
+            schema: &schema,
+            row: &row,
+            weight: 1,
+        };
         let mut cache = EvalCache::default();
         let cases = [
             ("s = 'alpha'", true),
@@ -405,19 +466,50 @@ mod tests {
             ("NOT s = 'alpha'", false),
         ];
         for (cond, want) in cases {
-            assert_eq!(eval_condition(&where_of(cond), &ctx, &mut cache, false).unwrap(), want, "{cond}");
+            assert_eq!(
+                eval_condition(&where_of(cond), &ctx, &mut cache, false).unwrap(),
+                want,
+                "{cond}"
+            );
         }
     }
 
     #[test]
     fn projections() {
         let (schema, row) = ctx_parts();
-        let ctx = RowCtx { schema: &schema, row: &row, weight: 1 };
-        let path = |column: &str, steps: Vec<PathStep>| Expr::Path(Path { column: column.into(), steps });
-        assert_eq!(project(&path("m", vec![]), &ctx), (ResultType::Multi, Cell::Str("7,8".into())));
-        assert_eq!(project(&path("j", vec![PathStep::Key("a".into())]), &ctx), (ResultType::String, Cell::Str("1".into())));
-        assert_eq!(project(&path("j", vec![PathStep::Key("list".into()), PathStep::Index(0)]), &ctx), (ResultType::String, Cell::Str("{\"k\":\"v\"}".into())));
-        assert_eq!(project(&path("j", vec![PathStep::Key("nope".into())]), &ctx), (ResultType::String, Cell::Null));
-        assert_eq!(json_element_cell(&serde_json::json!(true)), Cell::Str("1".into()));
+        let ctx = RowCtx {
+            schema: &schema,
+            row: &row,
+            weight: 1,
+        };
+        let path = |column: &str, steps: Vec<PathStep>| {
+            Expr::Path(Path {
+                column: column.into(),
+                steps,
+            })
+        };
+        assert_eq!(
+            project(&path("m", vec![]), &ctx),
+            (ResultType::Multi, Cell::Str("7,8".into()))
+        );
+        assert_eq!(
+            project(&path("j", vec![PathStep::Key("a".into())]), &ctx),
+            (ResultType::String, Cell::Str("1".into()))
+        );
+        assert_eq!(
+            project(
+                &path("j", vec![PathStep::Key("list".into()), PathStep::Index(0)]),
+                &ctx
+            ),
+            (ResultType::String, Cell::Str("{\"k\":\"v\"}".into()))
+        );
+        assert_eq!(
+            project(&path("j", vec![PathStep::Key("nope".into())]), &ctx),
+            (ResultType::String, Cell::Null)
+        );
+        assert_eq!(
+            json_element_cell(&serde_json::json!(true)),
+            Cell::Str("1".into())
+        );
     }
 }

@@ -83,7 +83,11 @@ impl Query {
     pub fn hits(&self, term: &Term, fields: &[(&str, &str)]) -> u64 {
         fields
             .iter()
-            .filter(|(name, _)| term.field.as_deref().is_none_or(|f| f.eq_ignore_ascii_case(name)))
+            .filter(|(name, _)| {
+                term.field
+                    .as_deref()
+                    .is_none_or(|f| f.eq_ignore_ascii_case(name))
+            })
             .map(|(_, text)| tokenize(text).filter(|w| term.matches_word(w)).count() as u64)
             .sum()
     }
@@ -92,7 +96,10 @@ impl Query {
     pub fn matches(&self, fields: &[(&str, &str)]) -> bool {
         !self.terms.is_empty()
             && self.terms.iter().any(|t| !t.negated)
-            && self.terms.iter().all(|t| (self.hits(t, fields) > 0) != t.negated)
+            && self
+                .terms
+                .iter()
+                .all(|t| (self.hits(t, fields) > 0) != t.negated)
     }
 
     /// Relevance of a matching document. `stats` holds, per term, the documents containing it;

@@ -32,8 +32,15 @@ pub async fn execute(node: &Node, session: &mut Session, sql: &str) -> ExecResul
 /// The right a statement needs.
 fn need(stmt: &Statement) -> Need {
     match stmt {
-        Statement::Select(_) | Statement::Describe { .. } | Statement::ShowCreateTable { .. } | Statement::ShowTableStatus { .. } | Statement::ShowTableSettings { .. } => Need::Read,
-        Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Truncate { .. } => Need::Write,
+        Statement::Select(_)
+        | Statement::Describe { .. }
+        | Statement::ShowCreateTable { .. }
+        | Statement::ShowTableStatus { .. }
+        | Statement::ShowTableSettings { .. } => Need::Read,
+        Statement::Insert(_)
+        | Statement::Update(_)
+        | Statement::Delete(_)
+        | Statement::Truncate { .. } => Need::Write,
         Statement::CreateTable(_)
         | Statement::CreateTableLike { .. }
         | Statement::DropTable { .. }
@@ -47,7 +54,11 @@ fn need(stmt: &Statement) -> Need {
     }
 }
 
-pub async fn execute_statement(node: &Node, session: &mut Session, stmt: &Statement) -> ExecResult<Output> {
+pub async fn execute_statement(
+    node: &Node,
+    session: &mut Session,
+    stmt: &Statement,
+) -> ExecResult<Output> {
     node.counters.command_sphinxql.fetch_add(1, Relaxed);
     if node.auth_enabled() && !session.perms.allows(need(stmt)) {
         return Err(ExecError::access_denied(denied_message(&session.user)));
@@ -61,24 +72,46 @@ pub async fn execute_statement(node: &Node, session: &mut Session, stmt: &Statem
         }
         Statement::ShowMeta => rows(session.meta.clone().unwrap_or_default().to_result()),
         Statement::ShowSettings => rows(show::show_settings(node)),
-        Statement::ShowVariables { like } => rows(show::show_variables(node, session, like.as_deref())),
+        Statement::ShowVariables { like } => {
+            rows(show::show_variables(node, session, like.as_deref()))
+        }
         Statement::ShowStatus { like } => {
             node.counters.command_status.fetch_add(1, Relaxed);
             rows(show::show_status(node, like.as_deref()))
         }
-        Statement::ShowTables { system, like } => rows(show::show_tables(&node.catalog(), *system, like.as_deref())),
-        Statement::ShowCreateTable { name, force } => rows(show::show_create(&node.catalog(), name, *force)?),
-        Statement::ShowTableStatus { name } => rows(show::show_table_status(&node.catalog(), name)?),
-        Statement::ShowTableSettings { name } => rows(show::show_table_settings(&node.catalog(), name)?),
+        Statement::ShowTables { system, like } => {
+            rows(show::show_tables(&node.catalog(), *system, like.as_deref()))
+        }
+        Statement::ShowCreateTable { name, force } => {
+            rows(show::show_create(&node.catalog(), name, *force)?)
+        }
+        Statement::ShowTableStatus { name } => {
+            rows(show::show_table_status(&node.catalog(), name)?)
+        }
+        Statement::ShowTableSettings { name } => {
+            rows(show::show_table_settings(&node.catalog(), name)?)
+        }
         Statement::Describe { name, .. } => rows(show::describe(&node.catalog(), name)?),
         Statement::CreateTable(c) => ddl::create_table(node, c),
-        Statement::CreateTableLike { if_not_exists, name, like } => ddl::create_table_like(node, *if_not_exists, name, like),
-        Statement::DropTable { if_exists, name, force } => ddl::drop_table(node, *if_exists, name, *force),
+        Statement::CreateTableLike {
+            if_not_exists,
+            name,
+            like,
+        } => ddl::create_table_like(node, *if_not_exists, name, like),
+        Statement::DropTable {
+            if_exists,
+            name,
+            force,
+        } => ddl::drop_table(node, *if_exists, name, *force),
         Statement::AlterTable { name } => ddl::alter_probe(node, name),
         Statement::AddColumn { table, column } => ddl::add_column(node, table, column),
         Statement::DropColumn { table, column } => ddl::drop_column(node, table, column),
         Statement::Insert(ins) => {
-            let counter = if ins.replace { &node.counters.command_replace } else { &node.counters.command_insert };
+            let counter = if ins.replace {
+                &node.counters.command_replace
+            } else {
+                &node.counters.command_insert
+            };
             counter.fetch_add(1, Relaxed);
             write::insert(node, session, ins).await
         }
@@ -100,6 +133,8 @@ pub async fn execute_statement(node: &Node, session: &mut Session, stmt: &Statem
             Ok(Output::Ok { affected: 0 })
         }
         Statement::SetSession | Statement::Transaction => Ok(Output::Ok { affected: 0 }),
-        Statement::Cluster(_) => Err(ExecError::new("replication clusters are not available on this node")),
+        Statement::Cluster(_) => Err(ExecError::new(
+            "replication clusters are not available on this node",
+        )),
     }
 }

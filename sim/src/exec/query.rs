@@ -6,7 +6,10 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::error::{ExecError, ExecResult};
-use super::eval::{check_columns, ci_cmp, eval_condition, project, resolve, text_fields, unknown_column, EvalCache, RowCtx, Scalar};
+use super::eval::{
+    check_columns, ci_cmp, eval_condition, project, resolve, text_fields, unknown_column,
+    EvalCache, RowCtx, Scalar,
+};
 use super::fulltext::Query;
 use super::result::{Cell, Meta, ResultColumn, ResultSet};
 use super::sorter::TopN;
@@ -37,7 +40,11 @@ impl<'s> Plan<'s> {
     pub fn new(select: &'s Select) -> Plan<'s> {
         Plan {
             select,
-            full_text: select.filter.as_ref().and_then(find_match).map(|q| Query::parse(&q)),
+            full_text: select
+                .filter
+                .as_ref()
+                .and_then(find_match)
+                .map(|q| Query::parse(&q)),
         }
     }
 
@@ -49,11 +56,27 @@ impl<'s> Plan<'s> {
     pub fn is_count_only(&self) -> bool {
         self.select.group_by.is_none()
             && !self.select.items.is_empty()
-            && self.select.items.iter().all(|i| matches!(i, SelectItem::Expr { expr: Expr::CountStar, .. }))
+            && self.select.items.iter().all(|i| {
+                matches!(
+                    i,
+                    SelectItem::Expr {
+                        expr: Expr::CountStar,
+                        ..
+                    }
+                )
+            })
     }
 
     fn has_count(&self) -> bool {
-        self.select.items.iter().any(|i| matches!(i, SelectItem::Expr { expr: Expr::CountStar, .. }))
+        self.select.items.iter().any(|i| {
+            matches!(
+                i,
+                SelectItem::Expr {
+                    expr: Expr::CountStar,
+                    ..
+                }
+            )
+        })
     }
 }
 
@@ -68,7 +91,11 @@ fn find_match(e: &Expr) -> Option<String> {
 /// Keyword statistics of a full-text query over one table: (documents, hits) per term,
 /// counting documents killed since the last merge, as searchd does.
 pub fn keyword_stats(q: &Query, schema: &Schema, table: &Table) -> Vec<(u64, u64)> {
-    let rows = table.data.iter().map(|(_, r)| r).chain(table.data.killed().iter());
+    let rows = table
+        .data
+        .iter()
+        .map(|(_, r)| r)
+        .chain(table.data.killed().iter());
     let mut stats = vec![(0u64, 0u64); q.terms.len()];
     for row in rows {
         let fields = text_fields(schema, row);
@@ -86,7 +113,11 @@ pub fn keyword_stats(q: &Query, schema: &Schema, table: &Table) -> Vec<(u64, u64
 /// Validates the columns a query names against a schema.
 pub fn check_query_columns(select: &Select, schema: &Schema) -> ExecResult<()> {
     for item in &select.items {
-        if let SelectItem::Expr { expr: Expr::Path(p), .. } = item {
+        if let SelectItem::Expr {
+            expr: Expr::Path(p),
+            ..
+        } = item
+        {
             if !p.column.eq_ignore_ascii_case("id") && schema.position(&p.column).is_none() {
                 return Err(unknown_column(&p.column));
             }
@@ -104,15 +135,28 @@ pub fn check_query_columns(select: &Select, schema: &Schema) -> ExecResult<()> {
 }
 
 /// Matching documents of one RT table, in storage order.
-pub fn scan<'a>(plan: &Plan, schema: &Schema, table: &'a Table, stats: &[(u64, u64)]) -> ExecResult<Vec<Match<'a>>> {
+pub fn scan<'a>(
+    plan: &Plan,
+    schema: &Schema,
+    table: &'a Table,
+    stats: &[(u64, u64)],
+) -> ExecResult<Vec<Match<'a>>> {
     let mut cache = EvalCache::default();
     let docs: Vec<u64> = stats.iter().map(|s| s.0).collect();
     let total_docs = table.data.len() as u64;
     let mut out = Vec::new();
     // `id = N` / `id IN (…)`: look the documents up instead of scanning, in storage order.
-    let candidates: Box<dyn Iterator<Item = ((u64, u32), &Row)>> = match plan.select.filter.as_ref().and_then(super::eval::id_candidates) {
+    let candidates: Box<dyn Iterator<Item = ((u64, u32), &Row)>> = match plan
+        .select
+        .filter
+        .as_ref()
+        .and_then(super::eval::id_candidates)
+    {
         Some(ids) => {
-            let mut found: Vec<((u64, u32), &Row)> = ids.iter().filter_map(|id| Some((table.data.position(*id)?, table.data.get(*id)?))).collect();
+            let mut found: Vec<((u64, u32), &Row)> = ids
+                .iter()
+                .filter_map(|id| Some((table.data.position(*id)?, table.data.get(*id)?)))
+                .collect();
             found.sort_by_key(|(pos, _)| *pos);
             found.dedup_by_key(|(pos, _)| *pos);
             Box::new(found.into_iter())
@@ -134,7 +178,11 @@ pub fn scan<'a>(plan: &Plan, schema: &Schema, table: &'a Table, stats: &[(u64, u
         if plan.full_text.is_some() && !full_text {
             continue;
         }
-        let ctx = RowCtx { schema, row, weight };
+        let ctx = RowCtx {
+            schema,
+            row,
+            weight,
+        };
         if let Some(f) = &plan.select.filter {
             if !eval_condition(f, &ctx, &mut cache, full_text)? {
                 continue;
@@ -150,7 +198,13 @@ pub fn scan<'a>(plan: &Plan, schema: &Schema, table: &'a Table, stats: &[(u64, u
 }
 
 /// Turns matches (plus counts already aggregated elsewhere) into the final result set.
-pub fn finish(plan: &Plan, schema: &Schema, matches: Vec<Match>, counted_elsewhere: u64, meta: &mut Meta) -> ExecResult<ResultSet> {
+pub fn finish(
+    plan: &Plan,
+    schema: &Schema,
+    matches: Vec<Match>,
+    counted_elsewhere: u64,
+    meta: &mut Meta,
+) -> ExecResult<ResultSet> {
     let select = plan.select;
     let found = matches.len() as u64 + counted_elsewhere;
     let mut rs = if plan.is_count_only() {
@@ -182,10 +236,20 @@ pub fn finish(plan: &Plan, schema: &Schema, matches: Vec<Match>, counted_elsewhe
             if let SelectItem::Expr { expr, header } = item {
                 let (ty, cell) = match (expr, &first) {
                     (Expr::CountStar, _) => (ResultType::LongLong, Cell::Int(found as i64)),
-                    (e, Some(m)) => project(e, &RowCtx { schema, row: &m.row, weight: m.weight }),
+                    (e, Some(m)) => project(
+                        e,
+                        &RowCtx {
+                            schema,
+                            row: &m.row,
+                            weight: m.weight,
+                        },
+                    ),
                     (_, None) => (ResultType::String, Cell::Null),
                 };
-                rs.columns.push(ResultColumn { name: header.clone(), ty });
+                rs.columns.push(ResultColumn {
+                    name: header.clone(),
+                    ty,
+                });
                 row.push(cell);
             }
         }
@@ -281,7 +345,12 @@ fn static_type(e: &Expr, schema: &Schema) -> ResultType {
 }
 
 /// Sorts with searchd's heap sorter and returns at most `want` matches, best first.
-fn sort_matches<'a>(plan: &Plan, schema: &Schema, matches: Vec<Match<'a>>, want: usize) -> Vec<Match<'a>> {
+fn sort_matches<'a>(
+    plan: &Plan,
+    schema: &Schema,
+    matches: Vec<Match<'a>>,
+    want: usize,
+) -> Vec<Match<'a>> {
     let keys = &plan.select.order_by;
     let cmp = |a: &Match, b: &Match| -> Ordering {
         for k in keys {
@@ -324,7 +393,9 @@ pub fn scalar_cmp(a: &Scalar, b: &Scalar) -> Ordering {
     match (a, b) {
         (Scalar::Int(x), Scalar::Int(y)) => x.cmp(y),
         (Scalar::Int(x), Scalar::Float(y)) => (*x as f64).partial_cmp(y).unwrap_or(Ordering::Equal),
-        (Scalar::Float(x), Scalar::Int(y)) => x.partial_cmp(&(*y as f64)).unwrap_or(Ordering::Equal),
+        (Scalar::Float(x), Scalar::Int(y)) => {
+            x.partial_cmp(&(*y as f64)).unwrap_or(Ordering::Equal)
+        }
         (Scalar::Float(x), Scalar::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
         (Scalar::Str(x), Scalar::Str(y)) => ci_cmp(x, y),
         (Scalar::Null, Scalar::Null) => Ordering::Equal,
@@ -342,7 +413,14 @@ fn grouped(plan: &Plan, schema: &Schema, key: &Path, matches: Vec<Match>) -> Exe
     let mut groups: Vec<(Scalar, u64, Match)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for m in matches {
-        let k = resolve(key, &RowCtx { schema, row: &m.row, weight: m.weight });
+        let k = resolve(
+            key,
+            &RowCtx {
+                schema,
+                row: &m.row,
+                weight: m.weight,
+            },
+        );
         let token = format!("{k:?}");
         match index.get(&token) {
             Some(&i) => groups[i].1 += 1,
@@ -358,7 +436,10 @@ fn grouped(plan: &Plan, schema: &Schema, key: &Path, matches: Vec<Match>) -> Exe
         .items
         .iter()
         .filter_map(|i| match i {
-            SelectItem::Expr { expr: Expr::CountStar, header } => Some(header.as_str()),
+            SelectItem::Expr {
+                expr: Expr::CountStar,
+                header,
+            } => Some(header.as_str()),
             _ => None,
         })
         .collect();
@@ -367,7 +448,12 @@ fn grouped(plan: &Plan, schema: &Schema, key: &Path, matches: Vec<Match>) -> Exe
         for k in order {
             let (va, vb) = match &k.expr {
                 Expr::CountStar => (Scalar::Int(a.1 as i64), Scalar::Int(b.1 as i64)),
-                Expr::Path(p) if p.steps.is_empty() && alias_of_count.iter().any(|al| al.eq_ignore_ascii_case(&p.column)) => {
+                Expr::Path(p)
+                    if p.steps.is_empty()
+                        && alias_of_count
+                            .iter()
+                            .any(|al| al.eq_ignore_ascii_case(&p.column)) =>
+                {
                     (Scalar::Int(a.1 as i64), Scalar::Int(b.1 as i64))
                 }
                 e => (sort_value(e, schema, &a.2), sort_value(e, schema, &b.2)),
@@ -386,15 +472,28 @@ fn grouped(plan: &Plan, schema: &Schema, key: &Path, matches: Vec<Match>) -> Exe
     });
     let mut rs = ResultSet::default();
     let mut types: Vec<ResultType> = Vec::new();
-    for (_, count, m) in groups.iter().skip(select.offset as usize).take(plan.limit() as usize) {
-        let ctx = RowCtx { schema, row: &m.row, weight: m.weight };
+    for (_, count, m) in groups
+        .iter()
+        .skip(select.offset as usize)
+        .take(plan.limit() as usize)
+    {
+        let ctx = RowCtx {
+            schema,
+            row: &m.row,
+            weight: m.weight,
+        };
         let mut row = Vec::new();
         types.clear();
         for item in &select.items {
             let (ty, cell) = match item {
-                SelectItem::Expr { expr: Expr::CountStar, .. } => (ResultType::LongLong, Cell::Int(*count as i64)),
+                SelectItem::Expr {
+                    expr: Expr::CountStar,
+                    ..
+                } => (ResultType::LongLong, Cell::Int(*count as i64)),
                 SelectItem::Expr { expr, .. } => project(expr, &ctx),
-                SelectItem::Star => return Err(ExecError::new("SELECT * cannot be combined with GROUP BY")),
+                SelectItem::Star => {
+                    return Err(ExecError::new("SELECT * cannot be combined with GROUP BY"))
+                }
             };
             types.push(ty);
             row.push(cell);
@@ -408,7 +507,10 @@ fn grouped(plan: &Plan, schema: &Schema, key: &Path, matches: Vec<Match>) -> Exe
         .filter_map(|(i, item)| match item {
             SelectItem::Expr { header, expr } => Some(ResultColumn {
                 name: header.clone(),
-                ty: types.get(i).copied().unwrap_or_else(|| static_type(expr, schema)),
+                ty: types
+                    .get(i)
+                    .copied()
+                    .unwrap_or_else(|| static_type(expr, schema)),
             }),
             SelectItem::Star => None,
         })

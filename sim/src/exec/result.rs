@@ -62,9 +62,16 @@ impl ResultSet {
     }
 
     /// A `Counter`/`Value`-style two-string-column result.
-    pub fn pairs(key: &str, value: &str, rows: impl IntoIterator<Item = (String, String)>) -> ResultSet {
+    pub fn pairs(
+        key: &str,
+        value: &str,
+        rows: impl IntoIterator<Item = (String, String)>,
+    ) -> ResultSet {
         let mut rs = ResultSet::new(&[(key, ResultType::String), (value, ResultType::String)]);
-        rs.rows = rows.into_iter().map(|(k, v)| vec![Cell::Str(k), Cell::Str(v)]).collect();
+        rs.rows = rows
+            .into_iter()
+            .map(|(k, v)| vec![Cell::Str(k), Cell::Str(v)])
+            .collect();
         rs
     }
 }
@@ -96,8 +103,14 @@ impl Meta {
         }
         rows.push(("total".to_string(), self.total.to_string()));
         rows.push(("total_found".to_string(), self.total_found.to_string()));
-        rows.push(("total_relation".to_string(), if self.relation_gte { "gte" } else { "eq" }.to_string()));
-        rows.push(("time".to_string(), format!("{:.3}", self.time_ms as f64 / 1000.0)));
+        rows.push((
+            "total_relation".to_string(),
+            if self.relation_gte { "gte" } else { "eq" }.to_string(),
+        ));
+        rows.push((
+            "time".to_string(),
+            format!("{:.3}", self.time_ms as f64 / 1000.0),
+        ));
         for (i, (word, docs, hits)) in self.keywords.iter().enumerate() {
             rows.push((format!("keyword[{i}]"), word.clone()));
             rows.push((format!("docs[{i}]"), docs.to_string()));

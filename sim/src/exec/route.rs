@@ -69,9 +69,15 @@ mod tests {
 
     #[test]
     fn target_order_and_duplicates() {
-        assert_eq!(order_targets(&["system.t_s10", "system.t_s2", "x", "system.t_s0"]).unwrap(), vec![3, 1, 0, 2]);
+        assert_eq!(
+            order_targets(&["system.t_s10", "system.t_s2", "x", "system.t_s0"]).unwrap(),
+            vec![3, 1, 0, 2]
+        );
         let dup = order_targets(&["system.s_s0", "system.s_s0"]).unwrap_err();
-        assert_eq!(dup, (0, "system.s_s0".to_string(), "system.s_s0".to_string()));
+        assert_eq!(
+            dup,
+            (0, "system.s_s0".to_string(), "system.s_s0".to_string())
+        );
         assert_eq!(shard_suffix("dl"), None);
         assert_eq!(shard_suffix("p_s0"), Some(0));
     }

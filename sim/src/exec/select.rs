@@ -30,7 +30,9 @@ pub async fn run(node: &Node, session: &mut Session, select: &Select) -> ExecRes
     let mut meta = Meta::default();
     let def = {
         let catalog = node.catalog();
-        let table = catalog.get(&from.name).ok_or_else(|| unknown_table(&from.name))?;
+        let table = catalog
+            .get(&from.name)
+            .ok_or_else(|| unknown_table(&from.name))?;
         table.def.clone()
     };
     let rs = match &def {
@@ -42,7 +44,9 @@ pub async fn run(node: &Node, session: &mut Session, select: &Select) -> ExecRes
             let schema = distributed_schema(node, targets);
             fan_out(node, &from.name, select, &schema, targets, &mut meta).await?
         }
-        TableDef::Shard { schema, targets, .. } => fan_out(node, &from.name, select, schema, targets, &mut meta).await?,
+        TableDef::Shard {
+            schema, targets, ..
+        } => fan_out(node, &from.name, select, schema, targets, &mut meta).await?,
     };
     meta.time_ms = started.elapsed().as_millis() as u64;
     session.meta = Some(meta);
@@ -53,8 +57,16 @@ pub fn unknown_table(name: &str) -> ExecError {
     ExecError::new(format!("unknown local table(s) '{name}' in search request"))
 }
 
-fn local_select(catalog: &Catalog, name: &str, select: &Select, meta: &mut Meta) -> ExecResult<ResultSet> {
-    let table = catalog.get(name).filter(|t| t.is_rt()).ok_or_else(|| unknown_table(name))?;
+fn local_select(
+    catalog: &Catalog,
+    name: &str,
+    select: &Select,
+    meta: &mut Meta,
+) -> ExecResult<ResultSet> {
+    let table = catalog
+        .get(name)
+        .filter(|t| t.is_rt())
+        .ok_or_else(|| unknown_table(name))?;
     let schema = table.def.schema().cloned().unwrap_or_default();
     check_query_columns(select, &schema)?;
     let plan = Plan::new(select);
@@ -64,7 +76,12 @@ fn local_select(catalog: &Catalog, name: &str, select: &Select, meta: &mut Meta)
     };
     let matches = scan(&plan, &schema, table, &stats)?;
     if let Some(q) = &plan.full_text {
-        meta.keywords = q.terms.iter().zip(&stats).map(|(t, s)| (t.text.clone(), s.0, s.1)).collect();
+        meta.keywords = q
+            .terms
+            .iter()
+            .zip(&stats)
+            .map(|(t, s)| (t.text.clone(), s.0, s.1))
+            .collect();
     }
     finish(&plan, &schema, matches, 0, meta)
 }
@@ -74,13 +91,21 @@ fn constant_select(node: &Node, session: &Session, select: &Select) -> ResultSet
     let mut rs = ResultSet::default();
     let mut row = Vec::new();
     for item in &select.items {
-        let SelectItem::Expr { expr, header } = item else { continue };
+        let SelectItem::Expr { expr, header } = item else {
+            continue;
+        };
         let (ty, cell) = match expr {
-            Expr::SysVar(name) => (ResultType::String, Cell::Str(variable_value(node, session, name))),
+            Expr::SysVar(name) => (
+                ResultType::String,
+                Cell::Str(variable_value(node, session, name)),
+            ),
             Expr::Literal(l) => super::eval::literal_cell(l),
             _ => (ResultType::String, Cell::Null),
         };
-        rs.columns.push(super::result::ResultColumn { name: header.clone(), ty });
+        rs.columns.push(super::result::ResultColumn {
+            name: header.clone(),
+            ty,
+        });
         row.push(cell);
     }
     rs.rows.push(row);
@@ -98,14 +123,26 @@ fn distributed_schema(node: &Node, targets: &Targets) -> Schema {
 }
 
 /// Reads every target (locals here, agents over HTTP), then ranks and cuts the union.
-async fn fan_out(node: &Node, name: &str, select: &Select, schema: &Schema, targets: &Targets, meta: &mut Meta) -> ExecResult<ResultSet> {
+async fn fan_out(
+    node: &Node,
+    name: &str,
+    select: &Select,
+    schema: &Schema,
+    targets: &Targets,
+    meta: &mut Meta,
+) -> ExecResult<ResultSet> {
     let plan = Plan::new(select);
     let count_only = plan.is_count_only();
     let mut schema = schema.clone();
     let mut remote_matches: Vec<Match<'static>> = Vec::new();
     let mut remote_count = 0u64;
     for agent in &targets.agents {
-        let Some(table) = agent.mirrors.first().and_then(|m| m.tables.first()).cloned() else {
+        let Some(table) = agent
+            .mirrors
+            .first()
+            .and_then(|m| m.tables.first())
+            .cloned()
+        else {
             continue;
         };
         let sql = agent_sql(select, &table, count_only, plan.limit());
@@ -113,9 +150,16 @@ async fn fan_out(node: &Node, name: &str, select: &Select, schema: &Schema, targ
             Ok((_, sets, failed_over)) => {
                 // searchd reports an approximate total once an agent had to retry.
                 meta.relation_gte |= failed_over;
-                let Some(set) = sets.into_iter().next() else { continue };
+                let Some(set) = sets.into_iter().next() else {
+                    continue;
+                };
                 if count_only {
-                    remote_count += set.rows.first().and_then(|r| r.first()).and_then(|v| v.as_u64()).unwrap_or(0);
+                    remote_count += set
+                        .rows
+                        .first()
+                        .and_then(|r| r.first())
+                        .and_then(|v| v.as_u64())
+                        .unwrap_or(0);
                 } else {
                     if schema.columns.is_empty() {
                         schema = schema_of_remote(&set);
@@ -128,7 +172,9 @@ async fn fan_out(node: &Node, name: &str, select: &Select, schema: &Schema, targ
                 meta.relation_gte = true;
             }
             Err((addr, AgentFailure::Remote(text))) => {
-                return Err(ExecError::new(format!("table {name}: agent {addr}: remote query error: {text}")));
+                return Err(ExecError::new(format!(
+                    "table {name}: agent {addr}: remote query error: {text}"
+                )));
             }
         }
     }
@@ -136,7 +182,10 @@ async fn fan_out(node: &Node, name: &str, select: &Select, schema: &Schema, targ
     let mut matches: Vec<Match> = Vec::new();
     let mut count = remote_count;
     for local in &targets.locals {
-        let table = catalog.get(local).filter(|t| t.is_rt()).ok_or_else(|| unknown_table(local))?;
+        let table = catalog
+            .get(local)
+            .filter(|t| t.is_rt())
+            .ok_or_else(|| unknown_table(local))?;
         let local_schema = table.def.schema().cloned().unwrap_or_default();
         check_query_columns(select, &local_schema)?;
         let stats = match &plan.full_text {
@@ -160,7 +209,10 @@ fn agent_sql(select: &Select, table: &str, count_only: bool, limit: u64) -> Stri
     let mut sql = if count_only {
         format!("SELECT COUNT(*) FROM {}", quote_table(table))
     } else {
-        format!("SELECT *, WEIGHT() AS {WEIGHT_COLUMN} FROM {}", quote_table(table))
+        format!(
+            "SELECT *, WEIGHT() AS {WEIGHT_COLUMN} FROM {}",
+            quote_table(table)
+        )
     };
     if let Some(f) = &select.filter {
         sql.push_str(&format!(" WHERE {f}"));
@@ -176,8 +228,21 @@ fn agent_sql(select: &Select, table: &str, count_only: bool, limit: u64) -> Stri
             .collect();
         sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
     }
-    let needs_all = select.group_by.is_some() || select.items.iter().any(|i| matches!(i, SelectItem::Expr { expr: Expr::CountStar, .. }));
-    let n = if needs_all { FETCH_ALL } else { select.offset + limit };
+    let needs_all = select.group_by.is_some()
+        || select.items.iter().any(|i| {
+            matches!(
+                i,
+                SelectItem::Expr {
+                    expr: Expr::CountStar,
+                    ..
+                }
+            )
+        });
+    let n = if needs_all {
+        FETCH_ALL
+    } else {
+        select.offset + limit
+    };
     sql.push_str(&format!(" LIMIT {n}"));
     sql
 }
@@ -191,7 +256,11 @@ fn quote_table(name: &str) -> String {
 
 /// Tries the agent's mirrors in order; returns the answering mirror's address, its result sets
 /// and whether an earlier mirror failed.
-pub async fn query_agent(node: &Node, agent: &Agent, sql_for: &str) -> Result<(String, Vec<RemoteSet>, bool), (String, AgentFailure)> {
+pub async fn query_agent(
+    node: &Node,
+    agent: &Agent,
+    sql_for: &str,
+) -> Result<(String, Vec<RemoteSet>, bool), (String, AgentFailure)> {
     let mut first_failure = None;
     for mirror in &agent.mirrors {
         let addr = mirror.addr();
@@ -203,7 +272,12 @@ pub async fn query_agent(node: &Node, agent: &Agent, sql_for: &str) -> Result<(S
             Err(remote) => return Err((addr, remote)),
         }
     }
-    Err(first_failure.unwrap_or_else(|| ("0.0.0.0:0".to_string(), AgentFailure::Network("no mirrors".into()))))
+    Err(first_failure.unwrap_or_else(|| {
+        (
+            "0.0.0.0:0".to_string(),
+            AgentFailure::Network("no mirrors".into()),
+        )
+    }))
 }
 
 fn schema_of_remote(set: &RemoteSet) -> Schema {
@@ -262,7 +336,9 @@ fn remote_rows(schema: &Schema, set: &RemoteSet) -> Vec<Match<'static>> {
 fn value_from_json(v: &serde_json::Value, ty: ColumnType) -> Value {
     match ty {
         ColumnType::Float => Value::Float(v.as_f64().unwrap_or(0.0) as f32),
-        ColumnType::Text { .. } | ColumnType::String => Value::Str(v.as_str().unwrap_or_default().to_string()),
+        ColumnType::Text { .. } | ColumnType::String => {
+            Value::Str(v.as_str().unwrap_or_default().to_string())
+        }
         ColumnType::Multi | ColumnType::Multi64 => Value::Mva(
             v.as_str()
                 .unwrap_or_default()

@@ -22,20 +22,31 @@ pub fn like_matches(pattern: &str, text: &str) -> bool {
 }
 
 fn filter_like(rows: Vec<(String, String)>, like: Option<&str>) -> Vec<(String, String)> {
-    rows.into_iter().filter(|(k, _)| like.is_none_or(|p| like_matches(p, k))).collect()
+    rows.into_iter()
+        .filter(|(k, _)| like.is_none_or(|p| like_matches(p, k)))
+        .collect()
 }
 
 pub fn show_settings(node: &Node) -> ResultSet {
     let cfg = &node.config;
-    let mut rs = ResultSet::new(&[("Setting_name", ResultType::String), ("Value", ResultType::String)]);
+    let mut rs = ResultSet::new(&[
+        ("Setting_name", ResultType::String),
+        ("Value", ResultType::String),
+    ]);
     let mut push = |k: &str, v: Cell| rs.rows.push(vec![Cell::Str(k.to_string()), v]);
-    push("configuration_file", Cell::Str(cfg.path.display().to_string()));
+    push(
+        "configuration_file",
+        Cell::Str(cfg.path.display().to_string()),
+    );
     push("worker_pid", Cell::Int(i64::from(std::process::id())));
     for (k, v) in &cfg.searchd {
         push(&format!("searchd.{k}"), Cell::Str(v.clone()));
     }
     if cfg.searchd_value("binlog_path").is_none() {
-        push("searchd.binlog_path", Cell::Str(cfg.data_dir.join("binlog").display().to_string()));
+        push(
+            "searchd.binlog_path",
+            Cell::Str(cfg.data_dir.join("binlog").display().to_string()),
+        );
     }
     push("common.plugin_dir", Cell::Str(PLUGIN_DIR.to_string()));
     rs
@@ -69,7 +80,10 @@ fn variables(node: &Node, session: &Session) -> Vec<(String, String)> {
         ("query_log_format", "sphinxql"),
         ("session_read_only", "0"),
     ];
-    let mut rows: Vec<(String, String)> = fixed.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut rows: Vec<(String, String)> = fixed
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     rows.push(("log_level".into(), node.log_level()));
     for (k, v) in [
         ("max_allowed_packet", "134217728"),
@@ -100,7 +114,11 @@ fn variables(node: &Node, session: &Session) -> Vec<(String, String)> {
 }
 
 pub fn show_variables(node: &Node, session: &Session, like: Option<&str>) -> ResultSet {
-    ResultSet::pairs("Variable_name", "Value", filter_like(variables(node, session), like))
+    ResultSet::pairs(
+        "Variable_name",
+        "Value",
+        filter_like(variables(node, session), like),
+    )
 }
 
 pub fn show_status(node: &Node, like: Option<&str>) -> ResultSet {
@@ -127,7 +145,16 @@ pub fn show_status(node: &Node, like: Option<&str>) -> ResultSet {
         ("command_insert".into(), n(&c.command_insert)),
         ("command_replace".into(), n(&c.command_replace)),
     ];
-    for k in ["command_commit", "command_suggest", "command_json", "command_callpq", "command_cluster", "command_getfield", "command_shard_write", "command_optimize"] {
+    for k in [
+        "command_commit",
+        "command_suggest",
+        "command_json",
+        "command_callpq",
+        "command_cluster",
+        "command_getfield",
+        "command_shard_write",
+        "command_optimize",
+    ] {
         rows.push((k.into(), "0".into()));
     }
     for prefix in ["insert_replace", "search", "update"] {
@@ -197,8 +224,16 @@ fn render_options(options: &[(String, String)]) -> String {
 }
 
 fn render_targets(targets: &Targets) -> String {
-    let mut locals: Vec<String> = targets.locals.iter().map(|l| format!(" local='{l}'")).collect();
-    let mut agents: Vec<String> = targets.agents.iter().map(|a| format!(" agent='{}'", a.raw)).collect();
+    let mut locals: Vec<String> = targets
+        .locals
+        .iter()
+        .map(|l| format!(" local='{l}'"))
+        .collect();
+    let mut agents: Vec<String> = targets
+        .agents
+        .iter()
+        .map(|a| format!(" agent='{}'", a.raw))
+        .collect();
     locals.sort();
     agents.sort();
     locals.concat() + &agents.concat()
@@ -209,13 +244,26 @@ pub fn create_table_text(table: &Table, force: bool) -> String {
     let name = &table.name;
     match &table.def {
         TableDef::Rt { schema, options } => schema.render_create(name) + &render_options(options),
-        TableDef::Distributed { targets } => format!("CREATE TABLE {name} type='distributed'{}", render_targets(targets)),
-        TableDef::Shard { schema, targets, options } => {
+        TableDef::Distributed { targets } => format!(
+            "CREATE TABLE {name} type='distributed'{}",
+            render_targets(targets)
+        ),
+        TableDef::Shard {
+            schema,
+            targets,
+            options,
+        } => {
             let head = schema.render_create(name) + &render_options(options);
             let all_system = targets.table_names().all(|t| t.starts_with("system."));
             if !force && all_system {
                 let shards = targets.locals.len() + targets.agents.len();
-                let rf = targets.agents.iter().map(|a| a.mirrors.len()).max().unwrap_or(1).max(1);
+                let rf = targets
+                    .agents
+                    .iter()
+                    .map(|a| a.mirrors.len())
+                    .max()
+                    .unwrap_or(1)
+                    .max(1);
                 format!("{head} shards='{shards}' rf='{rf}'")
             } else {
                 format!("{head} type='shard'{}", render_targets(targets))
@@ -225,22 +273,40 @@ pub fn create_table_text(table: &Table, force: bool) -> String {
 }
 
 pub fn show_create(catalog: &Catalog, name: &str, force: bool) -> ExecResult<ResultSet> {
-    let table = catalog.get(name).ok_or_else(|| ExecError::no_such_table(name))?;
-    Ok(ResultSet::pairs("Table", "Create Table", [(table.name.clone(), create_table_text(table, force))]))
+    let table = catalog
+        .get(name)
+        .ok_or_else(|| ExecError::no_such_table(name))?;
+    Ok(ResultSet::pairs(
+        "Table",
+        "Create Table",
+        [(table.name.clone(), create_table_text(table, force))],
+    ))
 }
 
 pub fn describe(catalog: &Catalog, name: &str) -> ExecResult<ResultSet> {
-    let table = catalog.get(name).ok_or_else(|| ExecError::no_such_table(name))?;
+    let table = catalog
+        .get(name)
+        .ok_or_else(|| ExecError::no_such_table(name))?;
     match &table.def {
         TableDef::Rt { schema, .. } | TableDef::Shard { schema, .. } => Ok(describe_schema(schema)),
         TableDef::Distributed { targets } => {
             if targets.has_system_table() {
-                return Err(ExecError::new(format!("can not describe table '{}' because it contains system table", table.name)));
+                return Err(ExecError::new(format!(
+                    "can not describe table '{}' because it contains system table",
+                    table.name
+                )));
             }
-            let mut rows: Vec<(String, String)> = targets.locals.iter().map(|l| (l.clone(), "local".to_string())).collect();
+            let mut rows: Vec<(String, String)> = targets
+                .locals
+                .iter()
+                .map(|l| (l.clone(), "local".to_string()))
+                .collect();
             for (i, agent) in targets.agents.iter().enumerate() {
                 for m in &agent.mirrors {
-                    rows.push((format!("{}:{}", m.addr(), m.tables.join(",")), format!("remote_{}", i + 1)));
+                    rows.push((
+                        format!("{}:{}", m.addr(), m.tables.join(",")),
+                        format!("remote_{}", i + 1),
+                    ));
                 }
             }
             Ok(ResultSet::pairs("Agent", "Type", rows))
@@ -249,8 +315,16 @@ pub fn describe(catalog: &Catalog, name: &str) -> ExecResult<ResultSet> {
 }
 
 fn describe_schema(schema: &Schema) -> ResultSet {
-    let mut rs = ResultSet::new(&[("Field", ResultType::String), ("Type", ResultType::String), ("Properties", ResultType::String)]);
-    rs.rows.push(vec![Cell::Str("id".into()), Cell::Str("bigint".into()), Cell::Str(String::new())]);
+    let mut rs = ResultSet::new(&[
+        ("Field", ResultType::String),
+        ("Type", ResultType::String),
+        ("Properties", ResultType::String),
+    ]);
+    rs.rows.push(vec![
+        Cell::Str("id".into()),
+        Cell::Str("bigint".into()),
+        Cell::Str(String::new()),
+    ]);
     for c in &schema.columns {
         rs.rows.push(vec![
             Cell::Str(c.name.clone()),
@@ -262,7 +336,9 @@ fn describe_schema(schema: &Schema) -> ResultSet {
 }
 
 pub fn show_table_status(catalog: &Catalog, name: &str) -> ExecResult<ResultSet> {
-    let table = catalog.get(name).ok_or_else(|| ExecError::new(format!("SHOW TABLE STATUS requires an existing table")))?;
+    let table = catalog
+        .get(name)
+        .ok_or_else(|| ExecError::new("SHOW TABLE STATUS requires an existing table"))?;
     let mut rows = vec![("table_type".to_string(), table.def.type_name().to_string())];
     if table.is_rt() {
         rows.push(("indexed_documents".into(), table.data.len().to_string()));
@@ -289,7 +365,10 @@ pub fn show_table_status(catalog: &Catalog, name: &str) -> ExecResult<ResultSet>
         "command_shard_write",
         "command_optimize",
     ] {
-        rows.push((k.to_string(), if k == "command_status" { "1" } else { "0" }.to_string()));
+        rows.push((
+            k.to_string(),
+            if k == "command_status" { "1" } else { "0" }.to_string(),
+        ));
     }
     for prefix in ["insert_replace", "search", "update"] {
         for stat in ["avg", "min", "max", "pct95", "pct99"] {
@@ -302,10 +381,22 @@ pub fn show_table_status(catalog: &Catalog, name: &str) -> ExecResult<ResultSet>
 pub fn show_table_settings(catalog: &Catalog, name: &str) -> ExecResult<ResultSet> {
     let options = match catalog.get(name).map(|t| &t.def) {
         Some(TableDef::Rt { options, .. }) | Some(TableDef::Shard { options, .. }) => options,
-        _ => return Err(ExecError::new("SHOW TABLE SETTINGS requires an existing table")),
+        _ => {
+            return Err(ExecError::new(
+                "SHOW TABLE SETTINGS requires an existing table",
+            ))
+        }
     };
-    let text = options.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("\n");
-    Ok(ResultSet::pairs("Variable_name", "Value", [("settings".to_string(), text)]))
+    let text = options
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(ResultSet::pairs(
+        "Variable_name",
+        "Value",
+        [("settings".to_string(), text)],
+    ))
 }
 
 #[cfg(test)]

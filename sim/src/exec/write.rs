@@ -2,13 +2,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::agent::AgentFailure;
 use super::error::{ExecError, ExecResult};
 use super::eval::{eval_condition, EvalCache, RowCtx};
 use super::result::Output;
 use super::route::{order_targets, target_for};
 use super::select::query_agent;
 use super::session::Session;
-use super::agent::AgentFailure;
 use crate::node::Node;
 use crate::sql::ast::{Delete, Expr, Insert, Literal, TableRef, Update};
 use crate::sql::render::quote_ident;
@@ -23,9 +23,15 @@ pub fn check_cluster(table: &Table, reference: &TableRef) -> Result<(), String> 
     let name = &table.name;
     match (&table.cluster, &reference.cluster) {
         (None, None) => Ok(()),
-        (Some(c), None) => Err(format!("table '{name}' is a part of cluster '{c}', use '{c}:{name}'")),
-        (None, Some(_)) => Err(format!("table '{name}' is not in any cluster, use just '{name}'")),
-        (Some(c), Some(p)) if c != p => Err(format!("table '{name}' is a part of cluster '{c}', use '{c}:{name}'")),
+        (Some(c), None) => Err(format!(
+            "table '{name}' is a part of cluster '{c}', use '{c}:{name}'"
+        )),
+        (None, Some(_)) => Err(format!(
+            "table '{name}' is not in any cluster, use just '{name}'"
+        )),
+        (Some(c), Some(p)) if c != p => Err(format!(
+            "table '{name}' is a part of cluster '{c}', use '{c}:{name}'"
+        )),
         _ => Ok(()),
     }
 }
@@ -40,7 +46,11 @@ impl Target {
     fn table(&self) -> &str {
         match self {
             Target::Local(t) => t,
-            Target::Remote(a) => a.mirrors[0].tables.first().map(String::as_str).unwrap_or(""),
+            Target::Remote(a) => a.mirrors[0]
+                .tables
+                .first()
+                .map(String::as_str)
+                .unwrap_or(""),
         }
     }
 }
@@ -58,7 +68,9 @@ fn routed_targets(targets: &Targets) -> Vec<Target> {
 pub async fn insert(node: &Node, session: &mut Session, ins: &Insert) -> ExecResult<Output> {
     let def = node.catalog().get(&ins.table.name).map(|t| t.def.clone());
     match def {
-        Some(TableDef::Shard { schema, targets, .. }) => shard_insert(node, session, ins, &schema, &targets).await,
+        Some(TableDef::Shard {
+            schema, targets, ..
+        }) => shard_insert(node, session, ins, &schema, &targets).await,
         Some(TableDef::Distributed { .. }) => Err(ExecError::new(format!(
             "table '{}' does not support {}",
             ins.table.name,
@@ -71,7 +83,9 @@ pub async fn insert(node: &Node, session: &mut Session, ins: &Insert) -> ExecRes
 /// Builds full rows (ids resolved) from the statement's values.
 fn build_rows(node: &Node, schema: &Schema, ins: &Insert) -> ExecResult<Vec<Row>> {
     let columns: Vec<String> = if ins.columns.is_empty() {
-        std::iter::once("id".to_string()).chain(schema.columns.iter().map(|c| c.name.clone())).collect()
+        std::iter::once("id".to_string())
+            .chain(schema.columns.iter().map(|c| c.name.clone()))
+            .collect()
     } else {
         ins.columns.clone()
     };
@@ -80,7 +94,11 @@ fn build_rows(node: &Node, schema: &Schema, ins: &Insert) -> ExecResult<Vec<Row>
         if c.eq_ignore_ascii_case("id") {
             slots.push(None);
         } else {
-            slots.push(Some(schema.position(c).ok_or_else(|| ExecError::new(format!("unknown column: '{c}'")))?));
+            slots.push(Some(
+                schema
+                    .position(c)
+                    .ok_or_else(|| ExecError::new(format!("unknown column: '{c}'")))?,
+            ));
         }
     }
     let mut rows = Vec::with_capacity(ins.rows.len());
@@ -94,7 +112,11 @@ fn build_rows(node: &Node, schema: &Schema, ins: &Insert) -> ExecResult<Vec<Row>
         }
         let mut row = Row {
             id: 0,
-            values: schema.columns.iter().map(|c| Value::default_for(c.ty)).collect(),
+            values: schema
+                .columns
+                .iter()
+                .map(|c| Value::default_for(c.ty))
+                .collect(),
         };
         for (slot, lit) in slots.iter().zip(values) {
             match slot {
@@ -108,7 +130,8 @@ fn build_rows(node: &Node, schema: &Schema, ins: &Insert) -> ExecResult<Vec<Row>
                 }
                 Some(pos) => {
                     let col = &schema.columns[*pos];
-                    row.values[*pos] = Value::from_literal(lit, col.ty).map_err(|why| ExecError::new(format!("column '{}': {why}", col.name)))?;
+                    row.values[*pos] = Value::from_literal(lit, col.ty)
+                        .map_err(|why| ExecError::new(format!("column '{}': {why}", col.name)))?;
                 }
             }
         }
@@ -120,7 +143,12 @@ fn build_rows(node: &Node, schema: &Schema, ins: &Insert) -> ExecResult<Vec<Row>
     Ok(rows)
 }
 
-fn local_insert(node: &Node, session: &mut Session, ins: &Insert, name: &str) -> ExecResult<Output> {
+fn local_insert(
+    node: &Node,
+    session: &mut Session,
+    ins: &Insert,
+    name: &str,
+) -> ExecResult<Output> {
     let result = node.write(|catalog| {
         let table = rt_table(catalog, name, &ins.table)?;
         let schema = table.def.schema().cloned().unwrap_or_default();
@@ -135,27 +163,46 @@ fn local_insert(node: &Node, session: &mut Session, ins: &Insert, name: &str) ->
         }
         let last = rows.last().map(|r| r.id).unwrap_or(0);
         let n = rows.len() as u64;
-        Ok((vec![Mutation::Insert { table: table.name.clone(), rows }], (n, last)))
+        Ok((
+            vec![Mutation::Insert {
+                table: table.name.clone(),
+                rows,
+            }],
+            (n, last),
+        ))
     })?;
     session.last_insert_id = result.1;
     Ok(Output::Ok { affected: result.0 })
 }
 
 fn rt_table<'a>(catalog: &'a Catalog, name: &str, reference: &TableRef) -> ExecResult<&'a Table> {
-    let table = catalog.get(name).ok_or_else(|| ExecError::new(format!("table '{name}' absent")))?;
+    let table = catalog
+        .get(name)
+        .ok_or_else(|| ExecError::new(format!("table '{name}' absent")))?;
     if !table.is_rt() {
-        return Err(ExecError::new(format!("table '{name}' does not support INSERT")));
+        return Err(ExecError::new(format!(
+            "table '{name}' does not support INSERT"
+        )));
     }
     check_cluster(table, reference).map_err(ExecError::new)?;
     Ok(table)
 }
 
-async fn shard_insert(node: &Node, session: &mut Session, ins: &Insert, schema: &Schema, targets: &Targets) -> ExecResult<Output> {
+async fn shard_insert(
+    node: &Node,
+    session: &mut Session,
+    ins: &Insert,
+    schema: &Schema,
+    targets: &Targets,
+) -> ExecResult<Output> {
     let rows = build_rows(node, schema, ins)?;
     let routed = routed_targets(targets);
     let mut groups: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
     for row in rows {
-        groups.entry(target_for(row.id, routed.len())).or_default().push(row);
+        groups
+            .entry(target_for(row.id, routed.len()))
+            .or_default()
+            .push(row);
     }
     // A statement touching an unreachable target fails as a whole: check every agent first.
     let mut mirrors: BTreeMap<usize, String> = BTreeMap::new();
@@ -197,31 +244,42 @@ async fn live_mirror(node: &Node, agent: &Agent) -> ExecResult<String> {
     let mut first_err = None;
     for m in &agent.mirrors {
         let addr = m.addr();
-        match tokio::time::timeout(node.config.sim.agent_connect_timeout, tokio::net::TcpStream::connect(&addr)).await {
+        match tokio::time::timeout(
+            node.config.sim.agent_connect_timeout,
+            tokio::net::TcpStream::connect(&addr),
+        )
+        .await
+        {
             Ok(Ok(_)) => return Ok(addr),
             Ok(Err(e)) => {
                 let text = crate::net::http_client::ClientError::Connect(e).agent_text();
                 first_err.get_or_insert(format!("remote table '{table}' at {addr} failed: {text}"));
             }
             Err(_) => {
-                first_err.get_or_insert(format!("remote table '{table}' at {addr} failed: connect timed out"));
+                first_err.get_or_insert(format!(
+                    "remote table '{table}' at {addr} failed: connect timed out"
+                ));
             }
         }
     }
-    Err(ExecError::new(first_err.unwrap_or_else(|| format!("remote table '{table}' has no mirrors"))))
+    Err(ExecError::new(first_err.unwrap_or_else(|| {
+        format!("remote table '{table}' has no mirrors")
+    })))
 }
 
 async fn remote_write(node: &Node, addr: &str, table: &str, sql: &str) -> ExecResult<u64> {
     match super::agent::query(node, addr, sql).await {
         Ok(sets) => Ok(sets.first().map(|s| s.total).unwrap_or(0)),
-        Err(AgentFailure::Network(text)) | Err(AgentFailure::Remote(text)) => {
-            Err(ExecError::new(format!("remote table '{table}' at {addr} failed: {text}")))
-        }
+        Err(AgentFailure::Network(text)) | Err(AgentFailure::Remote(text)) => Err(ExecError::new(
+            format!("remote table '{table}' at {addr} failed: {text}"),
+        )),
     }
 }
 
 fn full_columns(schema: &Schema) -> Vec<String> {
-    std::iter::once("id".to_string()).chain(schema.columns.iter().map(|c| c.name.clone())).collect()
+    std::iter::once("id".to_string())
+        .chain(schema.columns.iter().map(|c| c.name.clone()))
+        .collect()
 }
 
 fn value_literal(v: &Value) -> Literal {
@@ -236,15 +294,23 @@ fn value_literal(v: &Value) -> Literal {
 }
 
 fn row_literals(_schema: &Schema, r: &Row) -> Vec<Literal> {
-    std::iter::once(Literal::Int(r.id)).chain(r.values.iter().map(value_literal)).collect()
+    std::iter::once(Literal::Int(r.id))
+        .chain(r.values.iter().map(value_literal))
+        .collect()
 }
 
 fn insert_sql(replace: bool, table: &str, schema: &Schema, rows: &[Row]) -> String {
-    let cols: Vec<String> = full_columns(schema).iter().map(|c| quote_ident(c)).collect();
+    let cols: Vec<String> = full_columns(schema)
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect();
     let values: Vec<String> = rows
         .iter()
         .map(|r| {
-            let lits: Vec<String> = row_literals(schema, r).iter().map(|l| l.to_string()).collect();
+            let lits: Vec<String> = row_literals(schema, r)
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
             format!("({})", lits.join(", "))
         })
         .collect();
@@ -282,11 +348,18 @@ fn matching_ids(table: &Table, filter: Option<&Expr>) -> ExecResult<Vec<i64>> {
     let mut cache = EvalCache::default();
     let mut ids = Vec::new();
     let rows: Vec<&Row> = match super::eval::id_candidates(f) {
-        Some(candidates) => candidates.iter().filter_map(|id| table.data.get(*id)).collect(),
+        Some(candidates) => candidates
+            .iter()
+            .filter_map(|id| table.data.get(*id))
+            .collect(),
         None => table.data.iter().map(|(_, r)| r).collect(),
     };
     for row in rows {
-        let ctx = RowCtx { schema: &schema, row, weight: 1 };
+        let ctx = RowCtx {
+            schema: &schema,
+            row,
+            weight: 1,
+        };
         if eval_condition(f, &ctx, &mut cache, false)? {
             ids.push(row.id);
         }
@@ -298,9 +371,23 @@ pub async fn update(node: &Node, up: &Update) -> ExecResult<Output> {
     let def = node.catalog().get(&up.table.name).map(|t| t.def.clone());
     match def {
         Some(TableDef::Shard { targets, .. }) | Some(TableDef::Distributed { targets }) => {
-            let where_sql = up.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default();
-            let sets: Vec<String> = up.sets.iter().map(|(c, v)| format!("{} = {v}", quote_ident(c))).collect();
-            let sql_for = |t: &str| format!("UPDATE {} SET {}{where_sql}", quote_table(t), sets.join(", "));
+            let where_sql = up
+                .filter
+                .as_ref()
+                .map(|f| format!(" WHERE {f}"))
+                .unwrap_or_default();
+            let sets: Vec<String> = up
+                .sets
+                .iter()
+                .map(|(c, v)| format!("{} = {v}", quote_ident(c)))
+                .collect();
+            let sql_for = |t: &str| {
+                format!(
+                    "UPDATE {} SET {}{where_sql}",
+                    quote_table(t),
+                    sets.join(", ")
+                )
+            };
             let make = |t: &str| {
                 Box::new(Update {
                     table: TableRef::plain(t),
@@ -308,7 +395,14 @@ pub async fn update(node: &Node, up: &Update) -> ExecResult<Output> {
                     filter: up.filter.clone(),
                 })
             };
-            fan_out_write(node, &targets, pinned_id(up.filter.as_ref()), &sql_for, |n, t| local_update(n, &make(t))).await
+            fan_out_write(
+                node,
+                &targets,
+                pinned_id(up.filter.as_ref()),
+                &sql_for,
+                |n, t| local_update(n, &make(t)),
+            )
+            .await
         }
         _ => local_update(node, up),
     }
@@ -318,24 +412,41 @@ fn local_update(node: &Node, up: &Update) -> ExecResult<Output> {
     let name = &up.table.name;
     node.write(|catalog| {
         let prefix = |m: String| ExecError::new(format!("table {name}: {m}"));
-        let table = catalog.get(name).ok_or_else(|| prefix(format!("table '{name}' absent")))?;
+        let table = catalog
+            .get(name)
+            .ok_or_else(|| prefix(format!("table '{name}' absent")))?;
         check_cluster(table, &up.table).map_err(prefix)?;
         let schema = table.def.schema().cloned().unwrap_or_default();
         let mut sets = Vec::new();
         for (col, lit) in &up.sets {
-            let pos = schema.position(col).ok_or_else(|| prefix(format!("attribute '{col}' not found")))?;
+            let pos = schema
+                .position(col)
+                .ok_or_else(|| prefix(format!("attribute '{col}' not found")))?;
             let c = &schema.columns[pos];
             if c.ty.is_text() {
-                return Err(prefix(format!("attribute '{col}' can not be updated (full-text field)")));
+                return Err(prefix(format!(
+                    "attribute '{col}' can not be updated (full-text field)"
+                )));
             }
-            sets.push((pos, Value::from_literal(lit, c.ty).map_err(|why| prefix(format!("attribute '{col}': {why}")))?));
+            sets.push((
+                pos,
+                Value::from_literal(lit, c.ty)
+                    .map_err(|why| prefix(format!("attribute '{col}': {why}")))?,
+            ));
         }
         let ids = matching_ids(table, up.filter.as_ref())?;
         let n = ids.len() as u64;
         if ids.is_empty() {
             return Ok((Vec::new(), n));
         }
-        Ok((vec![Mutation::Update { table: table.name.clone(), ids, sets }], n))
+        Ok((
+            vec![Mutation::Update {
+                table: table.name.clone(),
+                ids,
+                sets,
+            }],
+            n,
+        ))
     })
     .map(|affected| Output::Ok { affected })
 }
@@ -344,13 +455,24 @@ pub async fn delete(node: &Node, del: &Delete) -> ExecResult<Output> {
     let def = node.catalog().get(&del.table.name).map(|t| t.def.clone());
     match def {
         Some(TableDef::Shard { targets, .. }) | Some(TableDef::Distributed { targets }) => {
-            let where_sql = del.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default();
+            let where_sql = del
+                .filter
+                .as_ref()
+                .map(|f| format!(" WHERE {f}"))
+                .unwrap_or_default();
             let sql_for = |t: &str| format!("DELETE FROM {}{where_sql}", quote_table(t));
             let make = |t: &str| Delete {
                 table: TableRef::plain(t),
                 filter: del.filter.clone(),
             };
-            fan_out_write(node, &targets, pinned_id(del.filter.as_ref()), &sql_for, |n, t| local_delete(n, &make(t))).await
+            fan_out_write(
+                node,
+                &targets,
+                pinned_id(del.filter.as_ref()),
+                &sql_for,
+                |n, t| local_delete(n, &make(t)),
+            )
+            .await
         }
         _ => local_delete(node, del),
     }
@@ -360,14 +482,22 @@ fn local_delete(node: &Node, del: &Delete) -> ExecResult<Output> {
     let name = &del.table.name;
     node.write(|catalog| {
         let prefix = |m: String| ExecError::new(format!("table {name}: {m}"));
-        let table = catalog.get(name).ok_or_else(|| prefix(format!("table '{name}' absent")))?;
+        let table = catalog
+            .get(name)
+            .ok_or_else(|| prefix(format!("table '{name}' absent")))?;
         check_cluster(table, &del.table).map_err(prefix)?;
         let ids = matching_ids(table, del.filter.as_ref())?;
         let n = ids.len() as u64;
         if ids.is_empty() {
             return Ok((Vec::new(), n));
         }
-        Ok((vec![Mutation::Delete { table: table.name.clone(), ids }], n))
+        Ok((
+            vec![Mutation::Delete {
+                table: table.name.clone(),
+                ids,
+            }],
+            n,
+        ))
     })
     .map(|affected| Output::Ok { affected })
 }
@@ -398,8 +528,11 @@ async fn fan_out_write(
                 let sql = sql_for(&table);
                 match query_agent(node, agent, &sql).await {
                     Ok((_, sets, _)) => affected += sets.first().map(|s| s.total).unwrap_or(0),
-                    Err((addr, AgentFailure::Network(text))) | Err((addr, AgentFailure::Remote(text))) => {
-                        return Err(ExecError::new(format!("remote table '{table}' at {addr} failed: {text}")));
+                    Err((addr, AgentFailure::Network(text)))
+                    | Err((addr, AgentFailure::Remote(text))) => {
+                        return Err(ExecError::new(format!(
+                            "remote table '{table}' at {addr} failed: {text}"
+                        )));
                     }
                 }
             }
@@ -414,10 +547,11 @@ mod tests {
 
     #[test]
     fn id_pinning() {
-        let f = |cond: &str| match crate::sql::parse(&format!("DELETE FROM t WHERE {cond}")).unwrap() {
-            crate::sql::ast::Statement::Delete(d) => pinned_id(d.filter.as_ref()),
-            _ => unreachable!(),
-        };
+        let f =
+            |cond: &str| match crate::sql::parse(&format!("DELETE FROM t WHERE {cond}")).unwrap() {
+                crate::sql::ast::Statement::Delete(d) => pinned_id(d.filter.as_ref()),
+                _ => unreachable!(),
+            };
         assert_eq!(f("id = 3"), Some(3));
         assert_eq!(f("n = 1 AND id = 7"), Some(7));
         assert_eq!(f("id > 3"), None);

@@ -30,13 +30,18 @@ use crate::sql::lexer::split_statements;
 
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let node = node.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(node.clone(), req));
             // Clients that disconnect mid-request are not worth reporting.
-            let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -70,10 +75,21 @@ enum Endpoint {
     Other,
 }
 
-async fn handle(node: Arc<Node>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    node: Arc<Node>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let path_query = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".to_string());
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".to_string());
     let query = parts.uri.query().unwrap_or("");
     let endpoint = match parts.uri.path().trim_end_matches('/') {
         "/sql" => Endpoint::Sql {
@@ -83,7 +99,11 @@ async fn handle(node: Arc<Node>, req: Request<Incoming>) -> Result<Response<Full
         "/cli_json" => Endpoint::CliJson,
         _ => Endpoint::Other,
     };
-    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let user_agent = parts
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let from_buddy = buddy::is_buddy_agent(user_agent.as_deref());
     let sql = request_sql(endpoint, query, &body);
     let answer = match identify(&node, &parts.headers, from_buddy) {
@@ -102,8 +122,11 @@ async fn handle(node: Arc<Node>, req: Request<Incoming>) -> Result<Response<Full
         }
     };
     let mut resp = Response::new(Full::new(Bytes::from(answer.body)));
-    *resp.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let ct = answer.content_type.unwrap_or_else(|| "application/json; charset=UTF-8".to_string());
+    *resp.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let ct = answer
+        .content_type
+        .unwrap_or_else(|| "application/json; charset=UTF-8".to_string());
     if let Ok(v) = HeaderValue::from_str(&ct) {
         resp.headers_mut().insert(CONTENT_TYPE, v);
     }
@@ -127,7 +150,9 @@ fn request_sql(endpoint: Endpoint, query: &str, body: &[u8]) -> String {
 }
 
 fn form_decode(s: &str) -> String {
-    percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().to_string()
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .to_string()
 }
 
 /// Who sends the request. `Err` is the reply to an unauthenticated request.
@@ -135,13 +160,25 @@ fn identify(node: &Node, headers: &HeaderMap, from_buddy: bool) -> Result<(Strin
     if !node.auth_enabled() {
         return Ok((String::new(), Perms::ALL));
     }
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if let Some(token) = auth.strip_prefix("Bearer ") {
         if node.helper_token.as_deref() == Some(token.trim()) {
-            let delegated = headers.get("x-manticore-user").and_then(|v| v.to_str().ok());
+            let delegated = headers
+                .get("x-manticore-user")
+                .and_then(|v| v.to_str().ok());
             return Ok(match delegated {
                 Some(name) if from_buddy && name != BUDDY_USER => {
-                    let perms = node.config.sim.users.iter().find(|u| u.name == name).map(|u| u.perms).unwrap_or_default();
+                    let perms = node
+                        .config
+                        .sim
+                        .users
+                        .iter()
+                        .find(|u| u.name == name)
+                        .map(|u| u.perms)
+                        .unwrap_or_default();
                     (name.to_string(), perms)
                 }
                 _ => (BUDDY_USER.to_string(), Perms::ALL),
@@ -152,7 +189,13 @@ fn identify(node: &Node, headers: &HeaderMap, from_buddy: bool) -> Result<(Strin
         if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
             let text = String::from_utf8_lossy(&raw).to_string();
             if let Some((name, password)) = text.split_once(':') {
-                if let Some(u) = node.config.sim.users.iter().find(|u| u.name == name && u.password == password) {
+                if let Some(u) = node
+                    .config
+                    .sim
+                    .users
+                    .iter()
+                    .find(|u| u.name == name && u.password == password)
+                {
                     return Ok((u.name.clone(), u.perms));
                 }
             }
@@ -179,7 +222,14 @@ impl RequestCtx<'_> {
             },
             Endpoint::Sql { raw: false } => self.search(session).await,
             Endpoint::Cli => self.cli(session).await,
-            Endpoint::Other => self.failed(session, 501, ExecError::new(format!("invalid request path '{}'", self.path_query))).await,
+            Endpoint::Other => {
+                self.failed(
+                    session,
+                    501,
+                    ExecError::new(format!("invalid request path '{}'", self.path_query)),
+                )
+                .await
+            }
         }
     }
 
@@ -196,13 +246,25 @@ impl RequestCtx<'_> {
         let text = self.sql.trim().trim_end_matches(';');
         let stmt = match crate::sql::parse(text) {
             Ok(s) => s,
-            Err(e) => return self.failed(session, 400, ExecError::syntax(e.to_string())).await,
+            Err(e) => {
+                return self
+                    .failed(session, 400, ExecError::syntax(e.to_string()))
+                    .await
+            }
         };
         if !stmt.is_select() {
-            return self.failed(session, 501, ExecError::new("only SELECT queries are supported")).await;
+            return self
+                .failed(
+                    session,
+                    501,
+                    ExecError::new("only SELECT queries are supported"),
+                )
+                .await;
         }
         match execute_statement(self.node, session, &stmt).await {
-            Ok(Output::Rows(rs)) => Answer::json(200, search_reply(&rs, started.elapsed().as_millis() as u64)),
+            Ok(Output::Rows(rs)) => {
+                Answer::json(200, search_reply(&rs, started.elapsed().as_millis() as u64))
+            }
             Ok(Output::Ok { .. }) => Answer::json(200, "{}".to_string()),
             Err(e) => self.failed(session, 500, e).await,
         }
@@ -211,7 +273,10 @@ impl RequestCtx<'_> {
     async fn cli(&self, session: &mut Session) -> Answer {
         const NO_HELPER: &str = "can not process /cli endpoint without buddy";
         if self.from_buddy {
-            return Answer::error(501, "can not process /cli endpoint with User-Agent:Manticore Buddy");
+            return Answer::error(
+                501,
+                "can not process /cli endpoint with User-Agent:Manticore Buddy",
+            );
         }
         if self.node.helper().is_none() {
             return Answer::error(501, NO_HELPER);
@@ -226,7 +291,9 @@ impl RequestCtx<'_> {
             http_method: self.method,
         };
         match buddy::forward(self.node, &failure, session.conn_id).await {
-            Some(reply) => self.apply(&reply, 200, session.conn_id).unwrap_or_else(|| Answer::error(501, NO_HELPER)),
+            Some(reply) => self
+                .apply(&reply, 200, session.conn_id)
+                .unwrap_or_else(|| Answer::error(501, NO_HELPER)),
             None => Answer::error(501, NO_HELPER),
         }
     }
@@ -248,7 +315,9 @@ impl RequestCtx<'_> {
             http_method: if json_request { self.method } else { "" },
         };
         match buddy::forward(self.node, &failure, session.conn_id).await {
-            Some(reply) => self.apply(&reply, status, session.conn_id).unwrap_or(original),
+            Some(reply) => self
+                .apply(&reply, status, session.conn_id)
+                .unwrap_or(original),
             None => original,
         }
     }
@@ -256,9 +325,15 @@ impl RequestCtx<'_> {
     fn apply(&self, reply: &buddy::envelope::Reply, status: u16, conn_id: u32) -> Option<Answer> {
         let sql_endpoint = matches!(self.endpoint, Endpoint::Sql { .. });
         match buddy::http_outcome(reply, sql_endpoint, status) {
-            Ok((status, body, content_type)) => Some(Answer { status, body, content_type }),
+            Ok((status, body, content_type)) => Some(Answer {
+                status,
+                body,
+                content_type,
+            }),
             Err(why) => {
-                self.node.log.line(&format!("WARNING: [BUDDY] [{conn_id}] {why}"));
+                self.node
+                    .log
+                    .line(&format!("WARNING: [BUDDY] [{conn_id}] {why}"));
                 None
             }
         }

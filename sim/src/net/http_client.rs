@@ -77,7 +77,10 @@ pub async fn send(
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     let exchange = async {
-        stream.write_all(head.as_bytes()).await.map_err(ClientError::Io)?;
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(ClientError::Io)?;
         stream.write_all(body).await.map_err(ClientError::Io)?;
         read_response(&mut stream).await
     };
@@ -93,12 +96,16 @@ async fn read_response(stream: &mut TcpStream) -> Result<Response, ClientError> 
         let mut chunk = [0u8; 8192];
         let n = stream.read(&mut chunk).await.map_err(ClientError::Io)?;
         if n == 0 {
-            return Err(ClientError::BadResponse("connection closed before the headers".into()));
+            return Err(ClientError::BadResponse(
+                "connection closed before the headers".into(),
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut resp = httparse::Response::new(&mut headers);
-        let parsed = resp.parse(&buf).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let parsed = resp
+            .parse(&buf)
+            .map_err(|e| ClientError::BadResponse(e.to_string()))?;
         let httparse::Status::Complete(head_len) = parsed else {
             continue;
         };
@@ -118,14 +125,19 @@ async fn read_response(stream: &mut TcpStream) -> Result<Response, ClientError> 
             while rest.len() < len {
                 let n = stream.read(&mut chunk).await.map_err(ClientError::Io)?;
                 if n == 0 {
-                    return Err(ClientError::BadResponse("body shorter than Content-Length".into()));
+                    return Err(ClientError::BadResponse(
+                        "body shorter than Content-Length".into(),
+                    ));
                 }
                 rest.extend_from_slice(&chunk[..n]);
             }
             rest.truncate(len);
             rest
         } else {
-            stream.read_to_end(&mut rest).await.map_err(ClientError::Io)?;
+            stream
+                .read_to_end(&mut rest)
+                .await
+                .map_err(ClientError::Io)?;
             rest
         };
         return Ok(Response { status, body });
@@ -162,7 +174,9 @@ async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), ClientErr
     let mut chunk = [0u8; 8192];
     let n = stream.read(&mut chunk).await.map_err(ClientError::Io)?;
     if n == 0 {
-        return Err(ClientError::BadResponse("connection closed inside a chunked body".into()));
+        return Err(ClientError::BadResponse(
+            "connection closed inside a chunked body".into(),
+        ));
     }
     buf.extend_from_slice(&chunk[..n]);
     Ok(())

@@ -3,7 +3,10 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use opensrv_mysql::{AsyncMysqlIntermediary, AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, OkResponse, ParamParser, QueryResultWriter, StatementMetaWriter};
+use opensrv_mysql::{
+    AsyncMysqlIntermediary, AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, OkResponse,
+    ParamParser, QueryResultWriter, StatementMetaWriter,
+};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
 
@@ -19,7 +22,9 @@ use crate::store::schema::ResultType;
 
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let node = node.clone();
         tokio::spawn(async move {
@@ -52,7 +57,9 @@ fn column_type(ty: ResultType) -> ColumnType {
         ResultType::Long => ColumnType::MYSQL_TYPE_LONG,
         ResultType::Float => ColumnType::MYSQL_TYPE_FLOAT,
         ResultType::Bool => ColumnType::MYSQL_TYPE_LONG,
-        ResultType::String | ResultType::Multi | ResultType::Json => ColumnType::MYSQL_TYPE_VAR_STRING,
+        ResultType::String | ResultType::Multi | ResultType::Json => {
+            ColumnType::MYSQL_TYPE_VAR_STRING
+        }
     }
 }
 
@@ -123,7 +130,10 @@ impl Shim {
             Ok(outcomes) if !outcomes.is_empty() => outcomes,
             Ok(_) => vec![Err(err)],
             Err(why) => {
-                self.node.log.line(&format!("WARNING: [BUDDY] [{}] {why}", self.session.conn_id));
+                self.node.log.line(&format!(
+                    "WARNING: [BUDDY] [{}] {why}",
+                    self.session.conn_id
+                ));
                 vec![Err(err)]
             }
         }
@@ -142,7 +152,13 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
         self.session.conn_id
     }
 
-    async fn authenticate(&self, _plugin: &str, username: &[u8], _salt: &[u8], _auth_data: &[u8]) -> bool {
+    async fn authenticate(
+        &self,
+        _plugin: &str,
+        username: &[u8],
+        _salt: &[u8],
+        _auth_data: &[u8],
+    ) -> bool {
         let name = String::from_utf8_lossy(username).to_string();
         let perms = if self.node.auth_enabled() {
             // The simulator identifies users by name; passwords are not verified over MySQL.
@@ -157,17 +173,39 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
         true
     }
 
-    async fn on_prepare<'a>(&'a mut self, _query: &'a str, info: StatementMetaWriter<'a, W>) -> io::Result<()> {
-        info.error(ErrorKind::ER_UNKNOWN_COM_ERROR, b"prepared statements are not supported").await
+    async fn on_prepare<'a>(
+        &'a mut self,
+        _query: &'a str,
+        info: StatementMetaWriter<'a, W>,
+    ) -> io::Result<()> {
+        info.error(
+            ErrorKind::ER_UNKNOWN_COM_ERROR,
+            b"prepared statements are not supported",
+        )
+        .await
     }
 
-    async fn on_execute<'a>(&'a mut self, _id: u32, _params: ParamParser<'a>, results: QueryResultWriter<'a, W>) -> io::Result<()> {
-        results.error(ErrorKind::ER_UNKNOWN_COM_ERROR, b"prepared statements are not supported").await
+    async fn on_execute<'a>(
+        &'a mut self,
+        _id: u32,
+        _params: ParamParser<'a>,
+        results: QueryResultWriter<'a, W>,
+    ) -> io::Result<()> {
+        results
+            .error(
+                ErrorKind::ER_UNKNOWN_COM_ERROR,
+                b"prepared statements are not supported",
+            )
+            .await
     }
 
     async fn on_close(&mut self, _stmt: u32) {}
 
-    async fn on_query<'a>(&'a mut self, sql: &'a str, results: QueryResultWriter<'a, W>) -> io::Result<()> {
+    async fn on_query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        results: QueryResultWriter<'a, W>,
+    ) -> io::Result<()> {
         self.adopt_login();
         let outcomes = self.run(sql).await;
         self.columns = outcomes
@@ -184,7 +222,11 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
         for (i, (outcome, cols)) in outcomes.into_iter().zip(&this.columns).enumerate() {
             let last = i + 1 == count;
             match outcome {
-                Err(e) => return results.error(error_kind(e.code), e.message.as_bytes()).await,
+                Err(e) => {
+                    return results
+                        .error(error_kind(e.code), e.message.as_bytes())
+                        .await
+                }
                 Ok(Output::Ok { affected }) => {
                     let ok = OkResponse {
                         affected_rows: affected,

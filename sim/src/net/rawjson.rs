@@ -25,13 +25,24 @@ fn raw_set(rs: &ResultSet) -> String {
     let columns: Vec<String> = rs
         .columns
         .iter()
-        .map(|c| format!("{{{}:{{\"type\":{}}}}}", json_str(&c.name), json_str(c.ty.name())))
+        .map(|c| {
+            format!(
+                "{{{}:{{\"type\":{}}}}}",
+                json_str(&c.name),
+                json_str(c.ty.name())
+            )
+        })
         .collect();
     let rows: Vec<String> = rs
         .rows
         .iter()
         .map(|row| {
-            let cells: Vec<String> = rs.columns.iter().zip(row).map(|(c, v)| format!("{}:{}", json_str(&c.name), raw_cell(v))).collect();
+            let cells: Vec<String> = rs
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(c, v)| format!("{}:{}", json_str(&c.name), raw_cell(v)))
+                .collect();
             format!("{{{}}}", cells.join(","))
         })
         .collect();
@@ -49,7 +60,9 @@ pub fn raw_reply(outputs: &[Output]) -> String {
         .iter()
         .map(|o| match o {
             Output::Rows(rs) => raw_set(rs),
-            Output::Ok { affected } => format!("{{\"total\":{affected},\"error\":\"\",\"warning\":\"\"}}"),
+            Output::Ok { affected } => {
+                format!("{{\"total\":{affected},\"error\":\"\",\"warning\":\"\"}}")
+            }
         })
         .collect();
     format!("[{}]", parts.join(",\n"))
@@ -87,9 +100,14 @@ pub fn search_reply(rs: &ResultSet, took_ms: u64) -> String {
                 .filter(|(j, _)| Some(*j) != id_pos)
                 .map(|(_, (c, v))| format!("{}:{}", json_str(&c.name), source_value(c.ty, v)))
                 .collect();
-            let id = id_pos.map(|p| raw_cell(&row[p])).unwrap_or_else(|| "0".to_string());
+            let id = id_pos
+                .map(|p| raw_cell(&row[p]))
+                .unwrap_or_else(|| "0".to_string());
             let score = rs.scores.get(i).copied().unwrap_or(1);
-            format!("{{\"_id\":{id},\"_score\":{score},\"_source\":{{{}}}}}", source.join(","))
+            format!(
+                "{{\"_id\":{id},\"_score\":{score},\"_source\":{{{}}}}}",
+                source.join(",")
+            )
         })
         .collect();
     let mut out = format!(
@@ -119,10 +137,21 @@ fn scroll_token(rs: &ResultSet) -> Option<String> {
             Cell::Str(s) => (json_str(s), "string"),
             _ => ("null".to_string(), "string"),
         };
-        keys.push(format!("{{\"attr\":{},\"desc\":{desc},\"value\":{value},\"type\":\"{ty}\"}}", json_str(name)));
+        keys.push(format!(
+            "{{\"attr\":{},\"desc\":{desc},\"value\":{value},\"type\":\"{ty}\"}}",
+            json_str(name)
+        ));
     }
-    let order_str: Vec<String> = rs.order.iter().map(|(n, d)| format!("{n} {}", if *d { "DESC" } else { "ASC" })).collect();
-    let json = format!("{{\"order_by_str\":{},\"order_by\":[{}]}}", json_str(&order_str.join(", ")), keys.join(","));
+    let order_str: Vec<String> = rs
+        .order
+        .iter()
+        .map(|(n, d)| format!("{n} {}", if *d { "DESC" } else { "ASC" }))
+        .collect();
+    let json = format!(
+        "{{\"order_by_str\":{},\"order_by\":[{}]}}",
+        json_str(&order_str.join(", ")),
+        keys.join(",")
+    );
     Some(base64::engine::general_purpose::STANDARD.encode(json))
 }
 
@@ -138,19 +167,36 @@ mod tests {
             raw_reply(&[Output::Rows(rs.clone())]),
             "[{\n\"columns\":[{\"Table\":{\"type\":\"string\"}},{\"Type\":{\"type\":\"string\"}}],\n\"data\":[\n\n],\n\"total\":0,\n\"error\":\"\",\n\"warning\":\"\"\n}]"
         );
-        rs.rows.push(vec![Cell::Str("t".into()), Cell::Str("rt".into())]);
-        assert!(raw_reply(&[Output::Rows(rs)]).contains("\"data\":[\n{\"Table\":\"t\",\"Type\":\"rt\"}\n],"));
-        assert_eq!(raw_reply(&[Output::Ok { affected: 2 }]), "[{\"total\":2,\"error\":\"\",\"warning\":\"\"}]");
-        assert_eq!(error_body("no such table 'x'"), "{\"error\":\"no such table 'x'\"}");
+        rs.rows
+            .push(vec![Cell::Str("t".into()), Cell::Str("rt".into())]);
+        assert!(raw_reply(&[Output::Rows(rs)])
+            .contains("\"data\":[\n{\"Table\":\"t\",\"Type\":\"rt\"}\n],"));
+        assert_eq!(
+            raw_reply(&[Output::Ok { affected: 2 }]),
+            "[{\"total\":2,\"error\":\"\",\"warning\":\"\"}]"
+        );
+        assert_eq!(
+            error_body("no such table 'x'"),
+            "{\"error\":\"no such table 'x'\"}"
+        );
     }
 
     #[test]
     fn search_reply_with_scroll() {
         let rs = ResultSet {
             columns: vec![
-                ResultColumn { name: "id".into(), ty: ResultType::LongLong },
-                ResultColumn { name: "title".into(), ty: ResultType::String },
-                ResultColumn { name: "n".into(), ty: ResultType::Long },
+                ResultColumn {
+                    name: "id".into(),
+                    ty: ResultType::LongLong,
+                },
+                ResultColumn {
+                    name: "title".into(),
+                    ty: ResultType::String,
+                },
+                ResultColumn {
+                    name: "n".into(),
+                    ty: ResultType::Long,
+                },
             ],
             rows: vec![vec![Cell::Int(3), Cell::Str("three".into()), Cell::Int(3)]],
             scores: vec![],
@@ -159,8 +205,14 @@ mod tests {
         };
         let out = search_reply(&rs, 0);
         assert!(out.starts_with("{\"took\":0,\"timed_out\":false,\"hits\":{\"total\":4,\"total_relation\":\"eq\",\"hits\":[{\"_id\":3,\"_score\":1,\"_source\":{\"title\":\"three\",\"n\":3}}]},\"scroll\":\""));
-        let token = out.split("\"scroll\":\"").nth(1).unwrap().trim_end_matches("\"}");
-        let decoded = base64::engine::general_purpose::STANDARD.decode(token).unwrap();
+        let token = out
+            .split("\"scroll\":\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches("\"}");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), "{\"order_by_str\":\"id ASC\",\"order_by\":[{\"attr\":\"id\",\"desc\":false,\"value\":3,\"type\":\"int\"}]}");
     }
 }

@@ -168,13 +168,34 @@ pub struct Delete {
 /// Replication-cluster statements. The simulator parses them; clusters arrive with the replication layer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClusterStmt {
-    Create { name: String, path: Option<String> },
-    Join { name: String, at: String, path: Option<String> },
-    AlterAdd { name: String, tables: Vec<String> },
-    AlterDrop { name: String, tables: Vec<String> },
-    AlterUpdateNodes { name: String },
-    Delete { name: String },
-    Set { name: String, var: String, value: Literal },
+    Create {
+        name: String,
+        path: Option<String>,
+    },
+    Join {
+        name: String,
+        at: String,
+        path: Option<String>,
+    },
+    AlterAdd {
+        name: String,
+        tables: Vec<String>,
+    },
+    AlterDrop {
+        name: String,
+        tables: Vec<String>,
+    },
+    AlterUpdateNodes {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    Set {
+        name: String,
+        var: String,
+        value: Literal,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -182,26 +203,70 @@ pub enum Statement {
     Select(Select),
     ShowMeta,
     ShowSettings,
-    ShowVariables { like: Option<String> },
-    ShowStatus { like: Option<String> },
-    ShowTables { system: bool, like: Option<String> },
-    ShowCreateTable { name: String, force: bool },
-    ShowTableStatus { name: String },
-    ShowTableSettings { name: String },
-    Describe { name: String, force: bool },
+    ShowVariables {
+        like: Option<String>,
+    },
+    ShowStatus {
+        like: Option<String>,
+    },
+    ShowTables {
+        system: bool,
+        like: Option<String>,
+    },
+    ShowCreateTable {
+        name: String,
+        force: bool,
+    },
+    ShowTableStatus {
+        name: String,
+    },
+    ShowTableSettings {
+        name: String,
+    },
+    Describe {
+        name: String,
+        force: bool,
+    },
     CreateTable(CreateTable),
-    CreateTableLike { if_not_exists: bool, name: String, like: String },
-    DropTable { if_exists: bool, name: String, force: bool },
-    AlterTable { name: String },
-    AddColumn { table: String, column: ColumnSpec },
-    DropColumn { table: String, column: String },
+    CreateTableLike {
+        if_not_exists: bool,
+        name: String,
+        like: String,
+    },
+    DropTable {
+        if_exists: bool,
+        name: String,
+        force: bool,
+    },
+    AlterTable {
+        name: String,
+    },
+    AddColumn {
+        table: String,
+        column: ColumnSpec,
+    },
+    DropColumn {
+        table: String,
+        column: String,
+    },
     Insert(Insert),
     Update(Update),
     Delete(Delete),
-    Truncate { table: TableRef, reconfigure: bool },
-    FlushRamchunk { table: String },
-    Optimize { table: String, sync: bool },
-    SetGlobal { name: String, value: String },
+    Truncate {
+        table: TableRef,
+        reconfigure: bool,
+    },
+    FlushRamchunk {
+        table: String,
+    },
+    Optimize {
+        table: String,
+        sync: bool,
+    },
+    SetGlobal {
+        name: String,
+        value: String,
+    },
     /// `SET …` forms the simulator accepts and ignores (session variables, autocommit).
     SetSession,
     /// `BEGIN`, `COMMIT`, `ROLLBACK`, `START TRANSACTION`: statements run one by one.

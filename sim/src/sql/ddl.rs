@@ -57,7 +57,11 @@ fn parse_create_table(p: &mut Parser) -> Result<Statement, SqlError> {
         });
     }
     reject_cluster_prefix(p)?;
-    let columns = if p.eat_punct("(") { parse_columns(p)? } else { Vec::new() };
+    let columns = if p.eat_punct("(") {
+        parse_columns(p)?
+    } else {
+        Vec::new()
+    };
     let options = parse_options(p)?;
     Ok(Statement::CreateTable(CreateTable {
         if_not_exists,
@@ -159,7 +163,11 @@ fn parse_drop_table(p: &mut Parser) -> Result<Statement, SqlError> {
     reject_cluster_prefix(p)?;
     let force = parse_force_option(p)?;
     p.expect_end()?;
-    Ok(Statement::DropTable { if_exists, name, force })
+    Ok(Statement::DropTable {
+        if_exists,
+        name,
+        force,
+    })
 }
 
 /// Optional `OPTION force=1` (other options are accepted and ignored).
@@ -192,13 +200,19 @@ fn parse_alter_table(p: &mut Parser) -> Result<Statement, SqlError> {
         p.eat_word("column");
         let column = parse_column_spec(p)?;
         p.expect_end()?;
-        return Ok(Statement::AddColumn { table: name, column });
+        return Ok(Statement::AddColumn {
+            table: name,
+            column,
+        });
     }
     if p.eat_word("drop") {
         p.eat_word("column");
         let column = p.ident()?;
         p.expect_end()?;
-        return Ok(Statement::DropColumn { table: name, column });
+        return Ok(Statement::DropColumn {
+            table: name,
+            column,
+        });
     }
     Err(p.unexpected(None))
 }

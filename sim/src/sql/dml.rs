@@ -62,7 +62,11 @@ pub fn parse_update(p: &mut Parser) -> Result<Statement, SqlError> {
     }
     let filter = parse_where(p)?;
     p.expect_end()?;
-    Ok(Statement::Update(Update { table, sets, filter }))
+    Ok(Statement::Update(Update {
+        table,
+        sets,
+        filter,
+    }))
 }
 
 pub fn parse_delete(p: &mut Parser) -> Result<Statement, SqlError> {

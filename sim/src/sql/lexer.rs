@@ -29,7 +29,8 @@ pub struct Token {
 }
 
 const PUNCTS: &[&str] = &[
-    "<=", ">=", "<>", "!=", "(", ")", ",", ";", "=", "<", ">", "*", ".", ":", "[", "]", "|", "-", "+", "/", "@",
+    "<=", ">=", "<>", "!=", "(", ")", ",", ";", "=", "<", ">", "*", ".", ":", "[", "]", "|", "-",
+    "+", "/", "@",
 ];
 
 pub fn tokenize(sql: &str) -> Vec<Token> {
@@ -101,7 +102,9 @@ fn is_word_start(c: u8) -> bool {
 }
 
 fn word_end(bytes: &[u8], mut i: usize) -> usize {
-    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
+    while i < bytes.len()
+        && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
+    {
         i += 1;
     }
     i
@@ -187,7 +190,10 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
         i += 1;
     }
     pieces.push(&sql[start..]);
-    pieces.into_iter().filter(|p| !p.trim().is_empty()).collect()
+    pieces
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -229,8 +235,14 @@ mod tests {
         assert_eq!(toks(r"'it\'s \\ ok'"), vec![Tok::Str(r"it's \ ok".into())]);
         assert_eq!(toks("'3"), vec![Tok::Undefined]);
         assert_eq!(toks("\"3\""), vec![Tok::DoubleQuoted("3".into())]);
-        assert_eq!(toks("@@version_comment"), vec![Tok::SysVar("version_comment".into())]);
-        assert_eq!(toks("18446744073709551615"), vec![Tok::BigInt("18446744073709551615".into())]);
+        assert_eq!(
+            toks("@@version_comment"),
+            vec![Tok::SysVar("version_comment".into())]
+        );
+        assert_eq!(
+            toks("18446744073709551615"),
+            vec![Tok::BigInt("18446744073709551615".into())]
+        );
     }
 
     #[test]
@@ -242,7 +254,13 @@ mod tests {
 
     #[test]
     fn splits_outside_quotes() {
-        assert_eq!(split_statements("SELECT 'a;b'; SHOW META;"), vec!["SELECT 'a;b'", " SHOW META"]);
-        assert_eq!(split_statements(r"INSERT INTO t VALUES ('x\';y')"), vec![r"INSERT INTO t VALUES ('x\';y')"]);
+        assert_eq!(
+            split_statements("SELECT 'a;b'; SHOW META;"),
+            vec!["SELECT 'a;b'", " SHOW META"]
+        );
+        assert_eq!(
+            split_statements(r"INSERT INTO t VALUES ('x\';y')"),
+            vec![r"INSERT INTO t VALUES ('x\';y')"]
+        );
     }
 }

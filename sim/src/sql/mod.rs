@@ -24,7 +24,9 @@ pub enum SqlError {
 pub fn parse(sql: &str) -> Result<Statement, SqlError> {
     let mut p = Parser::new(sql);
     let Some(first) = p.peek().cloned() else {
-        return Err(SqlError::Syntax("P01: syntax error, unexpected $end".to_string()));
+        return Err(SqlError::Syntax(
+            "P01: syntax error, unexpected $end".to_string(),
+        ));
     };
     let word = match first {
         lexer::Tok::Word(w) => w.to_ascii_lowercase(),

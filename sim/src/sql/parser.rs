@@ -68,7 +68,10 @@ impl<'a> Parser<'a> {
 
     /// Byte offset of the current token (or the end of the text).
     pub fn offset(&self) -> usize {
-        self.toks.get(self.pos).map(|t| t.start).unwrap_or(self.sql.len())
+        self.toks
+            .get(self.pos)
+            .map(|t| t.start)
+            .unwrap_or(self.sql.len())
     }
 
     /// Byte offset where the previous token ended.
@@ -151,7 +154,10 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         let near_from = self.offset();
         if !first.eq_ignore_ascii_case("system") {
-            return Err(self.error_at(&format!("unexpected db '{first}', only 'system' allowed"), near_from));
+            return Err(self.error_at(
+                &format!("unexpected db '{first}', only 'system' allowed"),
+                near_from,
+            ));
         }
         let rest = self.ident()?;
         Ok(format!("system.{rest}"))
@@ -262,7 +268,12 @@ impl<'a> Parser<'a> {
 
     pub fn error_at(&self, message: &str, near_from: usize) -> SqlError {
         let near = self.sql.get(near_from..).unwrap_or("");
-        SqlError::Syntax(format!("{}: {} near '{}'", self.grammar.prefix(), message, near))
+        SqlError::Syntax(format!(
+            "{}: {} near '{}'",
+            self.grammar.prefix(),
+            message,
+            near
+        ))
     }
 
     /// Error text without the `near` part (used for semantic errors found while parsing).
@@ -273,7 +284,9 @@ impl<'a> Parser<'a> {
 
 /// Words the DDL grammar knows as tokens print in upper case; anything else is an identifier.
 fn keyword_name(grammar: Grammar, word: &str) -> String {
-    const DDL_KEYWORDS: &[&str] = &["IF", "NOT", "EXISTS", "TABLE", "CLUSTER", "LIKE", "ADD", "DROP", "COLUMN"];
+    const DDL_KEYWORDS: &[&str] = &[
+        "IF", "NOT", "EXISTS", "TABLE", "CLUSTER", "LIKE", "ADD", "DROP", "COLUMN",
+    ];
     let upper = word.to_ascii_uppercase();
     if grammar == Grammar::P03 && DDL_KEYWORDS.contains(&upper.as_str()) {
         upper

@@ -72,7 +72,11 @@ impl Display for Expr {
             Expr::Weight => f.write_str("WEIGHT()"),
             Expr::SysVar(name) => write!(f, "@@{name}"),
             Expr::Cmp { op, lhs, rhs } => write!(f, "{lhs} {} {rhs}", op.sql()),
-            Expr::In { expr, list, negated } => {
+            Expr::In {
+                expr,
+                list,
+                negated,
+            } => {
                 write!(f, "{expr} {}IN (", if *negated { "NOT " } else { "" })?;
                 for (i, v) in list.iter().enumerate() {
                     if i > 0 {

@@ -123,7 +123,11 @@ fn parse_or(p: &mut Parser) -> Result<Expr, SqlError> {
     while p.eat_word("or") {
         parts.push(parse_and(p)?);
     }
-    Ok(if parts.len() == 1 { parts.remove(0) } else { Expr::Or(parts) })
+    Ok(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Expr::Or(parts)
+    })
 }
 
 fn parse_and(p: &mut Parser) -> Result<Expr, SqlError> {
@@ -131,7 +135,11 @@ fn parse_and(p: &mut Parser) -> Result<Expr, SqlError> {
     while p.eat_word("and") {
         parts.push(parse_not(p)?);
     }
-    Ok(if parts.len() == 1 { parts.remove(0) } else { Expr::And(parts) })
+    Ok(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Expr::And(parts)
+    })
 }
 
 fn parse_not(p: &mut Parser) -> Result<Expr, SqlError> {

@@ -73,8 +73,15 @@ pub fn parse_show(p: &mut Parser) -> Result<Statement, SqlError> {
 }
 
 /// Optional `LIKE '<pattern>'`, then end of statement.
-fn finish(p: &mut Parser, make: impl FnOnce(Option<String>) -> Statement) -> Result<Statement, SqlError> {
-    let like = if p.eat_word("like") { Some(p.string_lit()?) } else { None };
+fn finish(
+    p: &mut Parser,
+    make: impl FnOnce(Option<String>) -> Statement,
+) -> Result<Statement, SqlError> {
+    let like = if p.eat_word("like") {
+        Some(p.string_lit()?)
+    } else {
+        None
+    };
     p.expect_end()?;
     Ok(make(like))
 }
@@ -138,7 +145,9 @@ pub fn parse_set(p: &mut Parser) -> Result<Statement, SqlError> {
     }
     if p.eat_word("global") {
         let name = match p.advance() {
-            Some(Tok::Word(w)) | Some(Tok::Quoted(w)) | Some(Tok::SysVar(w)) => w.to_ascii_lowercase(),
+            Some(Tok::Word(w)) | Some(Tok::Quoted(w)) | Some(Tok::SysVar(w)) => {
+                w.to_ascii_lowercase()
+            }
             _ => return Err(p.unexpected(None)),
         };
         p.expect_punct("=")?;

@@ -41,28 +41,55 @@ fn golden_syntax_errors() {
 #[test]
 fn create_table_forms() {
     let s = parse("CREATE TABLE IF NOT EXISTS system.t_s0 (id bigint, title text, v float_vector knn_type='hnsw' knn_dims='4') min_infix_len='3' engine='rowwise'").unwrap();
-    let Statement::CreateTable(c) = s else { panic!("{s:?}") };
+    let Statement::CreateTable(c) = s else {
+        panic!("{s:?}")
+    };
     assert!(c.if_not_exists);
     assert_eq!(c.name, "system.t_s0");
     assert_eq!(c.columns.len(), 3);
-    assert_eq!(c.columns[2].props, vec![("knn_type".to_string(), "hnsw".to_string()), ("knn_dims".to_string(), "4".to_string())]);
-    assert_eq!(c.options, vec![("min_infix_len".to_string(), "3".to_string()), ("engine".to_string(), "rowwise".to_string())]);
+    assert_eq!(
+        c.columns[2].props,
+        vec![
+            ("knn_type".to_string(), "hnsw".to_string()),
+            ("knn_dims".to_string(), "4".to_string())
+        ]
+    );
+    assert_eq!(
+        c.options,
+        vec![
+            ("min_infix_len".to_string(), "3".to_string()),
+            ("engine".to_string(), "rowwise".to_string())
+        ]
+    );
 
     let s = parse("CREATE TABLE `t` (id bigint, title text)\n\t\t\ttype='shard' local='system.t_s0' agent='127.0.0.1:1:system.t_s1|127.0.0.1:2:system.t_s1[retry_count=2,ha_strategy=noerrors]' ").unwrap();
-    let Statement::CreateTable(c) = s else { panic!() };
+    let Statement::CreateTable(c) = s else {
+        panic!()
+    };
     assert_eq!(c.name, "t");
     assert_eq!(c.options[0], ("type".to_string(), "shard".to_string()));
     assert_eq!(c.options.len(), 3);
 
-    assert!(matches!(parse("CREATE TABLE IF NOT EXISTS system.t_s2  ").unwrap(), Statement::CreateTable(c) if c.columns.is_empty()));
-    assert!(matches!(parse("CREATE TABLE t LIKE rowwise").unwrap(), Statement::CreateTableLike { .. }));
+    assert!(
+        matches!(parse("CREATE TABLE IF NOT EXISTS system.t_s2  ").unwrap(), Statement::CreateTable(c) if c.columns.is_empty())
+    );
+    assert!(matches!(
+        parse("CREATE TABLE t LIKE rowwise").unwrap(),
+        Statement::CreateTableLike { .. }
+    ));
 }
 
 #[test]
 fn dml_forms() {
     let s = parse("INSERT INTO c:system.sharding_table (`cluster`, `node`, `table`, `shards`) VALUES ('c', 'n', 't', (0,2)), ('c', 'n2', 't', ())").unwrap();
     let Statement::Insert(i) = s else { panic!() };
-    assert_eq!(i.table, TableRef { cluster: Some("c".into()), name: "system.sharding_table".into() });
+    assert_eq!(
+        i.table,
+        TableRef {
+            cluster: Some("c".into()),
+            name: "system.sharding_table".into()
+        }
+    );
     assert_eq!(i.rows[0][3], Literal::Mva(vec![0, 2]));
     assert_eq!(i.rows[1][3], Literal::Mva(vec![]));
 
@@ -71,9 +98,17 @@ fn dml_forms() {
     assert_eq!(u.sets.len(), 2);
     assert!(u.filter.is_some());
 
-    assert!(matches!(parse("DELETE FROM t WHERE id > 1000").unwrap(), Statement::Delete(_)));
-    assert!(matches!(parse("DELETE CLUSTER c2").unwrap(), Statement::Cluster(ClusterStmt::Delete { .. })));
-    assert!(matches!(parse("INSERT INTO types (id, i2) VALUES (7, -1)").unwrap(), Statement::Insert(i) if i.rows[0][1] == Literal::Int(-1)));
+    assert!(matches!(
+        parse("DELETE FROM t WHERE id > 1000").unwrap(),
+        Statement::Delete(_)
+    ));
+    assert!(matches!(
+        parse("DELETE CLUSTER c2").unwrap(),
+        Statement::Cluster(ClusterStmt::Delete { .. })
+    ));
+    assert!(
+        matches!(parse("INSERT INTO types (id, i2) VALUES (7, -1)").unwrap(), Statement::Insert(i) if i.rows[0][1] == Literal::Int(-1))
+    );
 }
 
 #[test]
@@ -93,32 +128,134 @@ fn select_forms() {
     ] {
         assert!(matches!(parse(sql), Ok(Statement::Select(_))), "{sql}: {:?}", parse(sql));
     }
-    let Statement::Select(s) = parse("SELECT COUNT(*) FROM t").unwrap() else { panic!() };
-    assert_eq!(s.items, vec![SelectItem::Expr { expr: Expr::CountStar, header: "count(*)".into() }]);
-    let Statement::Select(s) = parse("SELECT id, j.arr[0] FROM t").unwrap() else { panic!() };
+    let Statement::Select(s) = parse("SELECT COUNT(*) FROM t").unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        s.items,
+        vec![SelectItem::Expr {
+            expr: Expr::CountStar,
+            header: "count(*)".into()
+        }]
+    );
+    let Statement::Select(s) = parse("SELECT id, j.arr[0] FROM t").unwrap() else {
+        panic!()
+    };
     assert!(matches!(&s.items[1], SelectItem::Expr { header, .. } if header == "j.arr[0]"));
 }
 
 #[test]
 fn show_and_admin_forms() {
     let cases: Vec<(&str, Statement)> = vec![
-        ("SHOW TABLES FROM system", Statement::ShowTables { system: true, like: None }),
-        ("SHOW TABLES LIKE 'ty%'", Statement::ShowTables { system: false, like: Some("ty%".into()) }),
-        ("SHOW STATUS LIKE 'cluster_%_indexes'", Statement::ShowStatus { like: Some("cluster_%_indexes".into()) }),
-        ("SHOW CREATE TABLE t OPTION force=1", Statement::ShowCreateTable { name: "t".into(), force: true }),
-        ("DESC system.sharding_state", Statement::Describe { name: "system.sharding_state".into(), force: false }),
-        ("DESC t OPTION force=1", Statement::Describe { name: "t".into(), force: true }),
-        ("DROP TABLE IF EXISTS t OPTION force=1", Statement::DropTable { if_exists: true, name: "t".into(), force: true }),
+        (
+            "SHOW TABLES FROM system",
+            Statement::ShowTables {
+                system: true,
+                like: None,
+            },
+        ),
+        (
+            "SHOW TABLES LIKE 'ty%'",
+            Statement::ShowTables {
+                system: false,
+                like: Some("ty%".into()),
+            },
+        ),
+        (
+            "SHOW STATUS LIKE 'cluster_%_indexes'",
+            Statement::ShowStatus {
+                like: Some("cluster_%_indexes".into()),
+            },
+        ),
+        (
+            "SHOW CREATE TABLE t OPTION force=1",
+            Statement::ShowCreateTable {
+                name: "t".into(),
+                force: true,
+            },
+        ),
+        (
+            "DESC system.sharding_state",
+            Statement::Describe {
+                name: "system.sharding_state".into(),
+                force: false,
+            },
+        ),
+        (
+            "DESC t OPTION force=1",
+            Statement::Describe {
+                name: "t".into(),
+                force: true,
+            },
+        ),
+        (
+            "DROP TABLE IF EXISTS t OPTION force=1",
+            Statement::DropTable {
+                if_exists: true,
+                name: "t".into(),
+                force: true,
+            },
+        ),
         ("ALTER TABLE t", Statement::AlterTable { name: "t".into() }),
-        ("TRUNCATE TABLE r_s0_cluster:system.r_s0", Statement::Truncate { table: TableRef { cluster: Some("r_s0_cluster".into()), name: "system.r_s0".into() }, reconfigure: false }),
-        ("OPTIMIZE TABLE types OPTION sync=1", Statement::Optimize { table: "types".into(), sync: true }),
-        ("FLUSH RAMCHUNK system.r_s0", Statement::FlushRamchunk { table: "system.r_s0".into() }),
-        ("SET GLOBAL log_level = debug", Statement::SetGlobal { name: "log_level".into(), value: "debug".into() }),
-        ("JOIN CLUSTER c at '127.0.0.1:1312' 'c' as path ", Statement::Cluster(ClusterStmt::Join { name: "c".into(), at: "127.0.0.1:1312".into(), path: Some("c".into()) })),
-        ("ALTER CLUSTER c ADD system.t_s1,system.t_s3", Statement::Cluster(ClusterStmt::AlterAdd { name: "c".into(), tables: vec!["system.t_s1".into(), "system.t_s3".into()] })),
-        ("SET CLUSTER c GLOBAL 'pc.bootstrap' = 1", Statement::Cluster(ClusterStmt::Set { name: "c".into(), var: "pc.bootstrap".into(), value: Literal::Int(1) })),
+        (
+            "TRUNCATE TABLE r_s0_cluster:system.r_s0",
+            Statement::Truncate {
+                table: TableRef {
+                    cluster: Some("r_s0_cluster".into()),
+                    name: "system.r_s0".into(),
+                },
+                reconfigure: false,
+            },
+        ),
+        (
+            "OPTIMIZE TABLE types OPTION sync=1",
+            Statement::Optimize {
+                table: "types".into(),
+                sync: true,
+            },
+        ),
+        (
+            "FLUSH RAMCHUNK system.r_s0",
+            Statement::FlushRamchunk {
+                table: "system.r_s0".into(),
+            },
+        ),
+        (
+            "SET GLOBAL log_level = debug",
+            Statement::SetGlobal {
+                name: "log_level".into(),
+                value: "debug".into(),
+            },
+        ),
+        (
+            "JOIN CLUSTER c at '127.0.0.1:1312' 'c' as path ",
+            Statement::Cluster(ClusterStmt::Join {
+                name: "c".into(),
+                at: "127.0.0.1:1312".into(),
+                path: Some("c".into()),
+            }),
+        ),
+        (
+            "ALTER CLUSTER c ADD system.t_s1,system.t_s3",
+            Statement::Cluster(ClusterStmt::AlterAdd {
+                name: "c".into(),
+                tables: vec!["system.t_s1".into(), "system.t_s3".into()],
+            }),
+        ),
+        (
+            "SET CLUSTER c GLOBAL 'pc.bootstrap' = 1",
+            Statement::Cluster(ClusterStmt::Set {
+                name: "c".into(),
+                var: "pc.bootstrap".into(),
+                value: Literal::Int(1),
+            }),
+        ),
     ];
     for (sql, want) in cases {
-        assert_eq!(parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}")), want, "{sql}");
+        assert_eq!(
+            parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
+            want,
+            "{sql}"
+        );
     }
 }

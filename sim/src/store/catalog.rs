@@ -68,6 +68,10 @@ impl Catalog {
 
     /// Largest document id stored anywhere (auto ids must stay above it after a restart).
     pub fn max_id(&self) -> i64 {
-        self.tables.values().flat_map(|t| t.data.ids()).max().unwrap_or(0)
+        self.tables
+            .values()
+            .flat_map(|t| t.data.ids())
+            .max()
+            .unwrap_or(0)
     }
 }

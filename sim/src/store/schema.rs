@@ -39,9 +39,18 @@ impl ColumnType {
     /// The `Properties` column of `DESC`.
     pub fn desc_properties(self) -> &'static str {
         match self {
-            ColumnType::Text { indexed: true, stored: true } => "indexed stored",
-            ColumnType::Text { indexed: true, stored: false } => "indexed",
-            ColumnType::Text { indexed: false, stored: true } => "stored",
+            ColumnType::Text {
+                indexed: true,
+                stored: true,
+            } => "indexed stored",
+            ColumnType::Text {
+                indexed: true,
+                stored: false,
+            } => "indexed",
+            ColumnType::Text {
+                indexed: false,
+                stored: true,
+            } => "stored",
             _ => "",
         }
     }
@@ -49,8 +58,14 @@ impl ColumnType {
     /// How `SHOW CREATE TABLE` spells the column type.
     pub fn create_name(self) -> &'static str {
         match self {
-            ColumnType::Text { indexed: true, stored: true } => "text",
-            ColumnType::Text { indexed: true, stored: false } => "text indexed",
+            ColumnType::Text {
+                indexed: true,
+                stored: true,
+            } => "text",
+            ColumnType::Text {
+                indexed: true,
+                stored: false,
+            } => "text indexed",
             ColumnType::Text { .. } => "text stored",
             ColumnType::String => "string attribute",
             ColumnType::Uint => "integer",
@@ -121,7 +136,10 @@ impl ResultType {
 
     /// Whether the mysql client should see the column as numeric (right-aligned).
     pub fn is_numeric(self) -> bool {
-        matches!(self, ResultType::LongLong | ResultType::Long | ResultType::Float | ResultType::Bool)
+        matches!(
+            self,
+            ResultType::LongLong | ResultType::Long | ResultType::Float | ResultType::Bool
+        )
     }
 }
 
@@ -154,7 +172,11 @@ impl Schema {
             if spec.type_word == "float_vector" {
                 return Err(SchemaError::KnnNotLoaded);
             }
-            if spec.props.iter().any(|(k, v)| k == "engine" && v.eq_ignore_ascii_case("columnar")) {
+            if spec
+                .props
+                .iter()
+                .any(|(k, v)| k == "engine" && v.eq_ignore_ascii_case("columnar"))
+            {
                 return Err(SchemaError::ColumnarNotLoaded);
             }
             if spec.name.eq_ignore_ascii_case("id") {
@@ -171,7 +193,9 @@ impl Schema {
     }
 
     pub fn position(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// `CREATE TABLE <name> (\nid bigint,\n…\n)`: the column part of SHOW CREATE TABLE.
@@ -225,10 +249,25 @@ mod tests {
 
     #[test]
     fn builds_and_renders() {
-        let s = Schema::from_specs(&[spec("id", "bigint"), spec("title", "text"), spec("s", "string"), spec("i", "int")]).unwrap();
+        let s = Schema::from_specs(&[
+            spec("id", "bigint"),
+            spec("title", "text"),
+            spec("s", "string"),
+            spec("i", "int"),
+        ])
+        .unwrap();
         assert_eq!(s.columns.len(), 3);
-        assert_eq!(s.render_create("t"), "CREATE TABLE t (\nid bigint,\ntitle text,\ns string attribute,\ni integer\n)");
-        assert_eq!(Schema::from_specs(&[spec("v", "float_vector")]), Err(SchemaError::KnnNotLoaded));
-        assert!(matches!(Schema::from_specs(&[spec("a", "int"), spec("A", "int")]), Err(SchemaError::DuplicateColumn(_))));
+        assert_eq!(
+            s.render_create("t"),
+            "CREATE TABLE t (\nid bigint,\ntitle text,\ns string attribute,\ni integer\n)"
+        );
+        assert_eq!(
+            Schema::from_specs(&[spec("v", "float_vector")]),
+            Err(SchemaError::KnnNotLoaded)
+        );
+        assert!(matches!(
+            Schema::from_specs(&[spec("a", "int"), spec("A", "int")]),
+            Err(SchemaError::DuplicateColumn(_))
+        ));
     }
 }

@@ -48,14 +48,26 @@ impl Agent {
                 return Err(format!("agent '{raw}': failed to lookup host name '{host}' (error=Success), - SKIPPING AGENT"));
             }
             let port = match pieces.next() {
-                Some(p) => p.trim().parse::<u16>().map_err(|_| format!("agent '{raw}': invalid port '{p}'"))?,
+                Some(p) => p
+                    .trim()
+                    .parse::<u16>()
+                    .map_err(|_| format!("agent '{raw}': invalid port '{p}'"))?,
                 None => DEFAULT_AGENT_PORT,
             };
             let tables = pieces
                 .next()
-                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .map(|t| {
+                    t.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default();
-            let host = if host == "localhost" { "127.0.0.1".to_string() } else { host };
+            let host = if host == "localhost" {
+                "127.0.0.1".to_string()
+            } else {
+                host
+            };
             mirrors.push(Mirror { host, port, tables });
         }
         Ok(Agent {
@@ -78,7 +90,11 @@ impl Targets {
         self.locals
             .iter()
             .map(String::as_str)
-            .chain(self.agents.iter().flat_map(|a| a.mirrors.iter().flat_map(|m| m.tables.iter().map(String::as_str))))
+            .chain(self.agents.iter().flat_map(|a| {
+                a.mirrors
+                    .iter()
+                    .flat_map(|m| m.tables.iter().map(String::as_str))
+            }))
     }
 
     pub fn has_system_table(&self) -> bool {
@@ -255,7 +271,10 @@ mod tests {
     use crate::store::value::Value;
 
     fn row(id: i64) -> Row {
-        Row { id, values: vec![Value::Int(id)] }
+        Row {
+            id,
+            values: vec![Value::Int(id)],
+        }
     }
 
     #[test]
@@ -267,7 +286,10 @@ mod tests {
         assert!(d.remove(3));
         assert!(!d.remove(3));
         let order: Vec<(RowPos, i64)> = d.iter().map(|(p, r)| (p, r.id)).collect();
-        assert_eq!(order, vec![((0, 0), 1), ((1, 0), 4), ((1, 1), 5), ((2, 0), 2)]);
+        assert_eq!(
+            order,
+            vec![((0, 0), 1), ((1, 0), 4), ((1, 1), 5), ((2, 0), 2)]
+        );
         assert_eq!(d.killed().len(), 2);
         d.compact();
         assert!(d.killed().is_empty());
@@ -275,12 +297,18 @@ mod tests {
 
     #[test]
     fn agent_clauses() {
-        let a = Agent::parse("127.0.0.1:1:system.m_s0|127.0.0.1:2:system.m_s0[retry_count=2,ha_strategy=noerrors]").unwrap();
+        let a = Agent::parse(
+            "127.0.0.1:1:system.m_s0|127.0.0.1:2:system.m_s0[retry_count=2,ha_strategy=noerrors]",
+        )
+        .unwrap();
         assert_eq!(a.mirrors.len(), 2);
         assert_eq!(a.mirrors[1].addr(), "127.0.0.1:2");
         assert_eq!(a.mirrors[0].tables, vec!["system.m_s0".to_string()]);
         let e = Agent::parse("nohost").unwrap_err();
-        assert_eq!(e, "agent 'nohost': failed to lookup host name 'nohost' (error=Success), - SKIPPING AGENT");
+        assert_eq!(
+            e,
+            "agent 'nohost': failed to lookup host name 'nohost' (error=Success), - SKIPPING AGENT"
+        );
         let multi = Agent::parse("127.0.0.1:1:system.s_s1,system.p_s1").unwrap();
         assert_eq!(multi.mirrors[0].tables.len(), 2);
     }

@@ -74,7 +74,9 @@ impl Value {
             }
             ColumnType::Json => match lit {
                 Literal::Str(s) if s.trim().is_empty() => Value::Json(None),
-                Literal::Str(s) => Value::Json(Some(serde_json::from_str(s).map_err(|e| format!("JSON error: {e}"))?)),
+                Literal::Str(s) => Value::Json(Some(
+                    serde_json::from_str(s).map_err(|e| format!("JSON error: {e}"))?,
+                )),
                 Literal::Null => Value::Json(None),
                 Literal::Int(v) => Value::Json(Some(serde_json::Value::from(*v))),
                 _ => return Err("JSON string expected".into()),
@@ -109,15 +111,35 @@ mod tests {
     #[test]
     fn literal_conversions() {
         let cases = [
-            (Literal::Int(-1), ColumnType::Uint, Value::Int(4_294_967_295)),
+            (
+                Literal::Int(-1),
+                ColumnType::Uint,
+                Value::Int(4_294_967_295),
+            ),
             (Literal::Int(5), ColumnType::Bool, Value::Int(1)),
-            (Literal::Mva(vec![3, 1, 3]), ColumnType::Multi64, Value::Mva(vec![1, 3])),
+            (
+                Literal::Mva(vec![3, 1, 3]),
+                ColumnType::Multi64,
+                Value::Mva(vec![1, 3]),
+            ),
             (Literal::Float(1.5), ColumnType::Float, Value::Float(1.5)),
-            (Literal::Str("x".into()), ColumnType::String, Value::Str("x".into())),
-            (Literal::Str("[1]".into()), ColumnType::Json, Value::Json(Some(serde_json::json!([1])))),
+            (
+                Literal::Str("x".into()),
+                ColumnType::String,
+                Value::Str("x".into()),
+            ),
+            (
+                Literal::Str("[1]".into()),
+                ColumnType::Json,
+                Value::Json(Some(serde_json::json!([1]))),
+            ),
         ];
         for (lit, ty, want) in cases {
-            assert_eq!(Value::from_literal(&lit, ty).unwrap(), want, "{lit:?} {ty:?}");
+            assert_eq!(
+                Value::from_literal(&lit, ty).unwrap(),
+                want,
+                "{lit:?} {ty:?}"
+            );
         }
         assert!(Value::from_literal(&Literal::Str("{bad".into()), ColumnType::Json).is_err());
     }

@@ -68,10 +68,11 @@ impl Wal {
         let snap_path = dir.join(SNAPSHOT_FILE);
         let (mut seq, mut catalog) = match fs::read(&snap_path) {
             Ok(bytes) => {
-                let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| WalError::Snapshot {
-                    path: snap_path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                let snap: Snapshot =
+                    serde_json::from_slice(&bytes).map_err(|e| WalError::Snapshot {
+                        path: snap_path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
                 (snap.seq, snap.catalog)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => (0, Catalog::default()),
@@ -109,7 +110,11 @@ impl Wal {
                 }
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         // Drop a torn tail so new records follow the last good one.
         file.set_len(good_len).map_err(io_err(&path))?;
         Ok(Recovered {
@@ -230,7 +235,10 @@ mod tests {
             let mut r = Wal::open(dir.path(), false, 1000).unwrap();
             r.wal.append(&[create("t")]).unwrap();
         }
-        let mut f = OpenOptions::new().append(true).open(dir.path().join(WAL_FILE)).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(WAL_FILE))
+            .unwrap();
         f.write_all(b"2 deadbeef [{\"Insert").unwrap();
         drop(f);
         {
@@ -260,6 +268,9 @@ mod tests {
         let r2 = Wal::open(dir.path(), false, 2).unwrap();
         assert_eq!(r2.replayed, 0);
         let t = r2.catalog.get("t").unwrap();
-        assert_eq!(t.data.get(1).map(|r| r.values.clone()), Some(Vec::<Value>::new()));
+        assert_eq!(
+            t.data.get(1).map(|r| r.values.clone()),
+            Some(Vec::<Value>::new())
+        );
     }
 }

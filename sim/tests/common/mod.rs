@@ -25,20 +25,36 @@ fn text(v: &Value) -> String {
 /// Rows as text (`NULL` for SQL NULL); panics with the server's error.
 pub async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
     let result: Vec<Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    result.iter().map(|r| (0..r.len()).map(|i| text(&r.as_ref(i).cloned().unwrap_or(Value::NULL))).collect()).collect()
+    result
+        .iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| text(&r.as_ref(i).cloned().unwrap_or(Value::NULL)))
+                .collect()
+        })
+        .collect()
 }
 
 /// Column names of a query's result.
 pub async fn columns(c: &mut Conn, sql: &str) -> Vec<String> {
-    let mut result = c.query_iter(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let names = result.columns_ref().iter().map(|c| c.name_str().to_string()).collect();
+    let mut result = c
+        .query_iter(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let names = result
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().to_string())
+        .collect();
     let _: Vec<Row> = result.collect().await.unwrap_or_default();
     names
 }
 
 /// Runs a statement that returns no rows; returns the affected-row count.
 pub async fn exec(c: &mut Conn, sql: &str) -> u64 {
-    c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    c.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     c.affected_rows()
 }
 
