@@ -109,23 +109,111 @@ impl Nodes {
         &self.nodes[name]
     }
 
-    /// Applies what a record's note says happened before it.
-    fn apply_note(&mut self, note: &str) {
-        if let Some(rest) = note.strip_prefix("n2 killed") {
-            let _ = rest;
-            if let Some(n) = self.nodes.get_mut("n2") {
-                if n.is_running() {
-                    n.kill();
+    /// Applies what a record's note says happened before it (kills, restarts, directories the
+    /// generator created, and waits for the cluster view the note describes). Notes repeat on
+    /// consecutive records, so every action is idempotent.
+    fn apply_note(&mut self, note: &str, record_node: &str) {
+        let named = |text: &str| -> Vec<String> {
+            let re = regex::Regex::new(r"\bn\d\b").unwrap();
+            re.find_iter(text).map(|m| m.as_str().to_string()).collect()
+        };
+        if let Some(rest) = note
+            .strip_prefix("generator did mkdir {data_dir}/")
+            .or_else(|| note.strip_prefix("after mkdir {data_dir}/"))
+        {
+            let dir = rest.split_whitespace().next().unwrap_or("");
+            let on = named(rest);
+            let targets = if on.is_empty() {
+                vec![record_node.to_string()]
+            } else {
+                on
+            };
+            for t in targets {
+                let _ = std::fs::create_dir_all(self.node(&t).data_dir().join(dir));
+            }
+            return;
+        }
+        if note.contains("killed") || note.contains("kill -9 of") {
+            let victims = match note.find("kill -9 of") {
+                Some(pos) => named(&note[pos..]),
+                None => named(note).into_iter().take(1).collect(),
+            };
+            for v in &victims {
+                let node = self.nodes.get_mut(v).expect("known node");
+                if node.is_running() {
+                    node.kill();
                 }
             }
+            if note.contains("left the view") {
+                let observer = self.nodes.keys().find(|k| !victims.contains(k)).cloned();
+                if let Some(o) = observer {
+                    self.wait_view(&o, &victims, false);
+                }
+            }
+            return;
         }
-        if note.starts_with("generator did mkdir {data_dir}/") {
-            let dir = note.trim_start_matches("generator did mkdir {data_dir}/");
-            let dir = dir.split_whitespace().next().unwrap_or("");
-            for n in self.nodes.values() {
-                let _ = std::fs::create_dir_all(n.data_dir().join(dir));
+        if let Some(pos) = note.find("left ") {
+            // "after n3 left n1's nodes_view"
+            let who = named(&note[..pos]);
+            let observer = named(&note[pos..]);
+            if let (Some(o), false) = (observer.first(), who.is_empty()) {
+                self.wait_view(o, &who, false);
+            }
+            return;
+        }
+        if note.contains("restart") {
+            let restarted: Vec<String> = named(note);
+            for r in &restarted {
+                let node = self.nodes.get_mut(r).expect("known node");
+                if !node.is_running() {
+                    node.launch().unwrap();
+                }
+            }
+            for r in &restarted {
+                self.wait_synced(r);
             }
         }
+    }
+
+    fn status(&self, node: &str, like: &str) -> Vec<(String, String)> {
+        let (_, body) = self
+            .node(node)
+            .raw_sql(&format!("SHOW STATUS LIKE '{like}'"))
+            .unwrap_or((0, String::new()));
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        json[0]["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["Counter"].as_str().unwrap_or("").to_string(),
+                    r["Value"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until every cluster view on `observer` shows (or stops showing) the nodes.
+    fn wait_view(&self, observer: &str, nodes: &[String], present: bool) {
+        let ids: Vec<String> = nodes.iter().map(|n| self.node(n).node_id()).collect();
+        wait_until(&format!("{observer}'s view of {nodes:?}"), || {
+            self.status(observer, "cluster_%_nodes_view")
+                .iter()
+                .all(|(_, view)| {
+                    ids.iter()
+                        .all(|id| view.split(',').any(|e| e == id) == present)
+                })
+        });
+    }
+
+    /// Waits until a restarted node reports every cluster synced.
+    fn wait_synced(&self, node: &str) {
+        wait_until(&format!("{node} synced"), || {
+            self.status(node, "cluster_%_node_state")
+                .iter()
+                .all(|(_, state)| state == "synced")
+        });
     }
 
     /// The record's SQL with placeholders replaced by this run's values.
@@ -161,6 +249,18 @@ impl Nodes {
         }
         out = out.replace(PLUGIN_DIR, "{plugin_dir}");
         replace_pid_and_took(&out)
+    }
+}
+
+/// Polls a condition (hang protection only: the replay itself compares exact outputs).
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -427,7 +527,7 @@ fn golden_transcripts() {
         }
         for r in case_records {
             if let Some(note) = &r.note {
-                nodes.apply_note(note);
+                nodes.apply_note(note, &r.node);
             }
             let (status, raw) = run_record(&nodes, r);
             // The golden generator masked volatile counters before substituting placeholders.
