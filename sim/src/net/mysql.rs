@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use opensrv_mysql::{
     AsyncMysqlIntermediary, AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, OkResponse,
-    ParamParser, QueryResultWriter, StatementMetaWriter,
+    ParamParser, QueryResultWriter, StatementMetaWriter, StatusFlags,
 };
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
@@ -228,9 +228,13 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                         .await
                 }
                 Ok(Output::Ok { affected }) => {
+                    // opensrv sends an OK packet's own flags; more results must be announced here.
+                    let mut status_flags = StatusFlags::empty();
+                    status_flags.set(StatusFlags::SERVER_MORE_RESULTS_EXISTS, !last);
                     let ok = OkResponse {
                         affected_rows: affected,
                         last_insert_id,
+                        status_flags,
                         ..OkResponse::default()
                     };
                     if last {
