@@ -434,24 +434,3 @@ async fn http_endpoints() {
         200
     );
 }
-
-#[tokio::test]
-async fn several_statements_in_one_query() {
-    use mysql_async::prelude::Queryable;
-    let node = SimNode::start(1, NodeOptions::default()).unwrap();
-    let mut c = conn(&node).await;
-    exec(&mut c, "CREATE TABLE t (n int)").await;
-    let mut result = c
-        .query_iter("INSERT INTO t (id, n) VALUES (1, 5); SELECT n FROM t; SHOW META")
-        .await
-        .unwrap();
-    let mut sets = Vec::new();
-    loop {
-        let rows: Vec<mysql_async::Row> = result.collect().await.unwrap();
-        sets.push(rows.len());
-        if result.is_empty() {
-            break;
-        }
-    }
-    assert_eq!(sets, vec![0, 0, 2]);
-}
