@@ -2,6 +2,12 @@
 //!
 //! Every change goes through [`Node::write`]: the caller plans under the write lock and returns
 //! mutations; they are appended to the log (before anyone is told about success) and applied.
+//!
+//! Seams for replication clusters: a table's `cluster` (set by [`Mutation::SetCluster`]) already
+//! drives the `cluster:table` prefix rules of writes (`exec::write::check_cluster`); a replicated
+//! write path sequences the same [`Mutation`] values a local write produces and applies them on
+//! every member through [`crate::store::mutation::apply`]. Cluster statements arrive parsed as
+//! [`crate::sql::ast::ClusterStmt`]; node-to-node endpoints belong under `/_sim/` on the API port.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
