@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, Registry};
@@ -14,7 +14,7 @@ use crate::server::LogLevelControl;
 
 /// The handle `/config` uses to change the level of the installed logger.
 pub struct LogControl {
-    filter: reload::Handle<LevelFilter, Registry>,
+    filter: reload::Handle<Targets, Registry>,
     level: Mutex<LogLevel>,
 }
 
@@ -38,13 +38,18 @@ pub fn init(level: LogLevel) -> Arc<LogControl> {
     })
 }
 
-/// Buddy's levels on tracing's: `debugv` and `debugvv` both mean everything.
-fn filter_for(level: LogLevel) -> LevelFilter {
-    match level {
-        LogLevel::Info => LevelFilter::INFO,
-        LogLevel::Debug => LevelFilter::DEBUG,
-        LogLevel::Debugv | LogLevel::Debugvv => LevelFilter::TRACE,
-    }
+/// Buddy's levels on tracing's. Libraries (the HTTP stack) only speak up
+/// with warnings, except at `debugvv`, which shows everything.
+fn filter_for(level: LogLevel) -> Targets {
+    let (own, others) = match level {
+        LogLevel::Info => (LevelFilter::INFO, LevelFilter::WARN),
+        LogLevel::Debug => (LevelFilter::DEBUG, LevelFilter::WARN),
+        LogLevel::Debugv => (LevelFilter::TRACE, LevelFilter::WARN),
+        LogLevel::Debugvv => (LevelFilter::TRACE, LevelFilter::TRACE),
+    };
+    Targets::new()
+        .with_target(env!("CARGO_CRATE_NAME"), own)
+        .with_default(others)
 }
 
 impl LogLevelControl for LogControl {
@@ -68,14 +73,32 @@ mod tests {
 
     #[test]
     fn buddy_levels_map_onto_tracing_levels() {
+        use tracing::Level;
+        let own = env!("CARGO_CRATE_NAME");
+        // (level, own crate's most verbose level, a library's most verbose level)
         let cases = [
-            (LogLevel::Info, LevelFilter::INFO),
-            (LogLevel::Debug, LevelFilter::DEBUG),
-            (LogLevel::Debugv, LevelFilter::TRACE),
-            (LogLevel::Debugvv, LevelFilter::TRACE),
+            (LogLevel::Info, Level::INFO, Level::WARN),
+            (LogLevel::Debug, Level::DEBUG, Level::WARN),
+            (LogLevel::Debugv, Level::TRACE, Level::WARN),
+            (LogLevel::Debugvv, Level::TRACE, Level::TRACE),
         ];
-        for (level, want) in cases {
-            assert_eq!(filter_for(level), want, "{level}");
+        let all = [
+            Level::ERROR,
+            Level::WARN,
+            Level::INFO,
+            Level::DEBUG,
+            Level::TRACE,
+        ];
+        for (level, own_max, lib_max) in cases {
+            let f = filter_for(level);
+            for l in all {
+                assert_eq!(f.would_enable(own, &l), l <= own_max, "{level} {own} {l}");
+                assert_eq!(
+                    f.would_enable("hyper_util", &l),
+                    l <= lib_max,
+                    "{level} lib {l}"
+                );
+            }
         }
     }
 }

@@ -104,16 +104,13 @@ async fn tick(shared: &Shared, store: &Store, me: &NodeId, election: &mut Electi
             Ok(()) => {
                 election.written(now, &lease);
                 role = Role::Master { epoch: lease.epoch };
-                if takeover {
-                    info!(node = %me, epoch = lease.epoch, "becoming master");
-                }
             }
             Err(e) => warn!(error = %e, "master lease not written"),
         }
     }
     if let Role::Master { epoch } = role {
         if !was_master {
-            debug!(node = %me, epoch, "acting as master");
+            info!(node = %me, epoch, "becoming master");
             shared.wake_coordinator.notify_one();
         }
     }

@@ -55,7 +55,7 @@ pub async fn ensure(shared: &Shared, cluster: Option<&ClusterName>) -> Result<St
     store.put(&StateKey::Master, &node, now).await?;
     shared.bind(cluster.cloned());
     shared.wake_heartbeat.notify_one();
-    info!(node = %node, cluster = name, "sharding metadata set up; becoming master");
+    info!(node = %node, cluster = name, "sharding metadata set up");
     Ok(store)
 }
 

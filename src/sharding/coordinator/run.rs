@@ -405,14 +405,10 @@ impl Office {
                 let undo = assess::to_undo(&rows, &members.active);
                 let mut rec = rec.clone();
                 if undo.is_empty() {
-                    rec.status = GroupStatus::RolledBack;
-                    rec.finished_at_ms = Some(now_ms());
-                    store
-                        .put(&StateKey::Group(name.to_string()), &rec, now_s())
+                    // Nothing took effect: report, and leave no trace.
+                    self.rolled_back(shared, store, name, &rec, true, false)
                         .await?;
-                    return self
-                        .rolled_back(shared, store, name, &rec, true, false)
-                        .await;
+                    return purge_history(store, name).await;
                 }
                 let rb_name = rollback_group_name(name);
                 let rb_rows = assess::rollback_rows(
@@ -456,37 +452,31 @@ impl Office {
                 if !(failed || all_done || live_done) {
                     return Ok(());
                 }
-                let mut rec = rec.clone();
-                if failed || all_done {
-                    rec.status = if failed {
-                        GroupStatus::RollbackFailed
-                    } else {
-                        GroupStatus::RolledBack
-                    };
-                    rec.finished_at_ms = Some(now_ms());
-                    store
-                        .put(&StateKey::Group(name.to_string()), &rec, now_s())
-                        .await?;
-                    if let Some(mut rb) = groups.get(&rb_name).cloned() {
-                        rb.status = if failed {
-                            GroupStatus::RollbackFailed
-                        } else {
-                            GroupStatus::Done
-                        };
-                        rb.finished_at_ms = Some(now_ms());
-                        store.put(&StateKey::Group(rb_name), &rb, now_s()).await?;
-                    }
-                    if failed {
-                        warn!(
-                            group = name,
-                            "rollback failed; leftovers stay until an operator cleans them up"
-                        );
-                    }
-                }
                 // The statement gets its answer once the live nodes are clean;
                 // rollbacks on dead nodes run when they return.
-                self.rolled_back(shared, store, name, &rec, !failed, true)
-                    .await
+                self.rolled_back(shared, store, name, rec, !failed, true)
+                    .await?;
+                if all_done {
+                    // Undone everywhere: a failed CREATE leaves no trace.
+                    return purge_history(store, name).await;
+                }
+                if failed {
+                    warn!(
+                        group = name,
+                        "rollback failed; leftovers stay until an operator cleans them up"
+                    );
+                    for (g, r) in [
+                        (name.to_string(), Some(rec.clone())),
+                        (rb_name.clone(), groups.get(&rb_name).cloned()),
+                    ] {
+                        if let Some(mut r) = r {
+                            r.status = GroupStatus::RollbackFailed;
+                            r.finished_at_ms = Some(now_ms());
+                            store.put(&StateKey::Group(g), &r, now_s()).await?;
+                        }
+                    }
+                }
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -506,11 +496,19 @@ impl Office {
             .put(&StateKey::Group(name.to_string()), &rec, now_s())
             .await?;
         let key = StateKey::Table(table_name(&rec.table)?);
+        if rec.kind == GroupKind::Drop {
+            // A dropped table leaves nothing behind: its placement, and the
+            // finished operations that made and removed it.
+            store.delete_placement(&table_name(&rec.table)?).await?;
+            let groups: BTreeMap<String, GroupRecord> = store.list_as("group:").await?;
+            for (g, r) in &groups {
+                if r.table == rec.table && r.kind != GroupKind::Rollback && r.status.is_final() {
+                    purge_history(store, g).await?;
+                }
+            }
+        }
         if let Some(state) = store.get_as::<TableState>(&key).await? {
             if state.operation_group.as_deref() == Some(name) {
-                if state.kind == OpKind::Drop {
-                    store.delete_placement(&table_name(&rec.table)?).await?;
-                }
                 let ok = serde_json::to_value(vec![ResultSet::ok()]).unwrap_or_default();
                 self.finish_table(shared, store, &rec.table, state, Ok(ok))
                     .await?;
