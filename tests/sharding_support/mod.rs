@@ -1,0 +1,188 @@
+//! Helpers for the sharding integration tests: sim nodes with this very
+//! shardbuddy binary as their helper, MySQL access, and an independent
+//! implementation of the daemon's shard routing.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use manticore_sim::testkit::{NodeOptions, SimNode};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, Row, Value};
+
+/// Timings that keep the tests quick; production defaults are slower.
+pub const FAST: &[(&str, &str)] = &[
+    ("SHARDBUDDY_POLL_MS", "20"),
+    ("SHARDBUDDY_HEARTBEAT_MS", "200"),
+    ("SHARDBUDDY_LEASE_TIMEOUT_MS", "1500"),
+    ("SHARDBUDDY_RETRY_BASE_MS", "100"),
+    ("SHARDBUDDY_RETRY_MAX_MS", "500"),
+];
+
+pub fn options(extra_env: &[(&str, &str)]) -> NodeOptions {
+    let mut env: Vec<(String, String)> = FAST
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    NodeOptions {
+        buddy_path: Some(env!("CARGO_BIN_EXE_shardbuddy").to_string()),
+        env,
+        ..NodeOptions::default()
+    }
+}
+
+/// Starts node `index` and waits until its helper has announced itself.
+pub fn start(index: usize, extra_env: &[(&str, &str)]) -> SimNode {
+    let node = SimNode::start(index, options(extra_env)).expect("sim node starts");
+    wait_for_log(&node, "[BUDDY] started", Duration::from_secs(10));
+    node
+}
+
+pub fn wait_for_log(node: &SimNode, needle: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !node.log_text().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "node {} did not log '{needle}' within {timeout:?}; log:\n{}",
+            node.index(),
+            node.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub async fn conn(node: &SimNode) -> Conn {
+    let opts = Opts::from_url(&node.mysql_url()).expect("valid url");
+    Conn::new(opts).await.expect("mysql connection")
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::NULL => "NULL".to_string(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Double(d) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Rows as text; panics with the server's error.
+pub async fn rows(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
+    let result: Vec<Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    result
+        .iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| text(&r.as_ref(i).cloned().unwrap_or(Value::NULL)))
+                .collect()
+        })
+        .collect()
+}
+
+/// The first column of every row.
+pub async fn column(c: &mut Conn, sql: &str) -> Vec<String> {
+    rows(c, sql)
+        .await
+        .into_iter()
+        .map(|mut r| r.swap_remove(0))
+        .collect()
+}
+
+pub async fn count(c: &mut Conn, sql: &str) -> u64 {
+    let v = column(c, sql).await;
+    v.first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{sql}: no count in {v:?}"))
+}
+
+pub async fn exec(c: &mut Conn, sql: &str) {
+    c.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The error message the server answers `sql` with (panics on success).
+pub async fn error(c: &mut Conn, sql: &str) -> String {
+    match c.query_drop(sql).await {
+        Ok(()) => panic!("{sql}: expected an error, got success"),
+        Err(mysql_async::Error::Server(e)) => e.message,
+        Err(e) => panic!("{sql}: expected a server error, got {e}"),
+    }
+}
+
+/// Inserts `ids` through `table` in batches.
+pub async fn insert_docs(c: &mut Conn, table: &str, ids: impl IntoIterator<Item = u64>) {
+    let ids: Vec<u64> = ids.into_iter().collect();
+    for batch in ids.chunks(500) {
+        let values: Vec<String> = batch.iter().map(|i| format!("({i}, 'doc {i}')")).collect();
+        exec(
+            c,
+            &format!(
+                "INSERT INTO {table} (id, title) VALUES {}",
+                values.join(", ")
+            ),
+        )
+        .await;
+    }
+}
+
+/// The daemon's shard routing (Lamping & Veach jump consistent hash of the
+/// CRC-32 of the decimal id), written independently of the simulator.
+pub fn shard_of(id: u64, targets: u32) -> u32 {
+    let mut key = u64::from(crc32fast::hash(id.to_string().as_bytes()));
+    let (mut b, mut j): (i64, i64) = (-1, 0);
+    while j < i64::from(targets) {
+        b = j;
+        key = key.wrapping_mul(2862933555777941757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b as u32
+}
+
+/// Everything about `table` that sharding metadata and the queue hold on the
+/// node behind `c`: an empty list means "no trace".
+pub async fn traces_of(c: &mut Conn, table: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let system = column(c, "SHOW TABLES FROM system").await;
+    found.extend(
+        system
+            .iter()
+            .filter(|t| t.starts_with(&format!("system.{table}_s")))
+            .cloned(),
+    );
+    if system.iter().any(|t| t == "system.sharding_state") {
+        let keys = column(
+            c,
+            &format!(
+                "SELECT key FROM system.sharding_state WHERE REGEX(key, '(^table:{table}$)|(^group:shard_(create|drop)_{table}_)') LIMIT 1000"
+            ),
+        )
+        .await;
+        found.extend(keys);
+        let queue = column(
+            c,
+            &format!(
+                "SELECT query FROM system.sharding_queue WHERE REGEX(operation_group, '^shard_(create|drop)_{table}_') LIMIT 1000"
+            ),
+        )
+        .await;
+        found.extend(queue);
+        let placement = column(
+            c,
+            &format!("SELECT node FROM system.sharding_table WHERE table = '{table}' LIMIT 1000"),
+        )
+        .await;
+        found.extend(
+            placement
+                .into_iter()
+                .map(|n| format!("placement row on {n}")),
+        );
+    }
+    found
+}
