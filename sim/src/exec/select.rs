@@ -11,7 +11,7 @@ use super::session::Session;
 use super::show::variable_value;
 use crate::node::Node;
 use crate::sql::ast::{Expr, Select, SelectItem};
-use crate::sql::render::quote_ident;
+use crate::sql::render::quote_table;
 use crate::store::catalog::Catalog;
 use crate::store::schema::{ColumnType, ResultType, Schema};
 use crate::store::table::{Agent, TableDef, Targets};
@@ -245,13 +245,6 @@ fn agent_sql(select: &Select, table: &str, count_only: bool, limit: u64) -> Stri
     };
     sql.push_str(&format!(" LIMIT {n}"));
     sql
-}
-
-fn quote_table(name: &str) -> String {
-    match name.strip_prefix("system.") {
-        Some(rest) => format!("system.{}", quote_ident(rest)),
-        None => quote_ident(name),
-    }
 }
 
 /// Tries the agent's mirrors in order; returns the answering mirror's address, its result sets

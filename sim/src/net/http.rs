@@ -29,21 +29,18 @@ use crate::node::Node;
 use crate::sql::lexer::split_statements;
 
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    super::accept_loop(listener, move |stream| {
         let node = node.clone();
-        tokio::spawn(async move {
+        async move {
             let service = service_fn(move |req| handle(node.clone(), req));
             // Clients that disconnect mid-request are not worth reporting.
             let _ = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// A reply before it becomes an HTTP response.

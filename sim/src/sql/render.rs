@@ -28,6 +28,14 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', ""))
 }
 
+/// A table name for generated SQL: `` `t` `` or ``system.`t` ``.
+pub fn quote_table(name: &str) -> String {
+    match name.strip_prefix("system.") {
+        Some(rest) => format!("system.{}", quote_ident(rest)),
+        None => quote_ident(name),
+    }
+}
+
 impl Display for Literal {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
