@@ -434,3 +434,27 @@ pub fn start_nodes(count: usize, options: &NodeOptions) -> io::Result<Vec<SimNod
         .map(|i| SimNode::start(i, options.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_never_handed_out_twice() {
+        let mut seen = HashSet::new();
+        for _ in 0..20 {
+            let p = free_ports().unwrap();
+            for port in [p.mysql, p.http, p.api]
+                .into_iter()
+                .chain(p.replication..=p.replication_last)
+            {
+                assert!(seen.insert(port), "port {port} handed out twice");
+            }
+        }
+    }
+
+    #[test]
+    fn dechunks_bodies() {
+        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
+}

@@ -195,8 +195,14 @@ async fn fan_out(
         let found = scan(&plan, &local_schema, table, &stats)?;
         if count_only {
             count += found.len() as u64;
-        } else {
+        } else if local_schema == schema {
             matches.extend(found);
+        } else {
+            // A distributed table's locals may differ: present their rows in its schema.
+            matches.extend(found.into_iter().map(|m| Match {
+                row: Cow::Owned(remap(&local_schema, &schema, &m.row)),
+                ..m
+            }));
         }
     }
     matches.extend(remote_matches);
@@ -324,6 +330,20 @@ fn remote_rows(schema: &Schema, set: &RemoteSet) -> Vec<Match<'static>> {
             }
         })
         .collect()
+}
+
+/// A row of one schema presented in another, column by column name.
+fn remap(from: &Schema, to: &Schema, row: &Row) -> Row {
+    let values = to
+        .columns
+        .iter()
+        .map(|c| {
+            from.position(&c.name)
+                .and_then(|i| row.values.get(i).cloned())
+                .unwrap_or_else(|| Value::default_for(c.ty))
+        })
+        .collect();
+    Row { id: row.id, values }
 }
 
 fn value_from_json(v: &serde_json::Value, ty: ColumnType) -> Value {

@@ -336,3 +336,21 @@ impl RequestCtx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_sql_forms() {
+        let sql = Endpoint::Sql { raw: true };
+        assert_eq!(
+            request_sql(sql, "mode=raw", b"query=SELECT%20*%20FROM%20t"),
+            "SELECT * FROM t"
+        );
+        assert_eq!(request_sql(sql, "mode=raw", b"query=a+b%2Bc"), "a b+c");
+        assert_eq!(request_sql(sql, "mode=raw", b"SHOW TABLES"), "SHOW TABLES");
+        assert_eq!(request_sql(sql, "query=SHOW%20META", b""), "SHOW META");
+        assert_eq!(request_sql(Endpoint::Cli, "", b"query=x"), "query=x");
+    }
+}
