@@ -125,6 +125,9 @@ pub struct SimSettings {
     pub users: Vec<UserSpec>,
     /// Worker threads reported to the helper as `--threads=N`.
     pub threads: usize,
+    /// Bound on one request to the helper (searchd sets none; this keeps a hung helper from
+    /// holding a client connection forever).
+    pub helper_request_timeout: Duration,
 }
 
 impl Default for SimSettings {
@@ -138,6 +141,7 @@ impl Default for SimSettings {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            helper_request_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -339,6 +343,7 @@ fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
             }
             "wal_fsync" => sim.wal_fsync = value == "1",
             "threads" => sim.threads = value.parse().map_err(|_| bad("expected a count"))?,
+            "helper_request_timeout_ms" => sim.helper_request_timeout = millis()?,
             "user" => sim.users.push(parse_user(value).map_err(|why| bad(&why))?),
             _ => return Err(bad("unknown key")),
         }

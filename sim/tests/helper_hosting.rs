@@ -333,3 +333,42 @@ async fn auth_gives_the_helper_a_token_and_blocks_users_without_rights() {
         401
     );
 }
+
+#[tokio::test]
+async fn attaches_to_a_running_helper() {
+    use std::io::BufRead;
+    let record = tempfile::NamedTempFile::new()
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
+    let mut helper = std::process::Command::new(FAKE)
+        .env("FAKE_BUDDY_RECORD", &record)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(helper.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first.split_whitespace().nth(3).unwrap().to_string();
+    let options = NodeOptions {
+        env: vec![("MANTICORE_HELPER_URL".to_string(), format!("http://{addr}"))],
+        ..NodeOptions::default()
+    };
+    let node = SimNode::start(1, options).unwrap();
+    let mut c = conn(&node).await;
+    assert_eq!(
+        error(&mut c, "SHOW VERSION").await.1,
+        "P01: syntax error, unexpected identifier, expecting VARIABLES near 'VERSION'"
+    );
+    let _ = helper.kill();
+    let _ = helper.wait();
+    let req = requests(&record)
+        .pop()
+        .expect("the attached helper got the failure");
+    assert!(req["body"]
+        .as_str()
+        .unwrap()
+        .contains(r#""body":"SHOW VERSION""#));
+}
