@@ -161,11 +161,18 @@ impl SimNode {
         Ok(node)
     }
 
-    /// Configures and starts node `index`, waiting until it serves.
+    /// Configures and starts node `index`, waiting until it serves. A port taken by another
+    /// process between choosing and binding it is retried with fresh ports.
     pub fn start(index: usize, options: NodeOptions) -> io::Result<SimNode> {
-        let mut node = SimNode::configure(index, options)?;
-        node.launch()?;
-        Ok(node)
+        let mut attempt = 0;
+        loop {
+            let mut node = SimNode::configure(index, options.clone())?;
+            match node.launch() {
+                Ok(()) => return Ok(node),
+                Err(e) if attempt < 3 && e.to_string().contains("failed to listen") => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn config_text(&self) -> String {
