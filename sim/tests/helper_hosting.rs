@@ -348,9 +348,9 @@ async fn attaches_to_a_running_helper() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufReader::new(helper.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // Keep the pipe open while the helper runs: it prints more after the handshake.
+    let mut out = std::io::BufReader::new(helper.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
     let addr = first.split_whitespace().nth(3).unwrap().to_string();
     let options = NodeOptions {
         env: vec![("MANTICORE_HELPER_URL".to_string(), format!("http://{addr}"))],
@@ -364,6 +364,7 @@ async fn attaches_to_a_running_helper() {
     );
     let _ = helper.kill();
     let _ = helper.wait();
+    drop(out);
     let req = requests(&record)
         .pop()
         .expect("the attached helper got the failure");
