@@ -373,3 +373,28 @@ async fn attaches_to_a_running_helper() {
         .unwrap()
         .contains(r#""body":"SHOW VERSION""#));
 }
+
+#[tokio::test]
+async fn agent_queries_never_reach_the_helper() {
+    let (node, record) = helper_node("ok", "not_mine", &[]);
+    wait_for("handshake", || node.log_text().contains("[BUDDY] started"));
+    let mut c = conn(&node).await;
+    let me = node.node_id();
+    exec(
+        &mut c,
+        &format!("CREATE TABLE d type='distributed' agent='{me}:nope'"),
+    )
+    .await;
+    let before = requests(&record).len();
+    assert_eq!(
+        error(&mut c, "SELECT * FROM d").await.1,
+        format!("table d: agent {me}: remote query error: unknown local table(s) 'nope' in search request")
+    );
+    // Only the client's failed statement went to the helper, not the node-to-node query.
+    let sent = requests(&record);
+    assert_eq!(sent.len(), before + 1);
+    assert!(sent[before]["body"]
+        .as_str()
+        .unwrap()
+        .contains(r#""body":"SELECT * FROM d""#));
+}

@@ -102,6 +102,7 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let from_buddy = buddy::is_buddy_agent(user_agent.as_deref());
+    let from_agent = parts.headers.contains_key(crate::exec::agent::AGENT_HEADER);
     let sql = request_sql(endpoint, query, &body);
     let answer = match identify(&node, &parts.headers, from_buddy) {
         Err(answer) => answer,
@@ -113,6 +114,7 @@ async fn handle(
                 path_query: &path_query,
                 method: parts.method.as_str(),
                 from_buddy,
+                from_agent,
                 sql: &sql,
             };
             ctx.answer(&mut session).await
@@ -207,6 +209,8 @@ struct RequestCtx<'a> {
     path_query: &'a str,
     method: &'a str,
     from_buddy: bool,
+    /// A node-to-node query (never forwarded to the helper).
+    from_agent: bool,
     sql: &'a str,
 }
 
@@ -298,7 +302,7 @@ impl RequestCtx<'_> {
     /// searchd's error reply, or the helper's answer when it takes the request.
     async fn failed(&self, session: &Session, status: u16, err: ExecError) -> Answer {
         let original = Answer::error(status, &err.message);
-        if self.from_buddy || err.code == ErrorCode::AccessDenied {
+        if self.from_buddy || self.from_agent || err.code == ErrorCode::AccessDenied {
             return original;
         }
         let json_request = !matches!(self.endpoint, Endpoint::Sql { .. });
