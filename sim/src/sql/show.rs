@@ -89,9 +89,13 @@ fn finish(
 pub fn parse_describe(p: &mut Parser) -> Result<Statement, SqlError> {
     p.advance();
     let name = p.table_ref()?.name;
-    let force = p.option_flag("force")?;
+    // `force=1` changes nothing a client can see here; `topology=1` lists targets.
+    let topology = p.eat_word("option")
+        && p.option_list()?
+            .iter()
+            .any(|(k, v)| k == "topology" && v != "0");
     p.expect_end()?;
-    Ok(Statement::Describe { name, force })
+    Ok(Statement::Describe { name, topology })
 }
 
 pub fn parse_maintenance(p: &mut Parser) -> Result<Statement, SqlError> {
