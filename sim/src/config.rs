@@ -1,0 +1,429 @@
+//! searchd-style configuration: `searchd { key = value … }` plus an optional `sim { … }`
+//! section for simulator-only knobs that real searchd does not know.
+//!
+//! The `searchd` section is kept verbatim (key order, repeated keys) because
+//! `SHOW SETTINGS` prints it back line by line, and Buddy derives the node id from it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("failed to read config '{path}': {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config line {line}: {reason}")]
+    Syntax { line: usize, reason: String },
+    #[error("listen '{0}': {1}")]
+    Listen(String, String),
+    #[error("searchd.data_dir is required (the simulator only runs in RT mode)")]
+    NoDataDir,
+    #[error("no listener: at least one `listen` line is required")]
+    NoListener,
+    #[error("sim.{key}: {reason}")]
+    SimKey { key: String, reason: String },
+}
+
+/// The protocol a `listen` line serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// Binary API port (`host:port`). The simulator answers HTTP on it, as searchd does.
+    Sphinx,
+    Mysql,
+    Http,
+    Replication,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub ip: IpAddr,
+    pub port: u16,
+    /// Last port of a `portA-portB` range (replication), else equal to `port`.
+    pub port_last: u16,
+    pub proto: Proto,
+    /// The line as written, for `SHOW SETTINGS`.
+    pub raw: String,
+}
+
+impl Listener {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+
+    /// Parses `[host:]port[-last][:proto]` the way searchd accepts it.
+    pub fn parse(raw: &str) -> Result<Listener, ConfigError> {
+        let err = |why: &str| ConfigError::Listen(raw.to_string(), why.to_string());
+        let parts: Vec<&str> = raw.trim().split(':').collect();
+        let (host, port_part, proto) = match parts.as_slice() {
+            [port] => ("127.0.0.1", *port, None),
+            [a, b] if is_port_spec(a) => ("127.0.0.1", *a, Some(*b)),
+            [host, port] => (*host, *port, None),
+            [host, port, proto] => (*host, *port, Some(*proto)),
+            _ => return Err(err("expected [host:]port[:proto]")),
+        };
+        let proto = match proto.map(|p| p.to_ascii_lowercase()) {
+            None => Proto::Sphinx,
+            Some(p) if p == "sphinx" => Proto::Sphinx,
+            Some(p) if p == "mysql" || p == "mysql41" => Proto::Mysql,
+            Some(p) if p == "http" || p == "https" => Proto::Http,
+            Some(p) if p == "replication" => Proto::Replication,
+            Some(p) => return Err(err(&format!("unknown protocol '{p}'"))),
+        };
+        let (port, port_last) = match port_part.split_once('-') {
+            Some((a, b)) => (
+                parse_port(a).ok_or_else(|| err("bad port"))?,
+                parse_port(b).ok_or_else(|| err("bad port"))?,
+            ),
+            None => {
+                let p = parse_port(port_part).ok_or_else(|| err("bad port"))?;
+                (p, p)
+            }
+        };
+        let host = if host == "localhost" {
+            "127.0.0.1"
+        } else {
+            host
+        };
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| err("host must be a numeric IP address"))?;
+        Ok(Listener {
+            ip,
+            port,
+            port_last,
+            proto,
+            raw: raw.trim().to_string(),
+        })
+    }
+}
+
+fn is_port_spec(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '-')
+}
+
+fn parse_port(s: &str) -> Option<u16> {
+    s.trim().parse::<u16>().ok()
+}
+
+/// Simulator-only settings (`sim { … }` section). Every timing has a default.
+#[derive(Debug, Clone)]
+pub struct SimSettings {
+    /// Connect timeout towards agents (other nodes).
+    pub agent_connect_timeout: Duration,
+    /// Whole-request timeout towards agents.
+    pub agent_query_timeout: Duration,
+    /// Compact the write-ahead log into a snapshot after this many records.
+    pub wal_compact_records: u64,
+    /// `fsync` the log before acknowledging a write (off by default: `kill -9` keeps the page cache).
+    pub wal_fsync: bool,
+    /// Users for the optional auth model: `name:password:perms` with perms from `read,write,schema` or `all`/`none`.
+    pub users: Vec<UserSpec>,
+    /// Shared secret that node-to-node (agent) queries present when auth is configured.
+    pub agent_secret: Option<String>,
+    /// Worker threads reported to the helper as `--threads=N`.
+    pub threads: usize,
+    /// Bound on one request to the helper (searchd sets none; this keeps a hung helper from
+    /// holding a client connection forever).
+    pub helper_request_timeout: Duration,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            agent_connect_timeout: Duration::from_millis(1000),
+            agent_query_timeout: Duration::from_millis(3000),
+            wal_compact_records: 50_000,
+            wal_fsync: false,
+            users: Vec::new(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            agent_secret: None,
+            helper_request_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    pub name: String,
+    pub password: String,
+    pub perms: crate::auth::Perms,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// `searchd` section lines in file order: (key, value).
+    pub searchd: Vec<(String, String)>,
+    pub listeners: Vec<Listener>,
+    pub data_dir: PathBuf,
+    pub log: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    /// `None`: key absent (the default helper would be looked up, which the simulator does not ship);
+    /// `Some("")`: disabled; otherwise the command line.
+    pub buddy_path: Option<String>,
+    pub telemetry: bool,
+    pub sim: SimSettings,
+    /// Keys the simulator does not interpret (logged at start).
+    pub unknown_keys: Vec<String>,
+}
+
+const KNOWN_SEARCHD_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "log",
+    "query_log",
+    "pid_file",
+    "buddy_path",
+    "binlog_path",
+    "telemetry",
+    "query_log_format",
+    "network_timeout",
+    "max_packet_size",
+];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let sections = parse_sections(text)?;
+        let mut searchd = Vec::new();
+        let mut sim_lines = Vec::new();
+        for (name, lines) in sections {
+            match name.as_str() {
+                "searchd" => searchd.extend(lines),
+                "sim" => sim_lines.extend(lines),
+                _ => {} // `common`, `source`, `index` … are not used by an RT-mode node
+            }
+        }
+        let mut listeners = Vec::new();
+        let mut data_dir = None;
+        let mut log = None;
+        let mut pid_file = None;
+        let mut buddy_path = None;
+        let mut telemetry = true;
+        let mut unknown_keys = Vec::new();
+        for (key, value) in &searchd {
+            match key.as_str() {
+                "listen" => listeners.push(Listener::parse(value)?),
+                "data_dir" => data_dir = Some(PathBuf::from(value)),
+                "log" => log = Some(PathBuf::from(value)),
+                "pid_file" => pid_file = Some(PathBuf::from(value)),
+                "buddy_path" => buddy_path = Some(value.clone()),
+                "telemetry" => telemetry = value != "0",
+                k if KNOWN_SEARCHD_KEYS.contains(&k) => {}
+                k => unknown_keys.push(k.to_string()),
+            }
+        }
+        if listeners.is_empty() {
+            return Err(ConfigError::NoListener);
+        }
+        let data_dir = data_dir.ok_or(ConfigError::NoDataDir)?;
+        let sim = parse_sim(&sim_lines)?;
+        Ok(Config {
+            path: path.to_path_buf(),
+            searchd,
+            listeners,
+            data_dir,
+            log,
+            pid_file,
+            buddy_path,
+            telemetry,
+            sim,
+            unknown_keys,
+        })
+    }
+
+    /// The node identity: `host:port` of the first binary-API listener (what Galera and Buddy use).
+    pub fn node_id(&self) -> String {
+        self.api_listener()
+            .map(|l| format!("{}:{}", l.ip, l.port))
+            .unwrap_or_else(|| "127.0.0.1:0".to_string())
+    }
+
+    pub fn api_listener(&self) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.proto == Proto::Sphinx)
+    }
+
+    /// URL the helper uses to reach this node: the first sphinx-or-http listener, in config order.
+    pub fn helper_listen_url(&self) -> Option<String> {
+        self.listeners
+            .iter()
+            .find(|l| matches!(l.proto, Proto::Sphinx | Proto::Http))
+            .map(|l| format!("http://{}:{}", l.ip, l.port))
+    }
+
+    pub fn searchd_value(&self, key: &str) -> Option<&str> {
+        self.searchd
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type Section = (String, Vec<(String, String)>);
+
+fn parse_sections(text: &str) -> Result<Vec<Section>, ConfigError> {
+    let mut out: Vec<Section> = Vec::new();
+    let mut current: Option<Section> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = strip_comment(raw).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let syntax = |reason: &str| ConfigError::Syntax {
+            line: line_no,
+            reason: reason.to_string(),
+        };
+        if let Some(section) = &mut current {
+            if line == "}" {
+                out.push(current.take().expect("section is open"));
+                continue;
+            }
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| syntax("expected `key = value`"))?;
+            section
+                .1
+                .push((key.trim().to_string(), value.trim().to_string()));
+        } else {
+            let Some(header) = line.strip_suffix('{') else {
+                return Err(syntax("expected `<section> {`"));
+            };
+            let Some(name) = header.split_whitespace().next() else {
+                return Err(syntax("expected a section name"));
+            };
+            current = Some((name.to_string(), Vec::new()));
+        }
+    }
+    if current.is_some() {
+        return Err(ConfigError::Syntax {
+            line: text.lines().count(),
+            reason: "unterminated section".to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn strip_comment(line: &str) -> &str {
+    match line.find('#') {
+        Some(pos) => &line[..pos],
+        None => line,
+    }
+}
+
+fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
+    let mut sim = SimSettings::default();
+    for (key, value) in lines {
+        let bad = |reason: &str| ConfigError::SimKey {
+            key: key.clone(),
+            reason: reason.to_string(),
+        };
+        let millis = || {
+            value
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| bad("expected milliseconds"))
+        };
+        match key.as_str() {
+            "agent_connect_timeout_ms" => sim.agent_connect_timeout = millis()?,
+            "agent_query_timeout_ms" => sim.agent_query_timeout = millis()?,
+            "wal_compact_records" => {
+                sim.wal_compact_records = value.parse().map_err(|_| bad("expected a count"))?
+            }
+            "wal_fsync" => sim.wal_fsync = value == "1",
+            "threads" => sim.threads = value.parse().map_err(|_| bad("expected a count"))?,
+            "helper_request_timeout_ms" => sim.helper_request_timeout = millis()?,
+            "user" => sim.users.push(parse_user(value).map_err(|why| bad(&why))?),
+            "agent_secret" => sim.agent_secret = Some(value.clone()).filter(|v| !v.is_empty()),
+            _ => return Err(bad("unknown key")),
+        }
+    }
+    Ok(sim)
+}
+
+fn parse_user(value: &str) -> Result<UserSpec, String> {
+    let mut parts = value.splitn(3, ':');
+    let name = parts.next().unwrap_or_default().trim();
+    let password = parts.next().ok_or("expected name:password:perms")?.trim();
+    let perms = parts.next().ok_or("expected name:password:perms")?.trim();
+    if name.is_empty() {
+        return Err("empty user name".to_string());
+    }
+    Ok(UserSpec {
+        name: name.to_string(),
+        password: password.to_string(),
+        perms: crate::auth::Perms::parse(perms)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_forms() {
+        let cases = [
+            ("127.0.0.1:9306:mysql41", Proto::Mysql, 9306, 9306),
+            ("127.0.0.1:9308:http", Proto::Http, 9308, 9308),
+            ("127.0.0.1:9312", Proto::Sphinx, 9312, 9312),
+            ("9312", Proto::Sphinx, 9312, 9312),
+            ("9308:http", Proto::Http, 9308, 9308),
+            (
+                "127.0.0.1:9350-9359:replication",
+                Proto::Replication,
+                9350,
+                9359,
+            ),
+            ("localhost:9306:mysql", Proto::Mysql, 9306, 9306),
+        ];
+        for (raw, proto, port, last) in cases {
+            let l = Listener::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!((l.proto, l.port, l.port_last), (proto, port, last), "{raw}");
+            assert_eq!(l.raw, raw);
+        }
+        for bad in ["", "a:b:c:d", "127.0.0.1:x", "127.0.0.1:1:ftp", "nohost:1"] {
+            assert!(Listener::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_golden_shape() {
+        let text = "searchd {\nlisten = 127.0.0.1:1306:mysql41\nlisten = 127.0.0.1:1308:http\nlisten = 127.0.0.1:1312\nlisten = 127.0.0.1:1350-1359:replication\ndata_dir = /tmp/d\nlog = /tmp/l\nquery_log = /tmp/q\npid_file = /tmp/p\nbuddy_path =\nfoo = bar\n}\nsim {\nagent_connect_timeout_ms = 250\n}\n";
+        let c = Config::parse(Path::new("/x.conf"), text).unwrap();
+        assert_eq!(c.node_id(), "127.0.0.1:1312");
+        assert_eq!(
+            c.helper_listen_url().as_deref(),
+            Some("http://127.0.0.1:1308")
+        );
+        assert_eq!(c.buddy_path.as_deref(), Some(""));
+        assert_eq!(c.searchd.len(), 10);
+        assert_eq!(c.unknown_keys, vec!["foo".to_string()]);
+        assert_eq!(c.sim.agent_connect_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        for text in [
+            "searchd {\nlisten = 1\n}\n",
+            "searchd {\ndata_dir = /x\n}\n",
+            "searchd {\nlisten\n}\n",
+            "searchd {\n",
+        ] {
+            assert!(Config::parse(Path::new("/x"), text).is_err(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Running a node: listeners, helper hosting, signals and shutdown.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::buddy::process::supervise;
+use crate::config::{Config, ConfigError, Proto};
+use crate::logfile::DaemonLog;
+use crate::net::{http, mysql};
+use crate::node::{HelperInfo, Node, NodeError, VERSION};
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Node(#[from] NodeError),
+    #[error("log file: {0}")]
+    Log(std::io::Error),
+    #[error("failed to listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let log = DaemonLog::open(config.log.as_deref()).map_err(DaemonError::Log)?;
+    log.line(&format!("starting daemon version '{VERSION}' ..."));
+    for key in &config.unknown_keys {
+        log.line(&format!("WARNING: key '{key}' is unknown, ignored"));
+    }
+    if let Some(pid_file) = &config.pid_file {
+        std::fs::write(pid_file, format!("{}\n", std::process::id()))?;
+    }
+    let node = Arc::new(Node::open(config, log)?);
+    let mut servers = Vec::new();
+    for l in &node.config.listeners {
+        let listener = match l.proto {
+            Proto::Replication => continue,
+            _ => TcpListener::bind(l.addr())
+                .await
+                .map_err(|source| DaemonError::Bind {
+                    addr: l.addr().to_string(),
+                    source,
+                })?,
+        };
+        let what = match l.proto {
+            Proto::Mysql => "mysql",
+            Proto::Http => "http",
+            _ => "sphinx and http(s)",
+        };
+        node.log
+            .line(&format!("listening on {} for {what}", l.addr()));
+        let n = node.clone();
+        servers.push(match l.proto {
+            Proto::Mysql => tokio::spawn(mysql::serve(n, listener)),
+            _ => tokio::spawn(http::serve(n, listener)),
+        });
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let helper = start_helper(&node, stop_rx);
+    node.log.line("accepting connections");
+    wait_for_signal().await?;
+    node.log
+        .line(&format!("shutdown daemon version '{}' ...", node.version()));
+    let _ = stop_tx.send(true);
+    if let Some(h) = helper {
+        let _ = h.await;
+    }
+    for s in servers {
+        s.abort();
+    }
+    if let Some(pid_file) = &node.config.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    node.log.line("shutdown complete");
+    Ok(())
+}
+
+fn start_helper(
+    node: &Arc<Node>,
+    stop: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if let Ok(url) = std::env::var("MANTICORE_HELPER_URL") {
+        node.log.line(&format!("[BUDDY] attached to {url}"));
+        node.set_helper(Some(HelperInfo {
+            url,
+            version: String::new(),
+        }));
+        return None;
+    }
+    match node.config.buddy_path.as_deref() {
+        Some("") => None,
+        Some(path) => Some(tokio::spawn(supervise(
+            node.clone(),
+            path.to_string(),
+            node.helper_token.clone(),
+            stop,
+        ))),
+        None => {
+            node.log
+                .line("WARNING: [BUDDY] no buddy_path configured, disabled");
+            None
+        }
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Statement errors with the MySQL error code searchd uses for them.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// `ERROR 1064 (42000)`: searchd's code for almost everything.
+    Generic,
+    /// `ERROR 1146 (42S02)`: DESC / SHOW CREATE TABLE of a missing table.
+    NoSuchTable,
+    /// `ERROR 1045`: a user without the needed right. Never forwarded to the helper.
+    AccessDenied,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct ExecError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Error of the `/sql` endpoint's parser stage (HTTP 400 instead of 500).
+    pub is_syntax: bool,
+}
+
+impl ExecError {
+    pub fn new(message: impl Into<String>) -> ExecError {
+        ExecError {
+            code: ErrorCode::Generic,
+            message: message.into(),
+            is_syntax: false,
+        }
+    }
+
+    pub fn syntax(message: impl Into<String>) -> ExecError {
+        ExecError {
+            is_syntax: true,
+            ..ExecError::new(message)
+        }
+    }
+
+    pub fn no_such_table(name: &str) -> ExecError {
+        ExecError {
+            code: ErrorCode::NoSuchTable,
+            ..ExecError::new(format!("no such table '{name}'"))
+        }
+    }
+
+    pub fn access_denied(message: String) -> ExecError {
+        ExecError {
+            code: ErrorCode::AccessDenied,
+            ..ExecError::new(message)
+        }
+    }
+}
+
+pub type ExecResult<T> = Result<T, ExecError>;
