@@ -123,8 +123,13 @@ pub struct SimSettings {
     pub wal_fsync: bool,
     /// Users for the optional auth model: `name:password:perms` with perms from `read,write,schema` or `all`/`none`.
     pub users: Vec<UserSpec>,
+    /// Shared secret that node-to-node (agent) queries present when auth is configured.
+    pub agent_secret: Option<String>,
     /// Worker threads reported to the helper as `--threads=N`.
     pub threads: usize,
+    /// Bound on one request to the helper (searchd sets none; this keeps a hung helper from
+    /// holding a client connection forever).
+    pub helper_request_timeout: Duration,
 }
 
 impl Default for SimSettings {
@@ -138,6 +143,8 @@ impl Default for SimSettings {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            agent_secret: None,
+            helper_request_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -339,7 +346,9 @@ fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
             }
             "wal_fsync" => sim.wal_fsync = value == "1",
             "threads" => sim.threads = value.parse().map_err(|_| bad("expected a count"))?,
+            "helper_request_timeout_ms" => sim.helper_request_timeout = millis()?,
             "user" => sim.users.push(parse_user(value).map_err(|why| bad(&why))?),
+            "agent_secret" => sim.agent_secret = Some(value.clone()).filter(|v| !v.is_empty()),
             _ => return Err(bad("unknown key")),
         }
     }

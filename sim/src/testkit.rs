@@ -161,11 +161,18 @@ impl SimNode {
         Ok(node)
     }
 
-    /// Configures and starts node `index`, waiting until it serves.
+    /// Configures and starts node `index`, waiting until it serves. A port taken by another
+    /// process between choosing and binding it is retried with fresh ports.
     pub fn start(index: usize, options: NodeOptions) -> io::Result<SimNode> {
-        let mut node = SimNode::configure(index, options)?;
-        node.launch()?;
-        Ok(node)
+        let mut attempt = 0;
+        loop {
+            let mut node = SimNode::configure(index, options.clone())?;
+            match node.launch() {
+                Ok(()) => return Ok(node),
+                Err(e) if attempt < 3 && e.to_string().contains("failed to listen") => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn config_text(&self) -> String {
@@ -433,4 +440,28 @@ pub fn start_nodes(count: usize, options: &NodeOptions) -> io::Result<Vec<SimNod
     (1..=count)
         .map(|i| SimNode::start(i, options.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_never_handed_out_twice() {
+        let mut seen = HashSet::new();
+        for _ in 0..20 {
+            let p = free_ports().unwrap();
+            for port in [p.mysql, p.http, p.api]
+                .into_iter()
+                .chain(p.replication..=p.replication_last)
+            {
+                assert!(seen.insert(port), "port {port} handed out twice");
+            }
+        }
+    }
+
+    #[test]
+    fn dechunks_bodies() {
+        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
 }

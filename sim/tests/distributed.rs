@@ -359,3 +359,49 @@ async fn mirrored_reads_fail_over() {
         vec![6, 2, 1]
     );
 }
+
+/// With auth configured, node-to-node queries authenticate with the shared agent secret.
+#[tokio::test]
+async fn agents_authenticate_with_the_shared_secret() {
+    let with_secret = NodeOptions {
+        sim_lines: vec![
+            "user = root:pw:all".to_string(),
+            "agent_secret = s3cret".to_string(),
+        ],
+        ..NodeOptions::default()
+    };
+    let nodes = start_nodes(2, &with_secret).unwrap();
+    let n2 = nodes[1].node_id();
+    let mut c2 = conn(&nodes[1]).await;
+    exec(&mut c2, "CREATE TABLE r (title text)").await;
+    exec(&mut c2, "INSERT INTO r (id, title) VALUES (1, 'x')").await;
+    let mut c1 = conn(&nodes[0]).await;
+    exec(
+        &mut c1,
+        &format!("CREATE TABLE d type='distributed' agent='{n2}:r'"),
+    )
+    .await;
+    assert_eq!(
+        rows(&mut c1, "SELECT COUNT(*) FROM d").await,
+        vec![s(&["1"])]
+    );
+
+    let other_secret = NodeOptions {
+        sim_lines: vec![
+            "user = root:pw:all".to_string(),
+            "agent_secret = other".to_string(),
+        ],
+        ..NodeOptions::default()
+    };
+    let stranger = manticore_sim::testkit::SimNode::start(3, other_secret).unwrap();
+    let mut c3 = conn(&stranger).await;
+    exec(
+        &mut c3,
+        &format!("CREATE TABLE d type='distributed' agent='{n2}:r'"),
+    )
+    .await;
+    assert_eq!(
+        error(&mut c3, "SELECT COUNT(*) FROM d").await.1,
+        format!("table d: agent {n2}: remote query error: Access denied")
+    );
+}

@@ -12,12 +12,14 @@ use serde_json::Value;
 
 const FAKE: &str = env!("CARGO_BIN_EXE_sim-fake-buddy");
 
-fn helper_node(mode: &str, reply: &str, extra_env: &[(&str, &str)]) -> (SimNode, PathBuf) {
-    let record = tempfile::NamedTempFile::new()
-        .unwrap()
-        .into_temp_path()
-        .keep()
-        .unwrap();
+/// A node hosting the fake helper; the returned directory holds the helper's record file.
+fn helper_node(
+    mode: &str,
+    reply: &str,
+    extra_env: &[(&str, &str)],
+) -> (SimNode, PathBuf, tempfile::TempDir) {
+    let record_dir = tempfile::tempdir().unwrap();
+    let record = record_dir.path().join("record.jsonl");
     let mut env = vec![
         ("FAKE_BUDDY_MODE".to_string(), mode.to_string()),
         ("FAKE_BUDDY_REPLY".to_string(), reply.to_string()),
@@ -36,7 +38,7 @@ fn helper_node(mode: &str, reply: &str, extra_env: &[(&str, &str)]) -> (SimNode,
         env,
         ..NodeOptions::default()
     };
-    (SimNode::start(1, options).unwrap(), record)
+    (SimNode::start(1, options).unwrap(), record, record_dir)
 }
 
 fn records(path: &Path) -> Vec<Value> {
@@ -65,7 +67,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn handshake_envelopes_and_replies() {
-    let (mut node, record) = helper_node("ok", "not_mine", &[]);
+    let (mut node, record, _dir) = helper_node("ok", "not_mine", &[]);
     wait_for("handshake", || node.log_text().contains("[BUDDY] started"));
     let log = node.log_text();
     let threads = std::thread::available_parallelism()
@@ -205,7 +207,7 @@ async fn handshake_envelopes_and_replies() {
 
 #[tokio::test]
 async fn helper_replies_reach_the_client() {
-    let (node, _record) = helper_node("ok", "rows", &[]);
+    let (node, _record, _dir) = helper_node("ok", "rows", &[]);
     wait_for("handshake", || node.log_text().contains("[BUDDY] started"));
     let mut c = conn(&node).await;
     assert_eq!(
@@ -220,7 +222,7 @@ async fn helper_replies_reach_the_client() {
 
 #[tokio::test]
 async fn crashing_helper_is_restarted_then_given_up() {
-    let (node, record) = helper_node("crash", "not_mine", &[]);
+    let (node, record, _dir) = helper_node("crash", "not_mine", &[]);
     wait_for("give-up line", || {
         node.log_text()
             .contains("[BUDDY] restart amount of attempts (3) has been exceeded")
@@ -249,7 +251,8 @@ async fn crashing_helper_is_restarted_then_given_up() {
 
 #[tokio::test]
 async fn silent_helper_is_reported_after_the_timeout() {
-    let (node, _record) = helper_node("silent", "not_mine", &[("MANTICORE_BUDDY_TIMEOUT", "1")]);
+    let (node, _record, _dir) =
+        helper_node("silent", "not_mine", &[("MANTICORE_BUDDY_TIMEOUT", "1")]);
     wait_for("timeout line", || {
         node.log_text()
             .contains("[BUDDY] failed to start after 1 sec")
@@ -259,7 +262,7 @@ async fn silent_helper_is_reported_after_the_timeout() {
 
 #[tokio::test]
 async fn invalid_handshake_counts_as_a_failure() {
-    let (node, _record) = helper_node("invalid", "not_mine", &[]);
+    let (node, _record, _dir) = helper_node("invalid", "not_mine", &[]);
     wait_for("invalid output", || {
         node.log_text().contains("[BUDDY] invalid output, should be 'Buddy ver, started address:port', got 'hello from a confused helper'")
     });
@@ -267,11 +270,8 @@ async fn invalid_handshake_counts_as_a_failure() {
 
 #[tokio::test]
 async fn auth_gives_the_helper_a_token_and_blocks_users_without_rights() {
-    let record = tempfile::NamedTempFile::new()
-        .unwrap()
-        .into_temp_path()
-        .keep()
-        .unwrap();
+    let record_dir = tempfile::tempdir().unwrap();
+    let record = record_dir.path().join("record.jsonl");
     let options = NodeOptions {
         buddy_path: Some(FAKE.to_string()),
         sim_lines: vec![
@@ -332,4 +332,66 @@ async fn auth_gives_the_helper_a_token_and_blocks_users_without_rights() {
             .0,
         401
     );
+}
+
+#[tokio::test]
+async fn attaches_to_a_running_helper() {
+    use std::io::BufRead;
+    let record_dir = tempfile::tempdir().unwrap();
+    let record = record_dir.path().join("record.jsonl");
+    let mut helper = std::process::Command::new(FAKE)
+        .env("FAKE_BUDDY_RECORD", &record)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    // Keep the pipe open while the helper runs: it prints more after the handshake.
+    let mut out = std::io::BufReader::new(helper.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    let addr = first.split_whitespace().nth(3).unwrap().to_string();
+    let options = NodeOptions {
+        env: vec![("MANTICORE_HELPER_URL".to_string(), format!("http://{addr}"))],
+        ..NodeOptions::default()
+    };
+    let node = SimNode::start(1, options).unwrap();
+    let mut c = conn(&node).await;
+    assert_eq!(
+        error(&mut c, "SHOW VERSION").await.1,
+        "P01: syntax error, unexpected identifier, expecting VARIABLES near 'VERSION'"
+    );
+    let _ = helper.kill();
+    let _ = helper.wait();
+    drop(out);
+    let req = requests(&record)
+        .pop()
+        .expect("the attached helper got the failure");
+    assert!(req["body"]
+        .as_str()
+        .unwrap()
+        .contains(r#""body":"SHOW VERSION""#));
+}
+
+#[tokio::test]
+async fn agent_queries_never_reach_the_helper() {
+    let (node, record, _dir) = helper_node("ok", "not_mine", &[]);
+    wait_for("handshake", || node.log_text().contains("[BUDDY] started"));
+    let mut c = conn(&node).await;
+    let me = node.node_id();
+    exec(
+        &mut c,
+        &format!("CREATE TABLE d type='distributed' agent='{me}:nope'"),
+    )
+    .await;
+    let before = requests(&record).len();
+    assert_eq!(
+        error(&mut c, "SELECT * FROM d").await.1,
+        format!("table d: agent {me}: remote query error: unknown local table(s) 'nope' in search request")
+    );
+    // Only the client's failed statement went to the helper, not the node-to-node query.
+    let sent = requests(&record);
+    assert_eq!(sent.len(), before + 1);
+    assert!(sent[before]["body"]
+        .as_str()
+        .unwrap()
+        .contains(r#""body":"SELECT * FROM d""#));
 }

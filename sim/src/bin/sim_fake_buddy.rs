@@ -60,7 +60,7 @@ fn main() {
             std::thread::sleep(Duration::from_secs(3600));
         },
         "invalid" => {
-            println!("hello from a confused helper");
+            let _ = writeln!(std::io::stdout(), "hello from a confused helper");
             let _ = std::io::stdout().flush();
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
@@ -76,9 +76,11 @@ fn main() {
         }
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    println!("Buddy v0.0.1 started 127.0.0.1:{port}");
-    println!("fake buddy ready");
-    let _ = std::io::stdout().flush();
+    // Output errors (a reader that went away) must not stop the helper.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "Buddy v0.0.1 started 127.0.0.1:{port}");
+    let _ = writeln!(stdout, "fake buddy ready");
+    let _ = stdout.flush();
     for stream in listener.incoming().flatten() {
         std::thread::spawn(move || serve(stream));
     }

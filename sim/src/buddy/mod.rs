@@ -4,8 +4,6 @@
 pub mod envelope;
 pub mod process;
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::exec::error::ExecError;
@@ -14,10 +12,6 @@ use crate::net::http_client;
 use crate::node::Node;
 use crate::store::schema::ResultType;
 use envelope::{Failure, Reply};
-
-/// searchd sets no timeout on helper requests; this bound only keeps a hung helper from
-/// holding a connection forever.
-const HELPER_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Requests carrying this User-Agent come from the helper and are never sent back to it.
 pub fn is_buddy_agent(user_agent: Option<&str>) -> bool {
@@ -43,7 +37,7 @@ pub async fn forward(node: &Node, failure: &Failure<'_>, conn_id: u32) -> Option
         &headers,
         body.as_bytes(),
         node.config.sim.agent_connect_timeout,
-        HELPER_REQUEST_TIMEOUT,
+        node.config.sim.helper_request_timeout,
     )
     .await;
     let raw = match resp {
@@ -82,7 +76,7 @@ pub async fn post_log_level(node: &Node, level: &str) {
         &headers,
         body.as_bytes(),
         node.config.sim.agent_connect_timeout,
-        HELPER_REQUEST_TIMEOUT,
+        node.config.sim.helper_request_timeout,
     )
     .await
     {

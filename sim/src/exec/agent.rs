@@ -22,9 +22,17 @@ pub enum AgentFailure {
     Remote(String),
 }
 
+/// Marks node-to-node queries. searchd talks to agents over its binary protocol, whose failures
+/// never reach the helper; the receiving node treats requests with this header the same way.
+pub const AGENT_HEADER: &str = "X-Manticore-Sim-Agent";
+
 pub async fn query(node: &Node, addr: &str, sql: &str) -> Result<Vec<RemoteSet>, AgentFailure> {
     let body = format!("query={}", utf8_percent_encode(sql, NON_ALPHANUMERIC));
-    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+    let marker = node.config.sim.agent_secret.as_deref().unwrap_or("1");
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        (AGENT_HEADER, marker),
+    ];
     let sim = &node.config.sim;
     let resp = http_client::send(
         addr,

@@ -146,7 +146,7 @@ pub fn project(expr: &Expr, ctx: &RowCtx) -> (ResultType, Cell) {
             match ctx.schema.position(&p.column) {
                 Some(i) => (
                     ctx.schema.columns[i].ty.result_type(),
-                    cell_of(&ctx.row.values[i]),
+                    ctx.row.values.get(i).map(cell_of).unwrap_or(Cell::Null),
                 ),
                 None => (ResultType::String, Cell::Null),
             }

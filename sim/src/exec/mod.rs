@@ -91,7 +91,9 @@ pub async fn execute_statement(
         Statement::ShowTableSettings { name } => {
             rows(show::show_table_settings(&node.catalog(), name)?)
         }
-        Statement::Describe { name, .. } => rows(show::describe(&node.catalog(), name)?),
+        Statement::Describe { name, topology } => {
+            rows(show::describe(&node.catalog(), name, *topology)?)
+        }
         Statement::CreateTable(c) => ddl::create_table(node, c),
         Statement::CreateTableLike {
             if_not_exists,

@@ -11,7 +11,7 @@ use super::session::Session;
 use super::show::variable_value;
 use crate::node::Node;
 use crate::sql::ast::{Expr, Select, SelectItem};
-use crate::sql::render::quote_ident;
+use crate::sql::render::quote_table;
 use crate::store::catalog::Catalog;
 use crate::store::schema::{ColumnType, ResultType, Schema};
 use crate::store::table::{Agent, TableDef, Targets};
@@ -195,8 +195,14 @@ async fn fan_out(
         let found = scan(&plan, &local_schema, table, &stats)?;
         if count_only {
             count += found.len() as u64;
-        } else {
+        } else if local_schema == schema {
             matches.extend(found);
+        } else {
+            // A distributed table's locals may differ: present their rows in its schema.
+            matches.extend(found.into_iter().map(|m| Match {
+                row: Cow::Owned(remap(&local_schema, &schema, &m.row)),
+                ..m
+            }));
         }
     }
     matches.extend(remote_matches);
@@ -245,13 +251,6 @@ fn agent_sql(select: &Select, table: &str, count_only: bool, limit: u64) -> Stri
     };
     sql.push_str(&format!(" LIMIT {n}"));
     sql
-}
-
-fn quote_table(name: &str) -> String {
-    match name.strip_prefix("system.") {
-        Some(rest) => format!("system.{}", quote_ident(rest)),
-        None => quote_ident(name),
-    }
 }
 
 /// Tries the agent's mirrors in order; returns the answering mirror's address, its result sets
@@ -331,6 +330,20 @@ fn remote_rows(schema: &Schema, set: &RemoteSet) -> Vec<Match<'static>> {
             }
         })
         .collect()
+}
+
+/// A row of one schema presented in another, column by column name.
+fn remap(from: &Schema, to: &Schema, row: &Row) -> Row {
+    let values = to
+        .columns
+        .iter()
+        .map(|c| {
+            from.position(&c.name)
+                .and_then(|i| row.values.get(i).cloned())
+                .unwrap_or_else(|| Value::default_for(c.ty))
+        })
+        .collect();
+    Row { id: row.id, values }
 }
 
 fn value_from_json(v: &serde_json::Value, ty: ColumnType) -> Value {

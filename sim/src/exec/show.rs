@@ -283,13 +283,18 @@ pub fn show_create(catalog: &Catalog, name: &str, force: bool) -> ExecResult<Res
     ))
 }
 
-pub fn describe(catalog: &Catalog, name: &str) -> ExecResult<ResultSet> {
+pub fn describe(catalog: &Catalog, name: &str, topology: bool) -> ExecResult<ResultSet> {
     let table = catalog
         .get(name)
         .ok_or_else(|| ExecError::no_such_table(name))?;
     match &table.def {
-        TableDef::Rt { schema, .. } | TableDef::Shard { schema, .. } => Ok(describe_schema(schema)),
-        TableDef::Distributed { targets } => {
+        TableDef::Shard { schema, .. } | TableDef::Rt { schema, .. }
+            if !topology || table.is_rt() =>
+        {
+            Ok(describe_schema(schema))
+        }
+        def => {
+            let targets = def.targets().cloned().unwrap_or_default();
             if targets.has_system_table() {
                 return Err(ExecError::new(format!(
                     "can not describe table '{}' because it contains system table",

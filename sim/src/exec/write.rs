@@ -11,7 +11,7 @@ use super::select::query_agent;
 use super::session::Session;
 use crate::node::Node;
 use crate::sql::ast::{Delete, Expr, Insert, Literal, TableRef, Update};
-use crate::sql::render::quote_ident;
+use crate::sql::render::{quote_ident, quote_table};
 use crate::store::catalog::{Catalog, Table};
 use crate::store::mutation::Mutation;
 use crate::store::schema::Schema;
@@ -323,19 +323,23 @@ fn insert_sql(replace: bool, table: &str, schema: &Schema, rows: &[Row]) -> Stri
     )
 }
 
-fn quote_table(name: &str) -> String {
-    match name.strip_prefix("system.") {
-        Some(rest) => format!("system.{}", quote_ident(rest)),
-        None => quote_ident(name),
-    }
-}
-
 /// `id = N` (alone or inside AND) pins an UPDATE/DELETE to one shard.
 fn pinned_id(filter: Option<&Expr>) -> Option<i64> {
     match super::eval::id_candidates(filter?)?.as_slice() {
         [id] => Some(*id),
         _ => None,
     }
+}
+
+/// The table an UPDATE/DELETE changes; errors carry searchd's `table <name>: ` prefix.
+fn change_target<'a>(catalog: &'a Catalog, reference: &TableRef) -> ExecResult<&'a Table> {
+    let name = &reference.name;
+    let prefix = |m: String| ExecError::new(format!("table {name}: {m}"));
+    let table = catalog
+        .get(name)
+        .ok_or_else(|| prefix(format!("table '{name}' absent")))?;
+    check_cluster(table, reference).map_err(prefix)?;
+    Ok(table)
 }
 
 /// A change planned against an RT table: the matching documents and what to do to them.
@@ -412,10 +416,7 @@ fn local_update(node: &Node, up: &Update) -> ExecResult<Output> {
     let name = &up.table.name;
     node.write(|catalog| {
         let prefix = |m: String| ExecError::new(format!("table {name}: {m}"));
-        let table = catalog
-            .get(name)
-            .ok_or_else(|| prefix(format!("table '{name}' absent")))?;
-        check_cluster(table, &up.table).map_err(prefix)?;
+        let table = change_target(catalog, &up.table)?;
         let schema = table.def.schema().cloned().unwrap_or_default();
         let mut sets = Vec::new();
         for (col, lit) in &up.sets {
@@ -479,13 +480,8 @@ pub async fn delete(node: &Node, del: &Delete) -> ExecResult<Output> {
 }
 
 fn local_delete(node: &Node, del: &Delete) -> ExecResult<Output> {
-    let name = &del.table.name;
     node.write(|catalog| {
-        let prefix = |m: String| ExecError::new(format!("table {name}: {m}"));
-        let table = catalog
-            .get(name)
-            .ok_or_else(|| prefix(format!("table '{name}' absent")))?;
-        check_cluster(table, &del.table).map_err(prefix)?;
+        let table = change_target(catalog, &del.table)?;
         let ids = matching_ids(table, del.filter.as_ref())?;
         let n = ids.len() as u64;
         if ids.is_empty() {

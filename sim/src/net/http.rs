@@ -29,21 +29,18 @@ use crate::node::Node;
 use crate::sql::lexer::split_statements;
 
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    super::accept_loop(listener, move |stream| {
         let node = node.clone();
-        tokio::spawn(async move {
+        async move {
             let service = service_fn(move |req| handle(node.clone(), req));
             // Clients that disconnect mid-request are not worth reporting.
             let _ = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// A reply before it becomes an HTTP response.
@@ -105,6 +102,7 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let from_buddy = buddy::is_buddy_agent(user_agent.as_deref());
+    let from_agent = parts.headers.contains_key(crate::exec::agent::AGENT_HEADER);
     let sql = request_sql(endpoint, query, &body);
     let answer = match identify(&node, &parts.headers, from_buddy) {
         Err(answer) => answer,
@@ -116,6 +114,7 @@ async fn handle(
                 path_query: &path_query,
                 method: parts.method.as_str(),
                 from_buddy,
+                from_agent,
                 sql: &sql,
             };
             ctx.answer(&mut session).await
@@ -159,6 +158,14 @@ fn form_decode(s: &str) -> String {
 fn identify(node: &Node, headers: &HeaderMap, from_buddy: bool) -> Result<(String, Perms), Answer> {
     if !node.auth_enabled() {
         return Ok((String::new(), Perms::ALL));
+    }
+    let agent = headers
+        .get(crate::exec::agent::AGENT_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let (Some(presented), Some(secret)) = (agent, node.config.sim.agent_secret.as_deref()) {
+        if presented == secret {
+            return Ok((BUDDY_USER.to_string(), Perms::ALL));
+        }
     }
     let auth = headers
         .get("authorization")
@@ -210,6 +217,8 @@ struct RequestCtx<'a> {
     path_query: &'a str,
     method: &'a str,
     from_buddy: bool,
+    /// A node-to-node query (never forwarded to the helper).
+    from_agent: bool,
     sql: &'a str,
 }
 
@@ -301,7 +310,7 @@ impl RequestCtx<'_> {
     /// searchd's error reply, or the helper's answer when it takes the request.
     async fn failed(&self, session: &Session, status: u16, err: ExecError) -> Answer {
         let original = Answer::error(status, &err.message);
-        if self.from_buddy || err.code == ErrorCode::AccessDenied {
+        if self.from_buddy || self.from_agent || err.code == ErrorCode::AccessDenied {
             return original;
         }
         let json_request = !matches!(self.endpoint, Endpoint::Sql { .. });
@@ -337,5 +346,23 @@ impl RequestCtx<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_sql_forms() {
+        let sql = Endpoint::Sql { raw: true };
+        assert_eq!(
+            request_sql(sql, "mode=raw", b"query=SELECT%20*%20FROM%20t"),
+            "SELECT * FROM t"
+        );
+        assert_eq!(request_sql(sql, "mode=raw", b"query=a+b%2Bc"), "a b+c");
+        assert_eq!(request_sql(sql, "mode=raw", b"SHOW TABLES"), "SHOW TABLES");
+        assert_eq!(request_sql(sql, "query=SHOW%20META", b""), "SHOW META");
+        assert_eq!(request_sql(Endpoint::Cli, "", b"query=x"), "query=x");
     }
 }

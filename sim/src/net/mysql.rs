@@ -21,13 +21,9 @@ use crate::sql::lexer::split_statements;
 use crate::store::schema::ResultType;
 
 pub async fn serve(node: Arc<Node>, listener: TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    super::accept_loop(listener, move |stream| {
         let node = node.clone();
-        tokio::spawn(async move {
+        async move {
             let conn_id = node.next_connection_id();
             let shim = Shim {
                 node,
@@ -38,8 +34,9 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
             let (r, w) = stream.into_split();
             // A client that goes away mid-protocol is not an error worth reporting.
             let _ = AsyncMysqlIntermediary::run_on(shim, r, w).await;
-        });
-    }
+        }
+    })
+    .await
 }
 
 struct Shim {

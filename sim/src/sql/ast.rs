@@ -225,7 +225,8 @@ pub enum Statement {
     },
     Describe {
         name: String,
-        force: bool,
+        /// `OPTION topology=1`: list a shard table's targets instead of its fields.
+        topology: bool,
     },
     CreateTable(CreateTable),
     CreateTableLike {

@@ -1,6 +1,6 @@
 //! CREATE / DROP / ALTER (tables and clusters) and JOIN CLUSTER.
 
-use super::ast::{ClusterStmt, ColumnSpec, CreateTable, Literal, Statement};
+use super::ast::{ClusterStmt, ColumnSpec, CreateTable, Statement};
 use super::lexer::Tok;
 use super::parser::Parser;
 use super::SqlError;
@@ -161,32 +161,13 @@ fn parse_drop_table(p: &mut Parser) -> Result<Statement, SqlError> {
     };
     let name = p.ddl_table_name()?;
     reject_cluster_prefix(p)?;
-    let force = parse_force_option(p)?;
+    let force = p.option_flag("force")?;
     p.expect_end()?;
     Ok(Statement::DropTable {
         if_exists,
         name,
         force,
     })
-}
-
-/// Optional `OPTION force=1` (other options are accepted and ignored).
-pub fn parse_force_option(p: &mut Parser) -> Result<bool, SqlError> {
-    let mut force = false;
-    if p.eat_word("option") {
-        loop {
-            let key = p.ident()?.to_ascii_lowercase();
-            p.expect_punct("=")?;
-            let value = p.literal()?;
-            if key == "force" {
-                force = matches!(value, Literal::Int(v) if v != 0);
-            }
-            if !p.eat_punct(",") {
-                break;
-            }
-        }
-    }
-    Ok(force)
 }
 
 fn parse_alter_table(p: &mut Parser) -> Result<Statement, SqlError> {

@@ -230,6 +230,36 @@ impl<'a> Parser<'a> {
         Ok(lit)
     }
 
+    /// `key = value [, …]` after `OPTION`; values as written (numbers, words or strings).
+    pub fn option_list(&mut self) -> Result<Vec<(String, String)>, SqlError> {
+        let mut options = Vec::new();
+        loop {
+            let key = self.ident()?.to_ascii_lowercase();
+            self.expect_punct("=")?;
+            let value = match self.advance() {
+                Some(Tok::Word(w)) | Some(Tok::Str(w)) | Some(Tok::Quoted(w)) => w,
+                Some(Tok::Int(v)) => v.to_string(),
+                Some(Tok::Float(v)) => v.to_string(),
+                _ => return Err(self.unexpected(None)),
+            };
+            options.push((key, value));
+            if !self.eat_punct(",") {
+                return Ok(options);
+            }
+        }
+    }
+
+    /// Whether an optional `OPTION …` clause sets `key` to a non-zero value.
+    pub fn option_flag(&mut self, key: &str) -> Result<bool, SqlError> {
+        if !self.eat_word("option") {
+            return Ok(false);
+        }
+        Ok(self
+            .option_list()?
+            .iter()
+            .any(|(k, v)| k == key && v != "0"))
+    }
+
     /// bison's name for the current token, as searchd prints it after `unexpected`.
     pub fn token_name(&self) -> String {
         match self.peek() {

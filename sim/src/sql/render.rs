@@ -28,12 +28,20 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', ""))
 }
 
+/// A table name for generated SQL: `` `t` `` or ``system.`t` ``.
+pub fn quote_table(name: &str) -> String {
+    match name.strip_prefix("system.") {
+        Some(rest) => format!("system.{}", quote_ident(rest)),
+        None => quote_ident(name),
+    }
+}
+
 impl Display for Literal {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Literal::Int(v) => write!(f, "{v}"),
             Literal::UInt(v) => write!(f, "{v}"),
-            Literal::Float(v) => write!(f, "{v:?}"),
+            Literal::Float(v) => write!(f, "{v}"),
             Literal::Str(s) => f.write_str(&quote_str(s)),
             Literal::Null => f.write_str("NULL"),
             Literal::Mva(values) => {
@@ -103,4 +111,33 @@ fn join(f: &mut Formatter<'_>, parts: &[Expr], sep: &str) -> fmt::Result {
         write!(f, "({p})")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::ast::Statement;
+
+    #[test]
+    fn rendered_conditions_parse_back_to_the_same_value() {
+        for cond in [
+            "`s` = 'it\\'s \\\\ ok'",
+            "(`id` > 5) AND (`n` IN (1, 2, 3))",
+            "(`f` < 0.25) OR (NOT (`m` = 7))",
+            "REGEX(`k`, '^node:') AND MATCH('@title x*')",
+            "`j`.a[2] != -4",
+        ] {
+            let parse =
+                |text: &str| match crate::sql::parse(&format!("SELECT * FROM t WHERE {text}"))
+                    .unwrap()
+                {
+                    Statement::Select(s) => s.filter.unwrap(),
+                    _ => unreachable!(),
+                };
+            let first = parse(cond);
+            assert_eq!(parse(&first.to_string()), first, "{cond} → {first}");
+        }
+        assert_eq!(quote_table("system.t_s0"), "system.`t_s0`");
+        assert_eq!(quote_str("a'b\\c"), "'a\\'b\\\\c'");
+    }
 }

@@ -61,20 +61,7 @@ pub fn parse_select(p: &mut Parser) -> Result<Select, SqlError> {
         }
     }
     if p.eat_word("option") {
-        loop {
-            let key = p.ident()?.to_ascii_lowercase();
-            p.expect_punct("=")?;
-            let value = match p.advance() {
-                Some(Tok::Word(w)) | Some(Tok::Str(w)) | Some(Tok::Quoted(w)) => w,
-                Some(Tok::Int(v)) => v.to_string(),
-                Some(Tok::Float(v)) => v.to_string(),
-                _ => return Err(p.unexpected(None)),
-            };
-            select.options.push((key, value));
-            if !p.eat_punct(",") {
-                break;
-            }
-        }
+        select.options = p.option_list()?;
     }
     p.expect_end()?;
     Ok(select)

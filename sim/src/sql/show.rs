@@ -1,7 +1,7 @@
 //! SHOW, DESC, SET and the maintenance statements (TRUNCATE, FLUSH RAMCHUNK, OPTIMIZE).
 
-use super::ast::{Literal, Statement};
-use super::ddl::{parse_force_option, parse_set_cluster};
+use super::ast::Statement;
+use super::ddl::parse_set_cluster;
 use super::lexer::Tok;
 use super::parser::Parser;
 use super::SqlError;
@@ -51,7 +51,7 @@ pub fn parse_show(p: &mut Parser) -> Result<Statement, SqlError> {
             p.advance();
             p.expect_word("table")?;
             let name = p.ident()?;
-            let force = parse_force_option(p)?;
+            let force = p.option_flag("force")?;
             p.expect_end()?;
             Ok(Statement::ShowCreateTable { name, force })
         }
@@ -89,9 +89,13 @@ fn finish(
 pub fn parse_describe(p: &mut Parser) -> Result<Statement, SqlError> {
     p.advance();
     let name = p.table_ref()?.name;
-    let force = parse_force_option(p)?;
+    // `force=1` changes nothing a client can see here; `topology=1` lists targets.
+    let topology = p.eat_word("option")
+        && p.option_list()?
+            .iter()
+            .any(|(k, v)| k == "topology" && v != "0");
     p.expect_end()?;
-    Ok(Statement::Describe { name, force })
+    Ok(Statement::Describe { name, topology })
 }
 
 pub fn parse_maintenance(p: &mut Parser) -> Result<Statement, SqlError> {
@@ -118,20 +122,7 @@ pub fn parse_maintenance(p: &mut Parser) -> Result<Statement, SqlError> {
         _ => {
             p.expect_word("table")?;
             let table = p.table_ref()?.name;
-            let mut sync = false;
-            if p.eat_word("option") {
-                loop {
-                    let key = p.ident()?.to_ascii_lowercase();
-                    p.expect_punct("=")?;
-                    let value = p.literal()?;
-                    if key == "sync" {
-                        sync = matches!(value, Literal::Int(v) if v != 0);
-                    }
-                    if !p.eat_punct(",") {
-                        break;
-                    }
-                }
-            }
+            let sync = p.option_flag("sync")?;
             p.expect_end()?;
             Ok(Statement::Optimize { table, sync })
         }

@@ -178,14 +178,21 @@ fn show_and_admin_forms() {
             "DESC system.sharding_state",
             Statement::Describe {
                 name: "system.sharding_state".into(),
-                force: false,
+                topology: false,
             },
         ),
         (
             "DESC t OPTION force=1",
             Statement::Describe {
                 name: "t".into(),
-                force: true,
+                topology: false,
+            },
+        ),
+        (
+            "DESC t OPTION topology=1",
+            Statement::Describe {
+                name: "t".into(),
+                topology: true,
             },
         ),
         (
