@@ -14,7 +14,8 @@ use support::http;
 use support::process::{handshake_addr, OutputWatcher, Shardbuddy, BINARY};
 
 /// The example envelope of spec §2.3.
-const SPEC_ENVELOPE: &str = r#"{"type":"unknown sql request","error":{"message":"table 't': CREATE TABLE failed: 'shards' and 'rf' options require Buddy","body":null},"version":3,"user":"","message":{"path_query":"","body":"CREATE TABLE t (id bigint, title text) shards='4' rf='1'","http_method":""}}"#;
+/// A statement shardbuddy does not handle (golden `buddy` case).
+const UNKNOWN_ENVELOPE: &str = r#"{"type":"unknown sql request","error":{"message":"P01: syntax error, unexpected identifier, expecting VARIABLES near 'VERSION'","body":null},"version":3,"user":"root","message":{"path_query":"","body":"SHOW VERSION","http_method":""}}"#;
 
 /// How long searchd is willing to wait before it declares its helper hung.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
@@ -39,11 +40,11 @@ fn handshake_comes_first_then_serves_then_exits_on_sigterm() {
     assert_handshake_shape(buddy.output.first_line());
     eprintln!("handshake after {handshake_after:?} (debug build, includes process start)");
 
-    let reply = http::post(buddy.addr, SPEC_ENVELOPE.as_bytes());
+    let reply = http::post(buddy.addr, UNKNOWN_ENVELOPE.as_bytes());
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.text(),
-        r#"{"version":3,"type":"sql response","message":{"error":"table 't': CREATE TABLE failed: 'shards' and 'rf' options require Buddy"},"meta":null,"error_code":0}"#
+        r#"{"version":3,"type":"sql response","message":{"error":"P01: syntax error, unexpected identifier, expecting VARIABLES near 'VERSION'"},"meta":null,"error_code":0}"#
     );
 
     buddy.signal(Signal::SIGTERM);
@@ -95,7 +96,10 @@ fn unknown_flags_are_logged_and_ignored() {
         "{:?}",
         buddy.output.lines()
     );
-    assert_eq!(http::post(buddy.addr, SPEC_ENVELOPE.as_bytes()).status, 200);
+    assert_eq!(
+        http::post(buddy.addr, UNKNOWN_ENVELOPE.as_bytes()).status,
+        200
+    );
     assert!(buddy.is_running());
 }
 
@@ -174,7 +178,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
     );
     let mut buddy = Shardbuddy::start(&[&format!("--fallback-url={}", other.url())]);
     let addr = buddy.addr;
-    let in_flight = std::thread::spawn(move || http::post(addr, SPEC_ENVELOPE.as_bytes()));
+    let in_flight = std::thread::spawn(move || http::post(addr, UNKNOWN_ENVELOPE.as_bytes()));
     assert!(support::process::poll(support::HANG_TIMEOUT, || !other
         .requests()
         .is_empty()));
@@ -197,7 +201,7 @@ fn shutdown_grace_bounds_the_wait_for_slow_requests() {
     ]);
     let addr = buddy.addr;
     std::thread::spawn(move || {
-        let _ = http::try_request(addr, "POST", "/", &[], SPEC_ENVELOPE.as_bytes());
+        let _ = http::try_request(addr, "POST", "/", &[], UNKNOWN_ENVELOPE.as_bytes());
     });
     assert!(support::process::poll(support::HANG_TIMEOUT, || !other
         .requests()

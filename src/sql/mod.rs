@@ -42,6 +42,11 @@ use lexer::{lex, Lexed};
 /// `CREATE TABLE`, or a syntax error `near ':…` for a cluster-prefixed one).
 /// `payload` may be the raw request body; it is normalized here.
 pub fn claim(payload: &str, daemon_error: &str) -> Option<Result<Statement, SqlError>> {
+    // Cheap exit for everything else: a failed 10 MB INSERT is neither
+    // normalized again nor lexed.
+    if !starts_with_a_verb_of_ours(payload) {
+        return None;
+    }
     let sql = normalize_payload(payload);
     let lexed = lex(&sql);
     let kind = classify(&lexed.tokens)?;
@@ -56,6 +61,9 @@ pub fn claim(payload: &str, daemon_error: &str) -> Option<Result<Statement, SqlE
 /// routes it. A statement shardbuddy never claims gives an error for which
 /// [`SqlError::is_not_claimed`] is true.
 pub fn parse(payload: &str) -> Result<Statement, SqlError> {
+    if !starts_with_a_verb_of_ours(payload) {
+        return Err(SqlErrorKind::NotClaimed.into());
+    }
     let sql = normalize_payload(payload);
     let lexed = lex(&sql);
     classify(&lexed.tokens)
@@ -69,4 +77,50 @@ fn judge(kind: Kind, sql: &str, lexed: &Lexed<'_>) -> Option<Result<Statement, S
         return None;
     }
     Some(result)
+}
+
+/// The first words `classify` can accept; anything else is not ours.
+const VERBS: &[&str] = &[
+    "CREATE",
+    "DROP",
+    "SHOW",
+    "TRUNCATE",
+    "FLUSH",
+    "OPTIMIZE",
+    "REBALANCE",
+    "EXPLAIN",
+    "STOP",
+    "PAUSE",
+    "RESUME",
+];
+
+/// Whether the first word, after leading whitespace and comments, is one of
+/// [`VERBS`]. Looks only at the start of the text.
+fn starts_with_a_verb_of_ours(text: &str) -> bool {
+    let head = normalize_payload(leading_part(text));
+    let end = head
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(head.len());
+    VERBS.iter().any(|v| v.eq_ignore_ascii_case(&head[..end]))
+}
+
+/// The text up to the first word that follows any leading whitespace and
+/// comments (plus that word), without scanning further.
+fn leading_part(text: &str) -> &str {
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        let skip = if rest.starts_with("/*") && !rest.starts_with("/*!") {
+            rest.find("*/").map_or(rest.len(), |i| i + 2)
+        } else if rest.starts_with('#') || rest.starts_with("--") {
+            rest.find('\n').map_or(rest.len(), |i| i + 1)
+        } else {
+            break;
+        };
+        rest = &rest[skip..];
+    }
+    let word_end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    &text[..text.len() - rest.len() + word_end]
 }

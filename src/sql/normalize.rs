@@ -12,7 +12,7 @@
 //! quote or block comment runs to the end of the text.
 
 use nom::branch::alt;
-use nom::bytes::complete::{tag, take_till, take_until, take_while};
+use nom::bytes::complete::{tag, take_till, take_until, take_while, take_while1};
 use nom::character::complete::{anychar, char, satisfy};
 use nom::combinator::{not, peek, recognize, rest, value};
 use nom::multi::many0_count;
@@ -39,6 +39,9 @@ type Res<'a> = IResult<&'a str, &'a str>;
 /// One piece of the body, returned as what it contributes to the output.
 fn segment(input: &str) -> Res<'_> {
     alt((
+        // A run of characters that cannot open a quote or a comment is copied
+        // in one piece (a big INSERT is mostly such runs).
+        take_while1(|c| !matches!(c, '\'' | '"' | '`' | '/' | '#' | '-')),
         escaped_quoted('\''),
         escaped_quoted('"'),
         backticked,

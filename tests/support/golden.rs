@@ -68,3 +68,14 @@ pub fn recorded_envelopes() -> Vec<RecordedEnvelope> {
     }
     out
 }
+
+impl RecordedEnvelope {
+    /// Whether shardbuddy's grammar claims the statement this envelope carries
+    /// (a sharding statement is answered by shardbuddy, never passed on).
+    pub fn is_sharding_statement(&self) -> bool {
+        let envelope: Value = serde_json::from_str(&self.body).expect("recorded body is JSON");
+        let body = envelope["message"]["body"].as_str().unwrap_or_default();
+        let error = envelope["error"]["message"].as_str().unwrap_or_default();
+        shardbuddy::sql::claim(&shardbuddy::sql::normalize_payload(body), error).is_some()
+    }
+}
