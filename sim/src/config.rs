@@ -130,6 +130,86 @@ pub struct SimSettings {
     /// Bound on one request to the helper (searchd sets none; this keeps a hung helper from
     /// holding a client connection forever).
     pub helper_request_timeout: Duration,
+    pub cluster: ClusterTimings,
+}
+
+/// Timings of replication clusters. searchd (Galera) needs 4.6–6.5 s to drop a dead node from
+/// the view; the simulator's defaults do it in about 1.2 s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTimings {
+    /// How often a node checks every peer it shares a cluster with (one check per node pair,
+    /// whatever the number of clusters).
+    pub heartbeat: Duration,
+    /// A peer without a successful check for this long is dead and leaves the view.
+    pub suspect: Duration,
+    /// Bound on one replication message (a write, a view change) to a peer.
+    pub message_timeout: Duration,
+    /// How long a write waits for a primary component (during a view change) before failing.
+    pub write_wait: Duration,
+    /// Bound on a full state transfer to a joining node.
+    pub transfer_timeout: Duration,
+}
+
+impl Default for ClusterTimings {
+    fn default() -> Self {
+        ClusterTimings {
+            heartbeat: Duration::from_millis(200),
+            suspect: Duration::from_millis(1000),
+            message_timeout: Duration::from_millis(2000),
+            write_wait: Duration::from_millis(5000),
+            transfer_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Environment variables that override the cluster timings (milliseconds), for every node
+/// started with them (tests set them once for a whole cluster).
+const CLUSTER_ENV: &[&str] = &[
+    "MANTICORE_SIM_CLUSTER_HEARTBEAT_MS",
+    "MANTICORE_SIM_CLUSTER_SUSPECT_MS",
+    "MANTICORE_SIM_CLUSTER_MESSAGE_TIMEOUT_MS",
+    "MANTICORE_SIM_CLUSTER_WRITE_WAIT_MS",
+    "MANTICORE_SIM_CLUSTER_TRANSFER_TIMEOUT_MS",
+];
+
+impl ClusterTimings {
+    fn slot(&mut self, key: &str) -> Option<&mut Duration> {
+        match key {
+            "cluster_heartbeat_ms" | "MANTICORE_SIM_CLUSTER_HEARTBEAT_MS" => {
+                Some(&mut self.heartbeat)
+            }
+            "cluster_suspect_ms" | "MANTICORE_SIM_CLUSTER_SUSPECT_MS" => Some(&mut self.suspect),
+            "cluster_message_timeout_ms" | "MANTICORE_SIM_CLUSTER_MESSAGE_TIMEOUT_MS" => {
+                Some(&mut self.message_timeout)
+            }
+            "cluster_write_wait_ms" | "MANTICORE_SIM_CLUSTER_WRITE_WAIT_MS" => {
+                Some(&mut self.write_wait)
+            }
+            "cluster_transfer_timeout_ms" | "MANTICORE_SIM_CLUSTER_TRANSFER_TIMEOUT_MS" => {
+                Some(&mut self.transfer_timeout)
+            }
+            _ => None,
+        }
+    }
+
+    /// Applies `MANTICORE_SIM_CLUSTER_*_MS` variables (the config file wins over them).
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for name in CLUSTER_ENV {
+            if let Some(value) = get(name) {
+                let ms = value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| ConfigError::SimKey {
+                        key: name.to_string(),
+                        reason: "expected milliseconds".to_string(),
+                    })?;
+                if let Some(slot) = self.slot(name) {
+                    *slot = Duration::from_millis(ms);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for SimSettings {
@@ -145,6 +225,7 @@ impl Default for SimSettings {
                 .unwrap_or(2),
             agent_secret: None,
             helper_request_timeout: Duration::from_secs(300),
+            cluster: ClusterTimings::default(),
         }
     }
 }
@@ -327,6 +408,7 @@ fn strip_comment(line: &str) -> &str {
 
 fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
     let mut sim = SimSettings::default();
+    sim.cluster.apply_env(|name| std::env::var(name).ok())?;
     for (key, value) in lines {
         let bad = |reason: &str| ConfigError::SimKey {
             key: key.clone(),
@@ -349,6 +431,10 @@ fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
             "helper_request_timeout_ms" => sim.helper_request_timeout = millis()?,
             "user" => sim.users.push(parse_user(value).map_err(|why| bad(&why))?),
             "agent_secret" => sim.agent_secret = Some(value.clone()).filter(|v| !v.is_empty()),
+            k if k.starts_with("cluster_") => match sim.cluster.slot(k) {
+                Some(slot) => *slot = millis()?,
+                None => return Err(bad("unknown key")),
+            },
             _ => return Err(bad("unknown key")),
         }
     }
@@ -413,6 +499,23 @@ mod tests {
         assert_eq!(c.searchd.len(), 10);
         assert_eq!(c.unknown_keys, vec!["foo".to_string()]);
         assert_eq!(c.sim.agent_connect_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn cluster_timings_from_file_and_env() {
+        let mut t = ClusterTimings::default();
+        t.apply_env(|name| (name == "MANTICORE_SIM_CLUSTER_SUSPECT_MS").then(|| "700".to_string()))
+            .unwrap();
+        assert_eq!(t.suspect, Duration::from_millis(700));
+        assert!(t
+            .apply_env(|name| (name == "MANTICORE_SIM_CLUSTER_HEARTBEAT_MS").then(|| "x".into()))
+            .is_err());
+        let text = "searchd {\nlisten = 1312\ndata_dir = /d\n}\nsim {\ncluster_heartbeat_ms = 50\ncluster_write_wait_ms = 900\n}\n";
+        let c = Config::parse(Path::new("/x"), text).unwrap();
+        assert_eq!(c.sim.cluster.heartbeat, Duration::from_millis(50));
+        assert_eq!(c.sim.cluster.write_wait, Duration::from_millis(900));
+        let bad = "searchd {\nlisten = 1312\ndata_dir = /d\n}\nsim {\ncluster_nope_ms = 5\n}\n";
+        assert!(Config::parse(Path::new("/x"), bad).is_err());
     }
 
     #[test]

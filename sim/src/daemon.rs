@@ -61,9 +61,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         let n = node.clone();
         servers.push(match l.proto {
             Proto::Mysql => tokio::spawn(mysql::serve(n, listener)),
-            _ => tokio::spawn(http::serve(n, listener)),
+            Proto::Sphinx => tokio::spawn(http::serve(n, listener, http::Port::Api)),
+            _ => tokio::spawn(http::serve(n, listener, http::Port::Http)),
         });
     }
+    crate::cluster::start(&node);
     let (stop_tx, stop_rx) = watch::channel(false);
     let helper = start_helper(&node, stop_rx);
     node.log.line("accepting connections");

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod buddy;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod exec;

@@ -3,11 +3,9 @@
 //! Every change goes through [`Node::write`]: the caller plans under the write lock and returns
 //! mutations; they are appended to the log (before anyone is told about success) and applied.
 //!
-//! Seams for replication clusters: a table's `cluster` (set by [`Mutation::SetCluster`]) already
-//! drives the `cluster:table` prefix rules of writes (`exec::write::check_cluster`); a replicated
-//! write path sequences the same [`Mutation`] values a local write produces and applies them on
-//! every member through [`crate::store::mutation::apply`]. Cluster statements arrive parsed as
-//! [`crate::sql::ast::ClusterStmt`]; node-to-node endpoints belong under `/_sim/` on the API port.
+//! Writes to tables of a replication cluster are planned the same way and then handed to
+//! [`crate::cluster::submit`], which sequences the same [`Mutation`] values on the cluster's
+//! leader and applies them on every member through this write path.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -15,6 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+use crate::cluster::Clusters;
 use crate::config::Config;
 use crate::exec::error::{ExecError, ExecResult};
 use crate::logfile::DaemonLog;
@@ -72,6 +71,8 @@ pub struct Node {
     next_conn: AtomicU64,
     /// Bearer token of the internal helper user (only with auth configured).
     pub helper_token: Option<String>,
+    /// Replication clusters: membership, liveness and sequencing.
+    pub clusters: Clusters,
 }
 
 impl Node {
@@ -95,6 +96,7 @@ impl Node {
         let first_id =
             first_auto_id(&config.node_id()).max(recovered.catalog.max_id().saturating_add(1));
         Ok(Node {
+            clusters: Clusters::new(&config),
             config,
             log,
             store: RwLock::new(Store {

@@ -81,17 +81,22 @@ impl Nodes {
             v
         };
         let (mysql, http, api) = (sorted(|p| p.mysql), sorted(|p| p.http), sorted(|p| p.api));
-        let mut sets: Vec<Ports> = raw
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Ports {
-                mysql: mysql[i],
-                http: http[i],
-                api: api[i],
-                ..*p
+        let repl = sorted(|p| p.replication);
+        let sets: Vec<Ports> = (0..raw.len())
+            .map(|i| {
+                let r = raw
+                    .iter()
+                    .find(|p| p.replication == repl[i])
+                    .expect("a replication range per node");
+                Ports {
+                    mysql: mysql[i],
+                    http: http[i],
+                    api: api[i],
+                    replication: r.replication,
+                    replication_last: r.replication_last,
+                }
             })
             .collect();
-        sets.sort_by_key(|p| p.replication);
         let mut nodes = BTreeMap::new();
         for (i, (name, ports)) in names.iter().zip(sets).enumerate() {
             let options = NodeOptions {

@@ -27,11 +27,17 @@ pub enum AgentFailure {
 pub const AGENT_HEADER: &str = "X-Manticore-Sim-Agent";
 
 pub async fn query(node: &Node, addr: &str, sql: &str) -> Result<Vec<RemoteSet>, AgentFailure> {
+    if node.clusters.is_blocked(addr) {
+        // A cut link looks like an agent that never answers.
+        return Err(AgentFailure::Network(http_client::TIMED_OUT.to_string()));
+    }
     let body = format!("query={}", utf8_percent_encode(sql, NON_ALPHANUMERIC));
     let marker = node.config.sim.agent_secret.as_deref().unwrap_or("1");
+    let me = node.node_id();
     let headers = [
         ("Content-Type", "application/x-www-form-urlencoded"),
         (AGENT_HEADER, marker),
+        (crate::cluster::messages::FROM_HEADER, me.as_str()),
     ];
     let sim = &node.config.sim;
     let resp = http_client::send(

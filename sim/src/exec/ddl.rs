@@ -1,5 +1,6 @@
 //! CREATE / DROP / ALTER TABLE and the maintenance statements.
 
+use super::commit::{commit, write_cluster, Planned};
 use super::error::{ExecError, ExecResult};
 use super::result::Output;
 use super::route::order_targets;
@@ -329,26 +330,28 @@ pub fn drop_column(node: &Node, name: &str, column: &str) -> ExecResult<Output> 
     })
 }
 
-pub fn truncate(node: &Node, table: &TableRef, reconfigure: bool) -> ExecResult<Output> {
+pub async fn truncate(node: &Node, table: &TableRef, reconfigure: bool) -> ExecResult<Output> {
     if reconfigure {
         return Err(ExecError::new(format!(
             "failed to find any table in config file '{}'; using previous settings",
             node.config.path.display()
         )));
     }
-    node.write(|catalog| {
+    let plan = |catalog: &Catalog| {
         let t = catalog
             .get(&table.name)
             .filter(|t| t.is_rt())
             .ok_or_else(|| ExecError::new("TRUNCATE RTINDEX requires an existing RT table"))?;
-        super::write::check_cluster(t, table).map_err(ExecError::new)?;
-        Ok((
+        let cluster = write_cluster(node, t, table).map_err(ExecError::new)?;
+        Ok(Planned::new(
             vec![Mutation::Truncate {
                 table: t.name.clone(),
             }],
+            cluster,
             OK,
         ))
-    })
+    };
+    commit(node, plan, ExecError::new).await
 }
 
 pub fn flush_ramchunk(node: &Node, name: &str) -> ExecResult<Output> {

@@ -1,6 +1,8 @@
 //! Statement execution: parse → check rights → plan/validate → mutations → apply → result.
 
 pub mod agent;
+mod cluster;
+mod commit;
 mod ddl;
 pub mod error;
 pub mod eval;
@@ -119,13 +121,15 @@ pub async fn execute_statement(
         }
         Statement::Update(up) => {
             node.counters.command_update.fetch_add(1, Relaxed);
-            write::update(node, up).await
+            write::update(node, session, up).await
         }
         Statement::Delete(del) => {
             node.counters.command_delete.fetch_add(1, Relaxed);
-            write::delete(node, del).await
+            write::delete(node, session, del).await
         }
-        Statement::Truncate { table, reconfigure } => ddl::truncate(node, table, *reconfigure),
+        Statement::Truncate { table, reconfigure } => {
+            ddl::truncate(node, table, *reconfigure).await
+        }
         Statement::FlushRamchunk { table } => ddl::flush_ramchunk(node, table),
         Statement::Optimize { table, sync } => ddl::optimize(node, table, *sync),
         Statement::SetGlobal { name, value } => {
@@ -135,8 +139,6 @@ pub async fn execute_statement(
             Ok(Output::Ok { affected: 0 })
         }
         Statement::SetSession | Statement::Transaction => Ok(Output::Ok { affected: 0 }),
-        Statement::Cluster(_) => Err(ExecError::new(
-            "replication clusters are not available on this node",
-        )),
+        Statement::Cluster(c) => cluster::execute(node, c).await,
     }
 }

@@ -19,6 +19,9 @@ pub struct Session {
     /// Statistics of the last SELECT, for SHOW META.
     pub meta: Option<Meta>,
     pub last_insert_id: i64,
+    /// Writes arrive routed by a shard table on another node: a clustered target table is
+    /// written through its cluster without the `cluster:` prefix.
+    pub shard_write: bool,
 }
 
 impl Session {
@@ -30,6 +33,7 @@ impl Session {
             protocol,
             meta: None,
             last_insert_id: 0,
+            shard_write: false,
         }
     }
 }

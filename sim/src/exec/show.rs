@@ -207,6 +207,7 @@ pub fn show_status(node: &Node, like: Option<&str>) -> ResultSet {
     ] {
         rows.push((k.into(), v.into()));
     }
+    rows.extend(crate::cluster::status::rows(node));
     ResultSet::pairs("Counter", "Value", filter_like(rows, like))
 }
 

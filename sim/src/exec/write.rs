@@ -3,12 +3,14 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::agent::AgentFailure;
+use super::commit::{commit, routed_ref, write_cluster, Planned};
 use super::error::{ExecError, ExecResult};
 use super::eval::{eval_condition, EvalCache, RowCtx};
 use super::result::Output;
 use super::route::{order_targets, target_for};
 use super::select::query_agent;
 use super::session::Session;
+use crate::cluster::messages::Check;
 use crate::node::Node;
 use crate::sql::ast::{Delete, Expr, Insert, Literal, TableRef, Update};
 use crate::sql::render::{quote_ident, quote_table};
@@ -17,24 +19,6 @@ use crate::store::mutation::Mutation;
 use crate::store::schema::Schema;
 use crate::store::table::{Agent, TableDef, Targets};
 use crate::store::value::{Row, Value};
-
-/// The cluster-prefix rules for writes (`Err` is searchd's text).
-pub fn check_cluster(table: &Table, reference: &TableRef) -> Result<(), String> {
-    let name = &table.name;
-    match (&table.cluster, &reference.cluster) {
-        (None, None) => Ok(()),
-        (Some(c), None) => Err(format!(
-            "table '{name}' is a part of cluster '{c}', use '{c}:{name}'"
-        )),
-        (None, Some(_)) => Err(format!(
-            "table '{name}' is not in any cluster, use just '{name}'"
-        )),
-        (Some(c), Some(p)) if c != p => Err(format!(
-            "table '{name}' is a part of cluster '{c}', use '{c}:{name}'"
-        )),
-        _ => Ok(()),
-    }
-}
 
 /// A write target of a shard table: a local RT table or an agent.
 enum Target {
@@ -65,6 +49,15 @@ fn routed_targets(targets: &Targets) -> Vec<Target> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
+/// The statement's target, with the implicit cluster of a shard write from another node.
+fn target_ref(node: &Node, session: &Session, reference: &TableRef) -> TableRef {
+    if session.shard_write && reference.cluster.is_none() {
+        routed_ref(node, &reference.name)
+    } else {
+        reference.clone()
+    }
+}
+
 pub async fn insert(node: &Node, session: &mut Session, ins: &Insert) -> ExecResult<Output> {
     let def = node.catalog().get(&ins.table.name).map(|t| t.def.clone());
     match def {
@@ -76,7 +69,13 @@ pub async fn insert(node: &Node, session: &mut Session, ins: &Insert) -> ExecRes
             ins.table.name,
             if ins.replace { "REPLACE" } else { "INSERT" }
         ))),
-        _ => local_insert(node, session, ins, &ins.table.name),
+        _ => {
+            let ins = Insert {
+                table: target_ref(node, session, &ins.table),
+                ..ins.clone()
+            };
+            local_insert(node, session, &ins).await
+        }
     }
 }
 
@@ -143,16 +142,21 @@ fn build_rows(node: &Node, schema: &Schema, ins: &Insert) -> ExecResult<Vec<Row>
     Ok(rows)
 }
 
-fn local_insert(
-    node: &Node,
-    session: &mut Session,
-    ins: &Insert,
-    name: &str,
-) -> ExecResult<Output> {
-    let result = node.write(|catalog| {
-        let table = rt_table(catalog, name, &ins.table)?;
+async fn local_insert(node: &Node, session: &mut Session, ins: &Insert) -> ExecResult<Output> {
+    let name = &ins.table.name;
+    let plan = |catalog: &Catalog| {
+        let table = catalog
+            .get(name)
+            .ok_or_else(|| ExecError::new(format!("table '{name}' absent")))?;
+        if !table.is_rt() {
+            return Err(ExecError::new(format!(
+                "table '{name}' does not support INSERT"
+            )));
+        }
+        let cluster = write_cluster(node, table, &ins.table).map_err(ExecError::new)?;
         let schema = table.def.schema().cloned().unwrap_or_default();
         let rows = build_rows(node, &schema, ins)?;
+        let mut checks = Vec::new();
         if !ins.replace {
             let mut seen = HashSet::new();
             for r in &rows {
@@ -160,32 +164,28 @@ fn local_insert(
                     return Err(ExecError::new(format!("duplicate id '{}'", r.id)));
                 }
             }
+            // Another member may insert the same id meanwhile: the leader decides.
+            checks.push(Check::AbsentIds {
+                table: table.name.clone(),
+                ids: rows.iter().map(|r| r.id).collect(),
+            });
         }
         let last = rows.last().map(|r| r.id).unwrap_or(0);
         let n = rows.len() as u64;
-        Ok((
+        let mut planned = Planned::new(
             vec![Mutation::Insert {
                 table: table.name.clone(),
                 rows,
             }],
+            cluster,
             (n, last),
-        ))
-    })?;
-    session.last_insert_id = result.1;
-    Ok(Output::Ok { affected: result.0 })
-}
-
-fn rt_table<'a>(catalog: &'a Catalog, name: &str, reference: &TableRef) -> ExecResult<&'a Table> {
-    let table = catalog
-        .get(name)
-        .ok_or_else(|| ExecError::new(format!("table '{name}' absent")))?;
-    if !table.is_rt() {
-        return Err(ExecError::new(format!(
-            "table '{name}' does not support INSERT"
-        )));
-    }
-    check_cluster(table, reference).map_err(ExecError::new)?;
-    Ok(table)
+        );
+        planned.checks = checks;
+        Ok(planned)
+    };
+    let (affected, last) = commit(node, plan, ExecError::new).await?;
+    session.last_insert_id = last;
+    Ok(Output::Ok { affected })
 }
 
 async fn shard_insert(
@@ -220,11 +220,11 @@ async fn shard_insert(
             Target::Local(table) => {
                 let sub = Insert {
                     replace: ins.replace,
-                    table: TableRef::plain(table),
+                    table: routed_ref(node, table),
                     columns: full_columns(schema),
                     rows: rows.iter().map(|r| row_literals(schema, r)).collect(),
                 };
-                local_insert(node, session, &sub, table)?;
+                local_insert(node, session, &sub).await?;
             }
             Target::Remote(agent) => {
                 let table = agent.mirrors[0].tables[0].clone();
@@ -244,6 +244,13 @@ async fn live_mirror(node: &Node, agent: &Agent) -> ExecResult<String> {
     let mut first_err = None;
     for m in &agent.mirrors {
         let addr = m.addr();
+        if node.clusters.is_blocked(&addr) {
+            first_err.get_or_insert(format!(
+                "remote table '{table}' at {addr} failed: {}",
+                crate::net::http_client::TIMED_OUT
+            ));
+            continue;
+        }
         match tokio::time::timeout(
             node.config.sim.agent_connect_timeout,
             tokio::net::TcpStream::connect(&addr),
@@ -331,15 +338,23 @@ fn pinned_id(filter: Option<&Expr>) -> Option<i64> {
     }
 }
 
-/// The table an UPDATE/DELETE changes; errors carry searchd's `table <name>: ` prefix.
-fn change_target<'a>(catalog: &'a Catalog, reference: &TableRef) -> ExecResult<&'a Table> {
+/// The table an UPDATE/DELETE changes and its cluster; errors carry searchd's
+/// `table <name>: ` prefix.
+fn change_target<'a>(
+    node: &Node,
+    catalog: &'a Catalog,
+    reference: &TableRef,
+) -> ExecResult<(&'a Table, Option<String>)> {
     let name = &reference.name;
-    let prefix = |m: String| ExecError::new(format!("table {name}: {m}"));
     let table = catalog
         .get(name)
-        .ok_or_else(|| prefix(format!("table '{name}' absent")))?;
-    check_cluster(table, reference).map_err(prefix)?;
-    Ok(table)
+        .ok_or_else(|| prefixed(name, format!("table '{name}' absent")))?;
+    let cluster = write_cluster(node, table, reference).map_err(|m| prefixed(name, m))?;
+    Ok((table, cluster))
+}
+
+fn prefixed(name: &str, message: String) -> ExecError {
+    ExecError::new(format!("table {name}: {message}"))
 }
 
 /// A change planned against an RT table: the matching documents and what to do to them.
@@ -371,131 +386,157 @@ fn matching_ids(table: &Table, filter: Option<&Expr>) -> ExecResult<Vec<i64>> {
     Ok(ids)
 }
 
-pub async fn update(node: &Node, up: &Update) -> ExecResult<Output> {
-    let def = node.catalog().get(&up.table.name).map(|t| t.def.clone());
-    match def {
-        Some(TableDef::Shard { targets, .. }) | Some(TableDef::Distributed { targets }) => {
-            let where_sql = up
-                .filter
-                .as_ref()
-                .map(|f| format!(" WHERE {f}"))
-                .unwrap_or_default();
-            let sets: Vec<String> = up
-                .sets
-                .iter()
-                .map(|(c, v)| format!("{} = {v}", quote_ident(c)))
-                .collect();
-            let sql_for = |t: &str| {
+/// An UPDATE or DELETE, which shard and distributed tables send to every target (or to the
+/// one an `id = N` condition pins).
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    Update(&'a Update),
+    Delete(&'a Delete),
+}
+
+impl Change<'_> {
+    fn reference(&self) -> &TableRef {
+        match self {
+            Change::Update(u) => &u.table,
+            Change::Delete(d) => &d.table,
+        }
+    }
+
+    fn filter(&self) -> Option<&Expr> {
+        match self {
+            Change::Update(u) => u.filter.as_ref(),
+            Change::Delete(d) => d.filter.as_ref(),
+        }
+    }
+
+    /// The same change as SphinxQL for an agent's table.
+    fn sql_for(&self, table: &str) -> String {
+        let where_sql = self
+            .filter()
+            .map(|f| format!(" WHERE {f}"))
+            .unwrap_or_default();
+        match self {
+            Change::Update(u) => {
+                let sets: Vec<String> = u
+                    .sets
+                    .iter()
+                    .map(|(c, v)| format!("{} = {v}", quote_ident(c)))
+                    .collect();
                 format!(
                     "UPDATE {} SET {}{where_sql}",
-                    quote_table(t),
+                    quote_table(table),
                     sets.join(", ")
                 )
-            };
-            let make = |t: &str| {
-                Box::new(Update {
-                    table: TableRef::plain(t),
-                    sets: up.sets.clone(),
-                    filter: up.filter.clone(),
-                })
-            };
-            fan_out_write(
-                node,
-                &targets,
-                pinned_id(up.filter.as_ref()),
-                &sql_for,
-                |n, t| local_update(n, &make(t)),
-            )
-            .await
+            }
+            Change::Delete(_) => format!("DELETE FROM {}{where_sql}", quote_table(table)),
         }
-        _ => local_update(node, up),
+    }
+
+    /// Runs the change on a local table named by `reference`.
+    async fn run_local(&self, node: &Node, reference: TableRef) -> ExecResult<Output> {
+        match self {
+            Change::Update(u) => {
+                let up = Update {
+                    table: reference,
+                    sets: u.sets.clone(),
+                    filter: u.filter.clone(),
+                };
+                local_update(node, &up).await
+            }
+            Change::Delete(d) => {
+                let del = Delete {
+                    table: reference,
+                    filter: d.filter.clone(),
+                };
+                local_delete(node, &del).await
+            }
+        }
     }
 }
 
-fn local_update(node: &Node, up: &Update) -> ExecResult<Output> {
+pub async fn update(node: &Node, session: &Session, up: &Update) -> ExecResult<Output> {
+    change(node, session, Change::Update(up)).await
+}
+
+pub async fn delete(node: &Node, session: &Session, del: &Delete) -> ExecResult<Output> {
+    change(node, session, Change::Delete(del)).await
+}
+
+async fn change(node: &Node, session: &Session, change: Change<'_>) -> ExecResult<Output> {
+    let reference = change.reference();
+    let def = node.catalog().get(&reference.name).map(|t| t.def.clone());
+    match def {
+        Some(TableDef::Shard { targets, .. }) | Some(TableDef::Distributed { targets }) => {
+            fan_out_write(node, &targets, pinned_id(change.filter()), change).await
+        }
+        _ => {
+            change
+                .run_local(node, target_ref(node, session, reference))
+                .await
+        }
+    }
+}
+
+async fn local_update(node: &Node, up: &Update) -> ExecResult<Output> {
     let name = &up.table.name;
-    node.write(|catalog| {
-        let prefix = |m: String| ExecError::new(format!("table {name}: {m}"));
-        let table = change_target(catalog, &up.table)?;
+    let plan = |catalog: &Catalog| {
+        let (table, cluster) = change_target(node, catalog, &up.table)?;
         let schema = table.def.schema().cloned().unwrap_or_default();
         let mut sets = Vec::new();
         for (col, lit) in &up.sets {
             let pos = schema
                 .position(col)
-                .ok_or_else(|| prefix(format!("attribute '{col}' not found")))?;
+                .ok_or_else(|| prefixed(name, format!("attribute '{col}' not found")))?;
             let c = &schema.columns[pos];
             if c.ty.is_text() {
-                return Err(prefix(format!(
-                    "attribute '{col}' can not be updated (full-text field)"
-                )));
+                return Err(prefixed(
+                    name,
+                    format!("attribute '{col}' can not be updated (full-text field)"),
+                ));
             }
             sets.push((
                 pos,
                 Value::from_literal(lit, c.ty)
-                    .map_err(|why| prefix(format!("attribute '{col}': {why}")))?,
+                    .map_err(|why| prefixed(name, format!("attribute '{col}': {why}")))?,
             ));
         }
         let ids = matching_ids(table, up.filter.as_ref())?;
         let n = ids.len() as u64;
-        if ids.is_empty() {
-            return Ok((Vec::new(), n));
-        }
-        Ok((
+        let mutations = if ids.is_empty() {
+            Vec::new()
+        } else {
             vec![Mutation::Update {
                 table: table.name.clone(),
                 ids,
                 sets,
-            }],
-            n,
-        ))
-    })
-    .map(|affected| Output::Ok { affected })
+            }]
+        };
+        Ok(Planned::new(mutations, cluster, n))
+    };
+    commit(node, plan, |m| prefixed(name, m))
+        .await
+        .map(|affected| Output::Ok { affected })
 }
 
-pub async fn delete(node: &Node, del: &Delete) -> ExecResult<Output> {
-    let def = node.catalog().get(&del.table.name).map(|t| t.def.clone());
-    match def {
-        Some(TableDef::Shard { targets, .. }) | Some(TableDef::Distributed { targets }) => {
-            let where_sql = del
-                .filter
-                .as_ref()
-                .map(|f| format!(" WHERE {f}"))
-                .unwrap_or_default();
-            let sql_for = |t: &str| format!("DELETE FROM {}{where_sql}", quote_table(t));
-            let make = |t: &str| Delete {
-                table: TableRef::plain(t),
-                filter: del.filter.clone(),
-            };
-            fan_out_write(
-                node,
-                &targets,
-                pinned_id(del.filter.as_ref()),
-                &sql_for,
-                |n, t| local_delete(n, &make(t)),
-            )
-            .await
-        }
-        _ => local_delete(node, del),
-    }
-}
-
-fn local_delete(node: &Node, del: &Delete) -> ExecResult<Output> {
-    node.write(|catalog| {
-        let table = change_target(catalog, &del.table)?;
+async fn local_delete(node: &Node, del: &Delete) -> ExecResult<Output> {
+    let name = &del.table.name;
+    let plan = |catalog: &Catalog| {
+        let (table, cluster) = change_target(node, catalog, &del.table)?;
         let ids = matching_ids(table, del.filter.as_ref())?;
         let n = ids.len() as u64;
-        if ids.is_empty() {
-            return Ok((Vec::new(), n));
-        }
-        Ok((
+        let mutations = if ids.is_empty() {
+            Vec::new()
+        } else {
             vec![Mutation::Delete {
                 table: table.name.clone(),
                 ids,
-            }],
-            n,
-        ))
-    })
-    .map(|affected| Output::Ok { affected })
+            }]
+        };
+        Ok(Planned::new(mutations, cluster, n))
+    };
+    commit(node, plan, |m| prefixed(name, m))
+        .await
+        .map(|affected| Output::Ok { affected })
 }
 
 /// Runs an UPDATE/DELETE on the routed target (when the id pins one) or on every target.
@@ -503,8 +544,7 @@ async fn fan_out_write(
     node: &Node,
     targets: &Targets,
     pinned: Option<i64>,
-    sql_for: &(dyn Fn(&str) -> String + Sync),
-    local: impl Fn(&Node, &str) -> ExecResult<Output>,
+    change: Change<'_>,
 ) -> ExecResult<Output> {
     let routed = routed_targets(targets);
     let chosen: Vec<&Target> = match pinned {
@@ -515,13 +555,15 @@ async fn fan_out_write(
     for target in chosen {
         match target {
             Target::Local(t) => {
-                if let Output::Ok { affected: n } = local(node, t)? {
+                if let Output::Ok { affected: n } =
+                    change.run_local(node, routed_ref(node, t)).await?
+                {
                     affected += n;
                 }
             }
             Target::Remote(agent) => {
                 let table = target.table().to_string();
-                let sql = sql_for(&table);
+                let sql = change.sql_for(&table);
                 match query_agent(node, agent, &sql).await {
                     Ok((_, sets, _)) => affected += sets.first().map(|s| s.total).unwrap_or(0),
                     Err((addr, AgentFailure::Network(text)))

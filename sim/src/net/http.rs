@@ -28,11 +28,19 @@ use crate::exec::{self, execute_statement};
 use crate::node::Node;
 use crate::sql::lexer::split_statements;
 
-pub async fn serve(node: Arc<Node>, listener: TcpListener) {
+/// Which listener a connection came in on: node-to-node replication messages are only taken
+/// on the binary-API port, the address other nodes know this node by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Api,
+    Http,
+}
+
+pub async fn serve(node: Arc<Node>, listener: TcpListener, port: Port) {
     super::accept_loop(listener, move |stream| {
         let node = node.clone();
         async move {
-            let service = service_fn(move |req| handle(node.clone(), req));
+            let service = service_fn(move |req| handle(node.clone(), req, port));
             // Clients that disconnect mid-request are not worth reporting.
             let _ = http1::Builder::new()
                 .keep_alive(true)
@@ -69,12 +77,14 @@ enum Endpoint {
     Sql { raw: bool },
     Cli,
     CliJson,
+    Cluster,
     Other,
 }
 
 async fn handle(
     node: Arc<Node>,
     req: Request<Incoming>,
+    port: Port,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body
@@ -82,6 +92,16 @@ async fn handle(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    let sender = parts
+        .headers
+        .get(crate::cluster::messages::FROM_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let Some(peer) = sender {
+        // A cut link drops everything between the two nodes (agent queries too).
+        if node.clusters.is_blocked(peer) {
+            return Ok(reply(Answer::error(503, "link cut")));
+        }
+    }
     let path_query = parts
         .uri
         .path_and_query()
@@ -94,6 +114,7 @@ async fn handle(
         },
         "/cli" => Endpoint::Cli,
         "/cli_json" => Endpoint::CliJson,
+        crate::cluster::messages::PATH if port == Port::Api => Endpoint::Cluster,
         _ => Endpoint::Other,
     };
     let user_agent = parts
@@ -106,8 +127,15 @@ async fn handle(
     let sql = request_sql(endpoint, query, &body);
     let answer = match identify(&node, &parts.headers, from_buddy) {
         Err(answer) => answer,
+        Ok(_) if endpoint == Endpoint::Cluster => {
+            let (status, body) = crate::cluster::rpc::handle(&node, sender, &body).await;
+            Answer::json(status, body)
+        }
         Ok((user, perms)) => {
             let mut session = Session::new(&user, perms, node.next_connection_id(), Protocol::Http);
+            // Writes from another node are shard writes: they go through the target table's
+            // cluster without the `cluster:` prefix, as searchd's shard routing does.
+            session.shard_write = from_agent;
             let ctx = RequestCtx {
                 node: &node,
                 endpoint,
@@ -120,6 +148,10 @@ async fn handle(
             ctx.answer(&mut session).await
         }
     };
+    Ok(reply(answer))
+}
+
+fn reply(answer: Answer) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(answer.body)));
     *resp.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -129,7 +161,7 @@ async fn handle(
     if let Ok(v) = HeaderValue::from_str(&ct) {
         resp.headers_mut().insert(CONTENT_TYPE, v);
     }
-    Ok(resp)
+    resp
 }
 
 /// The SQL of a request: `query=<urlencoded>` bodies are decoded, anything else is taken as is.
@@ -231,7 +263,7 @@ impl RequestCtx<'_> {
             },
             Endpoint::Sql { raw: false } => self.search(session).await,
             Endpoint::Cli => self.cli(session).await,
-            Endpoint::Other => {
+            Endpoint::Cluster | Endpoint::Other => {
                 self.failed(
                     session,
                     501,

@@ -23,6 +23,9 @@ pub enum ClientError {
     BadResponse(String),
 }
 
+/// searchd's text for an agent that does not answer in time.
+pub const TIMED_OUT: &str = "connect and query timed out";
+
 impl ClientError {
     /// searchd's agent error text for this failure.
     pub fn agent_text(&self) -> String {
@@ -31,7 +34,7 @@ impl ClientError {
                 Some(code) => format!("receiving failure (errno={code}, msg={})", os_message(e)),
                 None => format!("receiving failure ({e})"),
             },
-            ClientError::Timeout => "connect and query timed out".to_string(),
+            ClientError::Timeout => TIMED_OUT.to_string(),
             ClientError::BadResponse(why) => format!("bad reply: {why}"),
         }
     }

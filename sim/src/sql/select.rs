@@ -84,7 +84,7 @@ fn parse_item(p: &mut Parser) -> Result<SelectItem, SqlError> {
     }
     let start = p.offset();
     let expr = parse_operand(p)?;
-    // searchd names a column after the identifier, without its back-ticks.
+    // searchd names a column after the expression as written, without identifier quotes.
     let text = p.sql[start..p.prev_end()].trim().replace('`', "");
     let header = if p.eat_word("as") {
         p.ident()?

@@ -142,6 +142,19 @@ fn select_forms() {
         panic!()
     };
     assert!(matches!(&s.items[1], SelectItem::Expr { header, .. } if header == "j.arr[0]"));
+    // Identifier quotes are not part of the column name searchd reports.
+    let Statement::Select(s) = parse("SELECT `key`, `value`[0], `n` AS `m` FROM t").unwrap() else {
+        panic!()
+    };
+    let headers: Vec<&str> = s
+        .items
+        .iter()
+        .map(|i| match i {
+            SelectItem::Expr { header, .. } => header.as_str(),
+            SelectItem::Star => "*",
+        })
+        .collect();
+    assert_eq!(headers, ["key", "value[0]", "m"]);
 }
 
 #[test]

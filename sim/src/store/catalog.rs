@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::cluster::ClusterMeta;
 use super::table::{RtData, TableDef};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,9 @@ impl Table {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     tables: BTreeMap<String, Table>,
+    /// Replication clusters this node is a member of, by name.
+    #[serde(default)]
+    clusters: BTreeMap<String, ClusterMeta>,
 }
 
 impl Catalog {
@@ -57,6 +61,34 @@ impl Catalog {
     /// Tables sorted by name.
     pub fn tables(&self) -> impl Iterator<Item = &Table> {
         self.tables.values()
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<&ClusterMeta> {
+        self.clusters.get(name)
+    }
+
+    pub fn cluster_mut(&mut self, name: &str) -> Option<&mut ClusterMeta> {
+        self.clusters.get_mut(name)
+    }
+
+    pub fn put_cluster(&mut self, meta: ClusterMeta) {
+        self.clusters.insert(meta.name.clone(), meta);
+    }
+
+    pub fn remove_cluster(&mut self, name: &str) -> Option<ClusterMeta> {
+        self.clusters.remove(name)
+    }
+
+    /// Clusters sorted by name.
+    pub fn clusters(&self) -> impl Iterator<Item = &ClusterMeta> {
+        self.clusters.values()
+    }
+
+    /// Tables attached to a cluster.
+    pub fn cluster_tables<'a>(&'a self, cluster: &'a str) -> impl Iterator<Item = &'a Table> + 'a {
+        self.tables
+            .values()
+            .filter(move |t| t.cluster.as_deref() == Some(cluster))
     }
 
     /// Rebuilds in-memory indexes after loading from disk.

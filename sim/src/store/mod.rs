@@ -1,6 +1,7 @@
 //! Tables, documents and their persistence.
 
 pub mod catalog;
+pub mod cluster;
 pub mod mutation;
 pub mod schema;
 pub mod table;

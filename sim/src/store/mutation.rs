@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::catalog::{Catalog, Table};
+use super::cluster::{ClusterMeta, View};
 use super::schema::Column;
 use super::table::{RtData, TableDef};
 use super::value::{Row, Value};
@@ -51,10 +52,40 @@ pub enum Mutation {
     Compact {
         table: String,
     },
-    /// Attaches a table to a replication cluster, or detaches it (`None`).
-    SetCluster {
+    /// Creates a replication cluster.
+    ClusterCreate {
+        meta: ClusterMeta,
+    },
+    /// Removes a cluster; its tables stay as local tables.
+    ClusterDelete {
+        cluster: String,
+    },
+    /// Attaches a table, shipped whole, to a cluster (replacing any local copy).
+    ClusterAttach {
+        cluster: String,
+        table: Box<Table>,
+    },
+    /// Detaches a table from a cluster; it stays as a local table.
+    ClusterDetach {
+        cluster: String,
         table: String,
-        cluster: Option<String>,
+    },
+    /// A new primary view and the persisted member list.
+    ClusterView {
+        cluster: String,
+        view: View,
+        nodes_set: Vec<String>,
+    },
+    /// The sequence number of the replicated write recorded with it.
+    ClusterSeq {
+        cluster: String,
+        seq: u64,
+    },
+    /// Full state transfer: the cluster's description and all of its tables. Local tables
+    /// the cluster claimed but the donor does not have are detached.
+    ClusterInstall {
+        meta: ClusterMeta,
+        tables: Vec<Table>,
     },
 }
 
@@ -68,6 +99,8 @@ pub enum ApplyError {
     NotRt(String),
     #[error("table '{table}': no column '{column}'")]
     NoColumn { table: String, column: String },
+    #[error("unknown cluster '{0}'")]
+    NoCluster(String),
 }
 
 pub fn apply(catalog: &mut Catalog, m: &Mutation) -> Result<(), ApplyError> {
@@ -143,14 +176,83 @@ pub fn apply(catalog: &mut Catalog, m: &Mutation) -> Result<(), ApplyError> {
                 }
             }
         }
-        Mutation::SetCluster { table, cluster } => {
-            let t = catalog
-                .get_mut(table)
-                .ok_or_else(|| ApplyError::NoTable(table.clone()))?;
-            t.cluster = cluster.clone();
+        Mutation::ClusterCreate { meta } => catalog.put_cluster(meta.clone()),
+        Mutation::ClusterDelete { cluster } => {
+            let meta = catalog
+                .remove_cluster(cluster)
+                .ok_or_else(|| ApplyError::NoCluster(cluster.clone()))?;
+            detach_all(catalog, &meta.name);
+        }
+        Mutation::ClusterAttach { cluster, table } => {
+            let meta = catalog
+                .cluster_mut(cluster)
+                .ok_or_else(|| ApplyError::NoCluster(cluster.clone()))?;
+            if !meta
+                .tables
+                .iter()
+                .any(|t| Catalog::key(t) == Catalog::key(&table.name))
+            {
+                meta.tables.push(table.name.clone());
+            }
+            install_table(catalog, table, cluster);
+        }
+        Mutation::ClusterDetach { cluster, table } => {
+            let meta = catalog
+                .cluster_mut(cluster)
+                .ok_or_else(|| ApplyError::NoCluster(cluster.clone()))?;
+            meta.tables
+                .retain(|t| Catalog::key(t) != Catalog::key(table));
+            if let Some(t) = catalog.get_mut(table) {
+                t.cluster = None;
+            }
+        }
+        Mutation::ClusterView {
+            cluster,
+            view,
+            nodes_set,
+        } => {
+            let meta = catalog
+                .cluster_mut(cluster)
+                .ok_or_else(|| ApplyError::NoCluster(cluster.clone()))?;
+            meta.view = view.clone();
+            meta.nodes_set = nodes_set.clone();
+        }
+        Mutation::ClusterSeq { cluster, seq } => {
+            catalog
+                .cluster_mut(cluster)
+                .ok_or_else(|| ApplyError::NoCluster(cluster.clone()))?
+                .seq = *seq;
+        }
+        Mutation::ClusterInstall { meta, tables } => {
+            detach_all(catalog, &meta.name);
+            catalog.put_cluster(meta.clone());
+            for t in tables {
+                install_table(catalog, t, &meta.name);
+            }
         }
     }
     Ok(())
+}
+
+/// Puts a shipped table in place of any local one, attached to `cluster`.
+fn install_table(catalog: &mut Catalog, table: &Table, cluster: &str) {
+    let mut t = table.clone();
+    // The id index is not shipped; rebuild it.
+    t.data.reindex();
+    t.cluster = Some(cluster.to_string());
+    catalog.insert(t);
+}
+
+fn detach_all(catalog: &mut Catalog, cluster: &str) {
+    let names: Vec<String> = catalog
+        .cluster_tables(cluster)
+        .map(|t| t.name.clone())
+        .collect();
+    for name in names {
+        if let Some(t) = catalog.get_mut(&name) {
+            t.cluster = None;
+        }
+    }
 }
 
 fn rt_mut<'a>(catalog: &'a mut Catalog, name: &str) -> Result<&'a mut Table, ApplyError> {

@@ -1,0 +1,348 @@
+//! Pure decisions of the cluster supervisor: quorum, who leads, and what a node does about a
+//! cluster given what it knows of its peers. No I/O here.
+
+use std::collections::BTreeSet;
+
+use super::messages::Digest;
+use super::{NodeState, Status};
+use crate::store::cluster::ClusterMeta;
+
+/// Galera's rule: a component is primary when it holds more than half of the last primary
+/// component.
+pub fn has_quorum<'a>(base: impl IntoIterator<Item = &'a str>, present: &BTreeSet<String>) -> bool {
+    let base: BTreeSet<&str> = base.into_iter().collect();
+    if base.is_empty() {
+        return true;
+    }
+    let kept = base.iter().filter(|id| present.contains(**id)).count();
+    kept * 2 > base.len()
+}
+
+/// What the supervisor should do about one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Nothing,
+    /// This node leads: drop members that stopped answering.
+    Evict(Vec<String>),
+    /// The leader is gone (or no primary exists) and this node is the one to form a new
+    /// primary component from these reachable nodes (itself included).
+    TakeOver(Vec<String>),
+    /// A primary component exists elsewhere (or moved on without this node): get a full state
+    /// transfer through this node.
+    Rejoin(String),
+}
+
+/// Everything [`decide`] looks at.
+pub struct Situation<'a> {
+    pub me: &'a str,
+    pub meta: &'a ClusterMeta,
+    pub status: Status,
+    pub state: NodeState,
+    /// Peers currently answering heartbeats (never this node).
+    pub alive: &'a BTreeSet<String>,
+    /// What each answering peer reports about this cluster (absent: not a member there).
+    pub digests: &'a [(String, Digest)],
+    /// This follower has trailed its leader's sequence number for longer than the suspect time.
+    pub trailing: bool,
+}
+
+impl Situation<'_> {
+    fn digest(&self, id: &str) -> Option<&Digest> {
+        self.digests.iter().find(|(p, _)| p == id).map(|(_, d)| d)
+    }
+
+    /// A reachable node leading a primary component that is newer than (or excludes) this node.
+    fn primary_elsewhere(&self) -> Option<String> {
+        self.digests
+            .iter()
+            .filter(|(_, d)| d.primary)
+            .max_by_key(|(_, d)| d.epoch)
+            .map(|(_, d)| d.leader.clone())
+    }
+}
+
+pub fn decide(s: &Situation) -> Action {
+    if s.state == NodeState::Joining || s.state == NodeState::Donor {
+        return Action::Nothing;
+    }
+    let view = &s.meta.view;
+    if s.status == Status::Primary {
+        if view.leader == s.me {
+            let dead: Vec<String> = view
+                .member_ids()
+                .filter(|id| *id != s.me && !s.alive.contains(*id))
+                .map(str::to_string)
+                .collect();
+            if !dead.is_empty() {
+                return Action::Evict(dead);
+            }
+            // Another primary with a newer view (after a heal or a bootstrap elsewhere) wins.
+            if let Some(d) = s
+                .digests
+                .iter()
+                .map(|(_, d)| d)
+                .find(|d| d.primary && d.epoch > view.epoch && d.leader != s.me)
+            {
+                return Action::Rejoin(d.leader.clone());
+            }
+            return Action::Nothing;
+        }
+        if !s.alive.contains(&view.leader) {
+            let mut group: Vec<String> = view
+                .member_ids()
+                .filter(|id| *id == s.me || s.alive.contains(*id))
+                .map(str::to_string)
+                .collect();
+            group.sort();
+            // The smallest reachable member takes over; the others wait for its view.
+            return if group.first().map(String::as_str) == Some(s.me) {
+                Action::TakeOver(group)
+            } else {
+                Action::Nothing
+            };
+        }
+        return match s.digest(&view.leader) {
+            // The leader moved to a newer view without this node, or no longer has the cluster
+            // in a primary state while others do: catch up through whoever is primary.
+            Some(d) if d.primary && (d.epoch > view.epoch || s.trailing) => {
+                Action::Rejoin(d.leader.clone())
+            }
+            _ => Action::Nothing,
+        };
+    }
+    // Not in a primary component: join one if it exists, else try to form one from the
+    // reachable members if they hold a quorum of the last primary component.
+    if let Some(leader) = s.primary_elsewhere() {
+        return Action::Rejoin(leader);
+    }
+    let mut group: Vec<String> = s
+        .digests
+        .iter()
+        .filter(|(id, _)| s.alive.contains(id))
+        .map(|(id, _)| id.clone())
+        .chain(std::iter::once(s.me.to_string()))
+        .collect();
+    group.sort();
+    group.dedup();
+    let present: BTreeSet<String> = group.iter().cloned().collect();
+    if group.first().map(String::as_str) == Some(s.me) && has_quorum(view.member_ids(), &present) {
+        return Action::TakeOver(group);
+    }
+    Action::Nothing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::cluster::{Member, View};
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn meta(leader: &str, members: &[&str], epoch: u64) -> ClusterMeta {
+        ClusterMeta {
+            name: "c".into(),
+            path: String::new(),
+            uuid: String::new(),
+            tables: vec![],
+            nodes_set: members.iter().map(|s| s.to_string()).collect(),
+            seq: 5,
+            view: View {
+                epoch,
+                leader: leader.into(),
+                members: members
+                    .iter()
+                    .map(|id| Member {
+                        id: id.to_string(),
+                        repl: String::new(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn digest(leader: &str, epoch: u64, primary: bool) -> Digest {
+        Digest {
+            name: "c".into(),
+            epoch,
+            leader: leader.into(),
+            primary,
+            seq: 5,
+            repl: String::new(),
+        }
+    }
+
+    #[test]
+    fn quorum_is_a_strict_majority_of_the_last_primary() {
+        for (base, present, want) in [
+            (vec!["a", "b", "c"], vec!["a", "b"], true),
+            (vec!["a", "b", "c"], vec!["a"], false),
+            (vec!["a", "b"], vec!["a"], false),
+            (vec!["a"], vec!["a"], true),
+            (vec!["a", "b", "c", "d"], vec!["a", "b"], false),
+            (vec!["a", "b", "c"], vec!["a", "x", "y"], false),
+            (vec![], vec!["a"], true),
+        ] {
+            assert_eq!(
+                has_quorum(base.iter().copied(), &set(&present)),
+                want,
+                "{base:?} {present:?}"
+            );
+        }
+    }
+
+    struct Case {
+        me: &'static str,
+        leader: &'static str,
+        status: Status,
+        alive: &'static [&'static str],
+        digests: Vec<(&'static str, Digest)>,
+        want: Action,
+    }
+
+    #[test]
+    fn supervisor_decisions() {
+        let members = ["a", "b", "c"];
+        let cases = vec![
+            // The leader evicts a member that stopped answering.
+            Case {
+                me: "a",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["b"],
+                digests: vec![("b", digest("a", 3, true))],
+                want: Action::Evict(vec!["c".into()]),
+            },
+            // A follower waits while its leader answers.
+            Case {
+                me: "b",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["a", "c"],
+                digests: vec![("a", digest("a", 3, true))],
+                want: Action::Nothing,
+            },
+            // The leader died: the smallest remaining member takes over, the other waits.
+            Case {
+                me: "b",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["c"],
+                digests: vec![("c", digest("a", 3, true))],
+                want: Action::TakeOver(vec!["b".into(), "c".into()]),
+            },
+            Case {
+                me: "c",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["b"],
+                digests: vec![("b", digest("a", 3, true))],
+                want: Action::Nothing,
+            },
+            // An isolated follower takes over alone (and will fail the quorum check).
+            Case {
+                me: "c",
+                leader: "a",
+                status: Status::Primary,
+                alive: &[],
+                digests: vec![],
+                want: Action::TakeOver(vec!["c".into()]),
+            },
+            // The leader moved on without this follower: rejoin.
+            Case {
+                me: "c",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["a"],
+                digests: vec![("a", digest("a", 4, true))],
+                want: Action::Rejoin("a".into()),
+            },
+            // A restarted node finds a primary component.
+            Case {
+                me: "c",
+                leader: "a",
+                status: Status::Disconnected,
+                alive: &["a", "b"],
+                digests: vec![("a", digest("a", 4, true)), ("b", digest("a", 4, true))],
+                want: Action::Rejoin("a".into()),
+            },
+            // Every node restarted: the smallest with a quorum forms the primary component.
+            Case {
+                me: "a",
+                leader: "a",
+                status: Status::Disconnected,
+                alive: &["b"],
+                digests: vec![("b", digest("a", 3, false))],
+                want: Action::TakeOver(vec!["a".into(), "b".into()]),
+            },
+            Case {
+                me: "a",
+                leader: "a",
+                status: Status::Disconnected,
+                alive: &[],
+                digests: vec![],
+                want: Action::Nothing,
+            },
+            // A lone non-primary survivor stays as it is (pc.bootstrap is the way out).
+            Case {
+                me: "a",
+                leader: "a",
+                status: Status::NonPrimary,
+                alive: &[],
+                digests: vec![],
+                want: Action::Nothing,
+            },
+            // A partitioned minority that is back in touch with the others.
+            Case {
+                me: "a",
+                leader: "a",
+                status: Status::NonPrimary,
+                alive: &["b"],
+                digests: vec![("b", digest("a", 3, false))],
+                want: Action::TakeOver(vec!["a".into(), "b".into()]),
+            },
+            // A stale leader meets a newer primary: it rejoins.
+            Case {
+                me: "a",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["b", "c"],
+                digests: vec![("b", digest("b", 9, true)), ("c", digest("b", 9, true))],
+                want: Action::Rejoin("b".into()),
+            },
+        ];
+        for (i, c) in cases.into_iter().enumerate() {
+            let m = meta(c.leader, &members, 3);
+            let alive = set(c.alive);
+            let digests: Vec<(String, Digest)> = c
+                .digests
+                .into_iter()
+                .map(|(p, d)| (p.to_string(), d))
+                .collect();
+            let s = Situation {
+                me: c.me,
+                meta: &m,
+                status: c.status,
+                state: NodeState::Synced,
+                alive: &alive,
+                digests: &digests,
+                trailing: false,
+            };
+            assert_eq!(decide(&s), c.want, "case {i}");
+        }
+        // The single member of a one-node cluster restarts and forms the primary alone.
+        let single = meta("a", &["a"], 1);
+        let none = BTreeSet::new();
+        let s = Situation {
+            me: "a",
+            meta: &single,
+            status: Status::Disconnected,
+            state: NodeState::Closed,
+            alive: &none,
+            digests: &[],
+            trailing: false,
+        };
+        assert_eq!(decide(&s), Action::TakeOver(vec!["a".into()]));
+    }
+}

@@ -1,0 +1,460 @@
+//! Replication clusters, as a group of searchd nodes with Galera shows them to a client.
+//!
+//! Design (a leader per cluster, not Galera's certification protocol):
+//! - Every cluster has a primary view with a leader (its smallest member when the view forms).
+//!   Writes are planned where they are issued, sent to the leader, numbered there, applied on
+//!   the leader and then on every other member of the view before the client hears back
+//!   (synchronous and totally ordered per cluster). The leader checks INSERT id conflicts at
+//!   the point of sequencing, so two nodes inserting the same id concurrently cannot both win.
+//! - Liveness is checked per node pair ([`peers`]), whatever the number of shared clusters;
+//!   the supervisor ([`supervisor`]) turns it into view changes: the leader drops members that
+//!   stopped answering, the smallest surviving member replaces a dead leader, and a node that
+//!   is not in the primary component rejoins it through a full state transfer. A component
+//!   keeps `primary` status only with more than half of the last primary component.
+//! - All traffic is JSON over HTTP keep-alive connections to `/_sim/cluster` on the API port.
+//!
+//! Statements (CREATE/JOIN/ALTER/DELETE/SET CLUSTER) live in `exec::cluster`; this module
+//! offers the operations they need.
+
+mod decide;
+mod leader;
+mod member;
+pub mod messages;
+mod peers;
+pub mod rpc;
+pub mod status;
+mod supervisor;
+mod transport;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{ClusterTimings, Config, Proto};
+use crate::node::Node;
+use crate::store::catalog::Catalog;
+use crate::store::cluster::{ClusterMeta, Member};
+use crate::store::mutation::Mutation;
+use messages::{Check, Reply, Request};
+use peers::Peers;
+use transport::Transport;
+
+pub use supervisor::start;
+
+/// `cluster_<c>_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Primary,
+    NonPrimary,
+    /// After a restart, until the node is back in a primary component.
+    Disconnected,
+}
+
+/// `cluster_<c>_node_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Synced,
+    Joining,
+    Donor,
+    Closed,
+}
+
+impl Status {
+    pub fn text(self) -> &'static str {
+        match self {
+            Status::Primary => "primary",
+            Status::NonPrimary => "non-primary",
+            Status::Disconnected => "disconnected",
+        }
+    }
+}
+
+impl NodeState {
+    pub fn text(self) -> &'static str {
+        match self {
+            NodeState::Synced => "synced",
+            NodeState::Joining => "joining",
+            NodeState::Donor => "donor",
+            NodeState::Closed => "closed",
+        }
+    }
+}
+
+/// What this node knows about one of its clusters beyond the persisted description.
+#[derive(Debug, Clone)]
+struct Local {
+    status: Status,
+    state: NodeState,
+    /// This node's replication address for the cluster.
+    repl: String,
+    /// A rejoin or takeover runs for this cluster.
+    busy: bool,
+    /// Since when a follower has trailed its leader's sequence number.
+    trailing_since: Option<Instant>,
+    /// Writes sequenced here as the leader, and writes applied from a leader.
+    replicated: u64,
+    received: u64,
+    /// The `as path` of a JOIN in progress (a transfer carries the donor's path, not ours).
+    join_path: String,
+}
+
+/// Per-node replication state (one per process, inside [`Node`]).
+pub struct Clusters {
+    me: String,
+    timings: ClusterTimings,
+    /// Replication listener range: ip and ports, for the addresses shown in `nodes_view`.
+    repl_ip: String,
+    repl_ports: (u16, u16),
+    locals: Mutex<HashMap<String, Local>>,
+    sequencers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    peers: Peers,
+    transport: Transport,
+    /// Peers whose traffic is dropped (partition tooling).
+    blocked: Mutex<HashSet<String>>,
+    /// This node's identity in the group (`cluster_<c>_gcomm_uuid`).
+    pub node_uuid: String,
+}
+
+/// searchd's text for a write or change on a cluster outside a primary component.
+pub fn not_ready_text(cluster: &str, state: NodeState) -> String {
+    format!(
+        "cluster '{cluster}' is not ready, not primary state ({})",
+        state.text()
+    )
+}
+
+impl Clusters {
+    pub fn new(config: &Config) -> Clusters {
+        let me = config.node_id();
+        let repl = config
+            .listeners
+            .iter()
+            .find(|l| l.proto == Proto::Replication);
+        let (repl_ip, repl_ports) = match repl {
+            Some(l) => (l.ip.to_string(), (l.port, l.port_last)),
+            None => (
+                me.rsplit_once(':')
+                    .map(|(h, _)| h)
+                    .unwrap_or("127.0.0.1")
+                    .to_string(),
+                (0, 0),
+            ),
+        };
+        Clusters {
+            transport: Transport::new(&me, config.sim.agent_secret.clone()),
+            me,
+            timings: config.sim.cluster.clone(),
+            repl_ip,
+            repl_ports,
+            locals: Mutex::new(HashMap::new()),
+            sequencers: Mutex::new(HashMap::new()),
+            peers: Peers::default(),
+            blocked: Mutex::new(HashSet::new()),
+            node_uuid: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    pub fn timings(&self) -> &ClusterTimings {
+        &self.timings
+    }
+
+    fn locals(&self) -> std::sync::MutexGuard<'_, HashMap<String, Local>> {
+        self.locals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a cluster this node holds (at start, after CREATE or a transfer).
+    fn register(&self, name: &str, status: Status, state: NodeState) {
+        let mut locals = self.locals();
+        if let Some(l) = locals.get_mut(name) {
+            l.status = status;
+            l.state = state;
+            return;
+        }
+        let used: HashSet<String> = locals.values().map(|l| l.repl.clone()).collect();
+        let repl = self.free_repl_addr(&used);
+        locals.insert(
+            name.to_string(),
+            Local {
+                status,
+                state,
+                repl,
+                busy: false,
+                trailing_since: None,
+                replicated: 0,
+                received: 0,
+                join_path: String::new(),
+            },
+        );
+    }
+
+    /// The first address of the replication range no other cluster here shows (searchd binds
+    /// one port of the range per cluster); wraps around when clusters outnumber ports.
+    fn free_repl_addr(&self, used: &HashSet<String>) -> String {
+        let (first, last) = self.repl_ports;
+        let span = u32::from(last.saturating_sub(first)) + 1;
+        (0..span)
+            .map(|i| format!("{}:{}", self.repl_ip, u32::from(first) + i))
+            .find(|a| !used.contains(a))
+            .unwrap_or_else(|| format!("{}:{}", self.repl_ip, first))
+    }
+
+    fn forget(&self, name: &str) {
+        self.locals().remove(name);
+        self.sequencers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    fn set_state(&self, name: &str, status: Option<Status>, state: Option<NodeState>) {
+        if let Some(l) = self.locals().get_mut(name) {
+            if let Some(s) = status {
+                l.status = s;
+            }
+            if let Some(s) = state {
+                l.state = s;
+            }
+        }
+    }
+
+    /// (status, node state) of a cluster this node holds.
+    pub fn state(&self, name: &str) -> Option<(Status, NodeState)> {
+        self.locals().get(name).map(|l| (l.status, l.state))
+    }
+
+    /// This node's member entry for a cluster.
+    fn member(&self, name: &str) -> Member {
+        let repl = self
+            .locals()
+            .get(name)
+            .map(|l| l.repl.clone())
+            .unwrap_or_else(|| self.free_repl_addr(&HashSet::new()));
+        Member {
+            id: self.me.clone(),
+            repl,
+        }
+    }
+
+    fn sequencer(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.sequencers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Marks a cluster busy with a rejoin or takeover; `false` if it already is.
+    fn try_busy(&self, name: &str) -> bool {
+        match self.locals().get_mut(name) {
+            Some(l) if !l.busy => {
+                l.busy = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn done_busy(&self, name: &str) {
+        if let Some(l) = self.locals().get_mut(name) {
+            l.busy = false;
+        }
+    }
+
+    pub fn is_blocked(&self, peer: &str) -> bool {
+        self.blocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(peer)
+    }
+
+    fn set_blocked(&self, peers: Vec<String>) {
+        *self.blocked.lock().unwrap_or_else(|p| p.into_inner()) = peers.into_iter().collect();
+    }
+
+    /// Sends one message to a peer (refused at once when the link is cut).
+    async fn call(&self, to: &str, req: &Request, timeout: Duration) -> Result<Reply, String> {
+        if self.is_blocked(to) {
+            return Err(format!("link to {to} is cut"));
+        }
+        self.transport.call(to, req, timeout).await
+    }
+
+    /// Like [`Clusters::call`], as an owned future (for concurrent sends).
+    fn call_owned(
+        &self,
+        to: String,
+        req: Request,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<Reply, String>> + Send + 'static {
+        let blocked = self.is_blocked(&to);
+        let transport = self.transport.clone();
+        async move {
+            if blocked {
+                return Err(format!("link to {to} is cut"));
+            }
+            transport.call(&to, &req, timeout).await
+        }
+    }
+
+    /// Restores the clusters of a node that starts: they stay disconnected until the supervisor
+    /// finds their primary component (or forms it).
+    pub fn restore(&self, catalog: &Catalog) {
+        for meta in catalog.clusters() {
+            self.register(&meta.name, Status::Disconnected, NodeState::Closed);
+        }
+    }
+}
+
+/// Fails unless the cluster is in a primary component here (searchd's text otherwise).
+pub fn ready(node: &Node, cluster: &str) -> Result<(), String> {
+    match node.clusters.state(cluster) {
+        Some((Status::Primary, NodeState::Synced | NodeState::Donor)) => Ok(()),
+        Some((_, state)) => Err(not_ready_text(cluster, state)),
+        None => Err(format!("unknown cluster '{cluster}'")),
+    }
+}
+
+/// Replicates a planned change through a cluster: the leader sequences it and every live
+/// member applies it before this returns.
+pub async fn submit(
+    node: &Node,
+    cluster: &str,
+    batch: Vec<Mutation>,
+    checks: Vec<Check>,
+) -> Result<u64, String> {
+    ready(node, cluster)?;
+    let deadline = Instant::now() + node.clusters.timings.write_wait;
+    let mut target = leader_of(node, cluster)?;
+    loop {
+        let outcome = if target == node.clusters.me {
+            Ok(leader::commit(node, cluster, batch.clone(), &checks).await)
+        } else {
+            let req = Request::Submit {
+                cluster: cluster.to_string(),
+                batch: batch.clone(),
+                checks: checks.clone(),
+            };
+            node.clusters
+                .call(&target, &req, node.clusters.timings.write_wait)
+                .await
+        };
+        match outcome {
+            Ok(Reply::Committed { seq }) => {
+                wait_applied(node, cluster, seq).await;
+                return Ok(seq);
+            }
+            Ok(Reply::Refused { reason }) => return Err(reason),
+            Ok(Reply::Redirect { leader }) if leader != target => target = leader,
+            _ => {
+                // The leader is changing: wait for the new view, then try again.
+                if Instant::now() >= deadline {
+                    let state = node
+                        .clusters
+                        .state(cluster)
+                        .map(|(_, s)| s)
+                        .unwrap_or(NodeState::Closed);
+                    return Err(not_ready_text(cluster, state));
+                }
+                tokio::time::sleep(node.clusters.timings.heartbeat).await;
+                ready(node, cluster)?;
+                target = leader_of(node, cluster)?;
+            }
+        }
+    }
+}
+
+fn leader_of(node: &Node, cluster: &str) -> Result<String, String> {
+    node.catalog()
+        .cluster(cluster)
+        .map(|m| m.view.leader.clone())
+        .ok_or_else(|| format!("unknown cluster '{cluster}'"))
+}
+
+/// The leader applied `seq` here before answering; this covers a member that lost the message
+/// and is being brought up to date by a transfer (read-your-writes for the client).
+async fn wait_applied(node: &Node, cluster: &str, seq: u64) {
+    let deadline = Instant::now() + node.clusters.timings.message_timeout;
+    loop {
+        let applied = node.catalog().cluster(cluster).map(|m| m.seq);
+        if applied.is_none_or(|s| s >= seq) || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Creates a cluster with this node as its only member (validation is the caller's).
+pub fn create(node: &Node, name: &str, path: &str) -> Result<(), String> {
+    node.clusters
+        .register(name, Status::Primary, NodeState::Synced);
+    let me = node.clusters.member(name);
+    let meta = ClusterMeta {
+        name: name.to_string(),
+        path: path.to_string(),
+        uuid: uuid::Uuid::new_v4().to_string(),
+        tables: Vec::new(),
+        nodes_set: Vec::new(),
+        seq: 0,
+        view: crate::store::cluster::View {
+            epoch: 1,
+            leader: me.id.clone(),
+            members: vec![me],
+        },
+    };
+    let result = node
+        .write(|_| Ok((vec![Mutation::ClusterCreate { meta }], ())))
+        .map_err(|e| e.message);
+    if result.is_err() {
+        node.clusters.forget(name);
+    }
+    result
+}
+
+/// Joins an existing cluster through one of `donors` (full state transfer before returning).
+pub async fn join(node: &Node, name: &str, path: &str, donors: &[String]) -> Result<(), String> {
+    node.clusters
+        .register(name, Status::Disconnected, NodeState::Joining);
+    if let Some(l) = node.clusters.locals().get_mut(name) {
+        l.join_path = path.to_string();
+    }
+    let mut last = format!("cluster '{name}', failed to fetch donor user from any node");
+    for donor in donors {
+        match member::rejoin(node, name, donor).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    if node.catalog().cluster(name).is_none() {
+        node.clusters.forget(name);
+    }
+    Err(last)
+}
+
+/// `SET CLUSTER <c> GLOBAL 'pc.bootstrap' = 1`: this node alone becomes the primary component.
+pub async fn bootstrap(node: &Node, name: &str) -> Result<(), String> {
+    leader::bootstrap(node, name).await
+}
+
+/// Removes a cluster: on every member through the leader when primary, else here only.
+pub async fn delete(node: &Node, name: &str) -> Result<(), String> {
+    let batch = vec![Mutation::ClusterDelete {
+        cluster: name.to_string(),
+    }];
+    if ready(node, name).is_ok() {
+        submit(node, name, batch, Vec::new()).await?;
+    } else {
+        node.write(|_| Ok((batch, ()))).map_err(|e| e.message)?;
+    }
+    node.clusters.forget(name);
+    Ok(())
+}
+
+/// Cuts (or restores) this node's links: traffic to and from these peers is dropped.
+pub fn set_blocked(node: &Node, peers: Vec<String>) {
+    node.clusters.set_blocked(peers);
+}

@@ -1,0 +1,72 @@
+//! Dispatch of replication messages arriving at `POST /_sim/cluster` on the API port.
+
+use super::messages::{Reply, Request};
+use super::{leader, member, status};
+use crate::node::Node;
+
+/// Handles one message; `from` is the sending node (absent for test tooling). Returns the HTTP
+/// status and the JSON reply.
+pub async fn handle(node: &Node, from: Option<&str>, body: &[u8]) -> (u16, String) {
+    if let Some(peer) = from {
+        if node.clusters.is_blocked(peer) {
+            return (503, r#"{"error":"link cut"}"#.to_string());
+        }
+    }
+    let req: Request = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                400,
+                serde_json::json!({ "error": format!("bad message: {e}") }).to_string(),
+            )
+        }
+    };
+    let reply = dispatch(node, from, req).await;
+    match serde_json::to_string(&reply) {
+        Ok(text) => (200, text),
+        Err(e) => (
+            500,
+            serde_json::json!({ "error": format!("encode: {e}") }).to_string(),
+        ),
+    }
+}
+
+async fn dispatch(node: &Node, from: Option<&str>, req: Request) -> Reply {
+    if let Some(peer) = from {
+        let digests = match &req {
+            Request::Heartbeat { clusters } => Some(clusters.clone()),
+            _ => None,
+        };
+        node.clusters.peers.seen(peer, digests);
+    }
+    match req {
+        Request::Heartbeat { .. } => Reply::Heartbeat {
+            clusters: status::digests(node),
+        },
+        Request::Submit {
+            cluster,
+            batch,
+            checks,
+        } => leader::commit(node, &cluster, batch, &checks).await,
+        Request::Apply {
+            cluster,
+            epoch,
+            seq,
+            batch,
+        } => member::apply(node, &cluster, epoch, seq, batch),
+        Request::View {
+            cluster,
+            view,
+            nodes_set,
+            seq,
+        } => member::adopt_view(node, &cluster, view, nodes_set, seq),
+        Request::Join { cluster, member } => leader::admit(node, &cluster, member).await,
+        Request::Install { meta, tables } => member::install(node, meta, tables),
+        Request::Snapshot { cluster } => member::snapshot(node, &cluster),
+        Request::TakeOver { cluster, epoch, .. } => member::follow(node, &cluster, epoch),
+        Request::Links { blocked } => {
+            super::set_blocked(node, blocked);
+            Reply::Ok
+        }
+    }
+}

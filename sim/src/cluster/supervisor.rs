@@ -1,0 +1,92 @@
+//! The supervisor: every heartbeat interval it keeps one heartbeat loop per peer and turns what
+//! the peers report into view changes, takeovers and rejoins (see [`super::decide`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::decide::{decide, Action, Situation};
+use super::peers::{wanted_peers, Peers};
+use super::{leader, member};
+use crate::node::Node;
+
+/// Starts the supervisor of this node's clusters (runs until the process ends).
+pub fn start(node: &Arc<Node>) {
+    node.clusters.restore(&node.catalog());
+    tokio::spawn(run(node.clone()));
+}
+
+async fn run(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(node.clusters.timings().heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        Peers::ensure_loops(&node, &wanted_peers(&node));
+        let names: Vec<String> = node.catalog().clusters().map(|m| m.name.clone()).collect();
+        for name in names {
+            let action = evaluate(&node, &name);
+            if action != Action::Nothing && node.clusters.try_busy(&name) {
+                let node = node.clone();
+                tokio::spawn(async move {
+                    act(&node, &name, action).await;
+                    node.clusters.done_busy(&name);
+                });
+            }
+        }
+    }
+}
+
+fn evaluate(node: &Node, name: &str) -> Action {
+    let timings = node.clusters.timings();
+    let Some(meta) = node.catalog().cluster(name).cloned() else {
+        return Action::Nothing;
+    };
+    let Some((status, state)) = node.clusters.state(name) else {
+        return Action::Nothing;
+    };
+    let alive = node.clusters.peers.alive(timings.suspect);
+    let digests = node.clusters.peers.digests(name, &alive);
+    let leader_seq = digests
+        .iter()
+        .find(|(id, _)| *id == meta.view.leader)
+        .map(|(_, d)| d.seq);
+    let trailing = {
+        let mut locals = node.clusters.locals();
+        let Some(local) = locals.get_mut(name) else {
+            return Action::Nothing;
+        };
+        match leader_seq {
+            Some(s) if s > meta.seq => {
+                let since = *local.trailing_since.get_or_insert_with(Instant::now);
+                since.elapsed() > timings.suspect
+            }
+            _ => {
+                local.trailing_since = None;
+                false
+            }
+        }
+    };
+    decide(&Situation {
+        me: node.clusters.me(),
+        meta: &meta,
+        status,
+        state,
+        alive: &alive,
+        digests: &digests,
+        trailing,
+    })
+}
+
+async fn act(node: &Node, name: &str, action: Action) {
+    match action {
+        Action::Nothing => {}
+        Action::Evict(dead) => leader::evict(node, name, &dead).await,
+        Action::TakeOver(group) => leader::take_over(node, name, &group).await,
+        Action::Rejoin(via) => {
+            if let Err(e) = member::rejoin(node, name, &via).await {
+                node.log.line(&format!(
+                    "WARNING: cluster '{name}': rejoin through {via} failed: {e}"
+                ));
+            }
+        }
+    }
+}
