@@ -92,7 +92,8 @@ fn new_table_gets_the_initial_placement_and_create_steps() {
     );
     assert_eq!(table["moves"], serde_json::json!([]));
     let steps = table["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 16);
+    // Buddy's 16 items plus one marker per shipped copy (spec §8.5 has 4).
+    assert_eq!(steps.len(), 20);
     assert_eq!(
         steps[0]["query"],
         "CREATE CLUSTER IF NOT EXISTS ab948c47f2712b5f1e9d26a254f22d05 'ab948c47f2712b5f1e9d26a254f22d05' as path"

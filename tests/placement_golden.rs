@@ -227,11 +227,17 @@ fn sql(s: &str) -> Action {
     Action::Sql(s.to_string())
 }
 
-/// (node, query, wait_for, rollback) rows of an expected step list.
+/// (node, query, wait_for, rollback) rows of an expected step list; the
+/// query `NOOP` stands for [`Action::Noop`].
 fn assert_steps(got: &[Step], want: &[(&str, String, Vec<usize>, Option<String>)]) {
     for (i, (step, (node, query, wait_for, rollback))) in got.iter().zip(want).enumerate() {
         assert_eq!(step.node.as_str(), *node, "step {i} node");
-        assert_eq!(step.action, sql(query), "step {i} query");
+        let action = if query == NOOP {
+            Action::Noop
+        } else {
+            sql(query)
+        };
+        assert_eq!(step.action, action, "step {i} query");
         assert_eq!(&step.wait_for, wait_for, "step {i} wait_for");
         assert_eq!(
             step.rollback,
@@ -243,6 +249,7 @@ fn assert_steps(got: &[Step], want: &[(&str, String, Vec<usize>, Option<String>)
 }
 
 const WRAPPER_ROLLBACK: &str = "DROP TABLE IF EXISTS t OPTION force=1";
+const NOOP: &str = "NOOP";
 
 #[test]
 fn worked_example_a_local_table() {
@@ -333,33 +340,40 @@ fn worked_example_b_create_steps() {
     let table = |k: u32| format!("CREATE TABLE IF NOT EXISTS system.t_s{k} (id bigint) ");
     let drop = |k: u32| Some(format!("DROP TABLE IF EXISTS system.t_s{k}"));
     let wrapper = example_b_wrapper();
+    // Buddy's 16 items (spec §8.5), plus one no-op per shipped copy whose
+    // rollback removes that copy, which the `ADD` waits for.
+    let copy = |_shard: u32| NOOP.to_string();
     let want = vec![
         (A, create_cluster(H_AC), vec![], delete(H_AC)),
         (C, join(H_AC, A), vec![0], delete(H_AC)),
         (A, table(0), vec![], drop(0)),
+        (C, copy(0), vec![], drop(0)),
         (A, create_cluster(H_AB), vec![], delete(H_AB)),
-        (B, join(H_AB, A), vec![3], delete(H_AB)),
+        (B, join(H_AB, A), vec![4], delete(H_AB)),
         (A, table(1), vec![], drop(1)),
+        (B, copy(1), vec![], drop(1)),
         (A, table(3), vec![], drop(3)),
+        (B, copy(3), vec![], drop(3)),
         (B, create_cluster(H_BC), vec![], delete(H_BC)),
-        (C, join(H_BC, B), vec![7], delete(H_BC)),
+        (C, join(H_BC, B), vec![10], delete(H_BC)),
         (B, table(2), vec![], drop(2)),
+        (C, copy(2), vec![], drop(2)),
         (
             A,
             format!("ALTER CLUSTER {H_AC} ADD system.t_s0"),
-            vec![],
+            vec![3],
             Some(format!("ALTER CLUSTER {H_AC} DROP system.t_s0")),
         ),
         (
             A,
             format!("ALTER CLUSTER {H_AB} ADD system.t_s1,system.t_s3"),
-            vec![],
+            vec![7, 9],
             Some(format!("ALTER CLUSTER {H_AB} DROP system.t_s1,system.t_s3")),
         ),
         (
             B,
             format!("ALTER CLUSTER {H_BC} ADD system.t_s2"),
-            vec![],
+            vec![13],
             Some(format!("ALTER CLUSTER {H_BC} DROP system.t_s2")),
         ),
         (A, wrapper.clone(), vec![], Some(WRAPPER_ROLLBACK.into())),
@@ -398,7 +412,8 @@ fn existing_clusters_are_not_created_or_joined_again() {
         .iter()
         .any(|t| t.starts_with(&format!("JOIN CLUSTER {H_AB}"))));
     assert!(texts.contains(&format!("ALTER CLUSTER {H_AB} ADD system.t_s1,system.t_s3")));
-    assert_eq!(steps.len(), 16 - 2);
+    // Buddy's 16 items plus 4 copy markers, minus the cluster's CREATE and JOIN.
+    assert_eq!(steps.len(), 16 + 4 - 2);
 }
 
 #[test]

@@ -63,7 +63,8 @@ impl Shared {
             .await
     }
 
-    /// The metadata store, or `None` while sharding was never set up here.
+    /// The metadata store, or `None` while sharding is not (completely) set
+    /// up here.
     pub async fn store(&self) -> Result<Option<Store>, StoreError> {
         let known = self
             .binding
@@ -77,11 +78,14 @@ impl Shared {
         if !probe.is_initialized().await? {
             return Ok(None);
         }
-        let cluster: Option<String> = probe.get_as(&StateKey::Cluster).await?;
-        let cluster = match cluster.as_deref() {
-            None | Some("") => None,
+        // The `cluster` key is written last by the setup: until it is there
+        // (here or through replication) the metadata is not ready, and where
+        // it lives must not be guessed (a wrong guess would be cached).
+        let cluster = match probe.get_as::<String>(&StateKey::Cluster).await? {
+            None => return Ok(None),
+            Some(name) if name.is_empty() => None,
             Some(name) => Some(
-                ClusterName::parse(name)
+                ClusterName::parse(&name)
                     .map_err(|e| StoreError::Corrupt(format!("state 'cluster': {e}")))?,
             ),
         };

@@ -20,15 +20,18 @@ pub fn cluster_hash(members: &Membership) -> String {
     format!("{:x}", Md5::digest(joined.join("|").as_bytes()))
 }
 
-/// The store, setting the metadata up first when this node has none.
+/// The store, setting the metadata up first when this node has none. A
+/// setup that was interrupted half-way (tables made, keys not written) is
+/// completed.
 pub async fn ensure(shared: &Shared, cluster: Option<&ClusterName>) -> Result<Store, OpError> {
     if let Some(store) = shared.store().await? {
         return Ok(store);
     }
     let node = shared.node().await?.id.clone();
     let store = Store::new(shared.client.clone(), cluster.cloned());
-    if !store.create_tables().await? {
-        // Another node set up the same cluster meanwhile; its tables reached us.
+    store.prepare_tables().await?;
+    if store.get(&StateKey::Cluster).await?.is_some() {
+        // Another node completed the setup meanwhile; its rows reached us.
         return shared.store().await?.ok_or_else(|| {
             OpError::User("sharding metadata is being set up by another node: retry".into())
         });
@@ -42,17 +45,20 @@ pub async fn ensure(shared: &Shared, cluster: Option<&ClusterName>) -> Result<St
     };
     let now = now_s();
     let name = cluster.map(ClusterName::as_str).unwrap_or("");
-    store.put(&StateKey::Cluster, &name, now).await?;
     store
         .put(&StateKey::ClusterHash, &cluster_hash(&members), now)
         .await?;
-    let lease = Lease {
-        node: node.clone(),
-        epoch: 1,
-        beat: 0,
-    };
-    store.put(&StateKey::MasterLease, &lease, now).await?;
-    store.put(&StateKey::Master, &node, now).await?;
+    if store.get(&StateKey::MasterLease).await?.is_none() {
+        let lease = Lease {
+            node: node.clone(),
+            epoch: 1,
+            beat: 0,
+        };
+        store.put(&StateKey::MasterLease, &lease, now).await?;
+        store.put(&StateKey::Master, &node, now).await?;
+    }
+    // Written last: it marks the metadata as ready (see `Shared::store`).
+    store.put(&StateKey::Cluster, &name, now).await?;
     shared.bind(cluster.cloned());
     shared.wake_heartbeat.notify_one();
     info!(node = %node, cluster = name, "sharding metadata set up");

@@ -113,27 +113,48 @@ impl Store {
         }
     }
 
-    /// Creates the metadata tables and attaches them to the user cluster.
-    /// Returns `false` when another node did it first (the tables arrived
-    /// through replication in the meantime).
-    pub async fn create_tables(&self) -> Result<bool> {
-        for ddl in [STATE_DDL, PLACEMENT_DDL, QUEUE_DDL] {
+    /// Creates whichever metadata tables are missing here and attaches them
+    /// to the user cluster. Safe to repeat: a setup interrupted half-way is
+    /// completed by the next one.
+    pub async fn prepare_tables(&self) -> Result<()> {
+        let attached: Vec<String> = match &self.cluster {
+            Some(c) => {
+                let set = self
+                    .run(&format!(
+                        "SHOW STATUS LIKE {}",
+                        quote_literal(&format!("cluster_{c}_indexes"))
+                    ))
+                    .await?;
+                set.text(0, "Value")
+                    .map(|v| v.split(',').map(|t| t.trim().to_string()).collect())
+                    .unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let mut to_attach = Vec::new();
+        for (table, ddl) in [
+            (STATE, STATE_DDL),
+            (PLACEMENT, PLACEMENT_DDL),
+            (QUEUE, QUEUE_DDL),
+        ] {
+            if attached.iter().any(|t| t == table) {
+                continue;
+            }
             if let Err(e) = self.client.query_one(ddl).await {
-                if e.daemon_message()
+                if !e
+                    .daemon_message()
                     .is_some_and(|m| m.contains("already exists"))
                 {
-                    return Ok(false);
+                    return Err(e.into());
                 }
-                return Err(e.into());
             }
+            to_attach.push(table);
         }
-        if let Some(c) = &self.cluster {
-            self.run(&format!(
-                "ALTER CLUSTER {c} ADD {STATE},{PLACEMENT},{QUEUE}"
-            ))
-            .await?;
+        if let (Some(c), false) = (&self.cluster, to_attach.is_empty()) {
+            self.run(&format!("ALTER CLUSTER {c} ADD {}", to_attach.join(",")))
+                .await?;
         }
-        Ok(true)
+        Ok(())
     }
 
     // ---- state -------------------------------------------------------------

@@ -186,3 +186,35 @@ pub async fn traces_of(c: &mut Conn, table: &str) -> Vec<String> {
     }
     found
 }
+
+/// Nodes of one test. When the test fails, their logs are printed, since the
+/// temporary directories holding them go away with the nodes.
+pub struct Nodes(pub Vec<SimNode>);
+
+impl std::ops::Deref for Nodes {
+    type Target = Vec<SimNode>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Nodes {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for node in &self.0 {
+                eprintln!(
+                    "===== log of node {} ({}) =====\n{}",
+                    node.index(),
+                    node.node_id(),
+                    node.log_text()
+                );
+            }
+        }
+    }
+}

@@ -19,6 +19,12 @@ use crate::placement::{internal_cluster_name, shard_table_name, Placement};
 /// ships it. Wrappers come last on every node of `wrapper_nodes`, shards or
 /// not. Rollbacks follow spec §9.5, except that the wrapper's rollback needs
 /// `OPTION force=1` to work at all.
+///
+/// One addition to Buddy's list: the copies an `ALTER CLUSTER … ADD` ships to
+/// the other holders must be undone there too (Buddy leaves them behind when
+/// a CREATE is rolled back). Each other holder gets a no-op step carrying
+/// `DROP TABLE IF EXISTS` of its copy as rollback, and the `ADD` waits for
+/// those steps, so whenever the copy can exist its removal is on record.
 pub fn create_steps(ddl: &TableDdl, placement: &Placement, wrapper_nodes: &[NodeId]) -> Vec<Step> {
     create_steps_with_existing(ddl, placement, wrapper_nodes, &BTreeSet::new())
 }
@@ -36,7 +42,7 @@ pub fn create_steps_with_existing(
     let mut list = StepList::default();
     // Clusters in the order they were first needed, with their owner and
     // the shard tables waiting to be attached.
-    let mut pending: Vec<(ClusterName, NodeId, Vec<String>)> = Vec::new();
+    let mut pending: Vec<(ClusterName, NodeId, Vec<String>, Vec<usize>)> = Vec::new();
     let mut seen: BTreeMap<ClusterName, usize> = BTreeMap::new();
     for (node, shards) in placement.rows() {
         for shard in shards {
@@ -67,18 +73,29 @@ pub fn create_steps_with_existing(
                         );
                     }
                 }
-                pending.push((cluster.clone(), node.clone(), Vec::new()));
+                pending.push((cluster.clone(), node.clone(), Vec::new(), Vec::new()));
                 pending.len() - 1
             });
-            list.sql(&node, create_table, Some(drop_table));
+            list.sql(&node, create_table, Some(drop_table.clone()));
             pending[slot].2.push(shard_table_name(&ddl.table, shard));
+            for other in &replicas[1..] {
+                let copy = list.push(
+                    other,
+                    Action::Noop,
+                    Some(Action::Sql(drop_table.clone())),
+                    Vec::new(),
+                );
+                pending[slot].3.push(copy);
+            }
         }
     }
-    for (cluster, owner, tables) in pending {
-        list.sql(
+    for (cluster, owner, tables, copies) in pending {
+        let waits = list.cross_node(&owner, &copies);
+        list.push(
             &owner,
-            sql::alter_cluster_add(&cluster, &tables),
-            Some(sql::alter_cluster_drop(&cluster, &tables)),
+            Action::Sql(sql::alter_cluster_add(&cluster, &tables)),
+            Some(Action::Sql(sql::alter_cluster_drop(&cluster, &tables))),
+            waits,
         );
     }
     let wrappers: BTreeSet<&NodeId> = wrapper_nodes.iter().collect();

@@ -405,10 +405,11 @@ impl Office {
                 let undo = assess::to_undo(&rows, &members.active);
                 let mut rec = rec.clone();
                 if undo.is_empty() {
-                    // Nothing took effect: report, and leave no trace.
-                    self.rolled_back(shared, store, name, &rec, true, false)
-                        .await?;
-                    return purge_history(store, name).await;
+                    // Nothing took effect: leave no trace, then report.
+                    purge_history(store, name).await?;
+                    return self
+                        .rolled_back(shared, store, name, &rec, true, false)
+                        .await;
                 }
                 let rb_name = rollback_group_name(name);
                 let rb_rows = assess::rollback_rows(
@@ -452,13 +453,16 @@ impl Office {
                 if !(failed || all_done || live_done) {
                     return Ok(());
                 }
+                if all_done {
+                    // Undone everywhere: a failed CREATE leaves no trace.
+                    purge_history(store, name).await?;
+                }
                 // The statement gets its answer once the live nodes are clean;
                 // rollbacks on dead nodes run when they return.
                 self.rolled_back(shared, store, name, rec, !failed, true)
                     .await?;
                 if all_done {
-                    // Undone everywhere: a failed CREATE leaves no trace.
-                    return purge_history(store, name).await;
+                    return Ok(());
                 }
                 if failed {
                     warn!(

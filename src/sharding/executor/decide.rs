@@ -8,7 +8,7 @@
 //! failed (the master aborts their group), and orphans of a master that died
 //! before committing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::sharding::group::{GroupRecord, GroupStatus};
@@ -104,6 +104,7 @@ pub fn next_row(
             retry_at_ms: None,
         };
     };
+    let mut failed_groups: BTreeSet<&str> = BTreeSet::new();
     for (i, row) in rows.iter().enumerate() {
         if row.status == QueueStatus::Processed {
             continue;
@@ -118,7 +119,13 @@ pub fn next_row(
             }
             Gate::Open => {}
         }
+        if failed_groups.contains(row.operation_group.as_str()) {
+            continue;
+        }
         if policy.is_final(row) {
+            // The group is lost: none of its later rows may run here, even
+            // before the master marks it aborted.
+            failed_groups.insert(row.operation_group.as_str());
             continue;
         }
         if row.status == QueueStatus::Error {
@@ -277,7 +284,16 @@ mod tests {
         later[0].updated_at = 800;
         assert_eq!(decide(&later, &g, 1), Decision::Run(0));
         later[0].tries = 3;
-        assert_eq!(decide(&later, &g, 1), Decision::Run(1));
+        // A final failure loses the group: its later rows do not run …
+        assert_eq!(decide(&later, &g, 1), Decision::Idle);
+        // … but other groups' rows do.
+        let g2 = groups(&[
+            ("g", GroupStatus::Committed, 1),
+            ("h", GroupStatus::Committed, 1),
+        ]);
+        let mut other = later.to_vec();
+        other.push(row(1, 3, "h"));
+        assert_eq!(decide(&other, &g2, 1), Decision::Run(2));
     }
 
     #[test]

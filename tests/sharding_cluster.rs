@@ -1,0 +1,462 @@
+//! Sharded tables on a three-node replication cluster, end to end: sim nodes
+//! with this shardbuddy binary as their helper, driven through MySQL.
+
+mod sharding_support;
+
+use std::time::{Duration, Instant};
+
+use manticore_sim::testkit::SimNode;
+use md5::{Digest, Md5};
+use sharding_support::*;
+
+/// Three nodes joined into cluster `c` (node 0 created it).
+async fn cluster_of_three() -> Nodes {
+    let nodes = Nodes((1..=3).map(|i| start(i, &[])).collect());
+    let mut first = conn(&nodes[0]).await;
+    exec(&mut first, "CREATE CLUSTER c").await;
+    for node in &nodes[1..] {
+        let mut c = conn(node).await;
+        exec(
+            &mut c,
+            &format!("JOIN CLUSTER c AT '{}'", nodes[0].node_id()),
+        )
+        .await;
+    }
+    nodes
+}
+
+/// Buddy's internal cluster name of a replica set (spec §7.5), computed here
+/// independently of shardbuddy.
+fn internal_cluster(nodes: &[&str]) -> String {
+    let mut sorted: Vec<&str> = nodes.to_vec();
+    sorted.sort();
+    let hex = format!("{:x}", Md5::digest(sorted.join(",").as_bytes()));
+    let first = hex.as_bytes()[0];
+    if first.is_ascii_digit() {
+        format!("{}{}", (b'a' + (first - b'0') % 6) as char, &hex[1..])
+    } else {
+        hex
+    }
+}
+
+async fn wait_until<F>(what: &str, timeout: Duration, mut check: F)
+where
+    F: AsyncFnMut() -> bool,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn cluster_indexes(node: &SimNode) -> Vec<(String, String)> {
+    let mut c = conn(node).await;
+    rows(&mut c, "SHOW STATUS LIKE 'cluster_%_indexes'")
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clustered_table_survives_a_node_loss_and_drops_everywhere() {
+    let mut nodes = cluster_of_three().await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='4' rf='2'",
+    )
+    .await;
+
+    // Spec §8.5 with A < B < C: s0 {A,C}, s1 {A,B}, s2 {B,C}, s3 {A,B}.
+    let mut ids: Vec<String> = nodes.iter().map(SimNode::node_id).collect();
+    ids.sort();
+    let (a, b, c) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
+    let mirrors = |shard: u32, x: &str, y: &str| {
+        format!("agent='{x}:system.t_s{shard}|{y}:system.t_s{shard}[retry_count=2,ha_strategy=noerrors]'")
+    };
+    let mut agents = [
+        mirrors(0, a, c),
+        mirrors(1, a, b),
+        mirrors(3, a, b),
+        mirrors(2, b, c),
+    ];
+    agents.sort();
+    let expected_wrapper = format!("type='shard' {}", agents.join(" "));
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        assert_eq!(
+            rows(&mut conn, "SHOW TABLES").await,
+            vec![vec!["t".to_string(), "shard".to_string()]]
+        );
+        let ddl = rows(&mut conn, "SHOW CREATE TABLE t OPTION force=1").await;
+        assert!(
+            ddl[0][1].ends_with(&expected_wrapper),
+            "{}: {}",
+            node.node_id(),
+            ddl[0][1]
+        );
+    }
+    let by_node = |id: &str| nodes.iter().find(|n| n.node_id() == id).expect("node");
+    let expect_clusters = [
+        (
+            a,
+            vec![
+                (internal_cluster(&[a, c]), "system.t_s0"),
+                (internal_cluster(&[a, b]), "system.t_s1,system.t_s3"),
+            ],
+        ),
+        (
+            b,
+            vec![
+                (internal_cluster(&[a, b]), "system.t_s1,system.t_s3"),
+                (internal_cluster(&[b, c]), "system.t_s2"),
+            ],
+        ),
+        (
+            c,
+            vec![
+                (internal_cluster(&[a, c]), "system.t_s0"),
+                (internal_cluster(&[b, c]), "system.t_s2"),
+            ],
+        ),
+    ];
+    for (id, clusters) in &expect_clusters {
+        let got = cluster_indexes(by_node(id)).await;
+        for (name, tables) in clusters {
+            let counter = format!("cluster_{name}_indexes");
+            assert!(
+                got.iter().any(|(k, v)| *k == counter && v == tables),
+                "{id}: {counter}={tables} missing in {got:?}"
+            );
+        }
+    }
+
+    insert_docs(&mut first, "t", 1..=10_000).await;
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM t").await,
+            10_000,
+            "{}",
+            node.node_id()
+        );
+    }
+
+    nodes[2].kill();
+    for node in &nodes[..2] {
+        let mut conn = conn(node).await;
+        assert_eq!(
+            count(&mut conn, "SELECT COUNT(*) FROM t").await,
+            10_000,
+            "{}",
+            node.node_id()
+        );
+    }
+    // The health gate keeps the table while a member is down.
+    wait_until(
+        "the dead node to leave the view",
+        Duration::from_secs(10),
+        async || {
+            let mut conn = conn(&nodes[0]).await;
+            rows(&mut conn, "SHOW STATUS LIKE 'cluster_c_size'").await[0][1] == "2"
+        },
+    )
+    .await;
+    let refused = error(&mut first, "DROP TABLE c:t").await;
+    assert_eq!(
+        refused,
+        "cluster 'c' has unreachable members (2 of 3 alive): refusing to DROP — retry when the cluster is fully synced"
+    );
+    assert_eq!(count(&mut first, "SELECT COUNT(*) FROM t").await, 10_000);
+
+    nodes[2].restart().expect("restart");
+    wait_until(
+        "the restarted node to sync",
+        Duration::from_secs(20),
+        async || {
+            let mut conn = conn(&nodes[2]).await;
+            let state = rows(&mut conn, "SHOW STATUS LIKE 'cluster_c_node_state'").await;
+            state.first().is_some_and(|r| r[1] == "synced")
+        },
+    )
+    .await;
+    let mut third = conn(&nodes[2]).await;
+    assert_eq!(count(&mut third, "SELECT COUNT(*) FROM t").await, 10_000);
+    wait_until("a healthy cluster", Duration::from_secs(20), async || {
+        let mut conn = conn(&nodes[0]).await;
+        rows(&mut conn, "SHOW STATUS LIKE 'cluster_c_size'").await[0][1] == "3"
+    })
+    .await;
+
+    exec(&mut first, "DROP TABLE c:t").await;
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        assert!(
+            column(&mut conn, "SHOW TABLES").await.is_empty(),
+            "{}",
+            node.node_id()
+        );
+        assert_eq!(
+            traces_of(&mut conn, "t").await,
+            Vec::<String>::new(),
+            "{}",
+            node.node_id()
+        );
+        let clusters = cluster_indexes(node).await;
+        assert!(
+            clusters.iter().all(|(k, _)| k == "cluster_c_indexes"),
+            "{}: internal clusters left: {clusters:?}",
+            node.node_id()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_errors_are_buddys_and_leave_no_trace() {
+    let mut nodes = cluster_of_three().await;
+    let mut first = conn(&nodes[0]).await;
+    let cases = [
+        (
+            "create table c:t5 (id bigint) shards='2' rf='4'",
+            "The node count (3) is lower than replication factor (4)".to_string(),
+        ),
+        (
+            "create table c:t5 (id bigint) shards='2' rf='10'",
+            "The node count (3) is lower than replication factor (10)".to_string(),
+        ),
+        (
+            "create table nope:t5 (id bigint) shards='2' rf='2'",
+            "Cluster 'nope' does not exist".to_string(),
+        ),
+    ];
+    for (sql, want) in &cases {
+        assert_eq!(&error(&mut first, sql).await, want, "{sql}");
+        assert_eq!(
+            traces_of(&mut first, "t5").await,
+            Vec::<String>::new(),
+            "{sql}"
+        );
+    }
+    assert!(column(&mut first, "SHOW TABLES FROM system")
+        .await
+        .is_empty());
+
+    exec(
+        &mut first,
+        "CREATE TABLE c:t6 (id bigint) shards='2' rf='2'",
+    )
+    .await;
+    assert_eq!(
+        error(&mut first, "create table local_on_cluster (id bigint) shards='2' rf='1'").await,
+        "Local sharded tables cannot be created on a node that is part of a replication cluster ('c'). \
+         Use CREATE TABLE c:local_on_cluster instead."
+    );
+    assert_eq!(
+        error(&mut first, "drop table t6").await,
+        "table 't6' belongs to cluster 'c': use DROP TABLE c:t6"
+    );
+    exec(&mut first, "CREATE TABLE plain_rt (title text)").await;
+    exec(&mut first, "ALTER CLUSTER c ADD plain_rt").await;
+    assert_eq!(
+        error(&mut first, "drop table c:plain_rt").await,
+        "table 'plain_rt' is a regular table in cluster 'c': use ALTER CLUSTER c DROP plain_rt to remove it from \
+         the cluster, then DROP TABLE plain_rt"
+    );
+    assert_eq!(
+        error(
+            &mut first,
+            "create table c:t6 (id bigint) shards='2' rf='2'"
+        )
+        .await,
+        "table 't6': CREATE TABLE failed: table 't6' already exists"
+    );
+
+    // Quorum lost: the survivor refuses, and keeps everything.
+    nodes[1].kill();
+    nodes[2].kill();
+    wait_until(
+        "the survivor to lose quorum",
+        Duration::from_secs(15),
+        async || {
+            let mut conn = conn(&nodes[0]).await;
+            rows(&mut conn, "SHOW STATUS LIKE 'cluster_c_status'").await[0][1] == "non-primary"
+        },
+    )
+    .await;
+    assert_eq!(
+        error(&mut first, "DROP TABLE c:t6").await,
+        "cluster 'c' is not in primary view (status='non-primary'): refusing to DROP — retry when the cluster is \
+         fully synced"
+    );
+    assert_eq!(
+        column(&mut first, "SHOW TABLES").await,
+        vec!["plain_rt".to_string(), "t6".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_one_is_too_small() {
+    let node = start(1, &[]);
+    let mut c = conn(&node).await;
+    exec(&mut c, "CREATE CLUSTER single_node").await;
+    assert_eq!(
+        error(
+            &mut c,
+            "create table single_node:t (id bigint) shards='2' rf='1'"
+        )
+        .await,
+        "The node count for cluster single_node is too low: 1. You can create local sharded table."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_step_rolls_the_whole_group_back_on_every_node() {
+    let nodes = cluster_of_three().await;
+    let mut ids: Vec<String> = nodes.iter().map(SimNode::node_id).collect();
+    ids.sort();
+    // With A < B < C, shard 2 {B,C} is created on B (its owner). A table of
+    // that name already there must make the CREATE fail, not be adopted.
+    let b = nodes
+        .iter()
+        .find(|n| n.node_id() == ids[1])
+        .expect("node B");
+    let mut on_b = conn(b).await;
+    exec(&mut on_b, "CREATE TABLE system.t_s2 (foreign_data text)").await;
+    exec(
+        &mut on_b,
+        "INSERT INTO system.t_s2 (id, foreign_data) VALUES (1, 'keep me')",
+    )
+    .await;
+
+    let mut first = conn(&nodes[0]).await;
+    let failure = error(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='4' rf='2'",
+    )
+    .await;
+    assert_eq!(
+        failure,
+        format!("table 'system.t_s2': CREATE TABLE failed: table 'system.t_s2' already exists (on node {})", ids[1])
+    );
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        assert!(
+            column(&mut conn, "SHOW TABLES").await.is_empty(),
+            "{}",
+            node.node_id()
+        );
+        let left: Vec<String> = traces_of(&mut conn, "t")
+            .await
+            .into_iter()
+            .filter(|t| !(node.node_id() == ids[1] && t == "system.t_s2"))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "{}", node.node_id());
+        let clusters = cluster_indexes(node).await;
+        assert!(
+            clusters.iter().all(|(k, _)| k == "cluster_c_indexes"),
+            "{}: internal clusters left: {clusters:?}",
+            node.node_id()
+        );
+    }
+    // The table that was there before is untouched.
+    assert_eq!(
+        column(&mut on_b, "SELECT foreign_data FROM system.t_s2").await,
+        vec!["keep me".to_string()]
+    );
+
+    // A conflicting public table on the last node: the wrappers are the last
+    // steps, so everything before them is undone.
+    let c = nodes
+        .iter()
+        .find(|n| n.node_id() == ids[2])
+        .expect("node C");
+    let mut on_c = conn(c).await;
+    exec(&mut on_c, "CREATE TABLE u (title text)").await;
+    let a = nodes
+        .iter()
+        .find(|n| n.node_id() == ids[0])
+        .expect("node A");
+    let mut on_a = conn(a).await;
+    let failure = error(
+        &mut on_a,
+        "CREATE TABLE c:u (id bigint, title text) shards='3' rf='2'",
+    )
+    .await;
+    assert!(
+        failure.contains("already exists") && failure.ends_with(&format!("(on node {})", ids[2])),
+        "{failure}"
+    );
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        assert_eq!(
+            traces_of(&mut conn, "u").await,
+            Vec::<String>::new(),
+            "{}",
+            node.node_id()
+        );
+    }
+    assert_eq!(
+        column(&mut on_c, "SHOW TABLES").await,
+        vec!["u".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_master_takes_over_and_serves_creates() {
+    let mut nodes = cluster_of_three().await;
+    let mut first = conn(&nodes[0]).await;
+    exec(&mut first, "CREATE TABLE c:t (id bigint) shards='2' rf='2'").await;
+    let master = rows(&mut first, "SHOW SHARDING MASTER").await;
+    assert_eq!(master, vec![vec![nodes[0].node_id(), "active".to_string()]]);
+    assert!(nodes[0].log_text().contains("becoming master"));
+    for node in &nodes[1..] {
+        assert!(
+            !node.log_text().contains("becoming master"),
+            "{}",
+            node.node_id()
+        );
+    }
+
+    nodes[0].kill();
+    wait_until(
+        "a survivor to become master",
+        Duration::from_secs(20),
+        async || {
+            nodes[1..]
+                .iter()
+                .any(|n| n.log_text().contains("becoming master"))
+        },
+    )
+    .await;
+    // Give a second (wrong) takeover the time it would need to show up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let new_masters: Vec<String> = nodes[1..]
+        .iter()
+        .filter(|n| n.log_text().contains("becoming master"))
+        .map(SimNode::node_id)
+        .collect();
+    assert_eq!(new_masters.len(), 1, "{new_masters:?}");
+    let mut survivor = conn(&nodes[1]).await;
+    assert_eq!(
+        rows(&mut survivor, "SHOW SHARDING MASTER").await,
+        vec![vec![new_masters[0].clone(), "active".to_string()]]
+    );
+
+    exec(
+        &mut survivor,
+        "CREATE TABLE c:after (id bigint) shards='2' rf='2'",
+    )
+    .await;
+    for node in &nodes[1..] {
+        let mut conn = conn(node).await;
+        assert!(
+            column(&mut conn, "SHOW TABLES")
+                .await
+                .contains(&"after".to_string()),
+            "{}",
+            node.node_id()
+        );
+    }
+}
