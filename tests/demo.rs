@@ -15,8 +15,15 @@ fn smoke_runs_the_suggested_statements_on_three_nodes() {
         .output()
         .expect("demo runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("smoke test passed on 3 node(s)"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("smoke test passed on 3 node(s)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -43,7 +50,10 @@ fn interactive_demo_prints_how_to_connect_and_cleans_up_on_sigterm() {
     }
     let text = seen.join("\n");
     assert!(text.contains("mysql -h127.0.0.1 -P"), "{text}");
-    assert!(text.contains("CREATE TABLE c:t (title text) shards='4' rf='2'"), "{text}");
+    assert!(
+        text.contains("CREATE TABLE c:t (title text) shards='4' rf='2'"),
+        "{text}"
+    );
     let data_dir = data_dir.unwrap_or_else(|| panic!("no data directory in:\n{text}"));
     assert!(std::path::Path::new(&data_dir).is_dir());
 
@@ -57,5 +67,8 @@ fn interactive_demo_prints_how_to_connect_and_cleans_up_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    assert!(!std::path::Path::new(&data_dir).exists(), "{data_dir} was not removed");
+    assert!(
+        !std::path::Path::new(&data_dir).exists(),
+        "{data_dir} was not removed"
+    );
 }

@@ -11,7 +11,16 @@ use sharding_support::*;
 
 /// Three nodes joined into cluster `c` (node 0 created it).
 async fn cluster_of_three() -> Nodes {
-    let nodes = Nodes((1..=3).map(|i| start(i, &[])).collect());
+    cluster_of_three_with(&[]).await
+}
+
+/// Like [`cluster_of_three`], the third node's helper with extra environment.
+async fn cluster_of_three_with(third_env: &[(&str, &str)]) -> Nodes {
+    let nodes = Nodes(
+        (1..=3)
+            .map(|i| start(i, if i == 3 { third_env } else { &[] }))
+            .collect(),
+    );
     let mut first = conn(&nodes[0]).await;
     exec(&mut first, "CREATE CLUSTER c").await;
     for node in &nodes[1..] {
@@ -456,6 +465,47 @@ async fn a_new_master_takes_over_and_serves_creates() {
                 .await
                 .contains(&"after".to_string()),
             "{}",
+            node.node_id()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_times_out_is_undone() {
+    // The third node's helper looks at its queue only every ten minutes.
+    let nodes = cluster_of_three_with(&[("SHARDBUDDY_POLL_MS", "600000")]).await;
+    let mut first = conn(&nodes[0]).await;
+    let started = Instant::now();
+    assert_eq!(
+        error(
+            &mut first,
+            "CREATE TABLE c:slow (id bigint) shards='3' rf='2' timeout='1'"
+        )
+        .await,
+        "Waiting timeout exceeded."
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        assert!(
+            column(&mut conn, "SHOW TABLES").await.is_empty(),
+            "{}",
+            node.node_id()
+        );
+        assert_eq!(
+            traces_of(&mut conn, "slow").await,
+            Vec::<String>::new(),
+            "{}",
+            node.node_id()
+        );
+        let clusters = cluster_indexes(node).await;
+        assert!(
+            clusters.iter().all(|(k, _)| k == "cluster_c_indexes"),
+            "{}: internal clusters left: {clusters:?}",
             node.node_id()
         );
     }

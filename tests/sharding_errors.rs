@@ -94,3 +94,30 @@ async fn statements_that_are_not_ours_keep_the_daemons_error() {
         "TRUNCATE RTINDEX requires an existing RT table"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_of_hand_made_tables_over_system_tables() {
+    let node = start(1, &[]);
+    let mut c = conn(&node).await;
+    exec(&mut c, "CREATE TABLE system.x_s0 (title text)").await;
+    // The daemon refuses both drops ("contains system table"), which routes them here.
+    exec(
+        &mut c,
+        "CREATE TABLE d type='distributed' local='system.x_s0'",
+    )
+    .await;
+    assert_eq!(
+        error(&mut c, "DROP TABLE d").await,
+        "table 'd' is not sharded: DROP SHARDED TABLE failed: table 'd' must be sharded"
+    );
+    exec(
+        &mut c,
+        "CREATE TABLE hand (title text) type='shard' local='system.x_s0'",
+    )
+    .await;
+    assert_eq!(
+        error(&mut c, "DROP TABLE hand").await,
+        "table 'hand' is not sharded: DROP SHARDED TABLE failed: table 'hand' must have been created with \
+         sharding enabled"
+    );
+}

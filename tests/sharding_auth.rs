@@ -1,0 +1,68 @@
+//! Authentication and permissions (spec §1.3, §1.8, §4.3): the permission
+//! probe runs as the requesting user, background work as `system.buddy`
+//! with the helper's bearer token.
+
+mod sharding_support;
+
+use manticore_sim::testkit::{NodeOptions, SimNode};
+use mysql_async::{Conn, Opts};
+use sharding_support::*;
+
+fn node_with_users() -> SimNode {
+    let mut options = options(&[]);
+    options.sim_lines = vec![
+        "user = root:rootpw:all".into(),
+        "user = alice:alicepw:read,write".into(),
+    ];
+    let node = SimNode::start(1, options).expect("node starts");
+    wait_for_log(&node, "[BUDDY] started", std::time::Duration::from_secs(10));
+    node
+}
+
+async fn login(node: &SimNode, user: &str, password: &str) -> Conn {
+    let url = format!("mysql://{user}:{password}@127.0.0.1:{}", node.ports().mysql);
+    Conn::new(Opts::from_url(&url).expect("url"))
+        .await
+        .expect("login")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_permission_is_checked_as_the_requesting_user() {
+    let node = node_with_users();
+    let mut alice = login(&node, "alice", "alicepw").await;
+    // Unprefixed: the daemon checks the user itself (ERROR 1045, never forwarded).
+    assert_eq!(
+        error(
+            &mut alice,
+            "CREATE TABLE atbl (id bigint) shards='2' rf='1'"
+        )
+        .await,
+        "Permission denied for user 'alice'"
+    );
+    // Prefixed: the daemon cannot parse it, so shardbuddy's probe answers.
+    assert_eq!(
+        error(
+            &mut alice,
+            "CREATE TABLE c:atbl (id bigint) shards='2' rf='2'"
+        )
+        .await,
+        "Permission denied for user 'alice': requires schema permission on table 'atbl'"
+    );
+    assert_eq!(
+        error(&mut alice, "DROP TABLE c:ghost").await,
+        "Permission denied for user 'alice': requires schema permission on table 'ghost'"
+    );
+
+    // root may; the background work (as system.buddy, with the token) succeeds.
+    let mut root = login(&node, "root", "rootpw").await;
+    exec(
+        &mut root,
+        "CREATE TABLE t (id bigint, title text) shards='2' rf='1'",
+    )
+    .await;
+    insert_docs(&mut root, "t", 1..=10).await;
+    assert_eq!(count(&mut alice, "SELECT COUNT(*) FROM t").await, 10);
+    assert_eq!(rows(&mut root, "SHOW SHARDING STATUS").await.len(), 2);
+    exec(&mut root, "DROP TABLE t").await;
+    assert_eq!(traces_of(&mut root, "t").await, Vec::<String>::new());
+}
