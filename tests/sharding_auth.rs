@@ -4,7 +4,7 @@
 
 mod sharding_support;
 
-use manticore_sim::testkit::{NodeOptions, SimNode};
+use manticore_sim::testkit::SimNode;
 use mysql_async::{Conn, Opts};
 use sharding_support::*;
 
