@@ -510,3 +510,62 @@ async fn a_create_that_times_out_is_undone() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_takes_statements_and_concurrent_creates_all_finish() {
+    let nodes = cluster_of_three().await;
+    let mut first = conn(&nodes[0]).await;
+    exec(&mut first, "CREATE TABLE c:a (id bigint) shards='2' rf='2'").await;
+    // The master is the first node; the others hand their statements to it.
+    let mut tasks = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let url = node.mysql_url();
+        tasks.push(tokio::spawn(async move {
+            let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                .await
+                .unwrap();
+            exec(
+                &mut c,
+                &format!("CREATE TABLE c:b{i} (id bigint, title text) shards='3' rf='2'"),
+            )
+            .await;
+            insert_docs(&mut c, &format!("b{i}"), 1..=100).await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("create task");
+    }
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        for i in 0..3 {
+            assert_eq!(
+                count(&mut conn, &format!("SELECT COUNT(*) FROM b{i}")).await,
+                100,
+                "{}",
+                node.node_id()
+            );
+        }
+    }
+    let mut third = conn(&nodes[2]).await;
+    for i in 0..3 {
+        exec(&mut third, &format!("DROP TABLE c:b{i}")).await;
+    }
+    let mut second = conn(&nodes[1]).await;
+    exec(&mut second, "DROP TABLE c:a").await;
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
+        assert!(
+            column(&mut conn, "SHOW TABLES").await.is_empty(),
+            "{}",
+            node.node_id()
+        );
+        for t in ["a", "b0", "b1", "b2"] {
+            assert_eq!(
+                traces_of(&mut conn, t).await,
+                Vec::<String>::new(),
+                "{} {t}",
+                node.node_id()
+            );
+        }
+    }
+}
