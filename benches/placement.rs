@@ -1,4 +1,4 @@
-//! Planner timings on the sizes the work item names. Goal: each under 10 ms.
+//! Planner timings at production sizes. Goal: each under 10 ms.
 //!
 //! `cargo bench --bench placement`
 

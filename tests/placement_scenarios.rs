@@ -1,4 +1,4 @@
-//! The rebalance scenarios of the work item, each checked for its moves and
+//! The rebalance scenarios, each checked for its moves and
 //! reasons, the invariants of `placement_support::check_plan` and the data
 //! safety of its steps.
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `shared/` sits beside the repository (CI) or beside the worktree root;
+/// `shared/` sits beside the repository, or one directory further up;
 /// `SHARDBUDDY_SHARED_DIR` overrides both.
 pub fn shared_dir() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
