@@ -19,7 +19,7 @@ use crate::sharding::executor::run::RowError;
 use crate::sharding::executor::statement::{self, Kind};
 use crate::sharding::group::{rollback_group_name, GroupKind, GroupRecord, GroupStatus};
 use crate::sharding::heartbeat;
-use crate::sharding::lease::Role;
+use crate::sharding::lease::{Lease, Role};
 use crate::sharding::queue::encode::encode_steps;
 use crate::sharding::queue::row::{epoch_of, queue_id, QueueStatus, SEQ_BITS};
 use crate::sharding::runtime::Shared;
@@ -65,6 +65,10 @@ struct Office {
     epoch: u64,
     me: NodeId,
     next_seq: u64,
+    /// Groups whose rows were (maybe partly) written but never committed
+    /// because a write failed: executors hold such rows, so they are purged
+    /// before anything else.
+    abandoned: Vec<String>,
 }
 
 impl Office {
@@ -110,6 +114,7 @@ impl Office {
             epoch,
             me,
             next_seq,
+            abandoned: Vec::new(),
         })
     }
 
@@ -120,12 +125,32 @@ impl Office {
     }
 
     async fn tick(&mut self, shared: &Shared, store: &Store) -> Result<(), StoreError> {
+        // Act only while the lease really is ours: the role comes from the
+        // last heartbeat, which may be a moment old.
+        let lease: Option<Lease> = store.get_as(&StateKey::MasterLease).await?;
+        if lease.is_none_or(|l| l.epoch != self.epoch || l.node != self.me) {
+            return Ok(());
+        }
+        while let Some(group) = self.abandoned.last() {
+            store.purge_group(group).await?;
+            self.abandoned.pop();
+        }
         let Some(members) = heartbeat::membership(shared, store, &self.me).await else {
             return Ok(());
         };
         let tables: BTreeMap<String, TableState> = store.list_as("table:").await?;
+        let groups: BTreeMap<String, GroupRecord> = store.list_as("group:").await?;
         for (table, state) in &tables {
-            if state.status == TableStatus::Requested {
+            let uncommitted = state.status == TableStatus::Processing
+                && state
+                    .operation_group
+                    .as_ref()
+                    .is_some_and(|g| !groups.contains_key(g));
+            if state.status == TableStatus::Requested || uncommitted {
+                if let Some(g) = state.operation_group.as_ref().filter(|_| uncommitted) {
+                    // Its master stopped between the table state and the commit.
+                    store.purge_group(g).await?;
+                }
                 self.start(shared, store, &members, table, state.clone())
                     .await?;
             }
@@ -134,6 +159,10 @@ impl Office {
         for (name, rec) in &groups {
             if rec.kind == GroupKind::Rollback || rec.status.is_final() {
                 continue;
+            }
+            if rec.epoch > self.epoch {
+                // A newer master exists: this office is over.
+                return Ok(());
             }
             if rec.epoch != self.epoch || rec.master != self.me {
                 // Written by a master that lost the lease after this office
@@ -237,11 +266,6 @@ impl Office {
             || first_id.take().unwrap_or_else(|| self.next_id()),
             now_ms(),
         );
-        store.enqueue(&rows).await?;
-        if let Some(rows) = placement_rows {
-            store.delete_placement(&name).await?;
-            store.write_placement(&rows).await?;
-        }
         let record = GroupRecord {
             status: GroupStatus::Committed,
             kind: match state.kind {
@@ -257,9 +281,6 @@ impl Office {
             error: None,
             finished_at_ms: None,
         };
-        store
-            .put(&StateKey::Group(group.clone()), &record, now_s())
-            .await?;
         state.status = TableStatus::Processing;
         state.operation_group = Some(group.clone());
         state.nodes = nodes;
@@ -275,9 +296,27 @@ impl Office {
             })
             .map(|r| r.id)
             .collect();
-        store
-            .put(&StateKey::Table(name.clone()), &state, now_s())
-            .await?;
+        // Rows, placement, table state, and the commit record last: until it
+        // is written nothing runs, and a table left `processing` without it
+        // is planned again (`tick`).
+        let committed = async {
+            store.enqueue(&rows).await?;
+            if let Some(rows) = &placement_rows {
+                store.delete_placement(&name).await?;
+                store.write_placement(rows).await?;
+            }
+            store
+                .put(&StateKey::Table(name.clone()), &state, now_s())
+                .await?;
+            store
+                .put(&StateKey::Group(group.clone()), &record, now_s())
+                .await
+        }
+        .await;
+        if let Err(e) = committed {
+            self.abandoned.push(group);
+            return Err(e);
+        }
         info!(table, group = %group, rows = rows.len(), "operation enqueued");
         shared.wake_executor.notify_one();
         shared.table_changed.notify_waiters();
