@@ -162,16 +162,18 @@ async fn transfer(node: &Node, cluster: &str, to: &Member) -> bool {
 }
 
 /// Applies a new view here and announces it to its other members.
-async fn install_view(node: &Node, cluster: &str, view: View, nodes_set: Vec<String>) {
+async fn install_view(node: &Node, cluster: &str, view: View) {
     let applied = node.write(|catalog| {
-        let seq = catalog.cluster(cluster).map(|m| m.seq).unwrap_or(0);
+        let meta = catalog
+            .cluster(cluster)
+            .ok_or_else(|| crate::exec::error::ExecError::new("cluster vanished"))?;
         Ok((
             vec![Mutation::ClusterView {
                 cluster: cluster.to_string(),
                 view: view.clone(),
-                nodes_set: nodes_set.clone(),
+                nodes_set: meta.grown_nodes_set(&view),
             }],
-            seq,
+            meta.seq,
         ))
     });
     let Ok(seq) = applied else {
@@ -188,26 +190,11 @@ async fn install_view(node: &Node, cluster: &str, view: View, nodes_set: Vec<Str
     let req = Request::View {
         cluster: cluster.to_string(),
         view,
-        nodes_set,
         seq,
     };
     for m in send_all(node, &others, &req).await {
         transfer(node, cluster, &m).await;
     }
-}
-
-/// `nodes_set` after `added` joined: members keep their place, newcomers go last.
-fn grown_set(meta: &ClusterMeta, added: &[&str]) -> Vec<String> {
-    let mut set = meta.nodes_set.clone();
-    if set.is_empty() {
-        set.extend(meta.view.member_ids().map(str::to_string));
-    }
-    for id in added {
-        if !set.iter().any(|s| s == id) {
-            set.push(id.to_string());
-        }
-    }
-    set
 }
 
 fn sorted_members(mut members: Vec<Member>) -> Vec<Member> {
@@ -250,9 +237,8 @@ pub async fn admit(node: &Node, cluster: &str, joiner: Member) -> Reply {
         leader: node.clusters.me.clone(),
         members: sorted_members(members),
     };
-    let nodes_set = grown_set(&meta, &[joiner.id.as_str()]);
+    meta.nodes_set = meta.joiner_nodes_set(&joiner.id);
     meta.view = view.clone();
-    meta.nodes_set = nodes_set.clone();
     // The joiner gets the cluster as it will be: its tables, the new view, the last sequence.
     node.clusters
         .set_state(cluster, None, Some(NodeState::Donor));
@@ -276,7 +262,7 @@ pub async fn admit(node: &Node, cluster: &str, joiner: Member) -> Reply {
         Err(e) => return refused(format!("state transfer failed: {e}")),
     }
     node.clusters.peers.seen(&joiner.id, None);
-    install_view(node, cluster, view, nodes_set).await;
+    install_view(node, cluster, view).await;
     Reply::Ok
 }
 
@@ -318,7 +304,7 @@ pub async fn evict(node: &Node, cluster: &str, dead: &[String]) {
         view.epoch,
         dead.join(",")
     ));
-    install_view(node, cluster, view, meta.nodes_set.clone()).await;
+    install_view(node, cluster, view).await;
 }
 
 /// Forms a new primary component led by this node from the reachable `group` (this node
@@ -418,11 +404,10 @@ pub async fn take_over(node: &Node, cluster: &str, group: &[String]) {
         leader: me.id.clone(),
         members: sorted_members(members),
     };
-    let nodes_set = grown_set(&meta, &view.member_ids().collect::<Vec<_>>());
     node.log.line(&format!(
         "cluster '{cluster}': this node leads view {epoch}"
     ));
-    install_view(node, cluster, view, nodes_set).await;
+    install_view(node, cluster, view).await;
 }
 
 /// `pc.bootstrap`: this node alone becomes the primary component (no-op when it is primary).
@@ -445,6 +430,6 @@ pub async fn bootstrap(node: &Node, cluster: &str) -> Result<(), String> {
     node.log.line(&format!(
         "cluster '{cluster}': bootstrapped a new primary component"
     ));
-    install_view(node, cluster, view, meta.nodes_set.clone()).await;
+    install_view(node, cluster, view).await;
     Ok(())
 }

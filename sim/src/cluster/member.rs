@@ -39,13 +39,7 @@ pub fn apply(node: &Node, cluster: &str, epoch: u64, seq: u64, batch: Vec<Mutati
 }
 
 /// Adopts a view announced by its leader (older views are ignored).
-pub fn adopt_view(
-    node: &Node,
-    cluster: &str,
-    view: View,
-    nodes_set: Vec<String>,
-    seq: u64,
-) -> Reply {
+pub fn adopt_view(node: &Node, cluster: &str, view: View, seq: u64) -> Reply {
     let me = node.clusters.me().to_string();
     let included = view.contains(&me);
     let outcome = node.write(|catalog| {
@@ -59,6 +53,7 @@ pub fn adopt_view(
         if !included {
             return Ok((Vec::new(), in_step));
         }
+        let nodes_set = meta.grown_nodes_set(&view);
         Ok((
             vec![Mutation::ClusterView {
                 cluster: cluster.to_string(),

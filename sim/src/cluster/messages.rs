@@ -53,7 +53,6 @@ pub enum Request {
     View {
         cluster: String,
         view: View,
-        nodes_set: Vec<String>,
         seq: u64,
     },
     /// A node asks the leader to let it (re)join.

@@ -54,12 +54,7 @@ async fn dispatch(node: &Node, from: Option<&str>, req: Request) -> Reply {
             seq,
             batch,
         } => member::apply(node, &cluster, epoch, seq, batch),
-        Request::View {
-            cluster,
-            view,
-            nodes_set,
-            seq,
-        } => member::adopt_view(node, &cluster, view, nodes_set, seq),
+        Request::View { cluster, view, seq } => member::adopt_view(node, &cluster, view, seq),
         Request::Join { cluster, member } => leader::admit(node, &cluster, member).await,
         Request::Install { meta, tables } => member::install(node, meta, tables),
         Request::Snapshot { cluster } => member::snapshot(node, &cluster),
