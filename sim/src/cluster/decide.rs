@@ -42,7 +42,8 @@ pub struct Situation<'a> {
     pub alive: &'a BTreeSet<String>,
     /// What each answering peer reports about this cluster (absent: not a member there).
     pub digests: &'a [(String, Digest)],
-    /// This follower has trailed its leader's sequence number for longer than the suspect time.
+    /// This follower has trailed its leader (an older view or fewer writes) for longer than the
+    /// suspect time: a view or a write it should have received never arrived.
     pub trailing: bool,
 }
 
@@ -102,11 +103,8 @@ pub fn decide(s: &Situation) -> Action {
             };
         }
         return match s.digest(&view.leader) {
-            // The leader moved to a newer view without this node, or no longer has the cluster
-            // in a primary state while others do: catch up through whoever is primary.
-            Some(d) if d.primary && (d.epoch > view.epoch || s.trailing) => {
-                Action::Rejoin(d.leader.clone())
-            }
+            // The leader moved on without this node: catch up through the primary component.
+            Some(d) if d.primary && s.trailing => Action::Rejoin(d.leader.clone()),
             _ => Action::Nothing,
         };
     }
@@ -198,6 +196,7 @@ mod tests {
         status: Status,
         alive: &'static [&'static str],
         digests: Vec<(&'static str, Digest)>,
+        trailing: bool,
         want: Action,
     }
 
@@ -212,6 +211,7 @@ mod tests {
                 status: Status::Primary,
                 alive: &["b"],
                 digests: vec![("b", digest("a", 3, true))],
+                trailing: false,
                 want: Action::Evict(vec!["c".into()]),
             },
             // A follower waits while its leader answers.
@@ -221,6 +221,7 @@ mod tests {
                 status: Status::Primary,
                 alive: &["a", "c"],
                 digests: vec![("a", digest("a", 3, true))],
+                trailing: false,
                 want: Action::Nothing,
             },
             // The leader died: the smallest remaining member takes over, the other waits.
@@ -230,6 +231,7 @@ mod tests {
                 status: Status::Primary,
                 alive: &["c"],
                 digests: vec![("c", digest("a", 3, true))],
+                trailing: false,
                 want: Action::TakeOver(vec!["b".into(), "c".into()]),
             },
             Case {
@@ -238,6 +240,7 @@ mod tests {
                 status: Status::Primary,
                 alive: &["b"],
                 digests: vec![("b", digest("a", 3, true))],
+                trailing: false,
                 want: Action::Nothing,
             },
             // An isolated follower takes over alone (and will fail the quorum check).
@@ -247,16 +250,28 @@ mod tests {
                 status: Status::Primary,
                 alive: &[],
                 digests: vec![],
+                trailing: false,
                 want: Action::TakeOver(vec!["c".into()]),
             },
-            // The leader moved on without this follower: rejoin.
+            // The leader moved on without this follower for a while: rejoin.
             Case {
                 me: "c",
                 leader: "a",
                 status: Status::Primary,
                 alive: &["a"],
                 digests: vec![("a", digest("a", 4, true))],
+                trailing: true,
                 want: Action::Rejoin("a".into()),
+            },
+            // Just behind (the view is on its way): wait.
+            Case {
+                me: "c",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["a"],
+                digests: vec![("a", digest("a", 4, true))],
+                trailing: false,
+                want: Action::Nothing,
             },
             // A restarted node finds a primary component.
             Case {
@@ -265,6 +280,7 @@ mod tests {
                 status: Status::Disconnected,
                 alive: &["a", "b"],
                 digests: vec![("a", digest("a", 4, true)), ("b", digest("a", 4, true))],
+                trailing: false,
                 want: Action::Rejoin("a".into()),
             },
             // Every node restarted: the smallest with a quorum forms the primary component.
@@ -274,6 +290,7 @@ mod tests {
                 status: Status::Disconnected,
                 alive: &["b"],
                 digests: vec![("b", digest("a", 3, false))],
+                trailing: false,
                 want: Action::TakeOver(vec!["a".into(), "b".into()]),
             },
             Case {
@@ -282,6 +299,7 @@ mod tests {
                 status: Status::Disconnected,
                 alive: &[],
                 digests: vec![],
+                trailing: false,
                 want: Action::Nothing,
             },
             // A lone non-primary survivor stays as it is (pc.bootstrap is the way out).
@@ -291,6 +309,7 @@ mod tests {
                 status: Status::NonPrimary,
                 alive: &[],
                 digests: vec![],
+                trailing: false,
                 want: Action::Nothing,
             },
             // A partitioned minority that is back in touch with the others.
@@ -300,6 +319,7 @@ mod tests {
                 status: Status::NonPrimary,
                 alive: &["b"],
                 digests: vec![("b", digest("a", 3, false))],
+                trailing: false,
                 want: Action::TakeOver(vec!["a".into(), "b".into()]),
             },
             // A stale leader meets a newer primary: it rejoins.
@@ -309,6 +329,7 @@ mod tests {
                 status: Status::Primary,
                 alive: &["b", "c"],
                 digests: vec![("b", digest("b", 9, true)), ("c", digest("b", 9, true))],
+                trailing: false,
                 want: Action::Rejoin("b".into()),
             },
         ];
@@ -327,7 +348,7 @@ mod tests {
                 state: NodeState::Synced,
                 alive: &alive,
                 digests: &digests,
-                trailing: false,
+                trailing: c.trailing,
             };
             assert_eq!(decide(&s), c.want, "case {i}");
         }

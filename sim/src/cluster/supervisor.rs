@@ -45,24 +45,21 @@ fn evaluate(node: &Node, name: &str) -> Action {
     };
     let alive = node.clusters.peers.alive(timings.suspect);
     let digests = node.clusters.peers.digests(name, &alive);
-    let leader_seq = digests
+    let behind = digests
         .iter()
         .find(|(id, _)| *id == meta.view.leader)
-        .map(|(_, d)| d.seq);
+        .is_some_and(|(_, d)| d.primary && (d.epoch > meta.view.epoch || d.seq > meta.seq));
     let trailing = {
         let mut locals = node.clusters.locals();
         let Some(local) = locals.get_mut(name) else {
             return Action::Nothing;
         };
-        match leader_seq {
-            Some(s) if s > meta.seq => {
-                let since = *local.trailing_since.get_or_insert_with(Instant::now);
-                since.elapsed() > timings.suspect
-            }
-            _ => {
-                local.trailing_since = None;
-                false
-            }
+        if behind {
+            let since = *local.trailing_since.get_or_insert_with(Instant::now);
+            since.elapsed() > timings.suspect
+        } else {
+            local.trailing_since = None;
+            false
         }
     };
     decide(&Situation {

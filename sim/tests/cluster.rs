@@ -1,0 +1,412 @@
+//! Replication clusters over real node processes: replication of every write, node loss and
+//! rejoin, quorum, partitions, and concurrent writers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{conn, error, exec, rows, s};
+use manticore_sim::testkit::{heal, partition, start_nodes, NodeOptions, SimNode};
+use mysql_async::Conn;
+
+/// Hang protection for waits on cluster state (the state itself is what is asserted).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn counters(c: &mut Conn, cluster: &str) -> HashMap<String, String> {
+    let prefix = format!("cluster_{cluster}_");
+    rows(c, &format!("SHOW STATUS LIKE 'cluster_{cluster}_%'"))
+        .await
+        .into_iter()
+        .filter_map(|r| {
+            let key = r[0].strip_prefix(&prefix)?.to_string();
+            Some((key, r[1].clone()))
+        })
+        .collect()
+}
+
+/// Polls until `cond` holds for the node's counters of `cluster`; returns the time it took.
+async fn wait_counters(
+    node: &SimNode,
+    cluster: &str,
+    what: &str,
+    cond: impl Fn(&HashMap<String, String>) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    let mut c = conn(node).await;
+    loop {
+        let now = counters(&mut c, cluster).await;
+        if cond(&now) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "node {}: {what} never happened; last counters: {now:?}",
+            node.index()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn view_has(counters: &HashMap<String, String>, id: &str) -> bool {
+    counters
+        .get("nodes_view")
+        .is_some_and(|v| v.split(',').any(|e| e == id))
+}
+
+async fn count(c: &mut Conn, table: &str) -> u64 {
+    rows(c, &format!("SELECT COUNT(*) FROM {table}")).await[0][0]
+        .parse()
+        .unwrap()
+}
+
+/// Three nodes in cluster `c` (created on node 1) with the RT table `t` in it.
+async fn three_node_cluster() -> Vec<SimNode> {
+    let nodes = start_nodes(3, &NodeOptions::default()).unwrap();
+    let seed = nodes[0].node_id();
+    let mut c1 = conn(&nodes[0]).await;
+    exec(&mut c1, "CREATE TABLE t (title text, n int)").await;
+    exec(&mut c1, "CREATE CLUSTER c").await;
+    for n in &nodes[1..] {
+        exec(&mut conn(n).await, &format!("JOIN CLUSTER c AT '{seed}'")).await;
+    }
+    exec(&mut c1, "ALTER CLUSTER c ADD t").await;
+    nodes
+}
+
+fn batch(ids: std::ops::Range<u64>) -> String {
+    let values: Vec<String> = ids
+        .map(|i| format!("({i}, 'doc {i}', {})", i % 100))
+        .collect();
+    format!(
+        "INSERT INTO c:t (id, title, n) VALUES {}",
+        values.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn replicates_survives_a_dead_member_and_catches_it_up() {
+    let mut nodes = three_node_cluster().await;
+    let ids: Vec<String> = nodes.iter().map(SimNode::node_id).collect();
+    let mut c1 = conn(&nodes[0]).await;
+    for start in (1..=10_000).step_by(500) {
+        assert_eq!(exec(&mut c1, &batch(start..start + 500)).await, 500);
+    }
+    for n in &nodes {
+        let mut c = conn(n).await;
+        assert_eq!(count(&mut c, "t").await, 10_000, "node {}", n.index());
+        let st = counters(&mut c, "c").await;
+        assert_eq!(st["status"], "primary");
+        assert_eq!(st["node_state"], "synced");
+        assert_eq!(st["size"], "3");
+        assert_eq!(st["nodes_set"], ids.join(","));
+        assert_eq!(st["indexes"], "t");
+    }
+
+    nodes[2].kill();
+    for n in &nodes[..2] {
+        let took = wait_counters(n, "c", "node 3 leaving the view", |st| {
+            !view_has(st, &ids[2])
+        })
+        .await;
+        println!("node 3 left node {}'s view after {took:?}", n.index());
+        let st = counters(&mut conn(n).await, "c").await;
+        assert_eq!(st["status"], "primary");
+        assert_eq!(st["size"], "2");
+        assert_eq!(
+            st["nodes_set"],
+            ids.join(","),
+            "nodes_set keeps the dead member"
+        );
+        assert_eq!(
+            st["nodes_view"].matches(":replication").count(),
+            2,
+            "{}",
+            st["nodes_view"]
+        );
+    }
+    let mut c2 = conn(&nodes[1]).await;
+    for start in (10_001..=11_000).step_by(250) {
+        assert_eq!(exec(&mut c2, &batch(start..start + 250)).await, 250);
+    }
+
+    nodes[2].launch().unwrap();
+    wait_counters(&nodes[2], "c", "node 3 synced", |st| {
+        st["status"] == "primary" && st["node_state"] == "synced"
+    })
+    .await;
+    for n in &nodes {
+        let mut c = conn(n).await;
+        assert_eq!(count(&mut c, "t").await, 11_000, "node {}", n.index());
+        assert_eq!(counters(&mut c, "c").await["size"], "3");
+    }
+    // The rejoined member takes part in replication again.
+    let mut c3 = conn(&nodes[2]).await;
+    exec(&mut c3, "UPDATE c:t SET n = 777 WHERE id = 11000").await;
+    for n in &nodes {
+        let mut c = conn(n).await;
+        assert_eq!(
+            rows(&mut c, "SELECT n FROM t WHERE id = 11000").await,
+            vec![s(&["777"])]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_survivor_without_quorum_refuses_writes_until_bootstrapped() {
+    let mut nodes = three_node_cluster().await;
+    let mut c1 = conn(&nodes[0]).await;
+    exec(
+        &mut c1,
+        "INSERT INTO c:t (id, title, n) VALUES (1, 'before', 1)",
+    )
+    .await;
+    nodes[1].kill();
+    nodes[2].kill();
+    wait_counters(&nodes[0], "c", "loss of quorum", |st| {
+        st["status"] == "non-primary"
+    })
+    .await;
+    let st = counters(&mut c1, "c").await;
+    assert_eq!(st["size"], "1");
+    assert_eq!(st["node_state"], "synced");
+    // searchd keeps showing the last primary view on a non-primary survivor.
+    assert_eq!(st["nodes_view"].matches(":replication").count(), 3);
+    assert_eq!(
+        error(&mut c1, "INSERT INTO c:t (id, title, n) VALUES (2, 'x', 2)").await,
+        (
+            1064,
+            "cluster 'c' is not ready, not primary state (synced)".to_string()
+        )
+    );
+    assert_eq!(
+        error(&mut c1, "UPDATE c:t SET n = 5 WHERE id = 1").await.1,
+        "table t: cluster 'c' is not ready, not primary state (synced)"
+    );
+    assert_eq!(
+        error(&mut c1, "ALTER CLUSTER c DROP t").await.1,
+        "cluster 'c' is not ready, not primary state (synced)"
+    );
+    // Reads keep working.
+    assert_eq!(count(&mut c1, "t").await, 1);
+
+    exec(&mut c1, "SET CLUSTER c GLOBAL 'pc.bootstrap' = 1").await;
+    assert_eq!(counters(&mut c1, "c").await["status"], "primary");
+    exec(
+        &mut c1,
+        "INSERT INTO c:t (id, title, n) VALUES (3, 'bootstrapped', 3)",
+    )
+    .await;
+    for n in &mut nodes[1..] {
+        n.launch().unwrap();
+    }
+    for n in &nodes {
+        wait_counters(n, "c", "a full view", |st| {
+            st["status"] == "primary" && st["size"] == "3" && st["node_state"] == "synced"
+        })
+        .await;
+        assert_eq!(
+            count(&mut conn(n).await, "t").await,
+            2,
+            "node {}",
+            n.index()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_partitioned_minority_goes_non_primary_and_heals() {
+    let nodes = three_node_cluster().await;
+    let ids: Vec<String> = nodes.iter().map(SimNode::node_id).collect();
+    partition(&[&[&nodes[0], &nodes[1]], &[&nodes[2]]]).unwrap();
+    wait_counters(&nodes[2], "c", "node 3 non-primary", |st| {
+        st["status"] == "non-primary"
+    })
+    .await;
+    for n in &nodes[..2] {
+        wait_counters(n, "c", "node 3 out of the majority's view", |st| {
+            st["status"] == "primary" && !view_has(st, &ids[2]) && st["size"] == "2"
+        })
+        .await;
+    }
+    let mut c1 = conn(&nodes[0]).await;
+    let mut c3 = conn(&nodes[2]).await;
+    exec(
+        &mut c1,
+        "INSERT INTO c:t (id, title, n) VALUES (1, 'majority', 1)",
+    )
+    .await;
+    assert_eq!(
+        error(
+            &mut c3,
+            "INSERT INTO c:t (id, title, n) VALUES (2, 'minority', 2)"
+        )
+        .await
+        .1,
+        "cluster 'c' is not ready, not primary state (synced)"
+    );
+
+    heal(&[&nodes[0], &nodes[1], &nodes[2]]).unwrap();
+    let mut views = Vec::new();
+    for n in &nodes {
+        wait_counters(n, "c", "one view again", |st| {
+            st["status"] == "primary" && st["size"] == "3"
+        })
+        .await;
+        views.push(counters(&mut conn(n).await, "c").await["nodes_view"].clone());
+    }
+    assert!(views.iter().all(|v| *v == views[0]), "{views:?}");
+    assert_eq!(
+        rows(&mut c3, "SELECT title FROM t").await,
+        vec![s(&["majority"])]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_conflicting_writes_end_in_one_order_everywhere() {
+    let nodes = three_node_cluster().await;
+    let mut c1 = conn(&nodes[0]).await;
+    exec(&mut c1, "INSERT INTO c:t (id, title, n) VALUES (1, 'x', 0)").await;
+    let mut writers = Vec::new();
+    for (k, n) in nodes.iter().enumerate() {
+        let mut c = conn(n).await;
+        writers.push(tokio::spawn(async move {
+            for i in 0..40 {
+                let v = (k as i64 + 1) * 1000 + i;
+                exec(
+                    &mut c,
+                    &format!("REPLACE INTO c:t (id, title, n) VALUES (1, 'w{k}', {v})"),
+                )
+                .await;
+                exec(
+                    &mut c,
+                    &format!("UPDATE c:t SET n = {} WHERE id = 1", v + 1),
+                )
+                .await;
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let mut seen = Vec::new();
+    for n in &nodes {
+        seen.push(rows(&mut conn(n).await, "SELECT title, n FROM t WHERE id = 1").await);
+    }
+    assert!(seen.iter().all(|r| *r == seen[0]), "{seen:?}");
+
+    // Two members inserting the same new id at once: exactly one of them wins.
+    let mut inserts = Vec::new();
+    for n in &nodes {
+        let mut c = conn(n).await;
+        inserts.push(tokio::spawn(async move {
+            mysql_async::prelude::Queryable::query_drop(
+                &mut c,
+                "INSERT INTO c:t (id, title, n) VALUES (42, 'first', 1)",
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for i in inserts {
+        match i.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(e) => assert!(e.to_string().contains("duplicate id '42'"), "{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn statements_and_membership_across_several_clusters() {
+    let mut nodes = start_nodes(2, &NodeOptions::default()).unwrap();
+    let seed = nodes[0].node_id();
+    let mut c1 = conn(&nodes[0]).await;
+    let mut c2 = conn(&nodes[1]).await;
+    for n in &nodes {
+        for dir in ["h1", "h2"] {
+            std::fs::create_dir_all(n.data_dir().join(dir)).unwrap();
+        }
+    }
+    exec(&mut c1, "CREATE TABLE system.a_s0 (title text)").await;
+    exec(&mut c1, "CREATE TABLE system.a_s1 (title text)").await;
+    exec(&mut c1, "CREATE CLUSTER h1 'h1' as path").await;
+    exec(&mut c1, "CREATE CLUSTER h2 'h2' as path").await;
+    assert_eq!(
+        error(&mut c1, "CREATE CLUSTER h3 'h1' as path").await.1,
+        "failed to create desc: duplicate paths, cluster 'h3' has the same path as 'h1'"
+    );
+    exec(
+        &mut c2,
+        &format!("JOIN CLUSTER h1 at '{seed}' 'h1' as path"),
+    )
+    .await;
+    exec(
+        &mut c2,
+        &format!("JOIN CLUSTER h2 AT '{seed}' 'h2' as path "),
+    )
+    .await;
+    assert_eq!(
+        error(
+            &mut c2,
+            &format!("JOIN CLUSTER h1 AT '{seed}' 'h1' as path")
+        )
+        .await
+        .1,
+        "cluster 'h1' already exists"
+    );
+    exec(&mut c1, "ALTER CLUSTER h1 ADD system.a_s0,system.a_s1").await;
+    assert_eq!(
+        error(&mut c1, "ALTER CLUSTER h2 ADD system.a_s0").await.1,
+        "table 'system.a_s0' is already part of cluster 'h1'"
+    );
+    exec(
+        &mut c2,
+        "INSERT INTO h1:system.a_s1 (id, title) VALUES (1, 'one')",
+    )
+    .await;
+    assert_eq!(
+        rows(&mut c1, "SHOW STATUS LIKE 'cluster_%_indexes'").await,
+        vec![
+            s(&["cluster_h1_indexes", "system.a_s0,system.a_s1"]),
+            s(&["cluster_h2_indexes", ""])
+        ]
+    );
+    // TRUNCATE of a clustered table needs the prefix, and replicates.
+    assert_eq!(
+        error(&mut c1, "TRUNCATE TABLE system.a_s1").await.1,
+        "table 'system.a_s1' is a part of cluster 'h1', use 'h1:system.a_s1'"
+    );
+    exec(&mut c1, "TRUNCATE TABLE h1:system.a_s1").await;
+    assert_eq!(count(&mut c2, "system.a_s1").await, 0);
+
+    // A restarted member rejoins every cluster it was in.
+    nodes[1].restart().unwrap();
+    for name in ["h1", "h2"] {
+        wait_counters(&nodes[1], name, "rejoined", |st| {
+            st["status"] == "primary" && st["node_state"] == "synced" && st["size"] == "2"
+        })
+        .await;
+    }
+    let mut c2 = conn(&nodes[1]).await;
+    exec(
+        &mut c2,
+        "INSERT INTO h1:system.a_s0 (id, title) VALUES (7, 'after restart')",
+    )
+    .await;
+    assert_eq!(count(&mut c1, "system.a_s0").await, 1);
+
+    // DELETE CLUSTER removes the cluster on every member and leaves the tables.
+    exec(&mut c1, "DELETE CLUSTER h1").await;
+    assert_eq!(
+        rows(&mut c2, "SHOW STATUS LIKE 'cluster_name'").await,
+        vec![s(&["cluster_name", "h2"])]
+    );
+    exec(
+        &mut c2,
+        "INSERT INTO system.a_s0 (id, title) VALUES (8, 'local again')",
+    )
+    .await;
+    assert_eq!(count(&mut c2, "system.a_s0").await, 2);
+    assert_eq!(count(&mut c1, "system.a_s0").await, 1);
+}
