@@ -161,8 +161,9 @@ async fn transfer(node: &Node, cluster: &str, to: &Member) -> bool {
     }
 }
 
-/// Applies a new view here and announces it to its other members.
-async fn install_view(node: &Node, cluster: &str, view: View) {
+/// Applies a new view here and announces it to its other members; a member just admitted
+/// (`joiner`) hears last, so once it reports `synced` every other member has the view.
+async fn install_view(node: &Node, cluster: &str, view: View, joiner: Option<&str>) {
     let applied = node.write(|catalog| {
         let meta = catalog
             .cluster(cluster)
@@ -181,19 +182,21 @@ async fn install_view(node: &Node, cluster: &str, view: View) {
     };
     node.clusters
         .set_state(cluster, Some(Status::Primary), Some(NodeState::Synced));
-    let others: Vec<Member> = view
+    let (last, others): (Vec<Member>, Vec<Member>) = view
         .members
         .iter()
         .filter(|m| m.id != node.clusters.me)
         .cloned()
-        .collect();
+        .partition(|m| Some(m.id.as_str()) == joiner);
     let req = Request::View {
         cluster: cluster.to_string(),
         view,
         seq,
     };
-    for m in send_all(node, &others, &req).await {
-        transfer(node, cluster, &m).await;
+    for group in [others, last] {
+        for m in send_all(node, &group, &req).await {
+            transfer(node, cluster, &m).await;
+        }
     }
 }
 
@@ -237,9 +240,9 @@ pub async fn admit(node: &Node, cluster: &str, joiner: Member) -> Reply {
         leader: node.clusters.me.clone(),
         members: sorted_members(members),
     };
+    // The joiner gets the tables and the current view; the view with it follows once the
+    // others have it.
     meta.nodes_set = meta.joiner_nodes_set(&joiner.id);
-    meta.view = view.clone();
-    // The joiner gets the cluster as it will be: its tables, the new view, the last sequence.
     node.clusters
         .set_state(cluster, None, Some(NodeState::Donor));
     let sent = node
@@ -262,7 +265,7 @@ pub async fn admit(node: &Node, cluster: &str, joiner: Member) -> Reply {
         Err(e) => return refused(format!("state transfer failed: {e}")),
     }
     node.clusters.peers.seen(&joiner.id, None);
-    install_view(node, cluster, view).await;
+    install_view(node, cluster, view, Some(&joiner.id)).await;
     Reply::Ok
 }
 
@@ -304,7 +307,7 @@ pub async fn evict(node: &Node, cluster: &str, dead: &[String]) {
         view.epoch,
         dead.join(",")
     ));
-    install_view(node, cluster, view).await;
+    install_view(node, cluster, view, None).await;
 }
 
 /// Forms a new primary component led by this node from the reachable `group` (this node
@@ -407,7 +410,7 @@ pub async fn take_over(node: &Node, cluster: &str, group: &[String]) {
     node.log.line(&format!(
         "cluster '{cluster}': this node leads view {epoch}"
     ));
-    install_view(node, cluster, view).await;
+    install_view(node, cluster, view, None).await;
 }
 
 /// `pc.bootstrap`: this node alone becomes the primary component (no-op when it is primary).
@@ -430,6 +433,6 @@ pub async fn bootstrap(node: &Node, cluster: &str) -> Result<(), String> {
     node.log.line(&format!(
         "cluster '{cluster}': bootstrapped a new primary component"
     ));
-    install_view(node, cluster, view).await;
+    install_view(node, cluster, view, None).await;
     Ok(())
 }

@@ -105,13 +105,14 @@ pub fn install(node: &Node, meta: ClusterMeta, tables: Vec<Table>) -> Reply {
     };
     match node.write(|_| Ok((vec![Mutation::ClusterInstall { meta, tables }], ()))) {
         Ok(()) => {
-            let status = if included {
-                Status::Primary
+            // A member being resynchronised is in the view already; a joiner waits for the
+            // view that admits it.
+            let (status, state) = if included {
+                (Status::Primary, NodeState::Synced)
             } else {
-                Status::NonPrimary
+                (Status::Disconnected, NodeState::Joining)
             };
-            node.clusters
-                .set_state(&name, Some(status), Some(NodeState::Synced));
+            node.clusters.set_state(&name, Some(status), Some(state));
             if let Some(l) = node.clusters.locals().get_mut(&name) {
                 l.trailing_since = None;
             }
