@@ -512,3 +512,39 @@ async fn routing_through_a_shard_table_with_clustered_mirrors() {
         );
     }
 }
+
+/// The node leading the cluster dies and is back before the others notice: the others form a
+/// new primary component and the restarted node rejoins it; writes work everywhere afterwards.
+#[tokio::test]
+async fn the_leader_restarts_before_anyone_notices() {
+    let mut nodes = three_node_cluster().await;
+    exec(
+        &mut conn(&nodes[0]).await,
+        "INSERT INTO c:t (id, title, n) VALUES (1, 'a', 1)",
+    )
+    .await;
+    nodes[0].kill();
+    nodes[0].launch().unwrap();
+    for n in &nodes {
+        wait_counters(n, "c", "a full primary view", |st| {
+            st["status"] == "primary" && st["node_state"] == "synced" && st["size"] == "3"
+        })
+        .await;
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let id = 10 + i;
+        exec(
+            &mut conn(n).await,
+            &format!("INSERT INTO c:t (id, title, n) VALUES ({id}, 'after', {id})"),
+        )
+        .await;
+    }
+    for n in &nodes {
+        assert_eq!(
+            count(&mut conn(n).await, "t").await,
+            4,
+            "node {}",
+            n.index()
+        );
+    }
+}

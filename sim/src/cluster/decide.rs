@@ -88,10 +88,17 @@ pub fn decide(s: &Situation) -> Action {
             }
             return Action::Nothing;
         }
-        if !s.alive.contains(&view.leader) {
+        // A leader that stopped answering, or answers without being primary (it restarted, or
+        // lost its majority), is replaced by the smallest member still in the primary component.
+        let leader_primary =
+            s.alive.contains(&view.leader) && s.digest(&view.leader).is_some_and(|d| d.primary);
+        if !leader_primary {
             let mut group: Vec<String> = view
                 .member_ids()
-                .filter(|id| *id == s.me || s.alive.contains(*id))
+                .filter(|id| {
+                    *id == s.me
+                        || (s.alive.contains(*id) && s.digest(id).is_some_and(|d| d.primary))
+                })
                 .map(str::to_string)
                 .collect();
             group.sort();
@@ -111,7 +118,13 @@ pub fn decide(s: &Situation) -> Action {
     // Not in a primary component: join one if it exists, else try to form one from the
     // reachable members if they hold a quorum of the last primary component.
     if let Some(leader) = s.primary_elsewhere() {
-        return Action::Rejoin(leader);
+        // Members still following this node (it restarted before they noticed) replace it
+        // first; then it rejoins the component they form.
+        return if leader == s.me {
+            Action::Nothing
+        } else {
+            Action::Rejoin(leader)
+        };
     }
     let mut group: Vec<String> = s
         .digests
@@ -282,6 +295,26 @@ mod tests {
                 digests: vec![("a", digest("a", 4, true)), ("b", digest("a", 4, true))],
                 trailing: false,
                 want: Action::Rejoin("a".into()),
+            },
+            // The leader restarted before its followers noticed: the smallest follower takes
+            // over, the restarted leader waits and rejoins.
+            Case {
+                me: "b",
+                leader: "a",
+                status: Status::Primary,
+                alive: &["a", "c"],
+                digests: vec![("a", digest("a", 3, false)), ("c", digest("a", 3, true))],
+                trailing: false,
+                want: Action::TakeOver(vec!["b".into(), "c".into()]),
+            },
+            Case {
+                me: "a",
+                leader: "a",
+                status: Status::Disconnected,
+                alive: &["b", "c"],
+                digests: vec![("b", digest("a", 3, true)), ("c", digest("a", 3, true))],
+                trailing: false,
+                want: Action::Nothing,
             },
             // Every node restarted: the smallest with a quorum forms the primary component.
             Case {
