@@ -256,10 +256,22 @@ impl SimNode {
     fn push_links(&self) -> io::Result<()> {
         let peers: Vec<String> = self.blocked_peers().into_iter().collect();
         let body = serde_json::json!({ "type": "links", "blocked": peers }).to_string();
+        // With auth configured, node-to-node endpoints want the shared agent secret.
+        let secret = self
+            .options
+            .sim_lines
+            .iter()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == "agent_secret")
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| "1".to_string());
         let (status, reply) = http_post(
             self.ports.api,
-            "/_sim/cluster",
-            &[("Content-Type", "application/json")],
+            crate::cluster::messages::PATH,
+            &[
+                ("Content-Type", "application/json"),
+                (crate::exec::agent::AGENT_HEADER, secret.as_str()),
+            ],
             &body,
         )?;
         if status != 200 {

@@ -548,3 +548,33 @@ async fn the_leader_restarts_before_anyone_notices() {
         );
     }
 }
+
+/// With auth configured, members authenticate to each other with the shared agent secret.
+#[tokio::test]
+async fn replication_between_nodes_with_auth() {
+    let options = NodeOptions {
+        sim_lines: vec![
+            "user = root:pw:all".to_string(),
+            "agent_secret = s3cret".to_string(),
+        ],
+        ..NodeOptions::default()
+    };
+    let nodes = start_nodes(2, &options).unwrap();
+    let mut c1 = conn(&nodes[0]).await;
+    let mut c2 = conn(&nodes[1]).await;
+    exec(&mut c1, "CREATE TABLE t (title text)").await;
+    exec(&mut c1, "CREATE CLUSTER c").await;
+    exec(
+        &mut c2,
+        &format!("JOIN CLUSTER c AT '{}'", nodes[0].node_id()),
+    )
+    .await;
+    exec(&mut c1, "ALTER CLUSTER c ADD t").await;
+    exec(&mut c2, "INSERT INTO c:t (id, title) VALUES (1, 'x')").await;
+    assert_eq!(count(&mut c1, "t").await, 1);
+    partition(&[&[&nodes[0]], &[&nodes[1]]]).unwrap();
+    wait_counters(&nodes[0], "c", "quorum lost", |st| {
+        st["status"] == "non-primary"
+    })
+    .await;
+}
