@@ -280,6 +280,16 @@ pub async fn evict(node: &Node, cluster: &str, dead: &[String]) {
     let Some(meta) = node.catalog().cluster(cluster).cloned() else {
         return;
     };
+    let mut gone = Vec::new();
+    for id in dead {
+        if !super::peers::probe(node, id).await {
+            gone.push(id.clone());
+        }
+    }
+    if gone.is_empty() {
+        return;
+    }
+    let dead = &gone;
     let alive = node.clusters.peers.alive(node.clusters.timings.suspect);
     let keep: Vec<Member> = meta
         .view
@@ -318,6 +328,19 @@ pub async fn take_over(node: &Node, cluster: &str, group: &[String]) {
     let Some(meta) = node.catalog().cluster(cluster).cloned() else {
         return;
     };
+    // A leader that still leads (its heartbeats were only late) keeps its place.
+    let leader = meta.view.leader.clone();
+    if leader != node.clusters.me
+        && super::peers::probe(node, &leader).await
+        && node
+            .clusters
+            .peers
+            .digests(cluster, &BTreeSet::from([leader.clone()]))
+            .iter()
+            .any(|(_, d)| d.primary && d.leader == leader)
+    {
+        return;
+    }
     let peers_digests = node.clusters.peers.digests(
         cluster,
         &group.iter().cloned().collect::<BTreeSet<String>>(),

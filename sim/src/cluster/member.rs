@@ -29,7 +29,7 @@ pub fn apply(node: &Node, cluster: &str, epoch: u64, seq: u64, batch: Vec<Mutati
                 node.clusters.forget(cluster);
             } else if let Some(l) = node.clusters.locals().get_mut(cluster) {
                 l.received += 1;
-                l.trailing_since = None;
+                l.trailing = None;
             }
             Reply::Ok
         }
@@ -114,7 +114,7 @@ pub fn install(node: &Node, meta: ClusterMeta, tables: Vec<Table>) -> Reply {
             };
             node.clusters.set_state(&name, Some(status), Some(state));
             if let Some(l) = node.clusters.locals().get_mut(&name) {
-                l.trailing_since = None;
+                l.trailing = None;
             }
             node.log.line(&format!(
                 "cluster '{name}': state transfer received, synced"

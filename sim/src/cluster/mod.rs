@@ -89,8 +89,10 @@ struct Local {
     repl: String,
     /// A rejoin or takeover runs for this cluster.
     busy: bool,
-    /// Since when a follower has trailed its leader's sequence number.
-    trailing_since: Option<Instant>,
+    /// A point (epoch, sequence number) the leader reported and this follower had not reached
+    /// yet, and when it was seen: if it is still not reached after the suspect time, a message
+    /// was lost.
+    trailing: Option<(Instant, u64, u64)>,
     /// Writes sequenced here as the leader, and writes applied from a leader.
     replicated: u64,
     received: u64,
@@ -183,7 +185,7 @@ impl Clusters {
                 state,
                 repl,
                 busy: false,
-                trailing_since: None,
+                trailing: None,
                 replicated: 0,
                 received: 0,
                 join_path: String::new(),

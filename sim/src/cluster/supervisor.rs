@@ -45,22 +45,32 @@ fn evaluate(node: &Node, name: &str) -> Action {
     };
     let alive = node.clusters.peers.alive(timings.suspect);
     let digests = node.clusters.peers.digests(name, &alive);
-    let behind = digests
+    // Under a steady stream of writes the leader is always a step ahead; only a point it
+    // reported that is still not reached after the suspect time means a lost message.
+    let leader_point = digests
         .iter()
         .find(|(id, _)| *id == meta.view.leader)
-        .is_some_and(|(_, d)| d.primary && (d.epoch > meta.view.epoch || d.seq > meta.seq));
+        .filter(|(_, d)| d.primary)
+        .map(|(_, d)| (d.epoch, d.seq));
+    let reached = |(epoch, seq): (u64, u64)| meta.view.epoch >= epoch && meta.seq >= seq;
     let trailing = {
         let mut locals = node.clusters.locals();
         let Some(local) = locals.get_mut(name) else {
             return Action::Nothing;
         };
-        if behind {
-            let since = *local.trailing_since.get_or_insert_with(Instant::now);
-            since.elapsed() > timings.suspect
-        } else {
-            local.trailing_since = None;
-            false
+        if let Some((_, epoch, seq)) = local.trailing {
+            if reached((epoch, seq)) {
+                local.trailing = None;
+            }
         }
+        if local.trailing.is_none() {
+            local.trailing = leader_point
+                .filter(|p| !reached(*p))
+                .map(|(epoch, seq)| (Instant::now(), epoch, seq));
+        }
+        local
+            .trailing
+            .is_some_and(|(since, _, _)| since.elapsed() > timings.suspect)
     };
     decide(&Situation {
         me: node.clusters.me(),
@@ -79,6 +89,8 @@ async fn act(node: &Node, name: &str, action: Action) {
         Action::Evict(dead) => leader::evict(node, name, &dead).await,
         Action::TakeOver(group) => leader::take_over(node, name, &group).await,
         Action::Rejoin(via) => {
+            node.log
+                .line(&format!("cluster '{name}': rejoining through {via}"));
             if let Err(e) = member::rejoin(node, name, &via).await {
                 node.log.line(&format!(
                     "WARNING: cluster '{name}': rejoin through {via} failed: {e}"
