@@ -11,22 +11,12 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{connect, env_or, report};
 use manticore_sim::testkit::{start_nodes, NodeOptions, SimNode};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Row};
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn connect(node: &SimNode) -> Conn {
-    Conn::new(Opts::from_url(&node.mysql_url()).expect("url"))
-        .await
-        .expect("connect")
-}
+use mysql_async::Row;
 
 /// `ops` single-row replicated INSERTs split over `clients` connections, connection `k` on
 /// `nodes[k % nodes.len()]`; ids start after `first`.
@@ -75,14 +65,6 @@ async fn time_until(mut cond: impl AsyncFnMut() -> bool) -> Duration {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     started.elapsed()
-}
-
-fn report(what: &str, ops: u64, took: Duration) {
-    println!(
-        "{what}: {ops} ops in {:.2} s = {:.0} ops/s",
-        took.as_secs_f64(),
-        ops as f64 / took.as_secs_f64()
-    );
 }
 
 fn spread(label: &str, samples: &[Duration]) {

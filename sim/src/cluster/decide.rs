@@ -203,187 +203,183 @@ mod tests {
         }
     }
 
-    struct Case {
-        me: &'static str,
-        leader: &'static str,
-        status: Status,
-        alive: &'static [&'static str],
-        digests: Vec<(&'static str, Digest)>,
-        trailing: bool,
-        want: Action,
-    }
+    /// (peer, its leader, epoch, primary) as a heartbeat reports it.
+    type Reported = (&'static str, &'static str, u64, bool);
 
     #[test]
     fn supervisor_decisions() {
         let members = ["a", "b", "c"];
-        let cases = vec![
+        // (me, leader, status, alive peers, what they report, trailing, expected action)
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(&str, &str, Status, &[&str], &[Reported], bool, Action)> = vec![
             // The leader evicts a member that stopped answering.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, true))],
-                trailing: false,
-                want: Action::Evict(vec!["c".into()]),
-            },
+            (
+                "a",
+                "a",
+                Status::Primary,
+                &["b"],
+                &[("b", "a", 3, true)],
+                false,
+                Action::Evict(vec!["c".into()]),
+            ),
             // A follower waits while its leader answers.
-            Case {
-                me: "b",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["a", "c"],
-                digests: vec![("a", digest("a", 3, true))],
-                trailing: false,
-                want: Action::Nothing,
-            },
+            (
+                "b",
+                "a",
+                Status::Primary,
+                &["a", "c"],
+                &[("a", "a", 3, true)],
+                false,
+                Action::Nothing,
+            ),
             // The leader died: the smallest remaining member takes over, the other waits.
-            Case {
-                me: "b",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["c"],
-                digests: vec![("c", digest("a", 3, true))],
-                trailing: false,
-                want: Action::TakeOver(vec!["b".into(), "c".into()]),
-            },
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, true))],
-                trailing: false,
-                want: Action::Nothing,
-            },
+            (
+                "b",
+                "a",
+                Status::Primary,
+                &["c"],
+                &[("c", "a", 3, true)],
+                false,
+                Action::TakeOver(vec!["b".into(), "c".into()]),
+            ),
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &["b"],
+                &[("b", "a", 3, true)],
+                false,
+                Action::Nothing,
+            ),
             // An isolated follower takes over alone (and will fail the quorum check).
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Primary,
-                alive: &[],
-                digests: vec![],
-                trailing: false,
-                want: Action::TakeOver(vec!["c".into()]),
-            },
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &[],
+                &[],
+                false,
+                Action::TakeOver(vec!["c".into()]),
+            ),
             // The leader moved on without this follower for a while: rejoin.
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["a"],
-                digests: vec![("a", digest("a", 4, true))],
-                trailing: true,
-                want: Action::Rejoin("a".into()),
-            },
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &["a"],
+                &[("a", "a", 4, true)],
+                true,
+                Action::Rejoin("a".into()),
+            ),
             // Just behind (the view is on its way): wait.
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["a"],
-                digests: vec![("a", digest("a", 4, true))],
-                trailing: false,
-                want: Action::Nothing,
-            },
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &["a"],
+                &[("a", "a", 4, true)],
+                false,
+                Action::Nothing,
+            ),
             // A restarted node finds a primary component.
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Disconnected,
-                alive: &["a", "b"],
-                digests: vec![("a", digest("a", 4, true)), ("b", digest("a", 4, true))],
-                trailing: false,
-                want: Action::Rejoin("a".into()),
-            },
+            (
+                "c",
+                "a",
+                Status::Disconnected,
+                &["a", "b"],
+                &[("a", "a", 4, true), ("b", "a", 4, true)],
+                false,
+                Action::Rejoin("a".into()),
+            ),
             // The leader restarted before its followers noticed: the smallest follower takes
             // over, the restarted leader waits and rejoins.
-            Case {
-                me: "b",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["a", "c"],
-                digests: vec![("a", digest("a", 3, false)), ("c", digest("a", 3, true))],
-                trailing: false,
-                want: Action::TakeOver(vec!["b".into(), "c".into()]),
-            },
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Disconnected,
-                alive: &["b", "c"],
-                digests: vec![("b", digest("a", 3, true)), ("c", digest("a", 3, true))],
-                trailing: false,
-                want: Action::Nothing,
-            },
+            (
+                "b",
+                "a",
+                Status::Primary,
+                &["a", "c"],
+                &[("a", "a", 3, false), ("c", "a", 3, true)],
+                false,
+                Action::TakeOver(vec!["b".into(), "c".into()]),
+            ),
+            (
+                "a",
+                "a",
+                Status::Disconnected,
+                &["b", "c"],
+                &[("b", "a", 3, true), ("c", "a", 3, true)],
+                false,
+                Action::Nothing,
+            ),
             // Every node restarted: the smallest with a quorum forms the primary component.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Disconnected,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, false))],
-                trailing: false,
-                want: Action::TakeOver(vec!["a".into(), "b".into()]),
-            },
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Disconnected,
-                alive: &[],
-                digests: vec![],
-                trailing: false,
-                want: Action::Nothing,
-            },
+            (
+                "a",
+                "a",
+                Status::Disconnected,
+                &["b"],
+                &[("b", "a", 3, false)],
+                false,
+                Action::TakeOver(vec!["a".into(), "b".into()]),
+            ),
+            (
+                "a",
+                "a",
+                Status::Disconnected,
+                &[],
+                &[],
+                false,
+                Action::Nothing,
+            ),
             // A lone non-primary survivor stays as it is (pc.bootstrap is the way out).
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::NonPrimary,
-                alive: &[],
-                digests: vec![],
-                trailing: false,
-                want: Action::Nothing,
-            },
+            (
+                "a",
+                "a",
+                Status::NonPrimary,
+                &[],
+                &[],
+                false,
+                Action::Nothing,
+            ),
             // A partitioned minority that is back in touch with the others.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::NonPrimary,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, false))],
-                trailing: false,
-                want: Action::TakeOver(vec!["a".into(), "b".into()]),
-            },
+            (
+                "a",
+                "a",
+                Status::NonPrimary,
+                &["b"],
+                &[("b", "a", 3, false)],
+                false,
+                Action::TakeOver(vec!["a".into(), "b".into()]),
+            ),
             // A stale leader meets a newer primary: it rejoins.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["b", "c"],
-                digests: vec![("b", digest("b", 9, true)), ("c", digest("b", 9, true))],
-                trailing: false,
-                want: Action::Rejoin("b".into()),
-            },
+            (
+                "a",
+                "a",
+                Status::Primary,
+                &["b", "c"],
+                &[("b", "b", 9, true), ("c", "b", 9, true)],
+                false,
+                Action::Rejoin("b".into()),
+            ),
         ];
-        for (i, c) in cases.into_iter().enumerate() {
-            let m = meta(c.leader, &members, 3);
-            let alive = set(c.alive);
-            let digests: Vec<(String, Digest)> = c
-                .digests
-                .into_iter()
-                .map(|(p, d)| (p.to_string(), d))
+        for (i, (me, leader, status, alive, reported, trailing, want)) in
+            cases.into_iter().enumerate()
+        {
+            let m = meta(leader, &members, 3);
+            let alive = set(alive);
+            let digests: Vec<(String, Digest)> = reported
+                .iter()
+                .map(|(p, l, e, primary)| (p.to_string(), digest(l, *e, *primary)))
                 .collect();
             let s = Situation {
-                me: c.me,
+                me,
                 meta: &m,
-                status: c.status,
+                status,
                 state: NodeState::Synced,
                 alive: &alive,
                 digests: &digests,
-                trailing: c.trailing,
+                trailing,
             };
-            assert_eq!(decide(&s), c.want, "case {i}");
+            assert_eq!(decide(&s), want, "case {i}");
         }
         // The single member of a one-node cluster restarts and forms the primary alone.
         let single = meta("a", &["a"], 1);
