@@ -34,12 +34,22 @@ fn not_leading(node: &Node, cluster: &str) -> Option<Reply> {
     })
 }
 
-/// Sequences one write: checks, numbers, applies here, then on every other member.
-pub async fn commit(node: &Node, cluster: &str, batch: Vec<Mutation>, checks: &[Check]) -> Reply {
+/// Sequences one write: checks, numbers, applies here, then on every other member. A write
+/// already sequenced (its submission was retried) is answered with its number again.
+pub async fn commit(
+    node: &Node,
+    cluster: &str,
+    write: &str,
+    batch: Vec<Mutation>,
+    checks: &[Check],
+) -> Reply {
     let lock = node.clusters.sequencer(cluster);
     let _guard = lock.lock().await;
     if let Some(reply) = not_leading(node, cluster) {
         return reply;
+    }
+    if let Some(seq) = node.clusters.committed_seq(cluster, write) {
+        return Reply::Committed { seq };
     }
     let applied = node.write(|catalog| {
         for check in checks {
@@ -70,6 +80,7 @@ pub async fn commit(node: &Node, cluster: &str, batch: Vec<Mutation>, checks: &[
     if let Some(l) = node.clusters.locals().get_mut(cluster) {
         l.replicated += 1;
     }
+    node.clusters.remember_commit(cluster, write, seq);
     let deleted = is_delete(&full);
     let others: Vec<Member> = view
         .members
@@ -79,6 +90,7 @@ pub async fn commit(node: &Node, cluster: &str, batch: Vec<Mutation>, checks: &[
         .collect();
     let req = Request::Apply {
         cluster: cluster.to_string(),
+        write: write.to_string(),
         epoch: view.epoch,
         seq,
         batch: full,

@@ -10,7 +10,13 @@ use crate::store::cluster::{ClusterMeta, View};
 use crate::store::mutation::Mutation;
 
 /// Applies a write in sequence; anything out of step asks the leader for a transfer.
-pub fn apply(node: &Node, cluster: &str, epoch: u64, seq: u64, batch: Vec<Mutation>) -> Reply {
+pub fn apply(
+    node: &Node,
+    cluster: &str,
+    write: &str,
+    (epoch, seq): (u64, u64),
+    batch: Vec<Mutation>,
+) -> Reply {
     let deletes = batch
         .iter()
         .any(|m| matches!(m, Mutation::ClusterDelete { .. }));
@@ -27,9 +33,11 @@ pub fn apply(node: &Node, cluster: &str, epoch: u64, seq: u64, batch: Vec<Mutati
         Ok(true) => {
             if deletes {
                 node.clusters.forget(cluster);
-            } else if let Some(l) = node.clusters.locals().get_mut(cluster) {
-                l.received += 1;
-                l.trailing = None;
+            } else {
+                if let Some(l) = node.clusters.locals().get_mut(cluster) {
+                    l.received += 1;
+                }
+                node.clusters.remember_commit(cluster, write, seq);
             }
             Reply::Ok
         }

@@ -26,7 +26,8 @@ pub mod status;
 mod supervisor;
 mod transport;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,10 @@ pub struct Clusters {
     transport: Transport,
     /// Peers whose traffic is dropped (partition tooling).
     blocked: Mutex<HashSet<String>>,
+    /// Numbers the writes this node submits (with the node id: a write's identity).
+    next_write: AtomicU64,
+    /// Writes this node sequenced lately, per cluster: (write id, sequence number).
+    committed: Mutex<HashMap<String, VecDeque<(String, u64)>>>,
     /// This node's identity in the group (`cluster_<c>_gcomm_uuid`).
     pub node_uuid: String,
 }
@@ -152,6 +157,8 @@ impl Clusters {
             sequencers: Mutex::new(HashMap::new()),
             peers: Peers::default(),
             blocked: Mutex::new(HashSet::new()),
+            next_write: AtomicU64::new(1),
+            committed: Mutex::new(HashMap::new()),
             node_uuid: uuid::Uuid::new_v4().to_string(),
         }
     }
@@ -210,6 +217,10 @@ impl Clusters {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
+        self.committed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 
     fn set_state(&self, name: &str, status: Option<Status>, state: Option<NodeState>) {
@@ -265,6 +276,38 @@ impl Clusters {
         if let Some(l) = self.locals().get_mut(name) {
             l.busy = false;
         }
+    }
+
+    /// A write id unique across nodes and restarts (node id, start instance, counter).
+    fn new_write_id(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.me,
+            self.node_uuid,
+            self.next_write.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// The sequence number a write already got here, if it was sequenced lately.
+    fn committed_seq(&self, cluster: &str, write: &str) -> Option<u64> {
+        self.committed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(cluster)?
+            .iter()
+            .find(|(w, _)| w == write)
+            .map(|(_, seq)| *seq)
+    }
+
+    fn remember_commit(&self, cluster: &str, write: &str, seq: u64) {
+        /// Enough for every retry of a write in flight on a busy leader.
+        const KEEP: usize = 4096;
+        let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = committed.entry(cluster.to_string()).or_default();
+        if recent.len() == KEEP {
+            recent.pop_front();
+        }
+        recent.push_back((write.to_string(), seq));
     }
 
     pub fn is_blocked(&self, peer: &str) -> bool {
@@ -331,13 +374,15 @@ pub async fn submit(
 ) -> Result<u64, String> {
     ready(node, cluster)?;
     let deadline = Instant::now() + node.clusters.timings.write_wait;
+    let write = node.clusters.new_write_id();
     let mut target = leader_of(node, cluster)?;
     loop {
         let outcome = if target == node.clusters.me {
-            Ok(leader::commit(node, cluster, batch.clone(), &checks).await)
+            Ok(leader::commit(node, cluster, &write, batch.clone(), &checks).await)
         } else {
             let req = Request::Submit {
                 cluster: cluster.to_string(),
+                write: write.clone(),
                 batch: batch.clone(),
                 checks: checks.clone(),
             };
@@ -459,4 +504,49 @@ pub async fn delete(node: &Node, name: &str) -> Result<(), String> {
 /// Cuts (or restores) this node's links: traffic to and from these peers is dropped.
 pub fn set_blocked(node: &Node, peers: Vec<String>) {
     node.clusters.set_blocked(peers);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clusters() -> Clusters {
+        let text = "searchd {\nlisten = 127.0.0.1:1312\nlisten = 127.0.0.1:1350-1352:replication\ndata_dir = /d\n}\n";
+        Clusters::new(&Config::parse(std::path::Path::new("/x"), text).unwrap())
+    }
+
+    #[test]
+    fn a_retried_write_keeps_its_number() {
+        let c = clusters();
+        let (w1, w2) = (c.new_write_id(), c.new_write_id());
+        assert_ne!(w1, w2);
+        assert!(w1.starts_with("127.0.0.1:1312/"));
+        c.remember_commit("c", &w1, 7);
+        assert_eq!(c.committed_seq("c", &w1), Some(7));
+        assert_eq!(c.committed_seq("c", &w2), None);
+        assert_eq!(c.committed_seq("other", &w1), None);
+        c.forget("c");
+        assert_eq!(c.committed_seq("c", &w1), None);
+    }
+
+    #[test]
+    fn each_cluster_shows_its_own_replication_port() {
+        let c = clusters();
+        for name in ["a", "b", "c", "d"] {
+            c.register(name, Status::Primary, NodeState::Synced);
+        }
+        let ports: Vec<String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| c.member(n).repl)
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                "127.0.0.1:1350",
+                "127.0.0.1:1351",
+                "127.0.0.1:1352",
+                "127.0.0.1:1350"
+            ]
+        );
+    }
 }
