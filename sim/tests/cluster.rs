@@ -578,3 +578,49 @@ async fn replication_between_nodes_with_auth() {
     })
     .await;
 }
+
+/// Ten clusters over the same three nodes (as internal shard clusters are): a lost node leaves
+/// every view, and its restart brings it back into all of them.
+#[tokio::test]
+async fn many_clusters_share_one_liveness_check_per_node_pair() {
+    let mut nodes = start_nodes(3, &NodeOptions::default()).unwrap();
+    let seed = nodes[0].node_id();
+    let names: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+    for n in &nodes {
+        for name in &names {
+            std::fs::create_dir_all(n.data_dir().join(name)).unwrap();
+        }
+    }
+    let mut c1 = conn(&nodes[0]).await;
+    for name in &names {
+        exec(&mut c1, &format!("CREATE CLUSTER {name} '{name}' as path")).await;
+        exec(&mut c1, &format!("CREATE TABLE system.{name}_s0 (n int)")).await;
+        exec(&mut c1, &format!("ALTER CLUSTER {name} ADD system.{name}_s0")).await;
+    }
+    for n in &nodes[1..] {
+        let mut c = conn(n).await;
+        for name in &names {
+            exec(&mut c, &format!("JOIN CLUSTER {name} at '{seed}' '{name}' as path")).await;
+        }
+    }
+    nodes[2].kill();
+    let gone = nodes[2].node_id();
+    for name in &names {
+        wait_counters(&nodes[0], name, "node 3 leaving", |st| {
+            !view_has(st, &gone) && st["status"] == "primary"
+        })
+        .await;
+    }
+    for name in &names {
+        exec(&mut c1, &format!("INSERT INTO {name}:system.{name}_s0 (id, n) VALUES (1, 1)")).await;
+    }
+    nodes[2].launch().unwrap();
+    let mut c3 = conn(&nodes[2]).await;
+    for name in &names {
+        wait_counters(&nodes[2], name, "node 3 back", |st| {
+            st["status"] == "primary" && st["node_state"] == "synced" && st["size"] == "3"
+        })
+        .await;
+        assert_eq!(count(&mut c3, &format!("system.{name}_s0")).await, 1);
+    }
+}
