@@ -367,6 +367,27 @@ async fn statements_and_membership_across_several_clusters() {
         .1,
         "cluster 'h1' already exists"
     );
+    // Joining through oneself finds no donor.
+    let me2 = nodes[1].node_id();
+    assert_eq!(
+        error(&mut c2, &format!("JOIN CLUSTER h3 AT '{me2}'"))
+            .await
+            .1,
+        "cluster 'h3', failed to fetch donor user from any node"
+    );
+    exec(
+        &mut c1,
+        "CREATE TABLE d type='distributed' local='system.a_s0'",
+    )
+    .await;
+    assert_eq!(
+        error(&mut c1, "ALTER CLUSTER h1 ADD d").await.1,
+        "unknown or wrong type of table 'd'"
+    );
+    assert_eq!(
+        error(&mut c1, "ALTER CLUSTER nope ADD system.a_s0").await.1,
+        "unknown cluster 'nope'"
+    );
     exec(&mut c1, "ALTER CLUSTER h1 ADD system.a_s0,system.a_s1").await;
     assert_eq!(
         error(&mut c1, "ALTER CLUSTER h2 ADD system.a_s0").await.1,
@@ -595,12 +616,20 @@ async fn many_clusters_share_one_liveness_check_per_node_pair() {
     for name in &names {
         exec(&mut c1, &format!("CREATE CLUSTER {name} '{name}' as path")).await;
         exec(&mut c1, &format!("CREATE TABLE system.{name}_s0 (n int)")).await;
-        exec(&mut c1, &format!("ALTER CLUSTER {name} ADD system.{name}_s0")).await;
+        exec(
+            &mut c1,
+            &format!("ALTER CLUSTER {name} ADD system.{name}_s0"),
+        )
+        .await;
     }
     for n in &nodes[1..] {
         let mut c = conn(n).await;
         for name in &names {
-            exec(&mut c, &format!("JOIN CLUSTER {name} at '{seed}' '{name}' as path")).await;
+            exec(
+                &mut c,
+                &format!("JOIN CLUSTER {name} at '{seed}' '{name}' as path"),
+            )
+            .await;
         }
     }
     nodes[2].kill();
@@ -612,7 +641,11 @@ async fn many_clusters_share_one_liveness_check_per_node_pair() {
         .await;
     }
     for name in &names {
-        exec(&mut c1, &format!("INSERT INTO {name}:system.{name}_s0 (id, n) VALUES (1, 1)")).await;
+        exec(
+            &mut c1,
+            &format!("INSERT INTO {name}:system.{name}_s0 (id, n) VALUES (1, 1)"),
+        )
+        .await;
     }
     nodes[2].launch().unwrap();
     let mut c3 = conn(&nodes[2]).await;
