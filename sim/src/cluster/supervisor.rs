@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::decide::{decide, Action, Situation};
 use super::peers::{wanted_peers, Peers};
-use super::{leader, member};
+use super::{member, views};
 use crate::node::Node;
 
 /// Starts the supervisor of this node's clusters (runs until the process ends).
@@ -86,8 +86,8 @@ fn evaluate(node: &Node, name: &str) -> Action {
 async fn act(node: &Node, name: &str, action: Action) {
     match action {
         Action::Nothing => {}
-        Action::Evict(dead) => leader::evict(node, name, &dead).await,
-        Action::TakeOver(group) => leader::take_over(node, name, &group).await,
+        Action::Evict(dead) => views::evict(node, name, &dead).await,
+        Action::TakeOver(group) => views::take_over(node, name, &group).await,
         Action::Rejoin(via) => {
             node.log
                 .line(&format!("cluster '{name}': rejoining through {via}"));
