@@ -18,6 +18,8 @@ use serde::Deserialize;
 
 /// Cases that need replication clusters, which the simulator does not have yet.
 const SKIPPED_CASES: &[&str] = &[];
+/// How long replayed nodes take to declare a peer dead (milliseconds).
+const REPLAY_SUSPECT_MS: u64 = 2000;
 /// Records sent with the helper's User-Agent (`buddy_envelopes.jsonl`, the "loop guard" items).
 const BUDDY_UA_RECORDS: &[(&str, u32)] = &[("buddy", 43), ("buddy", 45)];
 const PLUGIN_DIR: &str = manticore_sim::exec::show::PLUGIN_DIR;
@@ -101,6 +103,9 @@ impl Nodes {
         for (i, (name, ports)) in names.iter().zip(sets).enumerate() {
             let options = NodeOptions {
                 buddy_path: (case == "buddy" && name == "n1").then(|| FAKE_HELPER.to_string()),
+                // Records taken "right after" a kill must still see the dead node, as searchd
+                // (4.6–6.5 s) does: a wider margin than the default 1 s under a loaded machine.
+                sim_lines: vec![format!("cluster_suspect_ms = {REPLAY_SUSPECT_MS}")],
                 ..NodeOptions::default()
             };
             let mut node = SimNode::configure_with_ports(i + 1, ports, options).unwrap();
