@@ -6,22 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{connect, env_or, report};
 use manticore_sim::testkit::{NodeOptions, SimNode};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts};
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn connect(node: &SimNode) -> Conn {
-    Conn::new(Opts::from_url(&node.mysql_url()).expect("url"))
-        .await
-        .expect("connect")
-}
 
 /// Runs `ops` statements split over `clients` connections; returns the elapsed time.
 async fn phase(node: &SimNode, clients: u64, ops: u64, make: fn(u64) -> String) -> Duration {
@@ -41,14 +30,6 @@ async fn phase(node: &SimNode, clients: u64, ops: u64, make: fn(u64) -> String) 
         t.await.expect("client task");
     }
     started.elapsed()
-}
-
-fn report(what: &str, ops: u64, took: Duration) {
-    println!(
-        "{what}: {ops} ops in {:.2} s = {:.0} ops/s",
-        took.as_secs_f64(),
-        ops as f64 / took.as_secs_f64()
-    );
 }
 
 fn main() {

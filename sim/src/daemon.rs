@@ -40,6 +40,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         std::fs::write(pid_file, format!("{}\n", std::process::id()))?;
     }
     let node = Arc::new(Node::open(config, log)?);
+    // Clusters are known (as disconnected) before the first client can ask about them.
+    crate::cluster::start(&node);
     let mut servers = Vec::new();
     for l in &node.config.listeners {
         let listener = match l.proto {
@@ -65,7 +67,6 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             _ => tokio::spawn(http::serve(n, listener, http::Port::Http)),
         });
     }
-    crate::cluster::start(&node);
     let (stop_tx, stop_rx) = watch::channel(false);
     let helper = start_helper(&node, stop_rx);
     node.log.line("accepting connections");

@@ -8,6 +8,10 @@
 //! node.restart().unwrap();
 //! ```
 //!
+//! Network partitions: [`cut_link`] makes two nodes drop each other's traffic (replication
+//! messages and agent queries alike) until [`restore_link`]; [`partition`] cuts every link
+//! between groups. The cut is kept across restarts of either node.
+//!
 //! Every node runs in its own process group; dropping a [`SimNode`] (also while a test panics)
 //! kills the group, so helpers started by the node go with it.
 //!
@@ -15,7 +19,7 @@
 //! (`target/<profile>/manticore-sim` beside `target/<profile>/deps/`); run
 //! `cargo build --bins` first when testing from another package.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -132,6 +136,8 @@ pub struct SimNode {
     dir: tempfile::TempDir,
     options: NodeOptions,
     child: Option<Child>,
+    /// Peers (node ids) whose traffic this node drops.
+    blocked: Mutex<BTreeSet<String>>,
 }
 
 impl SimNode {
@@ -155,6 +161,7 @@ impl SimNode {
             dir,
             options,
             child: None,
+            blocked: Mutex::new(BTreeSet::new()),
         };
         fs::create_dir_all(node.data_dir())?;
         fs::write(node.config_path(), node.config_text())?;
@@ -230,7 +237,65 @@ impl SimNode {
             cmd.env(k, v);
         }
         self.child = Some(cmd.spawn()?);
-        self.wait_ready(START_TIMEOUT)
+        self.wait_ready(START_TIMEOUT)?;
+        // A cut link outlives a restart.
+        if !self.blocked_peers().is_empty() {
+            self.push_links()?;
+        }
+        Ok(())
+    }
+
+    fn blocked_peers(&self) -> BTreeSet<String> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Tells the running node which peers' traffic to drop.
+    fn push_links(&self) -> io::Result<()> {
+        let peers: Vec<String> = self.blocked_peers().into_iter().collect();
+        let body = serde_json::json!({ "type": "links", "blocked": peers }).to_string();
+        // With auth configured, node-to-node endpoints want the shared agent secret.
+        let secret = self
+            .options
+            .sim_lines
+            .iter()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == "agent_secret")
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| "1".to_string());
+        let (status, reply) = http_post(
+            self.ports.api,
+            crate::cluster::messages::PATH,
+            &[
+                ("Content-Type", "application/json"),
+                (crate::exec::agent::AGENT_HEADER, secret.as_str()),
+            ],
+            &body,
+        )?;
+        if status != 200 {
+            return Err(io::Error::other(format!(
+                "node {}: setting links failed: HTTP {status} {reply}",
+                self.index
+            )));
+        }
+        Ok(())
+    }
+
+    fn set_link(&self, peer: &SimNode, cut: bool) -> io::Result<()> {
+        {
+            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+            if cut {
+                blocked.insert(peer.node_id());
+            } else {
+                blocked.remove(&peer.node_id());
+            }
+        }
+        if self.child.is_some() {
+            self.push_links()?;
+        }
+        Ok(())
     }
 
     /// Waits until the MySQL, HTTP and API ports accept connections.
@@ -433,6 +498,41 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Cuts the network between two nodes: both drop each other's traffic until [`restore_link`].
+pub fn cut_link(a: &SimNode, b: &SimNode) -> io::Result<()> {
+    a.set_link(b, true)?;
+    b.set_link(a, true)
+}
+
+pub fn restore_link(a: &SimNode, b: &SimNode) -> io::Result<()> {
+    a.set_link(b, false)?;
+    b.set_link(a, false)
+}
+
+/// Cuts every link between nodes of different groups.
+pub fn partition(groups: &[&[&SimNode]]) -> io::Result<()> {
+    for (i, g) in groups.iter().enumerate() {
+        for other in &groups[i + 1..] {
+            for a in g.iter() {
+                for b in other.iter() {
+                    cut_link(a, b)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Restores every link between the given nodes.
+pub fn heal(nodes: &[&SimNode]) -> io::Result<()> {
+    for (i, a) in nodes.iter().enumerate() {
+        for b in &nodes[i + 1..] {
+            restore_link(a, b)?;
+        }
+    }
+    Ok(())
 }
 
 /// Starts nodes 1..=count with the same options.

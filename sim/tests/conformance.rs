@@ -17,7 +17,9 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 /// Cases that need replication clusters, which the simulator does not have yet.
-const SKIPPED_CASES: &[&str] = &["cluster"];
+const SKIPPED_CASES: &[&str] = &[];
+/// How long replayed nodes take to declare a peer dead (milliseconds).
+const REPLAY_SUSPECT_MS: u64 = 2000;
 /// Records sent with the helper's User-Agent (`buddy_envelopes.jsonl`, the "loop guard" items).
 const BUDDY_UA_RECORDS: &[(&str, u32)] = &[("buddy", 43), ("buddy", 45)];
 const PLUGIN_DIR: &str = manticore_sim::exec::show::PLUGIN_DIR;
@@ -101,6 +103,9 @@ impl Nodes {
         for (i, (name, ports)) in names.iter().zip(sets).enumerate() {
             let options = NodeOptions {
                 buddy_path: (case == "buddy" && name == "n1").then(|| FAKE_HELPER.to_string()),
+                // Records taken "right after" a kill must still see the dead node, as searchd
+                // (4.6–6.5 s) does: a wider margin than the default 1 s under a loaded machine.
+                sim_lines: vec![format!("cluster_suspect_ms = {REPLAY_SUSPECT_MS}")],
                 ..NodeOptions::default()
             };
             let mut node = SimNode::configure_with_ports(i + 1, ports, options).unwrap();
@@ -115,8 +120,7 @@ impl Nodes {
     }
 
     /// Applies what a record's note says happened before it (kills, restarts, directories the
-    /// generator created, and waits for the cluster view the note describes). Notes repeat on
-    /// consecutive records, so every action is idempotent.
+    /// generator created, and waits for the cluster state the note describes).
     fn apply_note(&mut self, note: &str, record_node: &str) {
         let named = |text: &str| -> Vec<String> {
             let re = regex::Regex::new(r"\bn\d\b").unwrap();
@@ -155,6 +159,20 @@ impl Nodes {
                     self.wait_view(&o, &victims, false);
                 }
             }
+            return;
+        }
+        if note.starts_with("survivor") && note.ends_with("dead") {
+            // "survivor n1, n2+n3 dead": the golden record was taken once it lost the quorum.
+            let survivor = named(note).into_iter().next().expect("a survivor");
+            wait_until(&format!("{survivor} non-primary"), || {
+                let rows = self.status(&survivor, "cluster_%");
+                rows.iter()
+                    .filter(|(k, _)| k == "cluster_name")
+                    .all(|(_, name)| {
+                        let key = format!("cluster_{name}_status");
+                        rows.iter().any(|(k, v)| *k == key && v == "non-primary")
+                    })
+            });
             return;
         }
         if let Some(pos) = note.find("left ") {
@@ -236,7 +254,11 @@ impl Nodes {
 
     /// Plain textual placeholders, as transcripts.md describes them.
     fn normalize(&self, text: &str) -> String {
-        let mut out = replace_generated_ids(text);
+        let uuid =
+            regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+                .unwrap();
+        let text = uuid.replace_all(text, "{uuid}");
+        let mut out = replace_generated_ids(&text);
         for (name, node) in &self.nodes {
             let p = node.ports();
             out = out.replace(&node.data_dir().display().to_string(), "{data_dir}");
@@ -530,10 +552,13 @@ fn golden_transcripts() {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
+        let mut previous_note = None;
         for r in case_records {
-            if let Some(note) = &r.note {
+            // A note repeats on every record it describes; it is acted on once.
+            if let Some(note) = r.note.as_ref().filter(|n| previous_note != Some(*n)) {
                 nodes.apply_note(note, &r.node);
             }
+            previous_note = r.note.as_ref();
             let (status, raw) = run_record(&nodes, r);
             // The golden generator masked volatile counters before substituting placeholders.
             let upper = r.sql.to_ascii_uppercase();

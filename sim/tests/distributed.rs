@@ -309,10 +309,26 @@ async fn four_shards_on_three_nodes() {
         );
     }
     let shard_rows = [
-        ids(rows(&mut c[0], "SELECT id FROM system.t_s0 LIMIT 100000").await),
-        ids(rows(&mut c[1], "SELECT id FROM system.t_s1 LIMIT 100000").await),
-        ids(rows(&mut c[2], "SELECT id FROM system.t_s2 LIMIT 100000").await),
-        ids(rows(&mut c[1], "SELECT id FROM system.t_s3 LIMIT 100000").await),
+        ids(rows(
+            &mut c[0],
+            "SELECT id FROM system.t_s0 LIMIT 100000 OPTION max_matches=100000",
+        )
+        .await),
+        ids(rows(
+            &mut c[1],
+            "SELECT id FROM system.t_s1 LIMIT 100000 OPTION max_matches=100000",
+        )
+        .await),
+        ids(rows(
+            &mut c[2],
+            "SELECT id FROM system.t_s2 LIMIT 100000 OPTION max_matches=100000",
+        )
+        .await),
+        ids(rows(
+            &mut c[1],
+            "SELECT id FROM system.t_s3 LIMIT 100000 OPTION max_matches=100000",
+        )
+        .await),
     ];
     let mut seen = std::collections::HashSet::new();
     for (shard, ids) in shard_rows.iter().enumerate() {

@@ -434,3 +434,94 @@ async fn http_endpoints() {
         200
     );
 }
+
+/// Several statements in one query, row sets first: every result arrives (also with clients
+/// that negotiate `CLIENT_DEPRECATE_EOF`, as mysql_async does) and the connection stays usable.
+#[tokio::test]
+async fn several_statements_in_one_query() {
+    use mysql_async::prelude::Queryable;
+    let node = SimNode::start(1, NodeOptions::default()).unwrap();
+    let mut c = conn(&node).await;
+    exec(&mut c, "CREATE TABLE t (n int)").await;
+    let mut result = c
+        .query_iter("INSERT INTO t (id, n) VALUES (1, 5), (2, 6); SELECT n FROM t; SELECT id FROM t WHERE id = 2; SHOW META")
+        .await
+        .unwrap();
+    let mut sets = Vec::new();
+    loop {
+        let rows: Vec<mysql_async::Row> = result.collect().await.unwrap();
+        sets.push(rows.len());
+        if result.is_empty() {
+            break;
+        }
+    }
+    drop(result);
+    assert_eq!(sets, vec![0, 2, 1, 4]);
+    // An error after a row set is the next result.
+    let mut result = c
+        .query_iter("SELECT n FROM t; SELECT nope FROM t")
+        .await
+        .unwrap();
+    let first: Vec<mysql_async::Row> = result.collect().await.unwrap();
+    assert_eq!(first.len(), 2);
+    let second = result.collect::<mysql_async::Row>().await;
+    assert!(
+        second
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("unknown column")),
+        "{second:?}"
+    );
+    drop(result);
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM t").await,
+        vec![s(&["2"])]
+    );
+}
+
+/// searchd's result window: 20 rows by default, at most `max_matches` (1000 by default) rows,
+/// an offset inside the window.
+#[tokio::test]
+async fn result_window() {
+    let node = SimNode::start(1, NodeOptions::default()).unwrap();
+    let mut c = conn(&node).await;
+    exec(&mut c, "CREATE TABLE w (n int)").await;
+    for start in (1..=1200).step_by(400) {
+        let values: Vec<String> = (start..start + 400)
+            .map(|i| format!("({i}, {i})"))
+            .collect();
+        exec(
+            &mut c,
+            &format!("INSERT INTO w (id, n) VALUES {}", values.join(", ")),
+        )
+        .await;
+    }
+    let len = |r: Vec<Vec<String>>| r.len();
+    assert_eq!(len(rows(&mut c, "SELECT id FROM w").await), 20);
+    assert_eq!(len(rows(&mut c, "SELECT id FROM w LIMIT 1500").await), 1000);
+    assert_eq!(
+        len(rows(
+            &mut c,
+            "SELECT id FROM w LIMIT 1500 OPTION max_matches=1500"
+        )
+        .await),
+        1200
+    );
+    assert_eq!(
+        len(rows(&mut c, "SELECT id FROM w LIMIT 990, 50").await),
+        10
+    );
+    assert_eq!(
+        error(&mut c, "SELECT id FROM w LIMIT 1000, 5").await.1,
+        "offset out of bounds (offset=1000, max_matches=1000)"
+    );
+    assert_eq!(
+        error(&mut c, "SELECT id FROM w LIMIT 5 OPTION max_matches=0")
+            .await
+            .1,
+        "max_matches can not be less than one"
+    );
+    assert_eq!(
+        rows(&mut c, "SELECT COUNT(*) FROM w").await,
+        vec![s(&["1200"])]
+    );
+}

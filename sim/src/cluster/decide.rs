@@ -42,7 +42,8 @@ pub struct Situation<'a> {
     pub alive: &'a BTreeSet<String>,
     /// What each answering peer reports about this cluster (absent: not a member there).
     pub digests: &'a [(String, Digest)],
-    /// This follower has trailed its leader's sequence number for longer than the suspect time.
+    /// This follower has trailed its leader (an older view or fewer writes) for longer than the
+    /// suspect time: a view or a write it should have received never arrived.
     pub trailing: bool,
 }
 
@@ -87,10 +88,17 @@ pub fn decide(s: &Situation) -> Action {
             }
             return Action::Nothing;
         }
-        if !s.alive.contains(&view.leader) {
+        // A leader that stopped answering, or answers without being primary (it restarted, or
+        // lost its majority), is replaced by the smallest member still in the primary component.
+        let leader_primary =
+            s.alive.contains(&view.leader) && s.digest(&view.leader).is_some_and(|d| d.primary);
+        if !leader_primary {
             let mut group: Vec<String> = view
                 .member_ids()
-                .filter(|id| *id == s.me || s.alive.contains(*id))
+                .filter(|id| {
+                    *id == s.me
+                        || (s.alive.contains(*id) && s.digest(id).is_some_and(|d| d.primary))
+                })
                 .map(str::to_string)
                 .collect();
             group.sort();
@@ -102,18 +110,21 @@ pub fn decide(s: &Situation) -> Action {
             };
         }
         return match s.digest(&view.leader) {
-            // The leader moved to a newer view without this node, or no longer has the cluster
-            // in a primary state while others do: catch up through whoever is primary.
-            Some(d) if d.primary && (d.epoch > view.epoch || s.trailing) => {
-                Action::Rejoin(d.leader.clone())
-            }
+            // The leader moved on without this node: catch up through the primary component.
+            Some(d) if d.primary && s.trailing => Action::Rejoin(d.leader.clone()),
             _ => Action::Nothing,
         };
     }
     // Not in a primary component: join one if it exists, else try to form one from the
     // reachable members if they hold a quorum of the last primary component.
     if let Some(leader) = s.primary_elsewhere() {
-        return Action::Rejoin(leader);
+        // Members still following this node (it restarted before they noticed) replace it
+        // first; then it rejoins the component they form.
+        return if leader == s.me {
+            Action::Nothing
+        } else {
+            Action::Rejoin(leader)
+        };
     }
     let mut group: Vec<String> = s
         .digests
@@ -192,144 +203,183 @@ mod tests {
         }
     }
 
-    struct Case {
-        me: &'static str,
-        leader: &'static str,
-        status: Status,
-        alive: &'static [&'static str],
-        digests: Vec<(&'static str, Digest)>,
-        want: Action,
-    }
+    /// (peer, its leader, epoch, primary) as a heartbeat reports it.
+    type Reported = (&'static str, &'static str, u64, bool);
 
     #[test]
     fn supervisor_decisions() {
         let members = ["a", "b", "c"];
-        let cases = vec![
+        // (me, leader, status, alive peers, what they report, trailing, expected action)
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(&str, &str, Status, &[&str], &[Reported], bool, Action)> = vec![
             // The leader evicts a member that stopped answering.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, true))],
-                want: Action::Evict(vec!["c".into()]),
-            },
+            (
+                "a",
+                "a",
+                Status::Primary,
+                &["b"],
+                &[("b", "a", 3, true)],
+                false,
+                Action::Evict(vec!["c".into()]),
+            ),
             // A follower waits while its leader answers.
-            Case {
-                me: "b",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["a", "c"],
-                digests: vec![("a", digest("a", 3, true))],
-                want: Action::Nothing,
-            },
+            (
+                "b",
+                "a",
+                Status::Primary,
+                &["a", "c"],
+                &[("a", "a", 3, true)],
+                false,
+                Action::Nothing,
+            ),
             // The leader died: the smallest remaining member takes over, the other waits.
-            Case {
-                me: "b",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["c"],
-                digests: vec![("c", digest("a", 3, true))],
-                want: Action::TakeOver(vec!["b".into(), "c".into()]),
-            },
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, true))],
-                want: Action::Nothing,
-            },
+            (
+                "b",
+                "a",
+                Status::Primary,
+                &["c"],
+                &[("c", "a", 3, true)],
+                false,
+                Action::TakeOver(vec!["b".into(), "c".into()]),
+            ),
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &["b"],
+                &[("b", "a", 3, true)],
+                false,
+                Action::Nothing,
+            ),
             // An isolated follower takes over alone (and will fail the quorum check).
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Primary,
-                alive: &[],
-                digests: vec![],
-                want: Action::TakeOver(vec!["c".into()]),
-            },
-            // The leader moved on without this follower: rejoin.
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["a"],
-                digests: vec![("a", digest("a", 4, true))],
-                want: Action::Rejoin("a".into()),
-            },
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &[],
+                &[],
+                false,
+                Action::TakeOver(vec!["c".into()]),
+            ),
+            // The leader moved on without this follower for a while: rejoin.
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &["a"],
+                &[("a", "a", 4, true)],
+                true,
+                Action::Rejoin("a".into()),
+            ),
+            // Just behind (the view is on its way): wait.
+            (
+                "c",
+                "a",
+                Status::Primary,
+                &["a"],
+                &[("a", "a", 4, true)],
+                false,
+                Action::Nothing,
+            ),
             // A restarted node finds a primary component.
-            Case {
-                me: "c",
-                leader: "a",
-                status: Status::Disconnected,
-                alive: &["a", "b"],
-                digests: vec![("a", digest("a", 4, true)), ("b", digest("a", 4, true))],
-                want: Action::Rejoin("a".into()),
-            },
+            (
+                "c",
+                "a",
+                Status::Disconnected,
+                &["a", "b"],
+                &[("a", "a", 4, true), ("b", "a", 4, true)],
+                false,
+                Action::Rejoin("a".into()),
+            ),
+            // The leader restarted before its followers noticed: the smallest follower takes
+            // over, the restarted leader waits and rejoins.
+            (
+                "b",
+                "a",
+                Status::Primary,
+                &["a", "c"],
+                &[("a", "a", 3, false), ("c", "a", 3, true)],
+                false,
+                Action::TakeOver(vec!["b".into(), "c".into()]),
+            ),
+            (
+                "a",
+                "a",
+                Status::Disconnected,
+                &["b", "c"],
+                &[("b", "a", 3, true), ("c", "a", 3, true)],
+                false,
+                Action::Nothing,
+            ),
             // Every node restarted: the smallest with a quorum forms the primary component.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Disconnected,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, false))],
-                want: Action::TakeOver(vec!["a".into(), "b".into()]),
-            },
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Disconnected,
-                alive: &[],
-                digests: vec![],
-                want: Action::Nothing,
-            },
+            (
+                "a",
+                "a",
+                Status::Disconnected,
+                &["b"],
+                &[("b", "a", 3, false)],
+                false,
+                Action::TakeOver(vec!["a".into(), "b".into()]),
+            ),
+            (
+                "a",
+                "a",
+                Status::Disconnected,
+                &[],
+                &[],
+                false,
+                Action::Nothing,
+            ),
             // A lone non-primary survivor stays as it is (pc.bootstrap is the way out).
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::NonPrimary,
-                alive: &[],
-                digests: vec![],
-                want: Action::Nothing,
-            },
+            (
+                "a",
+                "a",
+                Status::NonPrimary,
+                &[],
+                &[],
+                false,
+                Action::Nothing,
+            ),
             // A partitioned minority that is back in touch with the others.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::NonPrimary,
-                alive: &["b"],
-                digests: vec![("b", digest("a", 3, false))],
-                want: Action::TakeOver(vec!["a".into(), "b".into()]),
-            },
+            (
+                "a",
+                "a",
+                Status::NonPrimary,
+                &["b"],
+                &[("b", "a", 3, false)],
+                false,
+                Action::TakeOver(vec!["a".into(), "b".into()]),
+            ),
             // A stale leader meets a newer primary: it rejoins.
-            Case {
-                me: "a",
-                leader: "a",
-                status: Status::Primary,
-                alive: &["b", "c"],
-                digests: vec![("b", digest("b", 9, true)), ("c", digest("b", 9, true))],
-                want: Action::Rejoin("b".into()),
-            },
+            (
+                "a",
+                "a",
+                Status::Primary,
+                &["b", "c"],
+                &[("b", "b", 9, true), ("c", "b", 9, true)],
+                false,
+                Action::Rejoin("b".into()),
+            ),
         ];
-        for (i, c) in cases.into_iter().enumerate() {
-            let m = meta(c.leader, &members, 3);
-            let alive = set(c.alive);
-            let digests: Vec<(String, Digest)> = c
-                .digests
-                .into_iter()
-                .map(|(p, d)| (p.to_string(), d))
+        for (i, (me, leader, status, alive, reported, trailing, want)) in
+            cases.into_iter().enumerate()
+        {
+            let m = meta(leader, &members, 3);
+            let alive = set(alive);
+            let digests: Vec<(String, Digest)> = reported
+                .iter()
+                .map(|(p, l, e, primary)| (p.to_string(), digest(l, *e, *primary)))
                 .collect();
             let s = Situation {
-                me: c.me,
+                me,
                 meta: &m,
-                status: c.status,
+                status,
                 state: NodeState::Synced,
                 alive: &alive,
                 digests: &digests,
-                trailing: false,
+                trailing,
             };
-            assert_eq!(decide(&s), c.want, "case {i}");
+            assert_eq!(decide(&s), want, "case {i}");
         }
         // The single member of a one-node cluster restarts and forms the primary alone.
         let single = meta("a", &["a"], 1);

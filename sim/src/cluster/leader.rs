@@ -1,19 +1,17 @@
-//! The leader's side: sequencing writes, admitting members, view changes and state transfers.
-//! Everything that changes a cluster's order of events runs under its sequencer lock.
-
-use std::collections::BTreeSet;
+//! The leader's side of writes: sequencing, sending them to the members, and full state
+//! transfers to members that fell behind. Everything that changes a cluster's order of events
+//! runs under its sequencer lock (see also [`super::views`]).
 
 use tokio::task::JoinSet;
 
-use super::decide::has_quorum;
 use super::messages::{Check, Reply, Request};
 use super::{not_ready_text, NodeState, Status};
 use crate::node::Node;
 use crate::store::catalog::Table;
-use crate::store::cluster::{ClusterMeta, Member, View};
+use crate::store::cluster::{ClusterMeta, Member};
 use crate::store::mutation::Mutation;
 
-fn refused(reason: impl Into<String>) -> Reply {
+pub(super) fn refused(reason: impl Into<String>) -> Reply {
     Reply::Refused {
         reason: reason.into(),
     }
@@ -21,7 +19,7 @@ fn refused(reason: impl Into<String>) -> Reply {
 
 /// Why this node cannot lead `cluster` right now: a redirect to the leader it knows, or the
 /// text a client gets.
-fn not_leading(node: &Node, cluster: &str) -> Option<Reply> {
+pub(super) fn not_leading(node: &Node, cluster: &str) -> Option<Reply> {
     let Some(meta) = node.catalog().cluster(cluster).cloned() else {
         return Some(refused(format!("unknown cluster '{cluster}'")));
     };
@@ -34,12 +32,22 @@ fn not_leading(node: &Node, cluster: &str) -> Option<Reply> {
     })
 }
 
-/// Sequences one write: checks, numbers, applies here, then on every other member.
-pub async fn commit(node: &Node, cluster: &str, batch: Vec<Mutation>, checks: &[Check]) -> Reply {
+/// Sequences one write: checks, numbers, applies here, then on every other member. A write
+/// already sequenced (its submission was retried) is answered with its number again.
+pub async fn commit(
+    node: &Node,
+    cluster: &str,
+    write: &str,
+    batch: Vec<Mutation>,
+    checks: &[Check],
+) -> Reply {
     let lock = node.clusters.sequencer(cluster);
     let _guard = lock.lock().await;
     if let Some(reply) = not_leading(node, cluster) {
         return reply;
+    }
+    if let Some(seq) = node.clusters.committed_seq(cluster, write) {
+        return Reply::Committed { seq };
     }
     let applied = node.write(|catalog| {
         for check in checks {
@@ -70,6 +78,7 @@ pub async fn commit(node: &Node, cluster: &str, batch: Vec<Mutation>, checks: &[
     if let Some(l) = node.clusters.locals().get_mut(cluster) {
         l.replicated += 1;
     }
+    node.clusters.remember_commit(cluster, write, seq);
     let deleted = is_delete(&full);
     let others: Vec<Member> = view
         .members
@@ -79,6 +88,7 @@ pub async fn commit(node: &Node, cluster: &str, batch: Vec<Mutation>, checks: &[
         .collect();
     let req = Request::Apply {
         cluster: cluster.to_string(),
+        write: write.to_string(),
         epoch: view.epoch,
         seq,
         batch: full,
@@ -102,7 +112,7 @@ fn is_delete(batch: &[Mutation]) -> bool {
 
 /// Sends a message to members concurrently; returns those that answered `Behind`. Members that
 /// do not answer are left to the failure detector.
-async fn send_all(node: &Node, members: &[Member], req: &Request) -> Vec<Member> {
+pub(super) async fn send_all(node: &Node, members: &[Member], req: &Request) -> Vec<Member> {
     let timeout = node.clusters.timings.message_timeout;
     let mut calls = JoinSet::new();
     for m in members {
@@ -125,7 +135,7 @@ async fn send_all(node: &Node, members: &[Member], req: &Request) -> Vec<Member>
 }
 
 /// The cluster's full state as this node holds it.
-fn snapshot(node: &Node, cluster: &str) -> Option<(ClusterMeta, Vec<Table>)> {
+pub(super) fn snapshot(node: &Node, cluster: &str) -> Option<(ClusterMeta, Vec<Table>)> {
     let catalog = node.catalog();
     let meta = catalog.cluster(cluster)?.clone();
     let tables = catalog.cluster_tables(cluster).cloned().collect();
@@ -133,7 +143,7 @@ fn snapshot(node: &Node, cluster: &str) -> Option<(ClusterMeta, Vec<Table>)> {
 }
 
 /// Full state transfer to one member (while holding the sequencer lock).
-async fn transfer(node: &Node, cluster: &str, to: &Member) -> bool {
+pub(super) async fn transfer(node: &Node, cluster: &str, to: &Member) -> bool {
     let Some((meta, tables)) = snapshot(node, cluster) else {
         return false;
     };
@@ -159,292 +169,4 @@ async fn transfer(node: &Node, cluster: &str, to: &Member) -> bool {
             false
         }
     }
-}
-
-/// Applies a new view here and announces it to its other members.
-async fn install_view(node: &Node, cluster: &str, view: View, nodes_set: Vec<String>) {
-    let applied = node.write(|catalog| {
-        let seq = catalog.cluster(cluster).map(|m| m.seq).unwrap_or(0);
-        Ok((
-            vec![Mutation::ClusterView {
-                cluster: cluster.to_string(),
-                view: view.clone(),
-                nodes_set: nodes_set.clone(),
-            }],
-            seq,
-        ))
-    });
-    let Ok(seq) = applied else {
-        return;
-    };
-    node.clusters
-        .set_state(cluster, Some(Status::Primary), Some(NodeState::Synced));
-    let others: Vec<Member> = view
-        .members
-        .iter()
-        .filter(|m| m.id != node.clusters.me)
-        .cloned()
-        .collect();
-    let req = Request::View {
-        cluster: cluster.to_string(),
-        view,
-        nodes_set,
-        seq,
-    };
-    for m in send_all(node, &others, &req).await {
-        transfer(node, cluster, &m).await;
-    }
-}
-
-/// `nodes_set` after `added` joined: members keep their place, newcomers go last.
-fn grown_set(meta: &ClusterMeta, added: &[&str]) -> Vec<String> {
-    let mut set = meta.nodes_set.clone();
-    if set.is_empty() {
-        set.extend(meta.view.member_ids().map(str::to_string));
-    }
-    for id in added {
-        if !set.iter().any(|s| s == id) {
-            set.push(id.to_string());
-        }
-    }
-    set
-}
-
-fn sorted_members(mut members: Vec<Member>) -> Vec<Member> {
-    members.sort();
-    members.dedup_by(|a, b| a.id == b.id);
-    members
-}
-
-/// Admits a node: full state transfer to it, then a view that includes it.
-pub async fn admit(node: &Node, cluster: &str, joiner: Member) -> Reply {
-    if node.catalog().cluster(cluster).is_none() {
-        return refused(format!(
-            "cluster '{cluster}', failed to fetch donor user from any node"
-        ));
-    }
-    let lock = node.clusters.sequencer(cluster);
-    let _guard = lock.lock().await;
-    match not_leading(node, cluster) {
-        Some(Reply::Redirect { leader }) => return Reply::Redirect { leader },
-        Some(_) => {
-            return refused(format!(
-                "cluster '{cluster}', failed to fetch donor user from any node"
-            ))
-        }
-        None => {}
-    }
-    let Some((mut meta, tables)) = snapshot(node, cluster) else {
-        return refused(format!("unknown cluster '{cluster}'"));
-    };
-    let mut members: Vec<Member> = meta
-        .view
-        .members
-        .iter()
-        .filter(|m| m.id != joiner.id)
-        .cloned()
-        .collect();
-    members.push(joiner.clone());
-    let view = View {
-        epoch: meta.view.epoch + 1,
-        leader: node.clusters.me.clone(),
-        members: sorted_members(members),
-    };
-    let nodes_set = grown_set(&meta, &[joiner.id.as_str()]);
-    meta.view = view.clone();
-    meta.nodes_set = nodes_set.clone();
-    // The joiner gets the cluster as it will be: its tables, the new view, the last sequence.
-    node.clusters
-        .set_state(cluster, None, Some(NodeState::Donor));
-    let sent = node
-        .clusters
-        .call(
-            &joiner.id,
-            &Request::Install {
-                meta: meta.clone(),
-                tables,
-            },
-            node.clusters.timings.transfer_timeout,
-        )
-        .await;
-    node.clusters
-        .set_state(cluster, None, Some(NodeState::Synced));
-    match sent {
-        Ok(Reply::Ok) => {}
-        Ok(Reply::Refused { reason }) => return refused(reason),
-        Ok(other) => return refused(format!("state transfer failed: {other:?}")),
-        Err(e) => return refused(format!("state transfer failed: {e}")),
-    }
-    node.clusters.peers.seen(&joiner.id, None);
-    install_view(node, cluster, view, nodes_set).await;
-    Reply::Ok
-}
-
-/// The leader drops members that stopped answering; without a quorum this node leaves the
-/// primary component instead.
-pub async fn evict(node: &Node, cluster: &str, dead: &[String]) {
-    let lock = node.clusters.sequencer(cluster);
-    let _guard = lock.lock().await;
-    if not_leading(node, cluster).is_some() {
-        return;
-    }
-    let Some(meta) = node.catalog().cluster(cluster).cloned() else {
-        return;
-    };
-    let alive = node.clusters.peers.alive(node.clusters.timings.suspect);
-    let keep: Vec<Member> = meta
-        .view
-        .members
-        .iter()
-        .filter(|m| m.id == node.clusters.me || (alive.contains(&m.id) && !dead.contains(&m.id)))
-        .cloned()
-        .collect();
-    let present: BTreeSet<String> = keep.iter().map(|m| m.id.clone()).collect();
-    if !has_quorum(meta.view.member_ids(), &present) {
-        node.log.line(&format!(
-            "cluster '{cluster}': lost the quorum, non-primary"
-        ));
-        node.clusters
-            .set_state(cluster, Some(Status::NonPrimary), None);
-        return;
-    }
-    let view = View {
-        epoch: meta.view.epoch + 1,
-        leader: node.clusters.me.clone(),
-        members: keep,
-    };
-    node.log.line(&format!(
-        "cluster '{cluster}': view {} without {}",
-        view.epoch,
-        dead.join(",")
-    ));
-    install_view(node, cluster, view, meta.nodes_set.clone()).await;
-}
-
-/// Forms a new primary component led by this node from the reachable `group` (this node
-/// included): the members agree to follow, the most recent state wins, then the view goes out.
-pub async fn take_over(node: &Node, cluster: &str, group: &[String]) {
-    let lock = node.clusters.sequencer(cluster);
-    let _guard = lock.lock().await;
-    let Some(meta) = node.catalog().cluster(cluster).cloned() else {
-        return;
-    };
-    let peers_digests = node.clusters.peers.digests(
-        cluster,
-        &group.iter().cloned().collect::<BTreeSet<String>>(),
-    );
-    let epoch = peers_digests
-        .iter()
-        .map(|(_, d)| d.epoch)
-        .chain(std::iter::once(meta.view.epoch))
-        .max()
-        .unwrap_or(0)
-        + 1;
-    let me = node.clusters.member(cluster);
-    let mut followers: Vec<(Member, u64)> = Vec::new();
-    let timeout = node.clusters.timings.message_timeout;
-    for id in group.iter().filter(|id| **id != me.id) {
-        let req = Request::TakeOver {
-            cluster: cluster.to_string(),
-            epoch,
-            leader: me.id.clone(),
-        };
-        if let Ok(Reply::Following { seq }) = node.clusters.call(id, &req, timeout).await {
-            let repl = peers_digests
-                .iter()
-                .find(|(p, _)| p == id)
-                .map(|(_, d)| d.repl.clone())
-                .or_else(|| {
-                    meta.view
-                        .members
-                        .iter()
-                        .find(|m| &m.id == id)
-                        .map(|m| m.repl.clone())
-                })
-                .unwrap_or_default();
-            followers.push((
-                Member {
-                    id: id.clone(),
-                    repl,
-                },
-                seq,
-            ));
-        }
-    }
-    let present: BTreeSet<String> = followers
-        .iter()
-        .map(|(m, _)| m.id.clone())
-        .chain(std::iter::once(me.id.clone()))
-        .collect();
-    if !has_quorum(meta.view.member_ids(), &present) {
-        if node.clusters.state(cluster).map(|(s, _)| s) == Some(Status::Primary) {
-            node.log.line(&format!(
-                "cluster '{cluster}': lost the quorum, non-primary"
-            ));
-            node.clusters
-                .set_state(cluster, Some(Status::NonPrimary), None);
-        }
-        return;
-    }
-    // Catch up from the member with the most recent state first.
-    if let Some((donor, _)) = followers
-        .iter()
-        .filter(|(_, seq)| *seq > meta.seq)
-        .max_by_key(|(_, seq)| *seq)
-    {
-        let req = Request::Snapshot {
-            cluster: cluster.to_string(),
-        };
-        match node
-            .clusters
-            .call(&donor.id, &req, node.clusters.timings.transfer_timeout)
-            .await
-        {
-            Ok(Reply::Snapshot { meta, tables }) => {
-                if node
-                    .write(|_| Ok((vec![Mutation::ClusterInstall { meta, tables }], ())))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            _ => return,
-        }
-    }
-    let mut members: Vec<Member> = followers.into_iter().map(|(m, _)| m).collect();
-    members.push(me.clone());
-    let view = View {
-        epoch,
-        leader: me.id.clone(),
-        members: sorted_members(members),
-    };
-    let nodes_set = grown_set(&meta, &view.member_ids().collect::<Vec<_>>());
-    node.log.line(&format!(
-        "cluster '{cluster}': this node leads view {epoch}"
-    ));
-    install_view(node, cluster, view, nodes_set).await;
-}
-
-/// `pc.bootstrap`: this node alone becomes the primary component (no-op when it is primary).
-pub async fn bootstrap(node: &Node, cluster: &str) -> Result<(), String> {
-    let lock = node.clusters.sequencer(cluster);
-    let _guard = lock.lock().await;
-    let meta = node
-        .catalog()
-        .cluster(cluster)
-        .cloned()
-        .ok_or_else(|| format!("unknown cluster '{cluster}' in SET statement"))?;
-    if node.clusters.state(cluster).map(|(s, _)| s) == Some(Status::Primary) {
-        return Ok(());
-    }
-    let view = View {
-        epoch: meta.view.epoch + 1,
-        leader: node.clusters.me.clone(),
-        members: vec![node.clusters.member(cluster)],
-    };
-    node.log.line(&format!(
-        "cluster '{cluster}': bootstrapped a new primary component"
-    ));
-    install_view(node, cluster, view, meta.nodes_set.clone()).await;
-    Ok(())
 }

@@ -10,7 +10,13 @@ use crate::store::cluster::{ClusterMeta, View};
 use crate::store::mutation::Mutation;
 
 /// Applies a write in sequence; anything out of step asks the leader for a transfer.
-pub fn apply(node: &Node, cluster: &str, epoch: u64, seq: u64, batch: Vec<Mutation>) -> Reply {
+pub fn apply(
+    node: &Node,
+    cluster: &str,
+    write: &str,
+    (epoch, seq): (u64, u64),
+    batch: Vec<Mutation>,
+) -> Reply {
     let deletes = batch
         .iter()
         .any(|m| matches!(m, Mutation::ClusterDelete { .. }));
@@ -27,9 +33,11 @@ pub fn apply(node: &Node, cluster: &str, epoch: u64, seq: u64, batch: Vec<Mutati
         Ok(true) => {
             if deletes {
                 node.clusters.forget(cluster);
-            } else if let Some(l) = node.clusters.locals().get_mut(cluster) {
-                l.received += 1;
-                l.trailing_since = None;
+            } else {
+                if let Some(l) = node.clusters.locals().get_mut(cluster) {
+                    l.received += 1;
+                }
+                node.clusters.remember_commit(cluster, write, seq);
             }
             Reply::Ok
         }
@@ -39,13 +47,7 @@ pub fn apply(node: &Node, cluster: &str, epoch: u64, seq: u64, batch: Vec<Mutati
 }
 
 /// Adopts a view announced by its leader (older views are ignored).
-pub fn adopt_view(
-    node: &Node,
-    cluster: &str,
-    view: View,
-    nodes_set: Vec<String>,
-    seq: u64,
-) -> Reply {
+pub fn adopt_view(node: &Node, cluster: &str, view: View, seq: u64) -> Reply {
     let me = node.clusters.me().to_string();
     let included = view.contains(&me);
     let outcome = node.write(|catalog| {
@@ -59,6 +61,7 @@ pub fn adopt_view(
         if !included {
             return Ok((Vec::new(), in_step));
         }
+        let nodes_set = meta.grown_nodes_set(&view);
         Ok((
             vec![Mutation::ClusterView {
                 cluster: cluster.to_string(),
@@ -110,15 +113,16 @@ pub fn install(node: &Node, meta: ClusterMeta, tables: Vec<Table>) -> Reply {
     };
     match node.write(|_| Ok((vec![Mutation::ClusterInstall { meta, tables }], ()))) {
         Ok(()) => {
-            let status = if included {
-                Status::Primary
+            // A member being resynchronised is in the view already; a joiner waits for the
+            // view that admits it.
+            let (status, state) = if included {
+                (Status::Primary, NodeState::Synced)
             } else {
-                Status::NonPrimary
+                (Status::Disconnected, NodeState::Joining)
             };
-            node.clusters
-                .set_state(&name, Some(status), Some(NodeState::Synced));
+            node.clusters.set_state(&name, Some(status), Some(state));
             if let Some(l) = node.clusters.locals().get_mut(&name) {
-                l.trailing_since = None;
+                l.trailing = None;
             }
             node.log.line(&format!(
                 "cluster '{name}': state transfer received, synced"

@@ -36,15 +36,19 @@ pub enum Check {
 pub enum Request {
     /// Liveness check between two nodes, carrying the sender's cluster digests.
     Heartbeat { clusters: Vec<Digest> },
-    /// A write for the leader to sequence (from any member).
+    /// A write for the leader to sequence (from any member). `write` identifies it, so a
+    /// submission retried after a timeout is not applied twice.
     Submit {
         cluster: String,
+        write: String,
         batch: Vec<Mutation>,
         checks: Vec<Check>,
     },
-    /// A sequenced write for a member to apply.
+    /// A sequenced write for a member to apply (members remember `write` too, so a new leader
+    /// recognises a retried submission).
     Apply {
         cluster: String,
+        write: String,
         epoch: u64,
         seq: u64,
         batch: Vec<Mutation>,
@@ -53,7 +57,6 @@ pub enum Request {
     View {
         cluster: String,
         view: View,
-        nodes_set: Vec<String>,
         seq: u64,
     },
     /// A node asks the leader to let it (re)join.

@@ -6,39 +6,44 @@
 //!   the leader and then on every other member of the view before the client hears back
 //!   (synchronous and totally ordered per cluster). The leader checks INSERT id conflicts at
 //!   the point of sequencing, so two nodes inserting the same id concurrently cannot both win.
-//! - Liveness is checked per node pair ([`peers`]), whatever the number of shared clusters;
-//!   the supervisor ([`supervisor`]) turns it into view changes: the leader drops members that
+//! - Liveness is checked per node pair (`peers`), whatever the number of shared clusters;
+//!   the supervisor (`supervisor`) turns it into view changes: the leader drops members that
 //!   stopped answering, the smallest surviving member replaces a dead leader, and a node that
 //!   is not in the primary component rejoins it through a full state transfer. A component
 //!   keeps `primary` status only with more than half of the last primary component.
 //! - All traffic is JSON over HTTP keep-alive connections to `/_sim/cluster` on the API port.
 //!
-//! Statements (CREATE/JOIN/ALTER/DELETE/SET CLUSTER) live in `exec::cluster`; this module
-//! offers the operations they need.
+//! Layout: `ops` holds what statements (in `exec::cluster`) and writes use; `leader`
+//! sequences writes and transfers state, `views` changes views, `member` handles what a
+//! member receives, `supervisor` acts on the pure decisions of `decide`, `peers` keeps
+//! liveness, [`status`] renders counters, [`rpc`] and `transport` carry [`messages`]. This
+//! file holds the per-node state.
 
 mod decide;
 mod leader;
 mod member;
 pub mod messages;
+mod ops;
 mod peers;
 pub mod rpc;
 pub mod status;
 mod supervisor;
 mod transport;
+mod views;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::{ClusterTimings, Config, Proto};
-use crate::node::Node;
 use crate::store::catalog::Catalog;
-use crate::store::cluster::{ClusterMeta, Member};
-use crate::store::mutation::Mutation;
-use messages::{Check, Reply, Request};
+use crate::store::cluster::Member;
+use messages::{Reply, Request};
 use peers::Peers;
 use transport::Transport;
 
+pub use ops::{bootstrap, create, delete, join, ready, set_blocked, submit};
 pub use supervisor::start;
 
 /// `cluster_<c>_status`.
@@ -89,8 +94,10 @@ struct Local {
     repl: String,
     /// A rejoin or takeover runs for this cluster.
     busy: bool,
-    /// Since when a follower has trailed its leader's sequence number.
-    trailing_since: Option<Instant>,
+    /// A point (epoch, sequence number) the leader reported and this follower had not reached
+    /// yet, and when it was seen: if it is still not reached after the suspect time, a message
+    /// was lost.
+    trailing: Option<(Instant, u64, u64)>,
     /// Writes sequenced here as the leader, and writes applied from a leader.
     replicated: u64,
     received: u64,
@@ -98,7 +105,7 @@ struct Local {
     join_path: String,
 }
 
-/// Per-node replication state (one per process, inside [`Node`]).
+/// Per-node replication state (one per process, inside [`crate::node::Node`]).
 pub struct Clusters {
     me: String,
     timings: ClusterTimings,
@@ -111,6 +118,10 @@ pub struct Clusters {
     transport: Transport,
     /// Peers whose traffic is dropped (partition tooling).
     blocked: Mutex<HashSet<String>>,
+    /// Numbers the writes this node submits (with the node id: a write's identity).
+    next_write: AtomicU64,
+    /// Writes this node sequenced lately, per cluster: (write id, sequence number).
+    committed: Mutex<HashMap<String, VecDeque<(String, u64)>>>,
     /// This node's identity in the group (`cluster_<c>_gcomm_uuid`).
     pub node_uuid: String,
 }
@@ -150,6 +161,8 @@ impl Clusters {
             sequencers: Mutex::new(HashMap::new()),
             peers: Peers::default(),
             blocked: Mutex::new(HashSet::new()),
+            next_write: AtomicU64::new(1),
+            committed: Mutex::new(HashMap::new()),
             node_uuid: uuid::Uuid::new_v4().to_string(),
         }
     }
@@ -183,7 +196,7 @@ impl Clusters {
                 state,
                 repl,
                 busy: false,
-                trailing_since: None,
+                trailing: None,
                 replicated: 0,
                 received: 0,
                 join_path: String::new(),
@@ -205,6 +218,10 @@ impl Clusters {
     fn forget(&self, name: &str) {
         self.locals().remove(name);
         self.sequencers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.committed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
@@ -265,6 +282,38 @@ impl Clusters {
         }
     }
 
+    /// A write id unique across nodes and restarts (node id, start instance, counter).
+    fn new_write_id(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.me,
+            self.node_uuid,
+            self.next_write.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// The sequence number a write already got here, if it was sequenced lately.
+    fn committed_seq(&self, cluster: &str, write: &str) -> Option<u64> {
+        self.committed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(cluster)?
+            .iter()
+            .find(|(w, _)| w == write)
+            .map(|(_, seq)| *seq)
+    }
+
+    fn remember_commit(&self, cluster: &str, write: &str, seq: u64) {
+        /// Enough for every retry of a write in flight on a busy leader.
+        const KEEP: usize = 4096;
+        let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = committed.entry(cluster.to_string()).or_default();
+        if recent.len() == KEEP {
+            recent.pop_front();
+        }
+        recent.push_back((write.to_string(), seq));
+    }
+
     pub fn is_blocked(&self, peer: &str) -> bool {
         self.blocked
             .lock()
@@ -310,151 +359,47 @@ impl Clusters {
     }
 }
 
-/// Fails unless the cluster is in a primary component here (searchd's text otherwise).
-pub fn ready(node: &Node, cluster: &str) -> Result<(), String> {
-    match node.clusters.state(cluster) {
-        Some((Status::Primary, NodeState::Synced | NodeState::Donor)) => Ok(()),
-        Some((_, state)) => Err(not_ready_text(cluster, state)),
-        None => Err(format!("unknown cluster '{cluster}'")),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Replicates a planned change through a cluster: the leader sequences it and every live
-/// member applies it before this returns.
-pub async fn submit(
-    node: &Node,
-    cluster: &str,
-    batch: Vec<Mutation>,
-    checks: Vec<Check>,
-) -> Result<u64, String> {
-    ready(node, cluster)?;
-    let deadline = Instant::now() + node.clusters.timings.write_wait;
-    let mut target = leader_of(node, cluster)?;
-    loop {
-        let outcome = if target == node.clusters.me {
-            Ok(leader::commit(node, cluster, batch.clone(), &checks).await)
-        } else {
-            let req = Request::Submit {
-                cluster: cluster.to_string(),
-                batch: batch.clone(),
-                checks: checks.clone(),
-            };
-            node.clusters
-                .call(&target, &req, node.clusters.timings.write_wait)
-                .await
-        };
-        match outcome {
-            Ok(Reply::Committed { seq }) => {
-                wait_applied(node, cluster, seq).await;
-                return Ok(seq);
-            }
-            Ok(Reply::Refused { reason }) => return Err(reason),
-            Ok(Reply::Redirect { leader }) if leader != target => target = leader,
-            _ => {
-                // The leader is changing: wait for the new view, then try again.
-                if Instant::now() >= deadline {
-                    let state = node
-                        .clusters
-                        .state(cluster)
-                        .map(|(_, s)| s)
-                        .unwrap_or(NodeState::Closed);
-                    return Err(not_ready_text(cluster, state));
-                }
-                tokio::time::sleep(node.clusters.timings.heartbeat).await;
-                ready(node, cluster)?;
-                target = leader_of(node, cluster)?;
-            }
+    fn clusters() -> Clusters {
+        let text = "searchd {\nlisten = 127.0.0.1:1312\nlisten = 127.0.0.1:1350-1352:replication\ndata_dir = /d\n}\n";
+        Clusters::new(&Config::parse(std::path::Path::new("/x"), text).unwrap())
+    }
+
+    #[test]
+    fn a_retried_write_keeps_its_number() {
+        let c = clusters();
+        let (w1, w2) = (c.new_write_id(), c.new_write_id());
+        assert_ne!(w1, w2);
+        assert!(w1.starts_with("127.0.0.1:1312/"));
+        c.remember_commit("c", &w1, 7);
+        assert_eq!(c.committed_seq("c", &w1), Some(7));
+        assert_eq!(c.committed_seq("c", &w2), None);
+        assert_eq!(c.committed_seq("other", &w1), None);
+        c.forget("c");
+        assert_eq!(c.committed_seq("c", &w1), None);
+    }
+
+    #[test]
+    fn each_cluster_shows_its_own_replication_port() {
+        let c = clusters();
+        for name in ["a", "b", "c", "d"] {
+            c.register(name, Status::Primary, NodeState::Synced);
         }
+        let ports: Vec<String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| c.member(n).repl)
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                "127.0.0.1:1350",
+                "127.0.0.1:1351",
+                "127.0.0.1:1352",
+                "127.0.0.1:1350"
+            ]
+        );
     }
-}
-
-fn leader_of(node: &Node, cluster: &str) -> Result<String, String> {
-    node.catalog()
-        .cluster(cluster)
-        .map(|m| m.view.leader.clone())
-        .ok_or_else(|| format!("unknown cluster '{cluster}'"))
-}
-
-/// The leader applied `seq` here before answering; this covers a member that lost the message
-/// and is being brought up to date by a transfer (read-your-writes for the client).
-async fn wait_applied(node: &Node, cluster: &str, seq: u64) {
-    let deadline = Instant::now() + node.clusters.timings.message_timeout;
-    loop {
-        let applied = node.catalog().cluster(cluster).map(|m| m.seq);
-        if applied.is_none_or(|s| s >= seq) || Instant::now() >= deadline {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Creates a cluster with this node as its only member (validation is the caller's).
-pub fn create(node: &Node, name: &str, path: &str) -> Result<(), String> {
-    node.clusters
-        .register(name, Status::Primary, NodeState::Synced);
-    let me = node.clusters.member(name);
-    let meta = ClusterMeta {
-        name: name.to_string(),
-        path: path.to_string(),
-        uuid: uuid::Uuid::new_v4().to_string(),
-        tables: Vec::new(),
-        nodes_set: Vec::new(),
-        seq: 0,
-        view: crate::store::cluster::View {
-            epoch: 1,
-            leader: me.id.clone(),
-            members: vec![me],
-        },
-    };
-    let result = node
-        .write(|_| Ok((vec![Mutation::ClusterCreate { meta }], ())))
-        .map_err(|e| e.message);
-    if result.is_err() {
-        node.clusters.forget(name);
-    }
-    result
-}
-
-/// Joins an existing cluster through one of `donors` (full state transfer before returning).
-pub async fn join(node: &Node, name: &str, path: &str, donors: &[String]) -> Result<(), String> {
-    node.clusters
-        .register(name, Status::Disconnected, NodeState::Joining);
-    if let Some(l) = node.clusters.locals().get_mut(name) {
-        l.join_path = path.to_string();
-    }
-    let mut last = format!("cluster '{name}', failed to fetch donor user from any node");
-    for donor in donors {
-        match member::rejoin(node, name, donor).await {
-            Ok(()) => return Ok(()),
-            Err(e) => last = e,
-        }
-    }
-    if node.catalog().cluster(name).is_none() {
-        node.clusters.forget(name);
-    }
-    Err(last)
-}
-
-/// `SET CLUSTER <c> GLOBAL 'pc.bootstrap' = 1`: this node alone becomes the primary component.
-pub async fn bootstrap(node: &Node, name: &str) -> Result<(), String> {
-    leader::bootstrap(node, name).await
-}
-
-/// Removes a cluster: on every member through the leader when primary, else here only.
-pub async fn delete(node: &Node, name: &str) -> Result<(), String> {
-    let batch = vec![Mutation::ClusterDelete {
-        cluster: name.to_string(),
-    }];
-    if ready(node, name).is_ok() {
-        submit(node, name, batch, Vec::new()).await?;
-    } else {
-        node.write(|_| Ok((batch, ()))).map_err(|e| e.message)?;
-    }
-    node.clusters.forget(name);
-    Ok(())
-}
-
-/// Cuts (or restores) this node's links: traffic to and from these peers is dropped.
-pub fn set_blocked(node: &Node, peers: Vec<String>) {
-    node.clusters.set_blocked(peers);
 }

@@ -89,6 +89,23 @@ pub fn wanted_peers(node: &Node) -> BTreeSet<String> {
         .collect()
 }
 
+/// A last direct check before a peer is declared dead: heartbeats may only have been delayed
+/// (a starved process). A killed node or a cut link fails it at once. Returns whether the peer
+/// answered (its digests are recorded then).
+pub async fn probe(node: &Node, peer: &str) -> bool {
+    let req = Request::Heartbeat {
+        clusters: super::status::digests(node),
+    };
+    let timeout = node.clusters.timings().heartbeat * 2;
+    match node.clusters.call(peer, &req, timeout).await {
+        Ok(Reply::Heartbeat { clusters }) => {
+            node.clusters.peers.seen(peer, Some(clusters));
+            true
+        }
+        _ => false,
+    }
+}
+
 async fn heartbeat_loop(node: Arc<Node>, peer: String) {
     let timings = node.clusters.timings().clone();
     let mut tick = tokio::time::interval(timings.heartbeat);

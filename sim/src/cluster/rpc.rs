@@ -1,7 +1,7 @@
 //! Dispatch of replication messages arriving at `POST /_sim/cluster` on the API port.
 
 use super::messages::{Reply, Request};
-use super::{leader, member, status};
+use super::{leader, member, status, views};
 use crate::node::Node;
 
 /// Handles one message; `from` is the sending node (absent for test tooling). Returns the HTTP
@@ -45,22 +45,19 @@ async fn dispatch(node: &Node, from: Option<&str>, req: Request) -> Reply {
         },
         Request::Submit {
             cluster,
+            write,
             batch,
             checks,
-        } => leader::commit(node, &cluster, batch, &checks).await,
+        } => leader::commit(node, &cluster, &write, batch, &checks).await,
         Request::Apply {
             cluster,
+            write,
             epoch,
             seq,
             batch,
-        } => member::apply(node, &cluster, epoch, seq, batch),
-        Request::View {
-            cluster,
-            view,
-            nodes_set,
-            seq,
-        } => member::adopt_view(node, &cluster, view, nodes_set, seq),
-        Request::Join { cluster, member } => leader::admit(node, &cluster, member).await,
+        } => member::apply(node, &cluster, &write, (epoch, seq), batch),
+        Request::View { cluster, view, seq } => member::adopt_view(node, &cluster, view, seq),
+        Request::Join { cluster, member } => views::admit(node, &cluster, member).await,
         Request::Install { meta, tables } => member::install(node, meta, tables),
         Request::Snapshot { cluster } => member::snapshot(node, &cluster),
         Request::TakeOver { cluster, epoch, .. } => member::follow(node, &cluster, epoch),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::decide::{decide, Action, Situation};
 use super::peers::{wanted_peers, Peers};
-use super::{leader, member};
+use super::{member, views};
 use crate::node::Node;
 
 /// Starts the supervisor of this node's clusters (runs until the process ends).
@@ -45,25 +45,32 @@ fn evaluate(node: &Node, name: &str) -> Action {
     };
     let alive = node.clusters.peers.alive(timings.suspect);
     let digests = node.clusters.peers.digests(name, &alive);
-    let leader_seq = digests
+    // Under a steady stream of writes the leader is always a step ahead; only a point it
+    // reported that is still not reached after the suspect time means a lost message.
+    let leader_point = digests
         .iter()
         .find(|(id, _)| *id == meta.view.leader)
-        .map(|(_, d)| d.seq);
+        .filter(|(_, d)| d.primary)
+        .map(|(_, d)| (d.epoch, d.seq));
+    let reached = |(epoch, seq): (u64, u64)| meta.view.epoch >= epoch && meta.seq >= seq;
     let trailing = {
         let mut locals = node.clusters.locals();
         let Some(local) = locals.get_mut(name) else {
             return Action::Nothing;
         };
-        match leader_seq {
-            Some(s) if s > meta.seq => {
-                let since = *local.trailing_since.get_or_insert_with(Instant::now);
-                since.elapsed() > timings.suspect
-            }
-            _ => {
-                local.trailing_since = None;
-                false
+        if let Some((_, epoch, seq)) = local.trailing {
+            if reached((epoch, seq)) {
+                local.trailing = None;
             }
         }
+        if local.trailing.is_none() {
+            local.trailing = leader_point
+                .filter(|p| !reached(*p))
+                .map(|(epoch, seq)| (Instant::now(), epoch, seq));
+        }
+        local
+            .trailing
+            .is_some_and(|(since, _, _)| since.elapsed() > timings.suspect)
     };
     decide(&Situation {
         me: node.clusters.me(),
@@ -79,9 +86,11 @@ fn evaluate(node: &Node, name: &str) -> Action {
 async fn act(node: &Node, name: &str, action: Action) {
     match action {
         Action::Nothing => {}
-        Action::Evict(dead) => leader::evict(node, name, &dead).await,
-        Action::TakeOver(group) => leader::take_over(node, name, &group).await,
+        Action::Evict(dead) => views::evict(node, name, &dead).await,
+        Action::TakeOver(group) => views::take_over(node, name, &group).await,
         Action::Rejoin(via) => {
+            node.log
+                .line(&format!("cluster '{name}': rejoining through {via}"));
             if let Err(e) = member::rejoin(node, name, &via).await {
                 node.log.line(&format!(
                     "WARNING: cluster '{name}': rejoin through {via} failed: {e}"

@@ -20,6 +20,9 @@ use crate::store::value::Row;
 
 /// searchd's default LIMIT.
 pub const DEFAULT_LIMIT: u64 = 20;
+/// searchd's default `max_matches`: the sorter keeps at most this many best matches, so a
+/// LIMIT beyond it returns `max_matches - offset` rows, and an offset at or beyond it fails.
+pub const DEFAULT_MAX_MATCHES: u64 = 1000;
 
 /// A matching document.
 #[derive(Debug, Clone)]
@@ -50,6 +53,38 @@ impl<'s> Plan<'s> {
 
     pub fn limit(&self) -> u64 {
         self.select.limit.unwrap_or(DEFAULT_LIMIT)
+    }
+
+    /// `OPTION max_matches=N`, or searchd's default.
+    pub fn max_matches(&self) -> ExecResult<u64> {
+        let Some((_, v)) = self
+            .select
+            .options
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("max_matches"))
+        else {
+            return Ok(DEFAULT_MAX_MATCHES);
+        };
+        match v.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(n as u64),
+            Ok(_) => Err(ExecError::new("max_matches can not be less than one")),
+            Err(_) => Err(ExecError::new(format!(
+                "max_matches: integer expected, got '{v}'"
+            ))),
+        }
+    }
+
+    /// How many of the best matches are kept: `offset + limit`, bounded by `max_matches`.
+    /// `Err` is searchd's complaint about an offset past the window.
+    pub fn window(&self) -> ExecResult<u64> {
+        let max = self.max_matches()?;
+        let offset = self.select.offset;
+        if offset >= max {
+            return Err(ExecError::new(format!(
+                "offset out of bounds (offset={offset}, max_matches={max})"
+            )));
+        }
+        Ok((offset + self.limit()).min(max))
     }
 
     /// Only `COUNT(*)` is selected and nothing is grouped.
@@ -257,7 +292,7 @@ pub fn finish(
         meta.total_found = 1;
         rs
     } else {
-        let want = (select.offset + plan.limit()) as usize;
+        let want = plan.window()? as usize;
         let sorted = sort_matches(plan, schema, matches, want);
         let page: Vec<Match> = sorted.into_iter().skip(select.offset as usize).collect();
         let mut rs = project_rows(select, schema, &page);
@@ -475,7 +510,7 @@ fn grouped(plan: &Plan, schema: &Schema, key: &Path, matches: Vec<Match>) -> Exe
     for (_, count, m) in groups
         .iter()
         .skip(select.offset as usize)
-        .take(plan.limit() as usize)
+        .take(plan.window()?.saturating_sub(select.offset) as usize)
     {
         let ctx = RowCtx {
             schema,
@@ -517,4 +552,43 @@ fn grouped(plan: &Plan, schema: &Schema, key: &Path, matches: Vec<Match>) -> Exe
         .collect();
     rs.total_found = total_found;
     Ok(rs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::ast::Statement;
+
+    fn window(sql: &str) -> Result<u64, String> {
+        let Ok(Statement::Select(select)) = crate::sql::parse(sql) else {
+            panic!("{sql}")
+        };
+        Plan::new(&select).window().map_err(|e| e.message)
+    }
+
+    #[test]
+    fn result_window_follows_limit_and_max_matches() {
+        for (sql, want) in [
+            ("SELECT * FROM t", Ok(20)),
+            ("SELECT * FROM t LIMIT 5", Ok(5)),
+            ("SELECT * FROM t LIMIT 10, 5", Ok(15)),
+            ("SELECT * FROM t LIMIT 1500", Ok(1000)),
+            ("SELECT * FROM t LIMIT 990, 20", Ok(1000)),
+            ("SELECT * FROM t LIMIT 1500 OPTION max_matches=100", Ok(100)),
+            (
+                "SELECT * FROM t LIMIT 5000 OPTION max_matches=5000",
+                Ok(5000),
+            ),
+            (
+                "SELECT * FROM t LIMIT 1000, 5",
+                Err("offset out of bounds (offset=1000, max_matches=1000)".to_string()),
+            ),
+            (
+                "SELECT * FROM t LIMIT 3 OPTION max_matches=0",
+                Err("max_matches can not be less than one".to_string()),
+            ),
+        ] {
+            assert_eq!(window(sql), want, "{sql}");
+        }
+    }
 }

@@ -27,6 +27,8 @@ pub async fn run(node: &Node, session: &mut Session, select: &Select) -> ExecRes
     let Some(from) = &select.from else {
         return Ok(Output::Rows(constant_select(node, session, select)));
     };
+    // searchd validates the result window before looking at tables.
+    Plan::new(select).window()?;
     let mut meta = Meta::default();
     let def = {
         let catalog = node.catalog();
@@ -145,7 +147,7 @@ async fn fan_out(
         else {
             continue;
         };
-        let sql = agent_sql(select, &table, count_only, plan.limit());
+        let sql = agent_sql(select, &table, count_only, plan.window()?);
         match query_agent(node, agent, &sql).await {
             Ok((_, sets, failed_over)) => {
                 // searchd reports an approximate total once an agent had to retry.
@@ -210,8 +212,9 @@ async fn fan_out(
     finish(&plan, &schema, matches, counted_elsewhere, meta)
 }
 
-/// The query sent to one agent: counts are pushed down, otherwise the top rows in query order.
-fn agent_sql(select: &Select, table: &str, count_only: bool, limit: u64) -> String {
+/// The query sent to one agent: counts are pushed down, otherwise the top `window` rows in
+/// query order (every match when the query aggregates).
+fn agent_sql(select: &Select, table: &str, count_only: bool, window: u64) -> String {
     let mut sql = if count_only {
         format!("SELECT COUNT(*) FROM {}", quote_table(table))
     } else {
@@ -244,12 +247,8 @@ fn agent_sql(select: &Select, table: &str, count_only: bool, limit: u64) -> Stri
                 }
             )
         });
-    let n = if needs_all {
-        FETCH_ALL
-    } else {
-        select.offset + limit
-    };
-    sql.push_str(&format!(" LIMIT {n}"));
+    let n = if needs_all { FETCH_ALL } else { window };
+    sql.push_str(&format!(" LIMIT {n} OPTION max_matches={n}"));
     sql
 }
 

@@ -6,6 +6,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub mod http;
 pub mod http_client;
+mod more_results;
 pub mod mysql;
 pub mod rawjson;
 

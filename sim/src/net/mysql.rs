@@ -10,6 +10,7 @@ use opensrv_mysql::{
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
 
+use super::more_results::{MoreFlag, MoreResults};
 use crate::auth::Perms;
 use crate::buddy::{self, envelope::Failure};
 use crate::exec::error::{ErrorCode, ExecError};
@@ -25,15 +26,17 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
         let node = node.clone();
         async move {
             let conn_id = node.next_connection_id();
+            let more = MoreFlag::default();
             let shim = Shim {
                 node,
                 session: Session::new("", Perms::ALL, conn_id, Protocol::Mysql),
                 login: Mutex::new(None),
                 columns: Vec::new(),
+                more: more.clone(),
             };
             let (r, w) = stream.into_split();
             // A client that goes away mid-protocol is not an error worth reporting.
-            let _ = AsyncMysqlIntermediary::run_on(shim, r, w).await;
+            let _ = AsyncMysqlIntermediary::run_on(shim, r, MoreResults::new(w, more)).await;
         }
     })
     .await
@@ -46,6 +49,8 @@ struct Shim {
     login: Mutex<Option<(String, Perms)>>,
     /// Column definitions of the reply being written (they must outlive the row writer).
     columns: Vec<Vec<Column>>,
+    /// Raised while the result after a row set starts (see [`MoreResults`]).
+    more: MoreFlag,
 }
 
 fn column_type(ty: ResultType) -> ColumnType {
@@ -216,8 +221,14 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
         let last_insert_id = this.session.last_insert_id.max(0) as u64;
         let mut results = results;
         let count = outcomes.len();
+        let mut after_rows = false;
         for (i, (outcome, cols)) in outcomes.into_iter().zip(&this.columns).enumerate() {
             let last = i + 1 == count;
+            // The row set before this result ends with a terminator written by the next call
+            // below; it must announce this result.
+            this.more
+                .store(after_rows, std::sync::atomic::Ordering::Relaxed);
+            after_rows = matches!(outcome, Ok(Output::Rows(_)));
             match outcome {
                 Err(e) => {
                     return results

@@ -52,6 +52,31 @@ pub struct ClusterMeta {
 }
 
 impl ClusterMeta {
+    /// `nodes_set` of a member after the view grew: members keep their place and newcomers go
+    /// last (a node that created the cluster alone starts the list from its view).
+    pub fn grown_nodes_set(&self, view: &View) -> Vec<String> {
+        let mut set = self.nodes_set.clone();
+        if set.is_empty() {
+            set.extend(self.view.member_ids().map(str::to_string));
+        }
+        for id in view.member_ids() {
+            if !set.iter().any(|s| s == id) {
+                set.push(id.to_string());
+            }
+        }
+        set
+    }
+
+    /// `nodes_set` of a node (re)joining through a donor: the donor's view, then itself.
+    pub fn joiner_nodes_set(&self, joiner: &str) -> Vec<String> {
+        self.view
+            .member_ids()
+            .filter(|id| *id != joiner)
+            .map(str::to_string)
+            .chain(std::iter::once(joiner.to_string()))
+            .collect()
+    }
+
     /// Every node this cluster knows about, without duplicates.
     pub fn known_nodes(&self) -> Vec<String> {
         let mut all: Vec<String> = self
@@ -63,5 +88,58 @@ impl ClusterMeta {
         all.sort();
         all.dedup();
         all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(nodes_set: &[&str], view: &[&str]) -> ClusterMeta {
+        ClusterMeta {
+            name: "c".into(),
+            path: String::new(),
+            uuid: String::new(),
+            tables: vec![],
+            nodes_set: nodes_set.iter().map(|s| s.to_string()).collect(),
+            seq: 0,
+            view: view_of(view),
+        }
+    }
+
+    fn view_of(ids: &[&str]) -> View {
+        View {
+            epoch: 1,
+            leader: ids.first().map(|s| s.to_string()).unwrap_or_default(),
+            members: ids
+                .iter()
+                .map(|id| Member {
+                    id: id.to_string(),
+                    repl: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The orders golden searchd shows: the creator starts empty, members append newcomers,
+    /// a node rejoining after a restart lists the donor's view and then itself.
+    #[test]
+    fn nodes_set_orders() {
+        let creator = meta(&[], &["n1"]);
+        assert!(creator.nodes_set.is_empty());
+        let grown = creator.grown_nodes_set(&view_of(&["n1", "n2"]));
+        assert_eq!(grown, ["n1", "n2"]);
+        let member = meta(&["n1", "n2"], &["n1", "n2"]);
+        assert_eq!(
+            member.grown_nodes_set(&view_of(&["n1", "n2", "n3"])),
+            ["n1", "n2", "n3"]
+        );
+        let donor = meta(&["n1", "n2", "n3"], &["n2", "n3"]);
+        assert_eq!(donor.joiner_nodes_set("n1"), ["n2", "n3", "n1"]);
+        let kept = meta(&["n2", "n3", "n1"], &["n1"]);
+        assert_eq!(
+            kept.grown_nodes_set(&view_of(&["n1", "n2", "n3"])),
+            ["n2", "n3", "n1"]
+        );
     }
 }

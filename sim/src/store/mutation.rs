@@ -343,6 +343,97 @@ mod tests {
     }
 
     #[test]
+    fn cluster_membership_of_tables() {
+        use crate::store::cluster::{ClusterMeta, View};
+        let meta = ClusterMeta {
+            name: "c".into(),
+            path: String::new(),
+            uuid: "u".into(),
+            tables: vec![],
+            nodes_set: vec![],
+            seq: 0,
+            view: View::default(),
+        };
+        let mut c = Catalog::default();
+        for name in ["t", "u", "local"] {
+            apply(
+                &mut c,
+                &Mutation::CreateTable {
+                    name: name.into(),
+                    def: rt(&[("n", ColumnType::Uint)]),
+                },
+            )
+            .unwrap();
+        }
+        apply(&mut c, &Mutation::ClusterCreate { meta: meta.clone() }).unwrap();
+        let mut shipped = c.get("t").unwrap().clone();
+        shipped.data.insert_segment(vec![Row {
+            id: 5,
+            values: vec![Value::Int(1)],
+        }]);
+        for table in [shipped, c.get("u").unwrap().clone()] {
+            apply(
+                &mut c,
+                &Mutation::ClusterAttach {
+                    cluster: "c".into(),
+                    table: Box::new(table),
+                },
+            )
+            .unwrap();
+        }
+        // The shipped copy replaces the local one and is found by id.
+        assert!(c.get("t").unwrap().data.contains(5));
+        assert_eq!(c.cluster("c").unwrap().tables, ["t", "u"]);
+        apply(
+            &mut c,
+            &Mutation::ClusterDetach {
+                cluster: "c".into(),
+                table: "T".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(c.cluster("c").unwrap().tables, ["u"]);
+        assert_eq!(c.get("t").unwrap().cluster, None);
+        // A transfer without `u` detaches it; the tables it brings are attached.
+        let mut donor_t = c.get("t").unwrap().clone();
+        donor_t.cluster = Some("c".into());
+        apply(
+            &mut c,
+            &Mutation::ClusterInstall {
+                meta: ClusterMeta {
+                    tables: vec!["t".into()],
+                    seq: 9,
+                    ..meta
+                },
+                tables: vec![donor_t],
+            },
+        )
+        .unwrap();
+        assert_eq!(c.get("u").unwrap().cluster, None);
+        assert_eq!(c.get("t").unwrap().cluster.as_deref(), Some("c"));
+        assert_eq!(c.cluster("c").unwrap().seq, 9);
+        apply(
+            &mut c,
+            &Mutation::ClusterDelete {
+                cluster: "c".into(),
+            },
+        )
+        .unwrap();
+        assert!(c.cluster("c").is_none());
+        assert_eq!(c.get("t").unwrap().cluster, None);
+        assert_eq!(
+            apply(
+                &mut c,
+                &Mutation::ClusterSeq {
+                    cluster: "c".into(),
+                    seq: 1
+                }
+            ),
+            Err(ApplyError::NoCluster("c".into()))
+        );
+    }
+
+    #[test]
     fn mutations_round_trip_through_json() {
         let m = Mutation::Insert {
             table: "t".into(),
