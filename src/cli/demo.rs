@@ -213,6 +213,10 @@ async fn sql(node: &Node, statement: &str) -> Result<crate::protocol::ResultSet,
 }
 
 async fn demo(opts: Options) -> Result<(), String> {
+    // Installed first, so a stop request is never lost once the user has
+    // been told how to stop.
+    let stop =
+        StopSignals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let sim = sim_binary()?;
     let buddy = std::env::current_exe().map_err(|e| e.to_string())?;
     let root = tempfile::Builder::new()
@@ -265,17 +269,32 @@ async fn demo(opts: Options) -> Result<(), String> {
         "\nData and logs: {}\nPress Ctrl-C to stop.",
         root.path().display()
     );
-    wait_for_stop().await;
+    stop.wait().await;
     println!("\nstopping…");
     drop(nodes);
     Ok(())
 }
 
-async fn wait_for_stop() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+/// SIGINT (Ctrl-C) and SIGTERM.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }
 
