@@ -476,10 +476,10 @@ fn drop_of_example_b() {
         &elsewhere,
     );
     let wrapper = |node| (node, WRAPPER_ROLLBACK.to_string(), vec![], None);
-    let detach = |node, h: &str, k: u32| {
+    let detach = |node, h: &str, tables: &str| {
         (
             node,
-            format!("ALTER CLUSTER {h} DROP system.t_s{k}"),
+            format!("ALTER CLUSTER {h} DROP {tables}"),
             vec![],
             None,
         )
@@ -496,10 +496,10 @@ fn drop_of_example_b() {
         wrapper(A),
         wrapper(B),
         wrapper(C),
-        detach(A, H_AC, 0), // 3
-        detach(A, H_AB, 1), // 4
-        detach(B, H_BC, 2), // 5
-        detach(A, H_AB, 3), // 6
+        // One detach per replica set, clusters in name order.
+        detach(A, H_AC, "system.t_s0"),             // 3
+        detach(A, H_AB, "system.t_s1,system.t_s3"), // 4
+        detach(B, H_BC, "system.t_s2"),             // 5
         drop(A, 0, vec![]),
         drop(C, 0, vec![3]),
         drop(A, 1, vec![]),
@@ -507,7 +507,7 @@ fn drop_of_example_b() {
         drop(B, 2, vec![]),
         drop(C, 2, vec![5]),
         drop(A, 3, vec![]),
-        drop(B, 3, vec![6]),
+        drop(B, 3, vec![4]),
         (A, format!("DELETE CLUSTER {H_AC}"), vec![], None),
         (A, format!("DELETE CLUSTER {H_AB}"), vec![], None),
     ];

@@ -270,6 +270,15 @@ impl Store {
             .await
     }
 
+    /// The rows of `group` that are not processed yet.
+    pub async fn unfinished_group_rows(&self, group: &str) -> Result<Vec<QueueRow>> {
+        self.select_rows(&format!(
+            "`operation_group` = {} AND `status` <> 'processed'",
+            quote_literal(group)
+        ))
+        .await
+    }
+
     /// Rows that are not processed yet, on any node.
     pub async fn unprocessed_rows(&self) -> Result<Vec<QueueRow>> {
         self.select_rows("`status` <> 'processed'").await
@@ -320,6 +329,29 @@ impl Store {
             duration_ms,
         ))
         .await?;
+        Ok(())
+    }
+
+    /// Records the same outcome for several rows at once.
+    pub async fn set_statuses(
+        &self,
+        ids: &[u64],
+        status: QueueStatus,
+        tries: u32,
+        now_ms: i64,
+        duration_ms: i64,
+    ) -> Result<()> {
+        for batch in ids.chunks(INSERT_BATCH) {
+            self.run(&row::update_statuses_sql(
+                &self.target(QUEUE),
+                batch,
+                status,
+                tries,
+                now_ms,
+                duration_ms,
+            ))
+            .await?;
+        }
         Ok(())
     }
 

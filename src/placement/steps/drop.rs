@@ -8,8 +8,9 @@ use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::{internal_cluster_name, shard_table_name, Placement};
 
 /// The queue items of a DROP: every wrapper first (so nothing routes to a
-/// shard being removed), then each replicated shard is detached from its
-/// internal cluster once, on its smallest holder, then every holder drops
+/// shard being removed), then the replicated shards are detached from their
+/// internal clusters once (one statement per cluster, on the smallest
+/// holder), then every holder drops
 /// its copy after that detach, and finally every internal cluster of the
 /// table that no other table uses is deleted once, after its detaches.
 ///
@@ -27,21 +28,26 @@ pub fn drop_steps(
     for node in wrappers {
         list.sql(node, sql::drop_wrapper(table), None);
     }
+    // One detach per (cluster, holder): a single `ALTER CLUSTER … DROP t1,t2,…`
+    // detaches every shard of the table that shares the replica set.
+    let mut groups: BTreeMap<(ClusterName, NodeId), Vec<u32>> = BTreeMap::new();
+    for (shard, replicas) in placement.shards() {
+        if replicas.len() >= 2 {
+            groups
+                .entry((internal_cluster_name(replicas), replicas[0].clone()))
+                .or_default()
+                .push(shard);
+        }
+    }
     let mut detaches: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
     let mut detach_of_shard: BTreeMap<u32, usize> = BTreeMap::new();
-    for (shard, replicas) in placement.shards() {
-        if replicas.len() < 2 {
-            continue;
-        }
-        let cluster = internal_cluster_name(replicas);
-        let tables = [shard_table_name(table, shard)];
-        let index = list.sql(
-            &replicas[0],
-            sql::alter_cluster_drop(&cluster, &tables),
-            None,
-        );
+    for ((cluster, holder), shards) in groups {
+        let tables: Vec<String> = shards.iter().map(|s| shard_table_name(table, *s)).collect();
+        let index = list.sql(&holder, sql::alter_cluster_drop(&cluster, &tables), None);
         detaches.entry(cluster).or_default().push(index);
-        detach_of_shard.insert(shard, index);
+        for shard in shards {
+            detach_of_shard.insert(shard, index);
+        }
     }
     for (shard, replicas) in placement.shards() {
         for node in replicas {

@@ -412,7 +412,9 @@ impl Office {
         groups: &BTreeMap<String, GroupRecord>,
     ) -> Result<(), StoreError> {
         let policy = &shared.config.retry;
-        let rows = store.group_rows(name).await?;
+        // Only the unfinished rows are read on every round (a big group has
+        // thousands of rows); all of them only to plan a rollback.
+        let rows = store.unfinished_group_rows(name).await?;
         match rec.status {
             GroupStatus::Committed => {
                 // DROP only moves forward: it is never timed out, only a
@@ -441,7 +443,8 @@ impl Office {
                 if !assess::settled(&rows, &members.active) {
                     return Ok(());
                 }
-                let undo = assess::to_undo(&rows, &members.active);
+                let all_rows = store.group_rows(name).await?;
+                let undo = assess::to_undo(&all_rows, &members.active);
                 let mut rec = rec.clone();
                 if undo.is_empty() {
                     // Nothing took effect: leave no trace, then report.
@@ -482,13 +485,10 @@ impl Office {
             }
             GroupStatus::RollingBack => {
                 let rb_name = rollback_group_name(name);
-                let rb_rows = store.group_rows(&rb_name).await?;
+                let rb_rows = store.unfinished_group_rows(&rb_name).await?;
                 let failed = rb_rows.iter().any(|r| policy.is_final(r));
-                let live_done = rb_rows
-                    .iter()
-                    .filter(|r| members.active.contains(&r.node))
-                    .all(|r| r.status == QueueStatus::Processed);
-                let all_done = rb_rows.iter().all(|r| r.status == QueueStatus::Processed);
+                let live_done = !rb_rows.iter().any(|r| members.active.contains(&r.node));
+                let all_done = rb_rows.is_empty();
                 if !(failed || all_done || live_done) {
                     return Ok(());
                 }

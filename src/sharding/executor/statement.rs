@@ -119,6 +119,16 @@ pub fn prepare(stored: &str) -> Prepared {
     Prepared { kind, sql, path }
 }
 
+/// Whether a retry of this statement must know that an earlier attempt may
+/// have taken effect (its first attempt checks for a conflicting object,
+/// which a retry could otherwise mistake for one).
+pub fn needs_attempt_record(stored: &str) -> bool {
+    matches!(
+        prepare(stored).kind,
+        Kind::CreateShard { .. } | Kind::CreateWrapper { .. }
+    )
+}
+
 /// What a failed attempt means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

@@ -2,10 +2,14 @@
 //!
 //! A row can wait for one other row (`wait_for_id`). A step on node N that
 //! depends on a step of the same node needs no wait at all (each node runs
-//! its rows strictly in id order); a step that depends on steps of several
-//! other nodes gets one no-op "barrier" row per extra dependency, placed just
-//! before it on N.
+//! its rows strictly in id order); of several dependencies on another node
+//! only the last one counts, for the same reason; a step that depends on
+//! several other nodes gets one no-op "barrier" row per extra node, placed
+//! just before it on N.
 
+use std::collections::BTreeMap;
+
+use crate::ids::NodeId;
 use crate::placement::{Action, Step};
 use crate::sharding::queue::row::{QueueRow, QueueStatus};
 
@@ -18,29 +22,31 @@ pub fn encode_steps(
     let mut rows = Vec::with_capacity(steps.len());
     // Id of the row that completes each step.
     let mut step_ids: Vec<u64> = Vec::with_capacity(steps.len());
-    let row =
-        |id: u64, node: &crate::ids::NodeId, query: String, rollback: String, wait: u64| QueueRow {
-            id,
-            node: node.clone(),
-            query,
-            rollback_query: rollback,
-            wait_for_id: wait,
-            operation_group: group.to_string(),
-            tries: 0,
-            status: QueueStatus::Created,
-            created_at: now_ms,
-            updated_at: now_ms,
-            duration: 0,
-        };
+    let row = |id: u64, node: &NodeId, query: String, rollback: String, wait: u64| QueueRow {
+        id,
+        node: node.clone(),
+        query,
+        rollback_query: rollback,
+        wait_for_id: wait,
+        operation_group: group.to_string(),
+        tries: 0,
+        status: QueueStatus::Created,
+        created_at: now_ms,
+        updated_at: now_ms,
+        duration: 0,
+    };
     for step in steps {
-        let mut foreign: Vec<u64> = step
-            .wait_for
-            .iter()
-            .filter(|&&dep| dep < step_ids.len() && steps[dep].node != step.node)
-            .map(|&dep| step_ids[dep])
-            .collect();
+        // Of several dependencies on one node only the last matters: that
+        // node runs its rows in order.
+        let mut last_per_node: BTreeMap<&NodeId, usize> = BTreeMap::new();
+        for &dep in step.wait_for.iter().filter(|&&d| d < step_ids.len()) {
+            if steps[dep].node != step.node {
+                let slot = last_per_node.entry(&steps[dep].node).or_insert(dep);
+                *slot = (*slot).max(dep);
+            }
+        }
+        let mut foreign: Vec<u64> = last_per_node.values().map(|&dep| step_ids[dep]).collect();
         foreign.sort_unstable();
-        foreign.dedup();
         let last = foreign.pop().unwrap_or(0);
         for wait in foreign {
             rows.push(row(
@@ -113,15 +119,16 @@ mod tests {
                 (2, "b", "s1", 0),
                 // Same-node dependencies are implied by id order.
                 (3, "a", "s2", 0),
-                (4, "c", noop.as_str(), 1),
-                (5, "c", noop.as_str(), 2),
-                (6, "c", "s3", 3),
+                // Waits on `a` (steps 0 and 2) reduce to the last one; `b`
+                // needs a barrier.
+                (4, "c", noop.as_str(), 2),
+                (5, "c", "s3", 3),
             ]
         );
         assert!(rows
             .iter()
             .all(|r| r.operation_group == "g" && r.created_at == 7));
-        assert_eq!(rows[5].rollback_query, "undo s3");
+        assert_eq!(rows[4].rollback_query, "undo s3");
         assert_eq!(rows[3].rollback_query, "");
     }
 }

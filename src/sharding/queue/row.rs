@@ -177,6 +177,24 @@ pub fn update_status_sql(
     )
 }
 
+/// [`update_status_sql`] for several rows.
+pub fn update_statuses_sql(
+    table: &str,
+    ids: &[u64],
+    status: QueueStatus,
+    tries: u32,
+    updated_at: i64,
+    duration: i64,
+) -> String {
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+    format!(
+        "UPDATE {table} SET `status` = {}, `tries` = {tries}, `updated_at` = {updated_at}, \
+         `duration` = {duration} WHERE `id` IN ({})",
+        quote_literal(status.as_str()),
+        ids.join(",")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
