@@ -7,6 +7,7 @@
 //! process and removes its temporary data. `--smoke` instead runs the
 //! statements it suggests, checks their results, and exits (used by tests).
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -101,10 +102,29 @@ impl Node {
         })
         .as_plain_client()
     }
+
+    /// The last lines the node wrote to its log and to stdout/stderr.
+    fn log_tail(&self) -> String {
+        let mut lines = Vec::new();
+        for file in ["searchd.log", "stdout.log"] {
+            let text = std::fs::read_to_string(self.dir.join(file)).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            lines.extend(
+                all[all.len().saturating_sub(10)..]
+                    .iter()
+                    .map(|l| format!("  {l}")),
+            );
+        }
+        lines.join("\n")
+    }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // Reaped already: its pid may belong to another process by now.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -119,8 +139,18 @@ impl Drop for Node {
     }
 }
 
+/// Ports handed out by this demo, so two nodes never get the same one (the
+/// OS may offer a just-released port again).
+static TAKEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if TAKEN.lock().unwrap_or_else(|p| p.into_inner()).insert(port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other("no free port found"))
 }
 
 fn sim_binary() -> Result<PathBuf, String> {
@@ -143,6 +173,29 @@ fn sim_binary() -> Result<PathBuf, String> {
         "manticore-sim not found next to {} (build the workspace: cargo build --release), or set MANTICORE_SIM_BIN",
         exe.display()
     ))
+}
+
+/// How long a node may take to serve before the demo gives up on it.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Fresh ports to try when another process took a chosen port first.
+const START_ATTEMPTS: usize = 3;
+
+/// Starts node `index` and waits until it serves.
+async fn start_ready_node(
+    sim: &Path,
+    buddy: &Path,
+    root: &Path,
+    index: usize,
+) -> Result<Node, String> {
+    let mut attempt = 1;
+    loop {
+        let mut node = start_node(sim, buddy, root, index)?;
+        match wait_ready(&mut node).await {
+            Ok(()) => return Ok(node),
+            Err(Failure::PortTaken(_)) if attempt < START_ATTEMPTS => attempt += 1,
+            Err(Failure::PortTaken(e) | Failure::Other(e)) => return Err(e),
+        }
+    }
 }
 
 fn start_node(sim: &Path, buddy: &Path, root: &Path, index: usize) -> Result<Node, String> {
@@ -188,18 +241,30 @@ fn start_node(sim: &Path, buddy: &Path, root: &Path, index: usize) -> Result<Nod
     })
 }
 
-async fn wait_ready(node: &Node) -> Result<(), String> {
+enum Failure {
+    /// Another process bound one of the node's ports first.
+    PortTaken(String),
+    Other(String),
+}
+
+async fn wait_ready(node: &mut Node) -> Result<(), Failure> {
     let client = node.client();
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if client.query("SHOW STATUS LIKE 'uptime'").await.is_ok() {
             return Ok(());
         }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "node in {} did not start; see its searchd.log",
-                node.dir.display()
-            ));
+        let exited = matches!(node.child.try_wait(), Ok(Some(_)));
+        if exited || Instant::now() > deadline {
+            // The temporary directory goes away with the demo: show the log now.
+            let log = node.log_tail();
+            let what = if exited { "exited" } else { "did not start" };
+            let message = format!("node {} {what}; its log ends:\n{log}", node.dir.display());
+            return Err(if exited && log.contains("failed to listen") {
+                Failure::PortTaken(message)
+            } else {
+                Failure::Other(message)
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -225,10 +290,7 @@ async fn demo(opts: Options) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut nodes = Vec::with_capacity(opts.nodes);
     for i in 0..opts.nodes {
-        nodes.push(start_node(&sim, &buddy, root.path(), i)?);
-    }
-    for node in &nodes {
-        wait_ready(node).await?;
+        nodes.push(start_ready_node(&sim, &buddy, root.path(), i).await?);
     }
     if nodes.len() > 1 {
         sql(&nodes[0], "CREATE CLUSTER c").await?;

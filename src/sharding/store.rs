@@ -312,26 +312,6 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn set_status(
-        &self,
-        id: u64,
-        status: QueueStatus,
-        tries: u32,
-        now_ms: i64,
-        duration_ms: i64,
-    ) -> Result<()> {
-        self.run(&row::update_status_sql(
-            &self.target(QUEUE),
-            id,
-            status,
-            tries,
-            now_ms,
-            duration_ms,
-        ))
-        .await?;
-        Ok(())
-    }
-
     /// Records the same outcome for several rows at once.
     pub async fn set_statuses(
         &self,

@@ -86,19 +86,15 @@ pub fn rollback_rows(
     for forward in undo {
         let id = next_id();
         let is_live = live.contains(&forward.node);
-        rows.push(QueueRow {
+        rows.push(QueueRow::fresh(
             id,
-            node: forward.node.clone(),
-            query: forward.rollback_query.clone(),
-            rollback_query: String::new(),
-            wait_for_id: if is_live { previous_live } else { 0 },
-            operation_group: group.to_string(),
-            tries: 0,
-            status: QueueStatus::Created,
-            created_at: now_ms,
-            updated_at: now_ms,
-            duration: 0,
-        });
+            forward.node.clone(),
+            forward.rollback_query.clone(),
+            String::new(),
+            if is_live { previous_live } else { 0 },
+            group,
+            now_ms,
+        ));
         if is_live {
             previous_live = id;
         }

@@ -296,7 +296,7 @@ impl Run<'_> {
         }
         row.status = QueueStatus::Error;
         self.store
-            .set_status(row.id, QueueStatus::Error, row.tries, now_ms(), duration)
+            .set_statuses(&[row.id], QueueStatus::Error, row.tries, now_ms(), duration)
             .await?;
         Ok(false)
     }

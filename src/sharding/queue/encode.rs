@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::ids::NodeId;
 use crate::placement::{Action, Step};
-use crate::sharding::queue::row::{QueueRow, QueueStatus};
+use crate::sharding::queue::row::QueueRow;
 
 pub fn encode_steps(
     steps: &[Step],
@@ -22,18 +22,8 @@ pub fn encode_steps(
     let mut rows = Vec::with_capacity(steps.len());
     // Id of the row that completes each step.
     let mut step_ids: Vec<u64> = Vec::with_capacity(steps.len());
-    let row = |id: u64, node: &NodeId, query: String, rollback: String, wait: u64| QueueRow {
-        id,
-        node: node.clone(),
-        query,
-        rollback_query: rollback,
-        wait_for_id: wait,
-        operation_group: group.to_string(),
-        tries: 0,
-        status: QueueStatus::Created,
-        created_at: now_ms,
-        updated_at: now_ms,
-        duration: 0,
+    let row = |id: u64, node: &NodeId, query: String, rollback: String, wait: u64| {
+        QueueRow::fresh(id, node.clone(), query, rollback, wait, group, now_ms)
     };
     for step in steps {
         // Of several dependencies on one node only the last matters: that

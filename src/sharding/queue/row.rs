@@ -98,6 +98,31 @@ fn text_cell(set: &ResultSet, row: usize, name: &str) -> Result<String, RowError
 }
 
 impl QueueRow {
+    /// A row not yet attempted, written at `now_ms`.
+    pub fn fresh(
+        id: u64,
+        node: NodeId,
+        query: String,
+        rollback_query: String,
+        wait_for_id: u64,
+        operation_group: &str,
+        now_ms: i64,
+    ) -> Self {
+        QueueRow {
+            id,
+            node,
+            query,
+            rollback_query,
+            wait_for_id,
+            operation_group: operation_group.to_string(),
+            tries: 0,
+            status: QueueStatus::Created,
+            created_at: now_ms,
+            updated_at: now_ms,
+            duration: 0,
+        }
+    }
+
     /// Reads row `row` of a `SELECT * FROM system.sharding_queue …` result.
     pub fn from_result(set: &ResultSet, row: usize) -> Result<Self, RowError> {
         let status = text_cell(set, row, "status")?;
@@ -161,23 +186,7 @@ pub fn insert_sql(table: &str, rows: &[QueueRow]) -> String {
     )
 }
 
-/// The status update an executor writes when it claims or finishes a row.
-pub fn update_status_sql(
-    table: &str,
-    id: u64,
-    status: QueueStatus,
-    tries: u32,
-    updated_at: i64,
-    duration: i64,
-) -> String {
-    format!(
-        "UPDATE {table} SET `status` = {}, `tries` = {tries}, `updated_at` = {updated_at}, \
-         `duration` = {duration} WHERE `id` = {id}",
-        quote_literal(status.as_str())
-    )
-}
-
-/// [`update_status_sql`] for several rows.
+/// Sets the outcome of the rows `ids`.
 pub fn update_statuses_sql(
     table: &str,
     ids: &[u64],
