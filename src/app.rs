@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::client::{ClientConfig, DaemonClient, FallbackBuddy};
 use crate::config::{BindAddr, Config};
+use crate::console::ConsoleHandler;
 use crate::handler::{Handler, Registry};
 use crate::server::{self, ServerState};
 use crate::sharding::{self, ShardingConfig, ShardingHandler};
@@ -46,7 +47,16 @@ pub fn handlers(ctx: &AppContext) -> Vec<Box<dyn Handler>> {
         tracing::warn!("{warning}");
     }
     let shared = sharding::start(config, &ctx.daemon, &ctx.shutdown, &ctx.tasks);
-    vec![Box::new(ShardingHandler::new(shared))]
+    let statements =
+        || -> Vec<Box<dyn Handler>> { vec![Box::new(ShardingHandler::new(Arc::clone(&shared)))] };
+    let console = ConsoleHandler::new(
+        Registry::new(statements()),
+        ctx.daemon.clone(),
+        ctx.config.fallback_url.is_some(),
+    );
+    let mut handlers: Vec<Box<dyn Handler>> = vec![Box::new(console)];
+    handlers.extend(statements());
+    handlers
 }
 
 /// Runs the helper process: binds, prints the handshake, serves until

@@ -13,6 +13,8 @@ use crate::protocol::{BuddyRequest, ResultSet};
 pub enum Reply {
     /// One result set per statement (an empty success is `[ResultSet::ok()]`).
     Sets(Vec<ResultSet>),
+    /// Text shown as it is (the `/cli` console's tables).
+    Text(String),
     /// An error the user sees verbatim.
     Error(String),
     /// On closer inspection the request is not this handler's business

@@ -20,6 +20,7 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod handler;
 pub mod ids;
 pub mod placement;

@@ -75,6 +75,20 @@ fn the_fallback_status_and_body_are_kept() {
 }
 
 #[test]
+fn a_sharding_statement_on_the_console_is_never_left_to_the_fallback() {
+    let other = FakeHttp::replying(FakeReply::new(200, OTHER_BUDDY_REPLY));
+    let buddy = Shardbuddy::start(&[&format!("--fallback-url={}", other.url())]);
+    let envelope = r#"{"type":"unknown json request","error":{"message":"","body":null},"version":3,"message":{"path_query":"/cli","body":"SHOW SHARDING STATUS","http_method":"POST"}}"#;
+    let reply: serde_json::Value =
+        serde_json::from_str(&http::post(buddy.addr, envelope.as_bytes()).text()).unwrap();
+    // shardbuddy ran it itself: on the daemon first, which is not listening here.
+    assert_eq!(reply["type"], "json response");
+    let error = reply["message"]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("cannot connect to "), "{reply}");
+    assert!(other.requests().is_empty());
+}
+
+#[test]
 fn an_unreachable_fallback_gives_the_daemons_own_error() {
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

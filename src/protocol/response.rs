@@ -30,6 +30,11 @@ impl ResponseEnvelope {
         Self::new(format, message, OK_STATUS)
     }
 
+    /// Text that searchd passes to the HTTP client verbatim (`/cli`).
+    pub fn text(format: RequestFormat, text: &str) -> Self {
+        Self::new(format, Value::String(text.to_string()), OK_STATUS)
+    }
+
     /// An error a handler returned: a normal result whose text the user sees.
     pub fn error(format: RequestFormat, text: &str) -> Self {
         Self::new(format, error_message(text), OK_STATUS)

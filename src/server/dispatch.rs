@@ -47,6 +47,10 @@ pub(super) async fn answer(
             tracing::debug!(request_id = %request.id, handler, sets = sets.len(), "answered");
             ResponseEnvelope::result_sets(request.format, &sets)
         }
+        Outcome::Replied(handler, Reply::Text(text)) => {
+            tracing::debug!(request_id = %request.id, handler, bytes = text.len(), "answered with text");
+            ResponseEnvelope::text(request.format, &text)
+        }
         Outcome::Replied(handler, Reply::Error(text)) => {
             tracing::debug!(request_id = %request.id, handler, error = %text, "answered with an error");
             ResponseEnvelope::error(request.format, &text)

@@ -78,4 +78,11 @@ impl RecordedEnvelope {
         let error = envelope["error"]["message"].as_str().unwrap_or_default();
         shardbuddy::sql::claim(&shardbuddy::sql::normalize_payload(body), error).is_some()
     }
+
+    /// Whether this is a `/cli` request, which shardbuddy runs itself (searchd
+    /// sends every `/cli` statement to its helper before running it).
+    pub fn is_console(&self) -> bool {
+        let envelope: Value = serde_json::from_str(&self.body).expect("recorded body is JSON");
+        envelope["message"]["path_query"] == "/cli"
+    }
 }
