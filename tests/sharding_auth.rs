@@ -66,3 +66,26 @@ async fn schema_permission_is_checked_as_the_requesting_user() {
     exec(&mut root, "DROP TABLE t").await;
     assert_eq!(traces_of(&mut root, "t").await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_runs_statements_as_the_requesting_user() {
+    use manticore_sim::testkit::http_post;
+    let node = node_with_users();
+    // `alice:alicepw`, as an HTTP client sends it.
+    let alice = [("Authorization", "Basic YWxpY2U6YWxpY2Vwdw==")];
+    let cli = |sql: &str| http_post(node.ports().http, "/cli", &alice, sql).expect("POST /cli");
+
+    let (status, text) = cli("SHOW TABLES");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.starts_with("Empty set ("), "{text}");
+    // The helper's token must not lend alice its own rights.
+    let (_, text) = cli("CREATE TABLE plain (id bigint)");
+    assert!(text.contains("Permission denied"), "{text}");
+    let (_, text) = cli("CREATE TABLE c:atbl (id bigint) shards='2' rf='2'");
+    assert!(
+        text.contains("Permission denied for user 'alice'"),
+        "{text}"
+    );
+    let mut root = login(&node, "root", "rootpw").await;
+    assert!(rows(&mut root, "SHOW TABLES").await.is_empty());
+}
