@@ -43,16 +43,9 @@ impl Record {
     }
 }
 
+/// The vendored recordings of a real searchd (`golden/` at the repository root).
 fn golden_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("SHARDBUDDY_GOLDEN_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/golden"))
-        .find(|p| p.join("transcripts.jsonl").exists())
-        .expect("golden transcripts not found: put shared/ beside the repository or set SHARDBUDDY_GOLDEN_DIR")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../golden")
 }
 
 /// Counter names whose values the golden files replaced by `{v}` (listed at the end of facts.md).

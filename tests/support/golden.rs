@@ -1,27 +1,14 @@
 //! The recordings of what a real searchd sent its helper
-//! (`shared/golden/buddy_envelopes.jsonl`).
+//! (`golden/buddy_envelopes.jsonl`).
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `shared/` sits beside the repository, or one directory further up;
-/// `SHARDBUDDY_SHARED_DIR` overrides both.
-pub fn shared_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = std::env::var_os("SHARDBUDDY_SHARED_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([manifest.join("../shared"), manifest.join("../../shared")]);
-    for dir in candidates {
-        if dir.join("golden").is_dir() {
-            return dir;
-        }
-    }
-    panic!(
-        "shared/golden not found beside {}; set SHARDBUDDY_SHARED_DIR",
-        manifest.display()
-    );
+/// The vendored recordings of a real searchd (`golden/` at the repository
+/// root; see `golden/README.md`).
+pub fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden")
 }
 
 /// One request searchd sent to its helper.
@@ -36,7 +23,7 @@ pub struct RecordedEnvelope {
 
 /// Every recorded request to the helper's envelope endpoint (not `/config`).
 pub fn recorded_envelopes() -> Vec<RecordedEnvelope> {
-    let path = shared_dir().join("golden/buddy_envelopes.jsonl");
+    let path = golden_dir().join("buddy_envelopes.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
