@@ -237,3 +237,79 @@ async fn bad_node_addresses_fail_without_sending() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
 }
+
+/// searchd closes the connection after every reply that is not 2xx (golden
+/// facts §6): a client that put such a connection back would fail the next
+/// call on it.
+#[tokio::test]
+async fn connections_closed_after_error_replies_are_never_reused() {
+    let searchd = FakeHttp::start(|request| {
+        if String::from_utf8_lossy(&request.body).contains("nosuch") {
+            FakeReply::new(500, r#"{"error":"no such table 'nosuch'"}"#)
+        } else {
+            FakeReply::new(200, EMPTY_OK)
+        }
+    });
+    let client = client(&searchd.url(), None);
+    let (mut transport_errors, mut daemon_errors, mut successes) = (0, 0, 0);
+    for i in 0..1000 {
+        let (sql, is_read) = match i % 4 {
+            0 => ("DESC nosuch", true),
+            1 => ("SELECT 1", true),
+            2 => ("INSERT INTO nosuch VALUES (1)", false),
+            _ => ("REPLACE INTO t VALUES (1)", false),
+        };
+        match client.query(sql).await {
+            Ok(_) => successes += 1,
+            Err(e) if e.daemon_message().is_some() => daemon_errors += 1,
+            Err(e) => {
+                transport_errors += 1;
+                eprintln!("call {i} ({sql}, read: {is_read}): {e}");
+            }
+        }
+    }
+    assert_eq!((transport_errors, daemon_errors, successes), (0, 500, 500));
+    // Every error reply ended its connection; successes reused theirs.
+    let requests = searchd.requests();
+    assert_eq!(requests.len(), 1000, "no request was sent twice");
+    let connections: std::collections::BTreeSet<usize> =
+        requests.iter().map(|r| r.connection).collect();
+    assert_eq!(connections.len(), 501);
+}
+
+/// A reused connection that the server closes as the request arrives: a read
+/// is sent again on a fresh connection, a write is not (its outcome is
+/// unknown, and the caller must find out by reading).
+#[tokio::test]
+async fn a_stale_connection_replays_reads_only() {
+    // The second request on any connection finds it closing.
+    let flaky = FakeHttp::start(|request| {
+        if request.on_connection == 0 {
+            FakeReply::new(200, EMPTY_OK)
+        } else {
+            FakeReply::hang_up()
+        }
+    });
+    let client = client(&flaky.url(), None);
+    client.query("SELECT 1").await.expect("first call");
+    client.query("SELECT 2").await.expect("a read is replayed");
+    let err = client.query("INSERT INTO t VALUES (1)").await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Disconnected { .. }),
+        "a write whose outcome is unknown is reported, not replayed: {err:?}"
+    );
+    let bodies: Vec<(usize, String)> = flaky
+        .requests()
+        .iter()
+        .map(|r| (r.connection, String::from_utf8_lossy(&r.body).into_owned()))
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            (0, "query=SELECT%201".to_string()),
+            (0, "query=SELECT%202".to_string()),
+            (1, "query=SELECT%202".to_string()),
+            (1, "query=INSERT%20INTO%20t%20VALUES%20%281%29".to_string()),
+        ]
+    );
+}

@@ -5,11 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{self, HeaderMap, HeaderName};
-use hyper::Request;
 
-use super::transport::{RawReply, Transport};
+use super::transport::{Outgoing, RawReply, Replay, Transport};
 use super::ClientError;
 
 /// Headers that describe one hop rather than the request, and are therefore
@@ -59,19 +57,26 @@ impl FallbackBuddy {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<RelayedReply, ClientError> {
-        let mut builder = Request::post(&*self.url);
+        let uri = self.url.parse().map_err(|err| ClientError::Connect {
+            url: self.url.to_string(),
+            reason: format!("invalid URL: {err}"),
+        })?;
+        let mut forwarded = HeaderMap::new();
         for (name, value) in headers {
             if !HOP_HEADERS.contains(name) {
-                builder = builder.header(name, value);
+                forwarded.append(name, value.clone());
             }
         }
-        let request = builder
-            .body(Full::new(body))
-            .map_err(|err| ClientError::Connect {
-                url: self.url.to_string(),
-                reason: format!("invalid request: {err}"),
-            })?;
-        let RawReply { status, body } = self.transport.send(request, self.timeout).await?;
+        let request = Outgoing {
+            uri,
+            headers: forwarded,
+            body,
+        };
+        // The fallback may act on the request: it is never sent twice.
+        let RawReply { status, body } = self
+            .transport
+            .send(&request, Replay::Never, self.timeout)
+            .await?;
         Ok(RelayedReply {
             status: status.as_u16(),
             body,

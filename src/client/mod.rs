@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, USER_AGENT};
-use hyper::Request;
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_TYPE, USER_AGENT};
+use hyper::Uri;
 
 mod error;
 mod fallback;
@@ -23,7 +22,7 @@ pub use fallback::{FallbackBuddy, RelayedReply};
 
 use crate::ids::NodeId;
 use crate::protocol::ResultSet;
-use transport::Transport;
+use transport::{Outgoing, Replay, Transport};
 
 /// The header through which a `system.buddy` request acts for another user.
 pub const USER_HEADER: &str = "X-Manticore-User";
@@ -121,16 +120,26 @@ impl DaemonClient {
     }
 
     /// Runs `sql` and returns every result set of the reply.
+    ///
+    /// A read-only statement whose reused connection turned out to be closed
+    /// is sent once more on a fresh one; any other statement whose outcome is
+    /// unknown fails with [`ClientError::Disconnected`] or
+    /// [`ClientError::Timeout`], and the caller reads what it meant to change.
     pub async fn query(&self, sql: &str) -> Result<Vec<ResultSet>, ClientError> {
         let url = format!("{}/sql?mode=raw", self.base_url);
         let request = self
             .build_request(&url, sql)
-            .map_err(|err| ClientError::Connect {
+            .map_err(|reason| ClientError::Connect {
                 url: url.clone(),
-                reason: format!("invalid request: {err}"),
+                reason: format!("invalid request: {reason}"),
             })?;
         tracing::trace!(url = %url, user = self.user.as_deref().unwrap_or(""), sql, "daemon query");
-        let reply = self.transport.send(request, self.timeout).await?;
+        let replay = if is_read_only(sql) {
+            Replay::Safe
+        } else {
+            Replay::Never
+        };
+        let reply = self.transport.send(&request, replay, self.timeout).await?;
         wire::decode_reply(&url, reply.status.as_u16(), &reply.body)
     }
 
@@ -156,24 +165,69 @@ impl DaemonClient {
         }
     }
 
-    fn build_request(
-        &self,
-        url: &str,
-        sql: &str,
-    ) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let mut builder =
-            Request::post(url).header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+    fn build_request(&self, url: &str, sql: &str) -> Result<Outgoing, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
+        let header = |value: &str| HeaderValue::from_str(value).map_err(|e| e.to_string());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         if self.buddy_agent {
-            builder = builder.header(USER_AGENT, user_agent());
+            headers.insert(USER_AGENT, header(&user_agent())?);
         }
         if let Some(user) = &self.user {
-            builder = builder.header(USER_HEADER, &**user);
+            headers.insert(USER_HEADER, header(user)?);
         }
         if let Some(token) = &self.token {
-            builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+            headers.insert(AUTHORIZATION, header(&format!("Bearer {token}"))?);
         }
-        builder
-            .header(CONNECTION, "keep-alive")
-            .body(Full::new(Bytes::from(wire::form_body(sql))))
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        Ok(Outgoing {
+            uri,
+            headers,
+            body: Bytes::from(wire::form_body(sql)),
+        })
+    }
+}
+
+/// Whether `sql` only reads (its first word is `SELECT`, `SHOW`, `DESC` or
+/// `DESCRIBE`): such a statement may be sent twice.
+fn is_read_only(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    ["SELECT", "SHOW", "DESC", "DESCRIBE"]
+        .iter()
+        .any(|w| first.eq_ignore_ascii_case(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_read_only;
+
+    #[test]
+    fn only_reads_may_be_replayed() {
+        for sql in [
+            "SELECT 1",
+            " show tables",
+            "DESC t",
+            "describe t",
+            "Select\n*",
+        ] {
+            assert!(is_read_only(sql), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "REPLACE INTO t",
+            "SELECTED",
+            "",
+            "; SELECT 1",
+            "CREATE TABLE t",
+        ] {
+            assert!(!is_read_only(sql), "{sql}");
+        }
     }
 }

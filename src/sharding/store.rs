@@ -57,6 +57,15 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Client(e) if e.is_transient())
     }
+
+    /// Whether the statement may or may not have taken effect (the reply was
+    /// lost): the store then reads what it meant to change.
+    fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Client(ClientError::Disconnected { .. } | ClientError::Timeout { .. })
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -102,6 +111,16 @@ impl Store {
 
     async fn run(&self, sql: &str) -> Result<ResultSet> {
         Ok(self.client.query_one(sql).await?)
+    }
+
+    /// Runs a write whose repetition has the same effect as running it once
+    /// (REPLACE of fixed values, UPDATE to fixed values, DELETE): when its
+    /// outcome is unknown it is simply run again, once.
+    async fn run_idempotent(&self, sql: &str) -> Result<()> {
+        match self.run(sql).await {
+            Err(e) if e.outcome_unknown() => self.run(sql).await.map(drop),
+            other => other.map(drop),
+        }
     }
 
     /// Whether the metadata tables exist on this node.
@@ -212,36 +231,61 @@ impl Store {
     }
 
     /// Writes `key` atomically (one REPLACE on the key's fixed document id).
+    /// When the reply is lost, the key is read back: the write is reported
+    /// done only when the key holds this value, and is never repeated blindly
+    /// (another writer, e.g. a new master, may have written it since).
     pub async fn put(&self, key: &StateKey, value: &impl Serialize, now_s: i64) -> Result<()> {
         let value = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let key = key.render();
-        self.run(&format!(
+        let rendered = key.render();
+        let sql = format!(
             "REPLACE INTO {} (`id`, `key`, `value`, `updated_at`) VALUES ({}, {}, {}, {now_s})",
             self.target(STATE),
-            doc_id(&key),
-            quote_literal(&key),
+            doc_id(&rendered),
+            quote_literal(&rendered),
             quote_literal(&encode_value(&value)),
-        ))
-        .await?;
-        Ok(())
+        );
+        match self.run(&sql).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.outcome_unknown() => match self.get(key).await {
+                Ok(Some(stored)) if stored == value => Ok(()),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn delete(&self, key: &StateKey) -> Result<()> {
-        self.run(&format!(
+        self.run_idempotent(&format!(
             "DELETE FROM {} WHERE `key` = {}",
             self.target(STATE),
             quote_literal(&key.render())
         ))
-        .await?;
-        Ok(())
+        .await
     }
 
     // ---- queue -------------------------------------------------------------
 
+    /// Writes new queue rows. When a batch's reply is lost, its rows are
+    /// looked up by id: present, the batch is done; absent, it is written
+    /// again (a multi-row INSERT takes effect as a whole or not at all).
     pub async fn enqueue(&self, rows: &[QueueRow]) -> Result<()> {
         for batch in rows.chunks(INSERT_BATCH) {
-            self.run(&row::insert_sql(&self.target(QUEUE), batch))
-                .await?;
+            let sql = row::insert_sql(&self.target(QUEUE), batch);
+            let Err(e) = self.run(&sql).await else {
+                continue;
+            };
+            if !e.outcome_unknown() {
+                return Err(e);
+            }
+            let ids: BTreeSet<u64> = batch.iter().map(|r| r.id).collect();
+            let found = self.statuses(&ids).await?;
+            match found.values().filter(|s| s.is_some()).count() {
+                n if n == ids.len() => {}
+                0 => {
+                    self.run(&sql).await?;
+                }
+                _ => return Err(e),
+            }
         }
         Ok(())
     }
@@ -322,7 +366,7 @@ impl Store {
         duration_ms: i64,
     ) -> Result<()> {
         for batch in ids.chunks(INSERT_BATCH) {
-            self.run(&row::update_statuses_sql(
+            self.run_idempotent(&row::update_statuses_sql(
                 &self.target(QUEUE),
                 batch,
                 status,
@@ -336,13 +380,12 @@ impl Store {
     }
 
     pub async fn purge_group(&self, group: &str) -> Result<()> {
-        self.run(&format!(
+        self.run_idempotent(&format!(
             "DELETE FROM {} WHERE `operation_group` = {}",
             self.target(QUEUE),
             quote_literal(group)
         ))
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The largest queue id, so a new master continues after it.
@@ -390,7 +433,9 @@ impl Store {
     }
 
     /// Writes a table's placement: one row per node, empty MVA for nodes
-    /// without shards (they still hold the wrapper).
+    /// without shards (they still hold the wrapper). Rows get fresh ids, so
+    /// a write whose reply was lost is not repeated here: the error goes to
+    /// the caller, which deletes the table's rows and writes them again.
     pub async fn write_placement(&self, rows: &[PlacementRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -420,13 +465,12 @@ impl Store {
     }
 
     pub async fn delete_placement(&self, table: &TableName) -> Result<()> {
-        self.run(&format!(
+        self.run_idempotent(&format!(
             "DELETE FROM {} WHERE `table` = {}",
             self.target(PLACEMENT),
             quote_literal(table.as_str())
         ))
-        .await?;
-        Ok(())
+        .await
     }
 }
 

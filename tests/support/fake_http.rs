@@ -1,8 +1,10 @@
 //! A recording HTTP/1.1 server that stands in for searchd (or for another
 //! Buddy). It keeps every request exactly as it came off the wire (header
 //! names, order and body bytes), which an HTTP library would normalise, and
-//! answers with scripted replies. Keep-alive is supported, so connection
-//! reuse by the client is visible too.
+//! answers with scripted replies. Connections behave as searchd's do (golden
+//! facts §6): kept open after a 2xx reply, closed right after any other reply,
+//! without a `Connection` header; so connection reuse by the client, and
+//! reuse that must not happen, are visible too.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,6 +22,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     /// Which accepted connection carried it (0, 1, …).
     pub connection: usize,
+    /// Its position among the requests of that connection (0, 1, …).
+    pub on_connection: usize,
 }
 
 impl Recorded {
@@ -35,6 +39,9 @@ pub struct FakeReply {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// Close the connection instead of answering (a server that restarted,
+    /// or closed an idle connection as the request arrived).
+    pub hang_up: bool,
 }
 
 impl FakeReply {
@@ -43,6 +50,15 @@ impl FakeReply {
             status,
             body: body.into(),
             delay: Duration::ZERO,
+            hang_up: false,
+        }
+    }
+
+    /// Closes the connection without a reply.
+    pub fn hang_up() -> Self {
+        Self {
+            hang_up: true,
+            ..Self::new(0, "")
         }
     }
 
@@ -51,6 +67,9 @@ impl FakeReply {
         self
     }
 }
+
+/// How long after an error reply the connection is closed.
+const CLOSE_AFTER_ERROR: Duration = Duration::from_millis(5);
 
 type Responder = dyn Fn(&Recorded) -> FakeReply + Send + Sync;
 
@@ -102,16 +121,29 @@ fn serve(
         Err(_) => return,
     };
     let mut reader = BufReader::new(stream);
-    while let Some(request) = read_request(&mut reader, connection) {
+    let mut on_connection = 0;
+    while let Some(mut request) = read_request(&mut reader, connection) {
+        request.on_connection = on_connection;
+        on_connection += 1;
         recorded.lock().unwrap().push(request.clone());
         let reply = responder(&request);
         std::thread::sleep(reply.delay);
+        if reply.hang_up {
+            return;
+        }
         let head = format!(
             "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             reply.status,
             reply.body.len()
         );
         if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&reply.body).is_err() {
+            return;
+        }
+        if !(200..300).contains(&reply.status) {
+            // searchd closes after every reply that is not 2xx, as it ends
+            // the request: a moment after the reply, without reading what
+            // the client sent meanwhile (which makes the close a reset).
+            std::thread::sleep(CLOSE_AFTER_ERROR);
             return;
         }
     }
@@ -148,5 +180,6 @@ fn read_request(reader: &mut impl BufRead, connection: usize) -> Option<Recorded
         headers,
         body,
         connection,
+        on_connection: 0,
     })
 }
