@@ -13,6 +13,7 @@ fn node_with_users() -> SimNode {
     options.sim_lines = vec![
         "user = root:rootpw:all".into(),
         "user = alice:alicepw:read,write".into(),
+        "user = bob:bobpw:write".into(),
     ];
     let node = SimNode::start(1, options).expect("node starts");
     wait_for_log(&node, "[BUDDY] started", std::time::Duration::from_secs(10));
@@ -88,4 +89,29 @@ async fn the_console_runs_statements_as_the_requesting_user() {
     );
     let mut root = login(&node, "root", "rootpw").await;
     assert!(rows(&mut root, "SHOW TABLES").await.is_empty());
+}
+
+/// A user the daemon refuses `SHOW TABLES` (no read grant) sees no sharded
+/// table: SHOW SHARDING STATUS and MASTER answer an empty result, not an
+/// error, as Manticore's do; a user with read rights sees the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_without_read_rights_see_an_empty_sharding_status() {
+    let node = node_with_users();
+    let mut root = login(&node, "root", "rootpw").await;
+    exec(
+        &mut root,
+        "CREATE TABLE t (id bigint, title text) shards='2' rf='1'",
+    )
+    .await;
+    let mut bob = login(&node, "bob", "bobpw").await;
+    assert_eq!(
+        error(&mut bob, "SHOW TABLES").await,
+        "Permission denied for user 'bob'"
+    );
+    assert!(rows(&mut bob, "SHOW SHARDING STATUS").await.is_empty());
+    assert!(rows(&mut bob, "SHOW SHARDING STATUS t").await.is_empty());
+    assert!(rows(&mut bob, "SHOW SHARDING MASTER").await.is_empty());
+    let mut alice = login(&node, "alice", "alicepw").await;
+    assert_eq!(rows(&mut alice, "SHOW SHARDING STATUS").await.len(), 2);
+    assert_eq!(rows(&mut alice, "SHOW SHARDING MASTER").await.len(), 1);
 }

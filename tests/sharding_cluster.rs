@@ -140,6 +140,15 @@ async fn clustered_table_survives_a_node_loss_and_drops_everywhere() {
                 "{id}: {counter}={tables} missing in {got:?}"
             );
         }
+        // The metadata tables, in the order PHP Buddy attaches them (users'
+        // scripts compare this text).
+        assert!(
+            got.contains(&(
+                "cluster_c_indexes".to_string(),
+                "system.sharding_state,system.sharding_table,system.sharding_queue".to_string()
+            )),
+            "{id}: {got:?}"
+        );
     }
 
     insert_docs(&mut first, "t", 1..=10_000).await;

@@ -169,9 +169,14 @@ impl Store {
             }
             to_attach.push(table);
         }
-        if let (Some(c), false) = (&self.cluster, to_attach.is_empty()) {
-            self.run(&format!("ALTER CLUSTER {c} ADD {}", to_attach.join(",")))
-                .await?;
+        if let Some(c) = &self.cluster {
+            // One statement per table, in this order: searchd lists a
+            // cluster's tables in the order they were added but sorts the
+            // tables of one statement, and Manticore users see PHP Buddy's
+            // `system.sharding_state,system.sharding_table,system.sharding_queue`.
+            for table in to_attach {
+                self.run(&format!("ALTER CLUSTER {c} ADD {table}")).await?;
+            }
         }
         Ok(())
     }

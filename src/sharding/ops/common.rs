@@ -54,15 +54,16 @@ pub async fn check_schema_permission(
 ) -> Result<(), OpError> {
     let probe = shared.client.as_user(user);
     match probe.query_one(&format!("ALTER TABLE {table}")).await {
-        Err(e)
-            if e.to_string()
-                .to_ascii_lowercase()
-                .contains("permission denied") =>
-        {
-            Err(user_error_permission(user, table))
-        }
+        Err(e) if is_permission_denied(&e) => Err(user_error_permission(user, table)),
         _ => Ok(()),
     }
+}
+
+/// Whether the daemon refused a statement for lack of rights
+/// (`Permission denied for user '<name>'`).
+pub fn is_permission_denied(e: &ClientError) -> bool {
+    e.daemon_message()
+        .is_some_and(|m| m.to_ascii_lowercase().contains("permission denied"))
 }
 
 fn user_error_permission(user: &str, table: &TableName) -> OpError {

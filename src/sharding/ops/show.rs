@@ -12,15 +12,21 @@ use crate::placement;
 use crate::protocol::{Column, ColumnType, ResultSet};
 use crate::sharding::daemon;
 use crate::sharding::lease::Lease;
-use crate::sharding::ops::common::OpError;
+use crate::sharding::ops::common::{is_permission_denied, OpError};
 use crate::sharding::runtime::Shared;
 use crate::sharding::state::StateKey;
 use crate::sharding::store::Store;
 use crate::sql::QualifiedName;
 
-/// Tables the user can see, with their types (`SHOW TABLES` as the user).
+/// Tables the user can see, with their types (`SHOW TABLES` as the user). A
+/// user the daemon refuses `SHOW TABLES` (no read grant at all) sees nothing:
+/// the statement then answers an empty result, as Manticore's does.
 async fn visible_tables(shared: &Shared, user: &str) -> Result<BTreeMap<String, String>, OpError> {
-    let set = shared.client.as_user(user).query_one("SHOW TABLES").await?;
+    let set = match shared.client.as_user(user).query_one("SHOW TABLES").await {
+        Ok(set) => set,
+        Err(e) if is_permission_denied(&e) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e.into()),
+    };
     Ok((0..set.rows.len())
         .filter_map(|i| {
             Some((
