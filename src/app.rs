@@ -46,9 +46,9 @@ pub fn handlers(ctx: &AppContext) -> Vec<Box<dyn Handler>> {
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let shared = sharding::start(config, &ctx.daemon, &ctx.shutdown, &ctx.tasks);
+    let sharding = sharding::start(config, &ctx.daemon, &ctx.shutdown, &ctx.tasks);
     let statements =
-        || -> Vec<Box<dyn Handler>> { vec![Box::new(ShardingHandler::new(Arc::clone(&shared)))] };
+        || -> Vec<Box<dyn Handler>> { vec![Box::new(ShardingHandler::new(Arc::clone(&sharding)))] };
     let console = ConsoleHandler::new(
         Registry::new(statements()),
         ctx.daemon.clone(),

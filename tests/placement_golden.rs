@@ -223,8 +223,10 @@ fn ddl(columns: Option<&str>) -> TableDdl {
     }
 }
 
+/// The action a queue text reads back as (typed statements round-trip
+/// through the text PHP Buddy writes).
 fn sql(s: &str) -> Action {
-    Action::Sql(s.to_string())
+    Action::from_query_text(s).expect("a non-empty statement")
 }
 
 /// (node, query, wait_for, rollback) rows of an expected step list; the
@@ -388,7 +390,7 @@ fn worked_example_b_wrapper_is_the_same_on_every_node() {
     let (nodes, placement) = example_b_placement();
     for node in &nodes {
         assert_eq!(
-            wrapper_ddl(&ddl(Some("id bigint")), &placement, node),
+            wrapper_ddl(&ddl(Some("id bigint")), &placement, node).render(),
             example_b_wrapper()
         );
     }
@@ -428,7 +430,7 @@ fn worked_example_c_rf1_wrappers() {
     ];
     for (node, clauses) in cases {
         assert_eq!(
-            wrapper_ddl(&ddl(None), &placement, &NodeId::new(node)),
+            wrapper_ddl(&ddl(None), &placement, &NodeId::new(node)).render(),
             format!("{head}{clauses}")
         );
     }

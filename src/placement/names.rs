@@ -1,13 +1,52 @@
 //! Names derived from placements: physical shard tables, internal replication
 //! clusters (spec §7.5, §8.1) and the temporary clusters of single-copy moves.
 
+use std::fmt;
+
 use md5::{Digest, Md5};
 
 use crate::ids::{ClusterName, NodeId, TableName};
 
+/// The physical table of one shard: `system.<table>_s<N>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShardTable {
+    pub table: TableName,
+    pub shard: u32,
+}
+
+impl ShardTable {
+    pub fn new(table: &TableName, shard: u32) -> Self {
+        Self {
+            table: table.clone(),
+            shard,
+        }
+    }
+
+    /// Reads `system.<table>_s<N>` exactly as [`fmt::Display`] writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (table, shard) = text.strip_prefix("system.")?.rsplit_once("_s")?;
+        if shard.is_empty() || !shard.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let table = TableName::parse(table)
+            .ok()
+            .filter(|t| t.as_str() == table)?;
+        Some(Self {
+            table,
+            shard: shard.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for ShardTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "system.{}_s{}", self.table, self.shard)
+    }
+}
+
 /// `system.<table>_s<N>`, the physical table of one shard.
 pub fn shard_table_name(table: &TableName, shard: u32) -> String {
-    format!("system.{table}_s{shard}")
+    ShardTable::new(table, shard).to_string()
 }
 
 /// The internal cluster of a replica set: `md5(join(',', sorted nodes))`,
@@ -100,6 +139,25 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn shard_tables_round_trip_and_odd_texts_are_refused() {
+        let t = TableName::parse("a_s1").unwrap();
+        let shard = ShardTable::new(&t, 20);
+        assert_eq!(shard.to_string(), "system.a_s1_s20");
+        assert_eq!(ShardTable::parse("system.a_s1_s20"), Some(shard));
+        for bad in [
+            "a_s1_s20",
+            "system.a_s",
+            "system.a_s+1",
+            "system.A_s1",
+            "system._s1x",
+            "system.1a_s1",
+            "system.sharding_state",
+        ] {
+            assert_eq!(ShardTable::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

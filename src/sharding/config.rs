@@ -5,7 +5,32 @@
 
 use std::time::Duration;
 
-use crate::sharding::executor::decide::RetryPolicy;
+use crate::sharding::records::{QueueRow, QueueStatus};
+
+/// Retry policy of failed queue rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after which a failing row is final.
+    pub max_tries: u32,
+    /// Delay after the first failed attempt; doubled after each further one.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// How long to wait after the `tries`-th failed attempt.
+    pub fn backoff(&self, tries: u32) -> Duration {
+        let doublings = tries.saturating_sub(1).min(16);
+        self.base_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_backoff)
+    }
+
+    /// Whether a row in `error` has used up its attempts.
+    pub fn is_final(&self, row: &QueueRow) -> bool {
+        row.status == QueueStatus::Error && row.tries >= self.max_tries
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardingConfig {
@@ -93,6 +118,18 @@ impl ShardingConfig {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy {
+            max_tries: 3,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        assert_eq!(policy.backoff(1), Duration::from_millis(100));
+        assert_eq!(policy.backoff(2), Duration::from_millis(200));
+        assert_eq!(policy.backoff(10), Duration::from_secs(1));
+    }
 
     #[test]
     fn environment_overrides_defaults() {

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use crate::client::{ClientError, DaemonClient};
+use crate::client::ClientError;
 use crate::ids::{ClusterName, NodeId};
+use crate::sharding::node::NodeApi;
 use crate::sharding::topology::{self, Membership, NodeIdError};
 use crate::sqltext::quote_literal;
 
@@ -27,7 +28,7 @@ pub struct NodeInfo {
 
 /// `SHOW STATUS LIKE '<pattern>'` as a map of counter to value.
 pub async fn status(
-    client: &DaemonClient,
+    client: &dyn NodeApi,
     pattern: &str,
 ) -> Result<BTreeMap<String, String>, ClientError> {
     let set = client
@@ -58,7 +59,7 @@ fn local_addresses() -> BTreeSet<String> {
 }
 
 /// Discovers the node id and data dir (spec §7.1, without its port-only bug).
-pub async fn discover(client: &DaemonClient) -> Result<NodeInfo, DaemonError> {
+pub async fn discover(client: &dyn NodeApi) -> Result<NodeInfo, DaemonError> {
     let set = client.query_one("SHOW SETTINGS").await?;
     let mut listen = Vec::new();
     let mut data_dir = None;
@@ -91,7 +92,7 @@ pub struct ClusterHealth {
 
 /// `None` when this node is not in the cluster.
 pub async fn cluster_health(
-    client: &DaemonClient,
+    client: &dyn NodeApi,
     cluster: &ClusterName,
 ) -> Result<Option<ClusterHealth>, ClientError> {
     let counters = status(client, &format!("cluster_{cluster}_%")).await?;
@@ -113,4 +114,24 @@ pub async fn cluster_health(
         size: get("size").and_then(|s| s.parse().ok()).unwrap_or(0),
         view_count: topology::view_node_count(&view),
     }))
+}
+
+/// Live membership of the place the metadata lives: the user cluster as this
+/// node sees it, or this node alone for local sharding. `None` when the
+/// cluster status cannot be read or this node is not in the cluster.
+pub async fn membership(
+    client: &dyn NodeApi,
+    scope: &crate::sharding::records::Scope,
+    me: &NodeId,
+) -> Option<Membership> {
+    let Some(cluster) = scope.cluster() else {
+        return Some(Membership::single(me));
+    };
+    match cluster_health(client, cluster).await {
+        Ok(health) => health.map(|h| h.membership),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read cluster status");
+            None
+        }
+    }
 }

@@ -1,62 +1,48 @@
-//! The heartbeat task: every interval it records this node's heartbeat
-//! (`node:<id>`, one write per node whatever the number of tables), reads the
-//! master lease, runs the election and writes what it decides.
+//! The heartbeat task, the election's driver: registers this node once
+//! (`node:<id>`), then every interval reads the cluster view and the master
+//! lease, runs the election ([`Election`], sans I/O) and writes what it
+//! decides — it is the only writer of the lease — and publishes the role.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::ids::NodeId;
 use crate::sharding::clock::now_s;
 use crate::sharding::daemon;
-use crate::sharding::lease::{Election, Lease, LeaseWrite, Role};
-use crate::sharding::runtime::Shared;
-use crate::sharding::state::StateKey;
-use crate::sharding::store::Store;
-use crate::sharding::topology::Membership;
+use crate::sharding::election::{Election, LeaseWrite, Role, View};
+use crate::sharding::metadata::Metadata;
+use crate::sharding::node::LocalNode;
+use crate::sharding::records::{Lease, Registration};
+use crate::sharding::store::{MetaStore, StoreError};
+use crate::sharding::ticker::{Signals, Ticker};
 
-/// The `node:<id>` value (PHP Buddy writes `seen_at` only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the heartbeat task works with.
 pub struct Heartbeat {
-    pub seen_at: i64,
-    #[serde(default)]
-    pub version: String,
+    pub node: LocalNode,
+    pub metadata: Metadata,
+    pub signals: Arc<Signals>,
+    pub interval: Duration,
+    pub lease_timeout: Duration,
+    pub role: watch::Sender<Role>,
 }
 
-/// Live membership of the cluster the metadata lives in.
-pub async fn membership(shared: &Shared, store: &Store, me: &NodeId) -> Option<Membership> {
-    let Some(cluster) = store.cluster() else {
-        return Some(Membership::single(me));
-    };
-    match daemon::cluster_health(&shared.client, cluster).await {
-        Ok(Some(health)) => Some(health.membership),
-        Ok(None) => None,
-        Err(e) => {
-            debug!(error = %e, "cannot read cluster status");
-            None
-        }
-    }
-}
-
-pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+pub async fn run(task: Heartbeat, shutdown: CancellationToken) {
+    let ticker = Ticker::new(task.interval, &task.signals.heartbeat, &shutdown);
     let mut election: Option<Election> = None;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(shared.config.heartbeat_interval) => {}
-            _ = shared.wake_heartbeat.notified() => {}
-        }
-        let node = match shared.node().await {
-            Ok(node) => node.id.clone(),
+    let mut registered = false;
+    while ticker.next(None).await {
+        let me = match task.node.id().await {
+            Ok(id) => id,
             Err(e) => {
                 debug!(error = %e, "node identity not known yet");
                 continue;
             }
         };
-        let store = match shared.store().await {
+        let store = match task.metadata.store().await {
             Ok(Some(store)) => store,
             Ok(None) => continue,
             Err(e) => {
@@ -64,68 +50,85 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
                 continue;
             }
         };
-        let election = election
-            .get_or_insert_with(|| Election::new(node.clone(), shared.config.lease_timeout));
-        tick(&shared, &store, &node, election).await;
+        if !registered {
+            registered = register(&*store, &me).await;
+        }
+        let election =
+            election.get_or_insert_with(|| Election::new(me.clone(), task.lease_timeout));
+        task.tick(&*store, &me, election).await;
     }
 }
 
-async fn tick(shared: &Shared, store: &Store, me: &NodeId, election: &mut Election) {
-    let beat = Heartbeat {
+/// Writes `node:<id>` (Buddy's tests count these keys to see a node join).
+async fn register(store: &dyn MetaStore, me: &NodeId) -> bool {
+    let registration = Registration {
         seen_at: now_s(),
         version: crate::VERSION.to_string(),
     };
-    if let Err(e) = store
-        .put(&StateKey::Node(me.clone()), &beat, beat.seen_at)
-        .await
-    {
-        debug!(error = %e, "heartbeat not written");
-    }
-    let Some(members) = membership(shared, store, me).await else {
-        shared.set_role(Role::Follower { master: None });
-        return;
-    };
-    let lease: Option<Lease> = match store.get_as(&StateKey::MasterLease).await {
-        Ok(lease) => lease,
+    match store.put_registration(me, &registration).await {
+        Ok(()) => true,
         Err(e) => {
-            debug!(error = %e, "cannot read the master lease");
-            return;
-        }
-    };
-    let was_master = matches!(shared.role(), Role::Master { .. });
-    let now = Instant::now();
-    let (mut role, write) = election.tick(now, lease.as_ref(), &members.active, members.primary);
-    if let Some(write) = write {
-        let (lease, takeover) = match write {
-            LeaseWrite::Renew(l) => (l, false),
-            LeaseWrite::TakeOver(l) => (l, true),
-        };
-        match write_lease(store, &lease, takeover).await {
-            Ok(()) => {
-                election.written(now, &lease);
-                role = Role::Master { epoch: lease.epoch };
-            }
-            Err(e) => warn!(error = %e, "master lease not written"),
+            debug!(error = %e, "node registration not written");
+            false
         }
     }
-    if let Role::Master { epoch } = role {
-        if !was_master {
-            info!(node = %me, epoch, "becoming master");
-            shared.wake_coordinator.notify_one();
-        }
-    }
-    shared.set_role(role);
 }
 
-async fn write_lease(
-    store: &Store,
-    lease: &Lease,
-    takeover: bool,
-) -> Result<(), crate::sharding::store::StoreError> {
-    store.put(&StateKey::MasterLease, lease, now_s()).await?;
+impl Heartbeat {
+    async fn tick(&self, store: &dyn MetaStore, me: &NodeId, election: &mut Election) {
+        let Some(members) = daemon::membership(&**self.node.api(), store.scope(), me).await else {
+            self.role.send_replace(Role::Follower { master: None });
+            return;
+        };
+        let lease = match store.lease().await {
+            Ok(lease) => lease,
+            Err(e) => {
+                debug!(error = %e, "cannot read the master lease");
+                return;
+            }
+        };
+        let was_master = matches!(*self.role.borrow(), Role::Master { .. });
+        let now = Instant::now();
+        let view = View {
+            lease: lease.as_ref(),
+            live: &members.active,
+            writable: members.primary,
+            founder: self.metadata.founded_here(),
+        };
+        let (mut role, write) = election.tick(now, view);
+        if let Some(write) = write {
+            match write_lease(store, &write).await {
+                Ok(lease) => {
+                    election.written(now, &lease);
+                    role = Role::Master { epoch: lease.epoch };
+                }
+                Err(e) => warn!(error = %e, "master lease not written"),
+            }
+        }
+        if let Role::Master { epoch } = role {
+            if !was_master {
+                info!(node = %me, epoch, "becoming master");
+                self.signals.master.notify_one();
+            }
+        }
+        self.role.send_if_modified(|r| {
+            let changed = *r != role;
+            *r = role;
+            changed
+        });
+    }
+}
+
+/// The one place the lease is written.
+async fn write_lease(store: &dyn MetaStore, write: &LeaseWrite) -> Result<Lease, StoreError> {
+    let (lease, takeover) = match write {
+        LeaseWrite::Renew(l) => (l, false),
+        LeaseWrite::TakeOver(l) => (l, true),
+    };
+    store.put_lease(lease).await?;
     if takeover {
         // PHP Buddy and people read the plain `master` key.
-        store.put(&StateKey::Master, &lease.node, now_s()).await?;
+        store.put_master(&lease.node).await?;
     }
-    Ok(())
+    Ok(lease.clone())
 }

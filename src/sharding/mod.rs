@@ -1,12 +1,25 @@
 //! The sharded-table lifecycle: metadata in `system.sharding_*`, the durable
 //! per-node queues, the fenced master, and the statement handlers.
 //!
-//! Three background tasks run on every node (see ARCHITECTURE.md):
-//! `heartbeat` (liveness, lease, election), `executor::run` (this node's
-//! queue) and `coordinator::run` (master only: planning and supervision).
+//! # Layout
+//!
+//! Decisions are pure functions of what they are given; I/O lives in thin
+//! drivers behind two small traits:
+//!
+//! * pure: [`records`] (every persisted value, its codec and status
+//!   transitions), [`election`], [`master::engine`] (and its planners),
+//!   [`executor::decide`], [`executor::verdict`], [`topology`], [`config`];
+//! * seams: [`node::NodeApi`] (a Manticore node) and [`store::MetaStore`]
+//!   (the metadata);
+//! * drivers, one task each on every node (see ARCHITECTURE.md):
+//!   [`heartbeat`] (registration, lease, election), [`executor::driver`]
+//!   (this node's queue) and [`master::driver`] (master only: planning and
+//!   supervision), all looping through [`ticker::Ticker`];
+//! * [`ops`]: the statement handlers.
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,40 +27,78 @@ use crate::client::DaemonClient;
 
 pub mod clock;
 pub mod config;
-pub mod coordinator;
 pub mod daemon;
+pub mod election;
 pub mod executor;
-pub mod group;
-pub mod handler;
 pub mod heartbeat;
-pub mod lease;
+pub mod master;
+pub mod metadata;
+pub mod node;
 pub mod ops;
-pub mod queue;
-pub mod runtime;
-pub mod setup;
-pub mod state;
+pub mod records;
 pub mod store;
-pub mod table_state;
+pub mod ticker;
 pub mod topology;
 
 pub use config::ShardingConfig;
-pub use handler::ShardingHandler;
-pub use runtime::Shared;
+pub use ops::ShardingHandler;
 
-/// Starts the background tasks on `tasks`; they stop when `shutdown` is
-/// cancelled.
+use election::Role;
+use metadata::Metadata;
+use node::LocalNode;
+use ticker::Signals;
+
+/// Starts the background tasks on `tasks` (they stop when `shutdown` is
+/// cancelled) and returns what the statement handlers work with.
 pub fn start(
     config: ShardingConfig,
     client: &DaemonClient,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
-) -> Arc<Shared> {
-    let shared = Shared::new(config, client.clone());
-    tasks.spawn(heartbeat::run(shared.clone(), shutdown.child_token()));
-    tasks.spawn(executor::run::run(shared.clone(), shutdown.child_token()));
-    tasks.spawn(coordinator::run::run(
-        shared.clone(),
+) -> Arc<ops::Context> {
+    let node = LocalNode::new(Arc::new(client.as_system()));
+    let metadata = Metadata::new(node.api().clone());
+    let signals = Arc::new(Signals::default());
+    let (role_tx, role_rx) = watch::channel(Role::Follower { master: None });
+    tasks.spawn(heartbeat::run(
+        heartbeat::Heartbeat {
+            node: node.clone(),
+            metadata: metadata.clone(),
+            signals: signals.clone(),
+            interval: config.heartbeat_interval,
+            lease_timeout: config.lease_timeout,
+            role: role_tx,
+        },
         shutdown.child_token(),
     ));
-    shared
+    tasks.spawn(executor::driver::run(
+        executor::driver::Executor {
+            node: node.clone(),
+            metadata: metadata.clone(),
+            signals: signals.clone(),
+            poll: config.poll_interval,
+            retry: config.retry,
+        },
+        shutdown.child_token(),
+    ));
+    tasks.spawn(master::driver::run(
+        master::driver::Master {
+            node: node.clone(),
+            metadata: metadata.clone(),
+            signals: signals.clone(),
+            poll: config.poll_interval,
+            config: master::EngineConfig {
+                retry: config.retry,
+                retention: config.retention,
+            },
+            role: role_rx,
+        },
+        shutdown.child_token(),
+    ));
+    Arc::new(ops::Context {
+        config,
+        node,
+        metadata,
+        signals,
+    })
 }

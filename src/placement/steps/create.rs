@@ -2,11 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::sql;
+use super::ddl;
 use super::wrapper::wrapper_ddl;
 use super::{Action, Step, StepList, TableDdl};
 use crate::ids::{ClusterName, NodeId};
-use crate::placement::{internal_cluster_name, shard_table_name, Placement};
+use crate::placement::{internal_cluster_name, Placement, ShardTable};
 
 /// The queue items of a CREATE, in PHP Buddy's order and text.
 ///
@@ -42,7 +42,7 @@ pub fn create_steps_with_existing(
     let mut list = StepList::default();
     // Clusters in the order they were first needed, with their owner and
     // the shard tables waiting to be attached.
-    let mut pending: Vec<(ClusterName, NodeId, Vec<String>, Vec<usize>)> = Vec::new();
+    let mut pending: Vec<(ClusterName, NodeId, Vec<ShardTable>, Vec<usize>)> = Vec::new();
     let mut seen: BTreeMap<ClusterName, usize> = BTreeMap::new();
     for (node, shards) in placement.rows() {
         for shard in shards {
@@ -50,25 +50,25 @@ pub fn create_steps_with_existing(
             if replicas.first() != Some(&node) {
                 continue;
             }
-            let create_table = sql::create_shard(ddl, shard);
-            let drop_table = sql::drop_shard(&ddl.table, shard);
+            let create_table = ddl::create_shard(ddl, shard);
+            let drop_table = ddl::drop_shard(&ddl.table, shard);
             if replicas.len() == 1 {
-                list.sql(&node, create_table, Some(drop_table));
+                list.ddl(&node, create_table, Some(drop_table));
                 continue;
             }
             let cluster = internal_cluster_name(replicas);
             let slot = *seen.entry(cluster.clone()).or_insert_with(|| {
                 if !existing.contains(&cluster) {
-                    let created = list.sql(
+                    let created = list.ddl(
                         &node,
-                        sql::create_cluster_if_not_exists(&cluster),
-                        Some(sql::delete_cluster(&cluster)),
+                        ddl::create_cluster_if_not_exists(&cluster),
+                        Some(ddl::delete_cluster(&cluster)),
                     );
                     for other in &replicas[1..] {
                         list.push(
                             other,
-                            Action::Sql(sql::join_cluster(&cluster, &node)),
-                            Some(Action::Sql(sql::delete_cluster(&cluster))),
+                            Action::Ddl(ddl::join_cluster(&cluster, &node)),
+                            Some(Action::Ddl(ddl::delete_cluster(&cluster))),
                             vec![created],
                         );
                     }
@@ -76,13 +76,13 @@ pub fn create_steps_with_existing(
                 pending.push((cluster.clone(), node.clone(), Vec::new(), Vec::new()));
                 pending.len() - 1
             });
-            list.sql(&node, create_table, Some(drop_table.clone()));
-            pending[slot].2.push(shard_table_name(&ddl.table, shard));
+            list.ddl(&node, create_table, Some(drop_table.clone()));
+            pending[slot].2.push(ShardTable::new(&ddl.table, shard));
             for other in &replicas[1..] {
                 let copy = list.push(
                     other,
                     Action::Noop,
-                    Some(Action::Sql(drop_table.clone())),
+                    Some(Action::Ddl(drop_table.clone())),
                     Vec::new(),
                 );
                 pending[slot].3.push(copy);
@@ -93,17 +93,17 @@ pub fn create_steps_with_existing(
         let waits = list.cross_node(&owner, &copies);
         list.push(
             &owner,
-            Action::Sql(sql::alter_cluster_add(&cluster, &tables)),
-            Some(Action::Sql(sql::alter_cluster_drop(&cluster, &tables))),
+            Action::Ddl(ddl::alter_cluster_add(&cluster, &tables)),
+            Some(Action::Ddl(ddl::alter_cluster_drop(&cluster, &tables))),
             waits,
         );
     }
     let wrappers: BTreeSet<&NodeId> = wrapper_nodes.iter().collect();
     for node in wrappers {
-        list.sql(
+        list.ddl(
             node,
             wrapper_ddl(ddl, placement, node),
-            Some(sql::drop_wrapper(&ddl.table)),
+            Some(ddl::drop_wrapper(&ddl.table)),
         );
     }
     list.into_steps()

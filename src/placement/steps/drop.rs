@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::sql;
+use super::ddl;
 use super::{Step, StepList};
 use crate::ids::{ClusterName, NodeId, TableName};
-use crate::placement::{internal_cluster_name, shard_table_name, Placement};
+use crate::placement::{internal_cluster_name, Placement, ShardTable};
 
 /// The queue items of a DROP: every wrapper first (so nothing routes to a
 /// shard being removed), then the replicated shards are detached from their
@@ -26,7 +26,7 @@ pub fn drop_steps(
     let mut list = StepList::default();
     let wrappers: BTreeSet<&NodeId> = wrapper_nodes.iter().collect();
     for node in wrappers {
-        list.sql(node, sql::drop_wrapper(table), None);
+        list.ddl(node, ddl::drop_wrapper(table), None);
     }
     // One detach per (cluster, holder): a single `ALTER CLUSTER … DROP t1,t2,…`
     // detaches every shard of the table that shares the replica set.
@@ -42,8 +42,8 @@ pub fn drop_steps(
     let mut detaches: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
     let mut detach_of_shard: BTreeMap<u32, usize> = BTreeMap::new();
     for ((cluster, holder), shards) in groups {
-        let tables: Vec<String> = shards.iter().map(|s| shard_table_name(table, *s)).collect();
-        let index = list.sql(&holder, sql::alter_cluster_drop(&cluster, &tables), None);
+        let tables: Vec<ShardTable> = shards.iter().map(|s| ShardTable::new(table, *s)).collect();
+        let index = list.ddl(&holder, ddl::alter_cluster_drop(&cluster, &tables), None);
         detaches.entry(cluster).or_default().push(index);
         for shard in shards {
             detach_of_shard.insert(shard, index);
@@ -55,7 +55,7 @@ pub fn drop_steps(
             let wait_for = list.cross_node(node, &after);
             list.push(
                 node,
-                super::Action::Sql(sql::drop_shard(table, shard)),
+                super::Action::Ddl(ddl::drop_shard(table, shard)),
                 None,
                 wait_for,
             );
@@ -69,7 +69,7 @@ pub fn drop_steps(
         let wait_for = list.cross_node(&owner, &indexes);
         list.push(
             &owner,
-            super::Action::Sql(sql::delete_cluster(&cluster)),
+            super::Action::Ddl(ddl::delete_cluster(&cluster)),
             None,
             wait_for,
         );

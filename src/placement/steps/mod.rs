@@ -6,14 +6,15 @@
 //! every completed step in reverse list order.
 
 mod create;
+mod ddl;
 mod drop;
 mod rebalance;
-mod sql;
 mod wrapper;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use create::{create_steps, create_steps_with_existing};
+pub use ddl::Ddl;
 pub use drop::drop_steps;
 pub use rebalance::rebalance_steps;
 pub use wrapper::wrapper_ddl;
@@ -47,8 +48,8 @@ pub struct Step {
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// One statement, exactly as sent to the node.
-    Sql(String),
+    /// One statement for the node's daemon.
+    Ddl(Ddl),
     /// The row count of `table` on this step's node must equal its row
     /// count on `source` before the plan goes on.
     VerifyRowCount { table: String, source: NodeId },
@@ -65,7 +66,7 @@ impl Action {
     /// The text stored in the queue's `query`/`rollback_query` columns.
     pub fn to_query_text(&self) -> String {
         match self {
-            Action::Sql(sql) => sql.clone(),
+            Action::Ddl(ddl) => ddl.render(),
             Action::VerifyRowCount { table, source } => {
                 format!(
                     "{MARKER} VERIFY ROWS {table} MATCH {}",
@@ -77,14 +78,17 @@ impl Action {
     }
 
     /// Reads back what [`Action::to_query_text`] wrote. `None` for an empty
-    /// text (no action) or a marked text that is malformed.
+    /// text (no action); a text of no known form (also a malformed marked
+    /// one) is [`Ddl::Other`], sent as it is.
     pub fn from_query_text(text: &str) -> Option<Action> {
         if text.is_empty() {
             return None;
         }
-        let Some(rest) = text.strip_prefix(MARKER).and_then(|r| r.strip_prefix(' ')) else {
-            return Some(Action::Sql(text.to_string()));
-        };
+        Some(Self::marked(text).unwrap_or_else(|| Action::Ddl(Ddl::parse(text))))
+    }
+
+    fn marked(text: &str) -> Option<Action> {
+        let rest = text.strip_prefix(MARKER)?.strip_prefix(' ')?;
         if rest == "NOOP" {
             return Some(Action::Noop);
         }
@@ -100,7 +104,7 @@ impl Action {
 }
 
 /// The inverse of [`quote_literal`] for one whole literal.
-fn unquote_literal(quoted: &str) -> Option<String> {
+pub(crate) fn unquote_literal(quoted: &str) -> Option<String> {
     let inner = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
@@ -153,11 +157,11 @@ impl StepList {
         self.steps.len() - 1
     }
 
-    fn sql(&mut self, node: &NodeId, sql: String, rollback: Option<String>) -> usize {
+    fn ddl(&mut self, node: &NodeId, ddl: Ddl, rollback: Option<Ddl>) -> usize {
         self.push(
             node,
-            Action::Sql(sql),
-            rollback.map(Action::Sql),
+            Action::Ddl(ddl),
+            rollback.map(Action::Ddl),
             Vec::new(),
         )
     }
@@ -187,8 +191,8 @@ mod tests {
     #[test]
     fn actions_round_trip_through_query_text() {
         let actions = [
-            Action::Sql("DROP TABLE IF EXISTS system.t_s0".into()),
-            Action::Sql("SHARDBUDDYX".into()),
+            Action::Ddl(Ddl::parse("DROP TABLE IF EXISTS system.t_s0")),
+            Action::Ddl(Ddl::Other("SHARDBUDDYX".into())),
             Action::Noop,
             Action::VerifyRowCount {
                 table: "system.t_s3".into(),
@@ -215,14 +219,18 @@ mod tests {
             .to_query_text(),
             "SHARDBUDDY VERIFY ROWS system.t_s1 MATCH 'a:1'"
         );
+        assert_eq!(Action::from_query_text(""), None);
         for bad in [
-            "",
             "SHARDBUDDY NOPE",
             "SHARDBUDDY VERIFY ROWS  MATCH 'a:1'",
             "SHARDBUDDY VERIFY ROWS t MATCH a:1",
             "SHARDBUDDY VERIFY ROWS t MATCH 'a'b'",
         ] {
-            assert_eq!(Action::from_query_text(bad), None, "{bad}");
+            assert_eq!(
+                Action::from_query_text(bad),
+                Some(Action::Ddl(Ddl::Other(bad.into()))),
+                "{bad}"
+            );
         }
     }
 }

@@ -29,13 +29,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::create::create_steps_with_existing;
-use super::sql;
+use super::ddl::{self, Ddl};
 use super::wrapper::{routed_wrapper, Route, Routing};
 use super::{Action, Step, StepContext, StepList, TableDdl};
 use crate::ids::{ClusterName, NodeId};
 use crate::placement::names::temp_cluster_name;
 use crate::placement::plan::donor;
-use crate::placement::{internal_cluster_name, shard_table_name, NodeState, Placement, TablePlan};
+use crate::placement::{internal_cluster_name, NodeState, Placement, ShardTable, TablePlan};
 
 /// The steps that take `plan.current` to `plan.target`. A plan without a
 /// current placement is a CREATE, with wrappers on every live node.
@@ -108,14 +108,14 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         if 2 * live_members <= old.len() && !detaches.contains_key(&cluster) {
             let index = builder
                 .list
-                .sql(&donor, sql::bootstrap_cluster(&cluster), None);
+                .ddl(&donor, ddl::bootstrap_cluster(&cluster), None);
             builder.list.steps[index].wait_for = std::mem::take(&mut wait_for);
         }
-        let tables: Vec<String> = group.iter().map(|c| c.table.clone()).collect();
+        let tables: Vec<ShardTable> = group.iter().map(|c| c.table.clone()).collect();
         let index = builder.list.push(
             &donor,
-            Action::Sql(sql::alter_cluster_drop(&cluster, &tables)),
-            Some(Action::Sql(sql::alter_cluster_add(&cluster, &tables))),
+            Action::Ddl(ddl::alter_cluster_drop(&cluster, &tables)),
+            Some(Action::Ddl(ddl::alter_cluster_add(&cluster, &tables))),
             wait_for,
         );
         detaches.entry(cluster).or_default().push(index);
@@ -131,24 +131,24 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         let Some((temp, target)) = &change.temp else {
             continue;
         };
-        builder.list.sql(
+        builder.list.ddl(
             &change.donor,
-            sql::create_cluster(temp),
-            Some(sql::delete_cluster(temp)),
+            ddl::create_cluster(temp),
+            Some(ddl::delete_cluster(temp)),
         );
-        let added = builder.list.sql(
+        let added = builder.list.ddl(
             &change.donor,
-            sql::alter_cluster_add(temp, std::slice::from_ref(&change.table)),
-            Some(sql::alter_cluster_drop(
+            ddl::alter_cluster_add(temp, std::slice::from_ref(&change.table)),
+            Some(ddl::alter_cluster_drop(
                 temp,
                 std::slice::from_ref(&change.table),
             )),
         );
-        builder.rollback_only(target, sql::drop_shard(&ddl.table, change.shard));
+        builder.rollback_only(target, ddl::drop_shard(&ddl.table, change.shard));
         builder.list.push(
             target,
-            Action::Sql(sql::join_temp_cluster(temp, &change.donor)),
-            Some(Action::Sql(sql::delete_cluster(temp))),
+            Action::Ddl(ddl::join_temp_cluster(temp, &change.donor)),
+            Some(Action::Ddl(ddl::delete_cluster(temp))),
             vec![added],
         );
         temp_verifies.push(builder.verify(target, &change.table, &change.donor, &[]));
@@ -180,11 +180,11 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             let wait_for = builder.list.cross_node(&change.donor, &rerouted);
             let index = builder.list.push(
                 &change.donor,
-                Action::Sql(sql::alter_cluster_drop(
+                Action::Ddl(ddl::alter_cluster_drop(
                     temp,
                     std::slice::from_ref(&change.table),
                 )),
-                Some(Action::Sql(sql::alter_cluster_add(
+                Some(Action::Ddl(ddl::alter_cluster_add(
                     temp,
                     std::slice::from_ref(&change.table),
                 ))),
@@ -192,7 +192,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             );
             builder
                 .list
-                .sql(&change.donor, sql::delete_cluster(temp), None);
+                .ddl(&change.donor, ddl::delete_cluster(temp), None);
             temp_detach_of_shard.insert(change.shard, index);
         }
     }
@@ -207,18 +207,18 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         c.new_cluster.clone().map(|h| (h, c.attach_donor().clone()))
     }) {
         if !existing.contains(&cluster) && !joins.contains_key(&cluster) {
-            let created = builder.list.sql(
+            let created = builder.list.ddl(
                 &owner,
-                sql::create_cluster_if_not_exists(&cluster),
-                Some(sql::delete_cluster(&cluster)),
+                ddl::create_cluster_if_not_exists(&cluster),
+                Some(ddl::delete_cluster(&cluster)),
             );
             let members = group[0].new.iter().filter(|m| **m != owner);
             let joined = members
                 .map(|m| {
                     builder.list.push(
                         m,
-                        Action::Sql(sql::join_cluster(&cluster, &owner)),
-                        Some(Action::Sql(sql::delete_cluster(&cluster))),
+                        Action::Ddl(ddl::join_cluster(&cluster, &owner)),
+                        Some(Action::Ddl(ddl::delete_cluster(&cluster))),
                         vec![created],
                     )
                 })
@@ -227,7 +227,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         }
         for change in &group {
             for node in change.added.iter().filter(|n| **n != owner) {
-                builder.rollback_only(node, sql::drop_shard(&ddl.table, change.shard));
+                builder.rollback_only(node, ddl::drop_shard(&ddl.table, change.shard));
             }
         }
         let mut after: Vec<usize> = joins.get(&cluster).cloned().unwrap_or_default();
@@ -236,12 +236,12 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
                 .iter()
                 .filter_map(|c| temp_detach_of_shard.get(&c.shard)),
         );
-        let tables: Vec<String> = group.iter().map(|c| c.table.clone()).collect();
+        let tables: Vec<ShardTable> = group.iter().map(|c| c.table.clone()).collect();
         let wait_for = builder.list.cross_node(&owner, &after);
         let attached = builder.list.push(
             &owner,
-            Action::Sql(sql::alter_cluster_add(&cluster, &tables)),
-            Some(Action::Sql(sql::alter_cluster_drop(&cluster, &tables))),
+            Action::Ddl(ddl::alter_cluster_add(&cluster, &tables)),
+            Some(Action::Ddl(ddl::alter_cluster_drop(&cluster, &tables))),
             wait_for,
         );
         barrier.push(attached);
@@ -266,7 +266,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
                 let wait_for = builder.list.cross_node(node, &settled_live);
                 builder.list.push(
                     node,
-                    Action::Sql(sql::drop_shard(&ddl.table, change.shard)),
+                    Action::Ddl(ddl::drop_shard(&ddl.table, change.shard)),
                     None,
                     wait_for,
                 );
@@ -287,7 +287,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
                 let tables = std::slice::from_ref(&change.table);
                 builder.list.push(
                     node,
-                    Action::Sql(sql::alter_cluster_drop(cluster, tables)),
+                    Action::Ddl(ddl::alter_cluster_drop(cluster, tables)),
                     None,
                     wait_for,
                 );
@@ -295,7 +295,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             }
             builder.list.push(
                 node,
-                Action::Sql(sql::drop_shard(&ddl.table, change.shard)),
+                Action::Ddl(ddl::drop_shard(&ddl.table, change.shard)),
                 None,
                 wait_for,
             );
@@ -319,7 +319,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         let wait_for = builder.list.cross_node(owner, &after);
         builder.list.push(
             owner,
-            Action::Sql(sql::delete_cluster(&cluster)),
+            Action::Ddl(ddl::delete_cluster(&cluster)),
             None,
             wait_for,
         );
@@ -330,8 +330,7 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
 /// One shard whose replica set changes.
 struct ShardChange {
     shard: u32,
-    /// `system.<t>_s<N>`.
-    table: String,
+    table: ShardTable,
     old: Vec<NodeId>,
     new: Vec<NodeId>,
     /// The live holder whose copy is shipped first.
@@ -369,7 +368,7 @@ impl ShardChange {
         let cluster = |set: &[NodeId]| (set.len() >= 2).then(|| internal_cluster_name(set));
         Some(Self {
             shard,
-            table: shard_table_name(&ddl.table, shard),
+            table: ShardTable::new(&ddl.table, shard),
             old: old.to_vec(),
             new: new.to_vec(),
             donor,
@@ -390,9 +389,9 @@ impl ShardChange {
 struct Builder<'a> {
     ddl: &'a TableDdl,
     list: StepList,
-    /// The wrapper text in force on each node as of the steps so far;
-    /// `None` for a node that has no wrapper yet.
-    wrappers: BTreeMap<NodeId, Option<String>>,
+    /// The wrapper in force on each node as of the steps so far; `None` for
+    /// a node that has no wrapper yet.
+    wrappers: BTreeMap<NodeId, Option<Ddl>>,
 }
 
 impl Builder<'_> {
@@ -406,35 +405,41 @@ impl Builder<'_> {
     ) -> Vec<usize> {
         let mut creates = Vec::new();
         for node in nodes {
-            let text = routed_wrapper(self.ddl, routing, node);
+            let wrapper = routed_wrapper(self.ddl, routing, node);
             let previous = self.wrappers.get(node).cloned().flatten();
-            if previous.as_ref() == Some(&text) {
+            if previous.as_ref() == Some(&wrapper) {
                 continue;
             }
             let wait_for = self.list.cross_node(node, after);
             self.list.push(
                 node,
-                Action::Sql(sql::drop_wrapper(&self.ddl.table)),
-                previous.map(Action::Sql),
+                Action::Ddl(ddl::drop_wrapper(&self.ddl.table)),
+                previous.map(Action::Ddl),
                 wait_for,
             );
-            creates.push(self.list.sql(
+            creates.push(self.list.ddl(
                 node,
-                text.clone(),
-                Some(sql::drop_wrapper(&self.ddl.table)),
+                wrapper.clone(),
+                Some(ddl::drop_wrapper(&self.ddl.table)),
             ));
-            self.wrappers.insert(node.clone(), Some(text));
+            self.wrappers.insert(node.clone(), Some(wrapper));
         }
         creates
     }
 
     /// A step that only carries `rollback` for `node`.
-    fn rollback_only(&mut self, node: &NodeId, rollback: String) -> usize {
+    fn rollback_only(&mut self, node: &NodeId, rollback: Ddl) -> usize {
         self.list
-            .push(node, Action::Noop, Some(Action::Sql(rollback)), Vec::new())
+            .push(node, Action::Noop, Some(Action::Ddl(rollback)), Vec::new())
     }
 
-    fn verify(&mut self, node: &NodeId, table: &str, source: &NodeId, after: &[usize]) -> usize {
+    fn verify(
+        &mut self,
+        node: &NodeId,
+        table: &ShardTable,
+        source: &NodeId,
+        after: &[usize],
+    ) -> usize {
         let wait_for = self.list.cross_node(node, after);
         let action = Action::VerifyRowCount {
             table: table.to_string(),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::sql::structure;
+use super::ddl::{structure, Ddl};
 use super::TableDdl;
 use crate::ids::NodeId;
 use crate::placement::{shard_table_name, Placement};
@@ -55,11 +55,11 @@ impl Routing {
 /// one single-mirror `agent=` for each other shard; RF ≥ 2 gives one agent
 /// per shard listing all holders, the node itself included. Clauses are
 /// sorted as strings, and the literal newline and three tabs are kept.
-pub fn wrapper_ddl(ddl: &TableDdl, placement: &Placement, node: &NodeId) -> String {
+pub fn wrapper_ddl(ddl: &TableDdl, placement: &Placement, node: &NodeId) -> Ddl {
     routed_wrapper(ddl, &Routing::of(placement), node)
 }
 
-pub(super) fn routed_wrapper(ddl: &TableDdl, routing: &Routing, node: &NodeId) -> String {
+pub(super) fn routed_wrapper(ddl: &TableDdl, routing: &Routing, node: &NodeId) -> Ddl {
     let mut locals = Vec::new();
     let mut agents = Vec::new();
     for (&shard, route) in &routing.shards {
@@ -89,12 +89,14 @@ pub(super) fn routed_wrapper(ddl: &TableDdl, routing: &Routing, node: &NodeId) -
     }
     locals.sort();
     agents.sort();
-    format!(
-        "CREATE TABLE `{}` {}\n\t\t\ttype='shard' {} {} {}",
-        ddl.table,
-        structure(ddl),
-        locals.join(" "),
-        agents.join(" "),
-        ddl.extra
-    )
+    Ddl::CreateWrapper {
+        table: ddl.table.clone(),
+        definition: format!(
+            "{}\n\t\t\ttype='shard' {} {} {}",
+            structure(ddl),
+            locals.join(" "),
+            agents.join(" "),
+            ddl.extra
+        ),
+    }
 }

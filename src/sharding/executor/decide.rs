@@ -9,36 +9,11 @@
 //! before committing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use crate::sharding::group::{GroupRecord, GroupStatus};
-use crate::sharding::lease::Lease;
-use crate::sharding::queue::row::{epoch_of, QueueRow, QueueStatus};
-
-/// Retry policy of failed rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts after which a failing row is final.
-    pub max_tries: u32,
-    /// Delay after the first failed attempt; doubled after each further one.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl RetryPolicy {
-    /// How long to wait after the `tries`-th failed attempt.
-    pub fn backoff(&self, tries: u32) -> Duration {
-        let doublings = tries.saturating_sub(1).min(16);
-        self.base_backoff
-            .saturating_mul(1 << doublings)
-            .min(self.max_backoff)
-    }
-
-    /// Whether a row in `error` has used up its attempts.
-    pub fn is_final(&self, row: &QueueRow) -> bool {
-        row.status == QueueStatus::Error && row.tries >= self.max_tries
-    }
-}
+use crate::sharding::config::RetryPolicy;
+use crate::sharding::records::{
+    epoch_of, GroupName, GroupRecord, GroupStatus, Lease, QueueRow, QueueStatus,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -63,23 +38,22 @@ enum Gate {
     Hold(String),
 }
 
-fn gate(row: &QueueRow, groups: &BTreeMap<String, GroupRecord>, lease: &Lease) -> Gate {
-    match groups.get(&row.operation_group) {
+fn gate(row: &QueueRow, groups: &BTreeMap<GroupName, GroupRecord>, lease: &Lease) -> Gate {
+    match groups.get(&row.group) {
         // The master writes rows first and the commit record last: a row of
         // the current epoch without a record is being written right now; an
         // older one was left by a master that died before committing.
-        None if epoch_of(row.id) >= lease.epoch => Gate::Hold(format!(
-            "group '{}' is not committed yet",
-            row.operation_group
-        )),
+        None if epoch_of(row.id) >= lease.epoch => {
+            Gate::Hold(format!("group '{}' is not committed yet", row.group))
+        }
         None => Gate::Closed,
         Some(g) if g.status != GroupStatus::Committed => Gate::Closed,
-        Some(g) if g.epoch == lease.epoch && g.master == lease.node => Gate::Open,
+        Some(g) if g.owned_by(lease.epoch, &lease.node) => Gate::Open,
         // A committed group of an earlier master: the new master adopts it
         // (re-stamping the record) or discards it; wait for that decision.
         Some(g) => Gate::Hold(format!(
             "group '{}' belongs to master epoch {}, the lease is at epoch {}",
-            row.operation_group, g.epoch, lease.epoch
+            row.group, g.epoch, lease.epoch
         )),
     }
 }
@@ -92,7 +66,7 @@ fn gate(row: &QueueRow, groups: &BTreeMap<String, GroupRecord>, lease: &Lease) -
 /// * `lease`: the current master lease; without one nothing runs.
 pub fn next_row(
     rows: &[QueueRow],
-    groups: &BTreeMap<String, GroupRecord>,
+    groups: &BTreeMap<GroupName, GroupRecord>,
     waits: &BTreeMap<u64, Option<QueueStatus>>,
     lease: Option<&Lease>,
     policy: &RetryPolicy,
@@ -104,7 +78,7 @@ pub fn next_row(
             retry_at_ms: None,
         };
     };
-    let mut failed_groups: BTreeSet<&str> = BTreeSet::new();
+    let mut failed_groups: BTreeSet<&GroupName> = BTreeSet::new();
     for (i, row) in rows.iter().enumerate() {
         if row.status == QueueStatus::Processed {
             continue;
@@ -119,13 +93,13 @@ pub fn next_row(
             }
             Gate::Open => {}
         }
-        if failed_groups.contains(row.operation_group.as_str()) {
+        if failed_groups.contains(&row.group) {
             continue;
         }
         if policy.is_final(row) {
             // The group is lost: none of its later rows may run here, even
             // before the master marks it aborted.
-            failed_groups.insert(row.operation_group.as_str());
+            failed_groups.insert(&row.group);
             continue;
         }
         if row.status == QueueStatus::Error {
@@ -157,9 +131,10 @@ pub fn next_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::NodeId;
-    use crate::sharding::group::GroupKind;
-    use crate::sharding::queue::row::queue_id;
+    use crate::ids::{NodeId, TableName};
+    use crate::placement::Action;
+    use crate::sharding::records::{queue_id, GroupKind};
+    use std::time::Duration;
 
     const POLICY: RetryPolicy = RetryPolicy {
         max_tries: 3,
@@ -176,43 +151,36 @@ mod tests {
     }
 
     fn row(epoch: u64, seq: u64, group: &str) -> QueueRow {
-        QueueRow {
-            id: queue_id(epoch, seq),
-            node: NodeId::new("n"),
-            query: format!("q{seq}"),
-            rollback_query: String::new(),
-            wait_for_id: 0,
-            operation_group: group.into(),
-            tries: 0,
-            status: QueueStatus::Created,
-            created_at: 0,
-            updated_at: 0,
-            duration: 0,
-        }
+        QueueRow::fresh(
+            queue_id(epoch, seq),
+            NodeId::new("n"),
+            Action::Noop,
+            None,
+            0,
+            &GroupName::from(group),
+            0,
+        )
     }
 
     fn group(status: GroupStatus, epoch: u64) -> GroupRecord {
-        GroupRecord {
-            status,
-            kind: GroupKind::Create,
-            table: "t".into(),
+        let mut g = GroupRecord::committed(
+            GroupKind::Create,
+            &TableName::parse("t").unwrap(),
             epoch,
-            master: NodeId::new("m"),
-            started_at_ms: 0,
-            deadline_ms: None,
-            undoes: None,
-            error: None,
-            finished_at_ms: None,
-        }
+            &NodeId::new("m"),
+            0,
+        );
+        g.status = status;
+        g
     }
 
-    fn groups(v: &[(&str, GroupStatus, u64)]) -> BTreeMap<String, GroupRecord> {
+    fn groups(v: &[(&str, GroupStatus, u64)]) -> BTreeMap<GroupName, GroupRecord> {
         v.iter()
-            .map(|(n, s, e)| (n.to_string(), group(*s, *e)))
+            .map(|(n, s, e)| (GroupName::from(*n), group(*s, *e)))
             .collect()
     }
 
-    fn decide(rows: &[QueueRow], g: &BTreeMap<String, GroupRecord>, epoch: u64) -> Decision {
+    fn decide(rows: &[QueueRow], g: &BTreeMap<GroupName, GroupRecord>, epoch: u64) -> Decision {
         next_row(
             rows,
             g,
@@ -258,7 +226,7 @@ mod tests {
             Decision::Wait { .. }
         ));
         let mut other_master = groups(&[("g", GroupStatus::Committed, 2)]);
-        other_master.get_mut("g").unwrap().master = NodeId::new("x");
+        other_master.get_mut(&GroupName::from("g")).unwrap().master = NodeId::new("x");
         assert!(matches!(
             decide(&[row(2, 1, "g")], &other_master, 2),
             Decision::Wait { .. }
@@ -315,12 +283,5 @@ mod tests {
         assert!(matches!(run(None), Decision::Wait { .. }));
         assert_eq!(run(Some(Some(QueueStatus::Processed))), Decision::Run(0));
         assert_eq!(run(Some(None)), Decision::Run(0));
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        assert_eq!(POLICY.backoff(1), Duration::from_millis(100));
-        assert_eq!(POLICY.backoff(2), Duration::from_millis(200));
-        assert_eq!(POLICY.backoff(10), Duration::from_secs(1));
     }
 }

@@ -1,3 +1,7 @@
+//! Runs this node's queue rows: [`decide`] picks the next row (pure),
+//! [`verdict`] says what a statement's error means (pure), [`driver`] does
+//! the I/O.
+
 pub mod decide;
-pub mod run;
-pub mod statement;
+pub mod driver;
+pub mod verdict;

@@ -10,10 +10,10 @@ use crate::ids::TableName;
 use crate::protocol::ResultSet;
 use crate::sharding::clock::now_ms;
 use crate::sharding::daemon::DaemonError;
-use crate::sharding::runtime::Shared;
-use crate::sharding::state::StateKey;
-use crate::sharding::store::{Store, StoreError};
-use crate::sharding::table_state::{TableState, TableStatus};
+use crate::sharding::metadata::SetupError;
+use crate::sharding::ops::Context;
+use crate::sharding::records::{TableState, TableStatus};
+use crate::sharding::store::{MetaStore, StoreError};
 
 /// Why a statement failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,16 @@ impl From<ClientError> for OpError {
     }
 }
 
+impl From<SetupError> for OpError {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::Store(e) => OpError::Store(e),
+            SetupError::Daemon(e) => OpError::Daemon(e),
+            other => OpError::User(other.to_string()),
+        }
+    }
+}
+
 pub fn user(msg: impl Into<String>) -> OpError {
     OpError::User(msg.into())
 }
@@ -48,11 +58,11 @@ pub fn reply(outcome: Result<Vec<ResultSet>, OpError>) -> Reply {
 /// Buddy's permission probe (spec §1.8, §4.3): a bare `ALTER TABLE <t>` as
 /// the requesting user; only a "permission denied" answer matters.
 pub async fn check_schema_permission(
-    shared: &Shared,
+    ctx: &Context,
     user: &str,
     table: &TableName,
 ) -> Result<(), OpError> {
-    let probe = shared.client.as_user(user);
+    let probe = ctx.node.api().as_user(user);
     match probe.query_one(&format!("ALTER TABLE {table}")).await {
         Err(e) if is_permission_denied(&e) => Err(user_error_permission(user, table)),
         _ => Ok(()),
@@ -74,9 +84,10 @@ fn user_error_permission(user: &str, table: &TableName) -> OpError {
 
 /// The daemon's full DDL of `table` (`SHOW CREATE TABLE … OPTION force=1`),
 /// or `None` when there is no such table.
-pub async fn show_create(shared: &Shared, table: &TableName) -> Result<Option<String>, OpError> {
-    match shared
-        .client
+pub async fn show_create(ctx: &Context, table: &TableName) -> Result<Option<String>, OpError> {
+    match ctx
+        .node
+        .api()
         .query_one(&format!("SHOW CREATE TABLE {table} OPTION force=1"))
         .await
     {
@@ -107,18 +118,17 @@ pub enum Outcome {
 /// A finished DROP or a failed CREATE leaves no trace: the state the outcome
 /// was read from is removed (`forget_when`).
 pub async fn await_outcome(
-    shared: &Shared,
-    store: &Store,
+    ctx: &Context,
+    store: &dyn MetaStore,
     table: &TableName,
     id: &str,
     patience: Duration,
     forget_when: impl Fn(&Outcome) -> bool,
 ) -> Result<Vec<ResultSet>, OpError> {
     let deadline = Instant::now() + patience;
-    let key = StateKey::Table(table.clone());
     loop {
-        let notified = shared.table_changed.notified();
-        match store.get_as::<TableState>(&key).await? {
+        let notified = ctx.signals.table_changed.notified();
+        match store.table(table).await? {
             Some(state) if state.request_id() == Some(id) => {
                 let outcome = match state.status {
                     TableStatus::Done => Outcome::Done(result_sets(&state)),
@@ -128,14 +138,14 @@ pub async fn await_outcome(
                             return Err(user("Waiting timeout exceeded."));
                         }
                         tokio::select! {
-                            _ = tokio::time::sleep(shared.config.wait_poll) => {}
+                            _ = tokio::time::sleep(ctx.config.wait_poll) => {}
                             _ = notified => {}
                         }
                         continue;
                     }
                 };
                 if forget_when(&outcome) {
-                    store.delete(&key).await?;
+                    store.delete_table(table).await?;
                 }
                 return match outcome {
                     Outcome::Done(sets) => Ok(sets),

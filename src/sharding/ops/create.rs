@@ -8,54 +8,48 @@ use std::time::Duration;
 
 use crate::ids::{ClusterName, TableName};
 use crate::protocol::ResultSet;
-use crate::sharding::clock::{now_ms, now_s};
+use crate::sharding::clock::now_ms;
 use crate::sharding::daemon;
 use crate::sharding::ops::common::{self, user, OpError, Outcome};
-use crate::sharding::runtime::Shared;
-use crate::sharding::setup;
-use crate::sharding::state::StateKey;
-use crate::sharding::table_state::{OpKind, OpRequest, TableState};
+use crate::sharding::ops::Context;
+use crate::sharding::records::{OpKind, OpRequest, Scope, TableState};
 use crate::sql::CreateSharded;
 
 pub async fn run(
-    shared: &Shared,
+    ctx: &Context,
     user_name: &str,
     stmt: &CreateSharded,
 ) -> Result<Vec<ResultSet>, OpError> {
     let t = &stmt.table;
-    common::check_schema_permission(shared, user_name, t).await?;
-    if common::show_create(shared, t).await?.is_some() {
+    common::check_schema_permission(ctx, user_name, t).await?;
+    if common::show_create(ctx, t).await?.is_some() {
         return exists(stmt);
     }
     match &stmt.cluster {
-        None => refuse_local_on_cluster(shared, t).await?,
-        Some(c) => check_cluster(shared, c, stmt.rf).await?,
+        None => refuse_local_on_cluster(ctx, t).await?,
+        Some(c) => check_cluster(ctx, c, stmt.rf).await?,
     }
-    let store = setup::ensure(shared, stmt.cluster.as_ref()).await?;
-    if store.cluster() != stmt.cluster.as_ref() {
-        return Err(binding_mismatch(store.cluster(), t));
+    let store = ctx
+        .metadata
+        .ensure(&ctx.node, stmt.cluster.as_ref())
+        .await?;
+    if store.scope().cluster() != stmt.cluster.as_ref() {
+        return Err(binding_mismatch(store.scope().cluster(), t));
     }
-    let key = StateKey::Table(t.clone());
-    if let Some(state) = store.get_as::<TableState>(&key).await? {
-        if state.in_flight() {
-            return exists(stmt);
-        }
+    if store.table(t).await?.is_some_and(|s| s.in_flight()) {
+        return exists(stmt);
     }
-    let me = shared.node().await?.id.clone();
+    let me = ctx.node.id().await?;
     let timeout = stmt
         .timeout
         .map(|s| Duration::from_secs(u64::from(s)))
-        .unwrap_or(shared.config.default_timeout);
+        .unwrap_or(ctx.config.default_timeout);
     let request = OpRequest {
         id: common::request_id(me.as_str()),
         by: me,
         at_ms: now_ms(),
-        timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
-        cluster: stmt
-            .cluster
-            .as_ref()
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        scope: Scope::from(stmt.cluster.clone()),
         shards: stmt.shards,
         rf: stmt.rf,
     };
@@ -66,10 +60,10 @@ pub async fn run(
         stmt.columns.clone().unwrap_or_default(),
         stmt.extra(),
     );
-    store.put(&key, &state, now_s()).await?;
-    shared.wake_coordinator.notify_one();
-    let patience = timeout + shared.config.rollback_grace;
-    common::await_outcome(shared, &store, t, &id, patience, |o| {
+    store.put_table(t, &state).await?;
+    ctx.signals.master.notify_one();
+    let patience = timeout + ctx.config.rollback_grace;
+    common::await_outcome(ctx, &*store, t, &id, patience, |o| {
         matches!(o, Outcome::Failed(_))
     })
     .await
@@ -88,8 +82,8 @@ fn exists(stmt: &CreateSharded) -> Result<Vec<ResultSet>, OpError> {
 
 /// A node whose metadata lives in a replication cluster cannot also hold
 /// local sharded tables (spec §1.6, §2 item 1).
-async fn refuse_local_on_cluster(shared: &Shared, t: &TableName) -> Result<(), OpError> {
-    let counters = daemon::status(&shared.client, "cluster_%_indexes").await?;
+async fn refuse_local_on_cluster(ctx: &Context, t: &TableName) -> Result<(), OpError> {
+    let counters = daemon::status(&**ctx.node.api(), "cluster_%_indexes").await?;
     for (counter, value) in counters {
         if value.contains("system.sharding_table") {
             let name = counter
@@ -105,8 +99,8 @@ async fn refuse_local_on_cluster(shared: &Shared, t: &TableName) -> Result<(), O
     Ok(())
 }
 
-async fn check_cluster(shared: &Shared, c: &ClusterName, rf: u32) -> Result<(), OpError> {
-    let Some(health) = daemon::cluster_health(&shared.client, c).await? else {
+async fn check_cluster(ctx: &Context, c: &ClusterName, rf: u32) -> Result<(), OpError> {
+    let Some(health) = daemon::cluster_health(&**ctx.node.api(), c).await? else {
         return Err(user(format!("Cluster '{c}' does not exist")));
     };
     let count = health.view_count;

@@ -3,28 +3,27 @@
 
 use crate::ids::{ClusterName, TableName};
 use crate::protocol::ResultSet;
-use crate::sharding::clock::{now_ms, now_s};
+use crate::sharding::clock::now_ms;
 use crate::sharding::daemon;
 use crate::sharding::ops::common::{self, user, OpError, Outcome};
-use crate::sharding::runtime::Shared;
-use crate::sharding::state::StateKey;
-use crate::sharding::store::Store;
-use crate::sharding::table_state::{OpKind, OpRequest, TableState, TableStatus};
+use crate::sharding::ops::Context;
+use crate::sharding::records::{OpKind, OpRequest, Scope, TableState, TableStatus};
+use crate::sharding::store::MetaStore;
 use crate::sql::DropSharded;
 
 pub async fn run(
-    shared: &Shared,
+    ctx: &Context,
     user_name: &str,
     stmt: &DropSharded,
 ) -> Result<Vec<ResultSet>, OpError> {
     let t = &stmt.table;
-    common::check_schema_permission(shared, user_name, t).await?;
-    let store = shared.store().await?;
+    common::check_schema_permission(ctx, user_name, t).await?;
+    let store = ctx.metadata.store().await?;
     let state = match &store {
-        Some(s) => s.get_as::<TableState>(&StateKey::Table(t.clone())).await?,
+        Some(s) => s.table(t).await?,
         None => None,
     };
-    match common::show_create(shared, t).await? {
+    match common::show_create(ctx, t).await? {
         Some(ddl) if !ddl.contains("type='shard'") => return Err(not_sharded(stmt)),
         Some(_) => {}
         // A DROP that failed half-way may have removed the wrapper already;
@@ -45,7 +44,7 @@ pub async fn run(
              sharding enabled"
         )));
     };
-    let cluster = table_cluster(&store, t, &state).await?;
+    let cluster = table_cluster(&*store, t, &state).await?;
     match (&cluster, &stmt.cluster) {
         (Some(c), typed) if typed.as_ref() != Some(c) => {
             return Err(user(format!("table '{t}' belongs to cluster '{c}': use DROP TABLE {c}:{t}")))
@@ -58,31 +57,29 @@ pub async fn run(
         _ => {}
     }
     if let Some(c) = &cluster {
-        check_health(shared, c).await?;
+        check_health(ctx, c).await?;
     }
     if state.in_flight() {
         return Err(user(format!(
             "table '{t}': a CREATE or DROP of this table is in progress; retry when it has finished"
         )));
     }
-    let me = shared.node().await?.id.clone();
-    let timeout = shared.config.default_timeout;
+    let me = ctx.node.id().await?;
+    let timeout = ctx.config.default_timeout;
     let request = OpRequest {
         id: common::request_id(me.as_str()),
         by: me,
         at_ms: now_ms(),
-        timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
-        cluster: cluster.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        scope: Scope::from(cluster.clone()),
         shards: 0,
         rf: 0,
     };
     let id = request.id.clone();
     let next = TableState::requested(OpKind::Drop, request, state.structure, state.extra);
-    store
-        .put(&StateKey::Table(t.clone()), &next, now_s())
-        .await?;
-    shared.wake_coordinator.notify_one();
-    common::await_outcome(shared, &store, t, &id, timeout, |o| {
+    store.put_table(t, &next).await?;
+    ctx.signals.master.notify_one();
+    common::await_outcome(ctx, &*store, t, &id, timeout, |o| {
         matches!(o, Outcome::Done(_))
     })
     .await
@@ -104,32 +101,26 @@ fn not_sharded(stmt: &DropSharded) -> OpError {
 /// The user cluster a sharded table belongs to, from its placement rows (or
 /// the request that created it).
 async fn table_cluster(
-    store: &Store,
+    store: &dyn MetaStore,
     t: &TableName,
     state: &TableState,
 ) -> Result<Option<ClusterName>, OpError> {
     let rows = store.placement_rows(Some(t)).await?;
-    let name = rows
+    Ok(rows
         .first()
-        .map(|r| r.cluster.clone())
-        .or_else(|| state.request.as_ref().map(|r| r.cluster.clone()))
-        .unwrap_or_default();
-    if name.is_empty() {
-        return Ok(None);
-    }
-    ClusterName::parse(&name)
-        .map(Some)
-        .map_err(|e| user(format!("table '{t}': bad cluster name in metadata: {e}")))
+        .map(|r| r.scope.clone())
+        .or_else(|| state.request.as_ref().map(|r| r.scope.clone()))
+        .and_then(|scope| scope.cluster().cloned()))
 }
 
 /// The health gate of spec §5.6 item 6, with its exact messages.
-async fn check_health(shared: &Shared, c: &ClusterName) -> Result<(), OpError> {
+async fn check_health(ctx: &Context, c: &ClusterName) -> Result<(), OpError> {
     let refuse = |what: String| {
         user(format!(
             "{what}: refusing to DROP — retry when the cluster is fully synced"
         ))
     };
-    let Some(h) = daemon::cluster_health(&shared.client, c).await? else {
+    let Some(h) = daemon::cluster_health(&**ctx.node.api(), c).await? else {
         return Err(refuse(format!(
             "cluster '{c}' is not in primary view (status='')"
         )));

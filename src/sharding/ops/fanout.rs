@@ -12,12 +12,12 @@ use std::sync::{Arc, LazyLock};
 use regex::Regex;
 use tokio::task::JoinSet;
 
-use crate::client::DaemonClient;
 use crate::ids::{NodeId, TableName};
 use crate::protocol::ResultSet;
 use crate::sharding::daemon;
+use crate::sharding::node::NodeApi;
 use crate::sharding::ops::common::{self, user, OpError};
-use crate::sharding::runtime::Shared;
+use crate::sharding::ops::Context;
 
 /// Which statement to fan out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,17 +66,17 @@ fn shard_copies(ddl: &str) -> Vec<Vec<Copy>> {
 
 /// `None` when `table` is not a sharded table (the request is then declined).
 pub async fn run(
-    shared: &Shared,
+    ctx: &Context,
     table: &TableName,
     what: &FanOut,
 ) -> Result<Option<Vec<ResultSet>>, OpError> {
-    let Some(ddl) = common::show_create(shared, table).await? else {
+    let Some(ddl) = common::show_create(ctx, table).await? else {
         return Ok(None);
     };
     if !ddl.contains("type='shard'") {
         return Ok(None);
     }
-    let me = shared.node().await?.id.clone();
+    let me = ctx.node.id().await?;
     let mut targets: Vec<Copy> = Vec::new();
     for copies in shard_copies(&ddl) {
         match what {
@@ -95,15 +95,15 @@ pub async fn run(
     let mut jobs = JoinSet::new();
     let limit = Arc::new(tokio::sync::Semaphore::new(16));
     for copy in targets {
-        let client = match &copy.node {
-            Some(n) if *n != me => shared.client.for_node(n),
-            _ => shared.client.clone(),
+        let client: Arc<dyn NodeApi> = match &copy.node {
+            Some(n) if *n != me => ctx.node.api().for_node(n),
+            _ => ctx.node.api().clone(),
         };
         let what = what.clone();
         let limit = limit.clone();
         jobs.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let result = apply(&client, &copy.table, &what).await;
+            let result = apply(&*client, &copy.table, &what).await;
             (copy, result)
         });
     }
@@ -119,7 +119,7 @@ pub async fn run(
     Ok(Some(vec![ResultSet::ok()]))
 }
 
-async fn apply(client: &DaemonClient, table: &str, what: &FanOut) -> Result<(), String> {
+async fn apply(client: &dyn NodeApi, table: &str, what: &FanOut) -> Result<(), String> {
     let sql = match what {
         FanOut::Truncate => {
             let target = match cluster_of(client, table).await {
@@ -143,7 +143,7 @@ async fn apply(client: &DaemonClient, table: &str, what: &FanOut) -> Result<(), 
 }
 
 /// The replication cluster `table` belongs to on the node `client` talks to.
-async fn cluster_of(client: &DaemonClient, table: &str) -> Option<String> {
+async fn cluster_of(client: &dyn NodeApi, table: &str) -> Option<String> {
     let counters: BTreeMap<String, String> =
         daemon::status(client, "cluster_%_indexes").await.ok()?;
     counters.into_iter().find_map(|(counter, value)| {

@@ -1,9 +1,88 @@
 //! The statements shardbuddy claims, one file per statement family. Each
 //! validates in the order and with the messages users know (spec §5.5–5.7,
 //! sharding-behaviour §1.6), then acts through the metadata store.
+//! [`ShardingHandler`] is their entry in the handler registry.
+
+use std::sync::Arc;
+
+use crate::handler::{Handler, Reply, ReplyFuture};
+use crate::protocol::BuddyRequest;
+use crate::sharding::config::ShardingConfig;
+use crate::sharding::metadata::Metadata;
+use crate::sharding::node::LocalNode;
+use crate::sharding::ticker::Signals;
+use crate::sql::{self, Statement};
 
 pub mod common;
 pub mod create;
 pub mod drop_table;
 pub mod fanout;
 pub mod show;
+
+/// What the statement handlers work with.
+pub struct Context {
+    pub config: ShardingConfig,
+    pub node: LocalNode,
+    pub metadata: Metadata,
+    pub signals: Arc<Signals>,
+}
+
+pub struct ShardingHandler {
+    ctx: Arc<Context>,
+}
+
+impl ShardingHandler {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self { ctx }
+    }
+
+    async fn execute(&self, user: &str, stmt: Statement) -> Reply {
+        let ctx = &*self.ctx;
+        let fan_out = |table, what| async move {
+            match fanout::run(ctx, &table, &what).await {
+                Ok(Some(sets)) => Reply::Sets(sets),
+                Ok(None) => Reply::Decline,
+                Err(e) => Reply::Error(e.to_string()),
+            }
+        };
+        match stmt {
+            Statement::CreateSharded(c) => common::reply(create::run(ctx, user, &c).await),
+            Statement::DropSharded(d) => common::reply(drop_table::run(ctx, user, &d).await),
+            Statement::ShowShardingStatus { target } => {
+                common::reply(show::status(ctx, user, target.as_ref()).await)
+            }
+            Statement::ShowShardingMaster => common::reply(show::master(ctx, user).await),
+            Statement::Truncate { table } => fan_out(table, fanout::FanOut::Truncate).await,
+            Statement::FlushRamchunk { table } => {
+                fan_out(table, fanout::FanOut::FlushRamchunk).await
+            }
+            Statement::Optimize { table, options } => {
+                fan_out(table, fanout::FanOut::Optimize(options)).await
+            }
+            Statement::Rebalance { .. }
+            | Statement::ExplainRebalance { .. }
+            | Statement::StopRebalance { .. }
+            | Statement::PauseRebalance { .. }
+            | Statement::ResumeRebalance { .. }
+            | Statement::ShowRebalanceStatus { .. } => Reply::Error(
+                "rebalancing statements are not supported by this version of shardbuddy".into(),
+            ),
+        }
+    }
+}
+
+impl Handler for ShardingHandler {
+    fn name(&self) -> &'static str {
+        "sharding"
+    }
+
+    fn claim<'a>(&'a self, request: &'a BuddyRequest) -> Option<ReplyFuture<'a>> {
+        let parsed = sql::claim(&request.payload, &request.error_message)?;
+        Some(Box::pin(async move {
+            match parsed {
+                Ok(stmt) => self.execute(&request.user, stmt).await,
+                Err(e) => Reply::Error(e.to_string()),
+            }
+        }))
+    }
+}

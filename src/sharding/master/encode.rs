@@ -11,20 +11,17 @@ use std::collections::BTreeMap;
 
 use crate::ids::NodeId;
 use crate::placement::{Action, Step};
-use crate::sharding::queue::row::QueueRow;
+use crate::sharding::records::{GroupName, QueueRow};
 
 pub fn encode_steps(
     steps: &[Step],
-    group: &str,
+    group: &GroupName,
     mut next_id: impl FnMut() -> u64,
     now_ms: i64,
 ) -> Vec<QueueRow> {
     let mut rows = Vec::with_capacity(steps.len());
     // Id of the row that completes each step.
     let mut step_ids: Vec<u64> = Vec::with_capacity(steps.len());
-    let row = |id: u64, node: &NodeId, query: String, rollback: String, wait: u64| {
-        QueueRow::fresh(id, node.clone(), query, rollback, wait, group, now_ms)
-    };
     for step in steps {
         // Of several dependencies on one node only the last matters: that
         // node runs its rows in order.
@@ -39,26 +36,25 @@ pub fn encode_steps(
         foreign.sort_unstable();
         let last = foreign.pop().unwrap_or(0);
         for wait in foreign {
-            rows.push(row(
+            rows.push(QueueRow::fresh(
                 next_id(),
-                &step.node,
-                Action::Noop.to_query_text(),
-                String::new(),
+                step.node.clone(),
+                Action::Noop,
+                None,
                 wait,
+                group,
+                now_ms,
             ));
         }
         let id = next_id();
-        let rollback = step
-            .rollback
-            .as_ref()
-            .map(Action::to_query_text)
-            .unwrap_or_default();
-        rows.push(row(
+        rows.push(QueueRow::fresh(
             id,
-            &step.node,
-            step.action.to_query_text(),
-            rollback,
+            step.node.clone(),
+            step.action.clone(),
+            step.rollback.clone(),
             last,
+            group,
+            now_ms,
         ));
         step_ids.push(id);
     }
@@ -68,13 +64,17 @@ pub fn encode_steps(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::NodeId;
+    use crate::placement::Ddl;
 
-    fn step(node: &str, sql: &str, wait_for: Vec<usize>) -> Step {
+    fn sql(text: &str) -> Action {
+        Action::Ddl(Ddl::Other(text.into()))
+    }
+
+    fn step(node: &str, text: &str, wait_for: Vec<usize>) -> Step {
         Step {
             node: NodeId::new(node),
-            action: Action::Sql(sql.into()),
-            rollback: Some(Action::Sql(format!("undo {sql}"))),
+            action: sql(text),
+            rollback: Some(sql(&format!("undo {text}"))),
             wait_for,
         }
     }
@@ -88,37 +88,43 @@ mod tests {
             step("c", "s3", vec![0, 1, 2]),
         ];
         let mut next = 0;
+        let group = GroupName::from("g");
         let rows = encode_steps(
             &steps,
-            "g",
+            &group,
             || {
                 next += 1;
                 next
             },
             7,
         );
-        let shape: Vec<(u64, &str, &str, u64)> = rows
+        let shape: Vec<(u64, &str, String, u64)> = rows
             .iter()
-            .map(|r| (r.id, r.node.as_str(), r.query.as_str(), r.wait_for_id))
+            .map(|r| {
+                (
+                    r.id,
+                    r.node.as_str(),
+                    r.action.to_query_text(),
+                    r.wait_for_id,
+                )
+            })
             .collect();
         let noop = Action::Noop.to_query_text();
         assert_eq!(
             shape,
             vec![
-                (1, "a", "s0", 0),
-                (2, "b", "s1", 0),
+                (1, "a", "s0".to_string(), 0),
+                (2, "b", "s1".to_string(), 0),
                 // Same-node dependencies are implied by id order.
-                (3, "a", "s2", 0),
+                (3, "a", "s2".to_string(), 0),
                 // Waits on `a` (steps 0 and 2) reduce to the last one; `b`
                 // needs a barrier.
-                (4, "c", noop.as_str(), 2),
-                (5, "c", "s3", 3),
+                (4, "c", noop, 2),
+                (5, "c", "s3".to_string(), 3),
             ]
         );
-        assert!(rows
-            .iter()
-            .all(|r| r.operation_group == "g" && r.created_at == 7));
-        assert_eq!(rows[4].rollback_query, "undo s3");
-        assert_eq!(rows[3].rollback_query, "");
+        assert!(rows.iter().all(|r| r.group == group && r.created_at == 7));
+        assert_eq!(rows[4].rollback, Some(sql("undo s3")));
+        assert_eq!(rows[3].rollback, None);
     }
 }

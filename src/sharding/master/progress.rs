@@ -1,11 +1,10 @@
-//! How far a group has come, and what undoing it takes — the pure core of
-//! the master's group supervision.
+//! How far a group has come, and what undoing it takes.
 
 use std::collections::BTreeSet;
 
 use crate::ids::NodeId;
-use crate::sharding::executor::decide::RetryPolicy;
-use crate::sharding::queue::row::{QueueRow, QueueStatus};
+use crate::sharding::config::RetryPolicy;
+use crate::sharding::records::{GroupName, QueueRow, QueueStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
@@ -21,23 +20,18 @@ pub enum Progress {
     Running,
 }
 
-/// Assesses a committed group from its rows.
-pub fn assess(
-    rows: &[QueueRow],
-    policy: &RetryPolicy,
-    deadline_ms: Option<i64>,
-    now_ms: i64,
-) -> Progress {
-    if let Some(failed) = rows.iter().find(|r| policy.is_final(r)) {
+/// Assesses a committed group from its unfinished rows.
+pub fn assess(unfinished: &[QueueRow], policy: &RetryPolicy, deadline_passed: bool) -> Progress {
+    if let Some(failed) = unfinished.iter().find(|r| policy.is_final(r)) {
         return Progress::Failed {
             row: failed.id,
             node: failed.node.clone(),
         };
     }
-    if rows.iter().all(|r| r.status == QueueStatus::Processed) {
+    if unfinished.is_empty() {
         return Progress::Done;
     }
-    if deadline_ms.is_some_and(|d| now_ms >= d) {
+    if deadline_passed {
         return Progress::TimedOut;
     }
     Progress::Running
@@ -46,8 +40,8 @@ pub fn assess(
 /// Whether an aborted group has settled: no live node is still executing one
 /// of its rows (a row that was `processing` on a node that died is unknown,
 /// and is undone like a processed one).
-pub fn settled(rows: &[QueueRow], live: &BTreeSet<NodeId>) -> bool {
-    !rows
+pub fn settled(unfinished: &[QueueRow], live: &BTreeSet<NodeId>) -> bool {
+    !unfinished
         .iter()
         .any(|r| r.status == QueueStatus::Processing && live.contains(&r.node))
 }
@@ -59,7 +53,7 @@ pub fn settled(rows: &[QueueRow], live: &BTreeSet<NodeId>) -> bool {
 pub fn to_undo<'a>(rows: &'a [QueueRow], live: &BTreeSet<NodeId>) -> Vec<&'a QueueRow> {
     let mut undo: Vec<&QueueRow> = rows
         .iter()
-        .filter(|r| !r.rollback_query.is_empty())
+        .filter(|r| r.rollback.is_some())
         .filter(|r| {
             r.status == QueueStatus::Processed
                 || (r.status == QueueStatus::Processing && !live.contains(&r.node))
@@ -78,19 +72,22 @@ pub fn rollback_rows(
     undo: &[&QueueRow],
     live: &BTreeSet<NodeId>,
     mut next_id: impl FnMut() -> u64,
-    group: &str,
+    group: &GroupName,
     now_ms: i64,
 ) -> Vec<QueueRow> {
     let mut rows = Vec::with_capacity(undo.len());
     let mut previous_live = 0;
     for forward in undo {
+        let Some(action) = forward.rollback.clone() else {
+            continue;
+        };
         let id = next_id();
         let is_live = live.contains(&forward.node);
         rows.push(QueueRow::fresh(
             id,
             forward.node.clone(),
-            forward.rollback_query.clone(),
-            String::new(),
+            action,
+            None,
             if is_live { previous_live } else { 0 },
             group,
             now_ms,
@@ -105,6 +102,7 @@ pub fn rollback_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::placement::{Action, Ddl};
     use std::time::Duration;
 
     const POLICY: RetryPolicy = RetryPolicy {
@@ -113,20 +111,23 @@ mod tests {
         max_backoff: Duration::from_millis(10),
     };
 
+    fn sql(text: &str) -> Action {
+        Action::Ddl(Ddl::Other(text.into()))
+    }
+
     fn row(id: u64, node: &str, status: QueueStatus, rollback: &str) -> QueueRow {
-        QueueRow {
+        let mut r = QueueRow::fresh(
             id,
-            node: NodeId::new(node),
-            query: format!("do {id}"),
-            rollback_query: rollback.into(),
-            wait_for_id: 0,
-            operation_group: "g".into(),
-            tries: if status == QueueStatus::Error { 2 } else { 1 },
-            status,
-            created_at: 0,
-            updated_at: 0,
-            duration: 0,
-        }
+            NodeId::new(node),
+            sql(&format!("do {id}")),
+            (!rollback.is_empty()).then(|| sql(rollback)),
+            0,
+            &GroupName::from("g"),
+            0,
+        );
+        r.status = status;
+        r.tries = if status == QueueStatus::Error { 2 } else { 1 };
+        r
     }
 
     fn live(v: &[&str]) -> BTreeSet<NodeId> {
@@ -136,17 +137,13 @@ mod tests {
     #[test]
     fn progress_of_a_group() {
         use QueueStatus::*;
-        let done = [row(1, "a", Processed, ""), row(2, "b", Processed, "")];
-        assert_eq!(assess(&done, &POLICY, Some(0), 10), Progress::Done);
-        let running = [row(1, "a", Processed, ""), row(2, "b", Created, "")];
-        assert_eq!(assess(&running, &POLICY, Some(100), 10), Progress::Running);
+        assert_eq!(assess(&[], &POLICY, true), Progress::Done);
+        let running = [row(2, "b", Created, "")];
+        assert_eq!(assess(&running, &POLICY, false), Progress::Running);
+        assert_eq!(assess(&running, &POLICY, true), Progress::TimedOut);
+        let failed = [row(2, "b", Error, "")];
         assert_eq!(
-            assess(&running, &POLICY, Some(100), 100),
-            Progress::TimedOut
-        );
-        let failed = [row(1, "a", Processed, ""), row(2, "b", Error, "")];
-        assert_eq!(
-            assess(&failed, &POLICY, None, 10),
+            assess(&failed, &POLICY, false),
             Progress::Failed {
                 row: 2,
                 node: NodeId::new("b")
@@ -182,20 +179,27 @@ mod tests {
                 next += 1;
                 next
             },
-            "g_rollback",
+            &GroupName::from("g_rollback"),
             5,
         );
-        let shape: Vec<(u64, &str, &str, u64)> = rb
+        let shape: Vec<(u64, &str, String, u64)> = rb
             .iter()
-            .map(|r| (r.id, r.node.as_str(), r.query.as_str(), r.wait_for_id))
+            .map(|r| {
+                (
+                    r.id,
+                    r.node.as_str(),
+                    r.action.to_query_text(),
+                    r.wait_for_id,
+                )
+            })
             .collect();
         assert_eq!(
             shape,
             vec![
-                (101, "b", "undo 7", 0),
-                (102, "c", "undo 3", 0),
-                (103, "b", "undo 2", 101),
-                (104, "a", "undo 1", 103),
+                (101, "b", "undo 7".to_string(), 0),
+                (102, "c", "undo 3".to_string(), 0),
+                (103, "b", "undo 2".to_string(), 101),
+                (104, "a", "undo 1".to_string(), 103),
             ]
         );
     }

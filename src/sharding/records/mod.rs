@@ -1,17 +1,52 @@
-//! Keys and value encoding of `system.sharding_state`, byte-compatible with
-//! PHP Buddy (spec §6.3, §10.2): a value is stored as a one-element JSON
-//! array `[<json>]`.
+//! Every value shardbuddy persists in `system.sharding_{state,table,queue}`,
+//! typed, with its codec and, for values with a status, the transitions
+//! between statuses (an illegal transition is an error, never an
+//! assignment). The store reads and writes these types only.
 //!
-//! Values are read back from the whole `value` column (the array text) rather
-//! than from `value[0]`, which the daemon flattens (`true` comes back as `1`,
-//! `"42"` and `42` look the same).
+//! | record | where | module |
+//! |---|---|---|
+//! | a table's create/drop lifecycle and request | state `table:<t>` | [`table`] |
+//! | an operation group's commit record | state `group:<g>` | [`group`] |
+//! | the master lease; Buddy's `master`, `cluster`, `cluster_hash` keys | state | [`lease`] |
+//! | a node's registration | state `node:<id>` | [`lease`] |
+//! | why a queue row's last attempt failed | state `row_error:<id>` | [`failure`] |
+//! | committed placement | `system.sharding_table` | [`placement`] |
+//! | queue rows and their ids | `system.sharding_queue` | [`queue`] |
+//!
+//! `system.sharding_state` values are stored as PHP Buddy stores them: a
+//! one-element JSON array `[<json>]` (spec §6.3, §10.2), in the row whose
+//! document id is derived from the key, so a write is one atomic REPLACE.
 
 use md5::{Digest, Md5};
 use serde_json::Value;
 
 use crate::ids::{NodeId, TableName};
 
-/// The keys shardbuddy reads and writes. PHP Buddy's keys keep their names.
+pub mod failure;
+pub mod group;
+pub mod lease;
+pub mod placement;
+pub mod queue;
+pub mod table;
+
+pub use failure::RowFailure;
+pub use group::{GroupKind, GroupName, GroupRecord, GroupStatus};
+pub use lease::{Lease, Registration};
+pub use placement::PlacementRow;
+pub use queue::{epoch_of, queue_id, seq_of, QueueRow, QueueStatus, SEQ_BITS};
+pub use table::{OpKind, OpRequest, Scope, TableState, TableStatus};
+
+/// A status change the lifecycle does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{record}: cannot go from '{from}' to '{to}'")]
+pub struct TransitionError {
+    pub record: &'static str,
+    pub from: String,
+    pub to: &'static str,
+}
+
+/// The keys of `system.sharding_state` shardbuddy reads and writes. PHP
+/// Buddy's keys keep their names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateKey {
     /// The user cluster the sharding metadata lives in (`""` = local).
@@ -22,17 +57,20 @@ pub enum StateKey {
     Master,
     /// The master lease with its epoch (fencing token).
     MasterLease,
-    /// A node's heartbeat.
+    /// A node's registration.
     Node(NodeId),
     /// A sharded table's create/drop lifecycle.
     Table(TableName),
     /// An operation group's commit record.
-    Group(String),
+    Group(GroupName),
     /// Why a queue row's last attempt failed.
     RowError(u64),
 }
 
 impl StateKey {
+    pub const TABLE_PREFIX: &'static str = "table:";
+    pub const GROUP_PREFIX: &'static str = "group:";
+
     pub fn render(&self) -> String {
         match self {
             StateKey::Cluster => "cluster".into(),
@@ -40,8 +78,8 @@ impl StateKey {
             StateKey::Master => "master".into(),
             StateKey::MasterLease => "master_lease".into(),
             StateKey::Node(id) => format!("node:{id}"),
-            StateKey::Table(t) => format!("table:{t}"),
-            StateKey::Group(g) => format!("group:{g}"),
+            StateKey::Table(t) => format!("{}{t}", Self::TABLE_PREFIX),
+            StateKey::Group(g) => format!("{}{g}", Self::GROUP_PREFIX),
             StateKey::RowError(id) => format!("row_error:{id}"),
         }
     }
@@ -54,6 +92,10 @@ pub fn encode_value(value: &Value) -> String {
 
 /// Decodes the `value` column text; `None` when it is not a one-element array
 /// (a row written by something else; callers treat it as absent).
+///
+/// Values are read back from the whole `value` column (the array text)
+/// rather than from `value[0]`, which the daemon flattens (`true` comes back
+/// as `1`, `"42"` and `42` look the same).
 pub fn decode_value(text: &str) -> Option<Value> {
     match serde_json::from_str::<Value>(text).ok()? {
         Value::Array(mut items) if items.len() == 1 => items.pop(),
@@ -86,6 +128,10 @@ mod tests {
         assert_eq!(
             StateKey::Table(TableName::parse("T").unwrap()).render(),
             "table:t"
+        );
+        assert_eq!(
+            StateKey::Group(GroupName::from("shard_create_t_1")).render(),
+            "group:shard_create_t_1"
         );
     }
 

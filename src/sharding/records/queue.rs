@@ -1,9 +1,13 @@
 //! Rows of `system.sharding_queue` (spec §6.1, §9.1): their typed form, the
-//! strict status codec and the SQL that writes them.
+//! strict status codec, the id scheme and the SQL that writes them. A row's
+//! statements are typed ([`Action`]) in memory and become text only here.
 
 use crate::ids::NodeId;
+use crate::placement::Action;
 use crate::protocol::ResultSet;
 use crate::sqltext::quote_literal;
+
+use super::GroupName;
 
 /// Bits of a queue id below the master epoch. Ids are `epoch << 40 | seq`:
 /// only the master allocates them, so they are totally ordered across nodes
@@ -19,8 +23,21 @@ pub fn epoch_of(id: u64) -> u64 {
     id >> SEQ_BITS
 }
 
+/// The sequence number of `id` within its epoch.
+pub fn seq_of(id: u64) -> u64 {
+    id & ((1 << SEQ_BITS) - 1)
+}
+
 /// Queue row status strings, as PHP Buddy writes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// ```text
+/// created ──claim──▶ processing ──ran──▶ processed
+///    │                   │  │
+///    │                   │  └─failed──▶ error ──retry (claim)──▶ processing
+///    │                   └─given back──▶ (its status before the claim)
+///    └──ran without a claim──▶ processed / error
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum QueueStatus {
     Created,
     Processing,
@@ -55,30 +72,31 @@ impl QueueStatus {
 pub struct QueueRow {
     pub id: u64,
     pub node: NodeId,
-    pub query: String,
-    /// `""` when the step has nothing to undo.
-    pub rollback_query: String,
+    pub action: Action,
+    /// `None` when the step has nothing to undo.
+    pub rollback: Option<Action>,
     /// 0, or the id of a row that must be processed first.
     pub wait_for_id: u64,
-    pub operation_group: String,
+    pub group: GroupName,
     pub tries: u32,
     pub status: QueueStatus,
-    /// Milliseconds since the epoch.
+    /// Milliseconds since the epoch (the writing node's wall clock).
     pub created_at: i64,
     pub updated_at: i64,
     /// Milliseconds the last attempt took.
     pub duration: i64,
 }
 
+/// A queue row that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("queue row {row}: {problem}")]
-pub struct RowError {
+pub struct RowDecodeError {
     pub row: usize,
     pub problem: String,
 }
 
-fn int_cell(set: &ResultSet, row: usize, name: &str) -> Result<i64, RowError> {
-    let bad = |problem: String| RowError { row, problem };
+fn int_cell(set: &ResultSet, row: usize, name: &str) -> Result<i64, RowDecodeError> {
+    let bad = |problem: String| RowDecodeError { row, problem };
     match set.cell(row, name) {
         Some(serde_json::Value::Number(n)) => n
             .as_i64()
@@ -90,8 +108,8 @@ fn int_cell(set: &ResultSet, row: usize, name: &str) -> Result<i64, RowError> {
     }
 }
 
-fn text_cell(set: &ResultSet, row: usize, name: &str) -> Result<String, RowError> {
-    set.text(row, name).ok_or_else(|| RowError {
+fn text_cell(set: &ResultSet, row: usize, name: &str) -> Result<String, RowDecodeError> {
+    set.text(row, name).ok_or_else(|| RowDecodeError {
         row,
         problem: format!("missing column '{name}'"),
     })
@@ -102,19 +120,19 @@ impl QueueRow {
     pub fn fresh(
         id: u64,
         node: NodeId,
-        query: String,
-        rollback_query: String,
+        action: Action,
+        rollback: Option<Action>,
         wait_for_id: u64,
-        operation_group: &str,
+        group: &GroupName,
         now_ms: i64,
     ) -> Self {
         QueueRow {
             id,
             node,
-            query,
-            rollback_query,
+            action,
+            rollback,
             wait_for_id,
-            operation_group: operation_group.to_string(),
+            group: group.clone(),
             tries: 0,
             status: QueueStatus::Created,
             created_at: now_ms,
@@ -124,47 +142,51 @@ impl QueueRow {
     }
 
     /// Reads row `row` of a `SELECT * FROM system.sharding_queue …` result.
-    pub fn from_result(set: &ResultSet, row: usize) -> Result<Self, RowError> {
+    pub fn from_result(set: &ResultSet, row: usize) -> Result<Self, RowDecodeError> {
+        let bad = |problem: String| RowDecodeError { row, problem };
         let status = text_cell(set, row, "status")?;
-        let non_negative = |name: &str| -> Result<u64, RowError> {
-            u64::try_from(int_cell(set, row, name)?).map_err(|_| RowError {
-                row,
-                problem: format!("'{name}' is negative"),
-            })
+        let non_negative = |name: &str| -> Result<u64, RowDecodeError> {
+            u64::try_from(int_cell(set, row, name)?)
+                .map_err(|_| bad(format!("'{name}' is negative")))
         };
+        let query = text_cell(set, row, "query")?;
         Ok(QueueRow {
             id: non_negative("id")?,
             node: NodeId::new(text_cell(set, row, "node")?),
-            query: text_cell(set, row, "query")?,
-            rollback_query: text_cell(set, row, "rollback_query")?,
+            action: Action::from_query_text(&query)
+                .ok_or_else(|| bad("'query' is empty".to_string()))?,
+            rollback: Action::from_query_text(&text_cell(set, row, "rollback_query")?),
             wait_for_id: non_negative("wait_for_id")?,
-            operation_group: text_cell(set, row, "operation_group")?,
+            group: GroupName::from(text_cell(set, row, "operation_group")?.as_str()),
             tries: u32::try_from(non_negative("tries")?).unwrap_or(u32::MAX),
-            status: QueueStatus::parse(&status).ok_or_else(|| RowError {
-                row,
-                problem: format!("unknown status '{status}'"),
-            })?,
+            status: QueueStatus::parse(&status)
+                .ok_or_else(|| bad(format!("unknown status '{status}'")))?,
             created_at: int_cell(set, row, "created_at")?,
             updated_at: int_cell(set, row, "updated_at")?,
             duration: int_cell(set, row, "duration")?,
         })
     }
 
-    pub fn all_from_result(set: &ResultSet) -> Result<Vec<Self>, RowError> {
+    pub fn all_from_result(set: &ResultSet) -> Result<Vec<Self>, RowDecodeError> {
         (0..set.rows.len())
             .map(|i| Self::from_result(set, i))
             .collect()
     }
 
     fn values_sql(&self) -> String {
+        let rollback = self
+            .rollback
+            .as_ref()
+            .map(Action::to_query_text)
+            .unwrap_or_default();
         format!(
             "({}, {}, {}, {}, {}, 0, {}, {}, {}, {}, {}, {})",
             self.id,
             quote_literal(self.node.as_str()),
-            quote_literal(&self.query),
-            quote_literal(&self.rollback_query),
+            quote_literal(&self.action.to_query_text()),
+            quote_literal(&rollback),
             self.wait_for_id,
-            quote_literal(&self.operation_group),
+            quote_literal(self.group.as_str()),
             self.tries,
             quote_literal(self.status.as_str()),
             self.created_at,
@@ -207,6 +229,7 @@ pub fn update_statuses_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::placement::Ddl;
     use crate::protocol::{Column, ColumnType};
     use serde_json::json;
 
@@ -214,12 +237,13 @@ mod tests {
         QueueRow {
             id: queue_id(1, 3),
             node: NodeId::new("127.0.0.1:1312"),
-            query:
-                "CREATE TABLE `t` (id bigint, title text)\n\t\t\ttype='shard' local='system.t_s0' "
-                    .into(),
-            rollback_query: "DROP TABLE IF EXISTS t".into(),
+            action: Action::from_query_text(
+                "CREATE TABLE `t` (id bigint, title text)\n\t\t\ttype='shard' local='system.t_s0' ",
+            )
+            .unwrap(),
+            rollback: Action::from_query_text("DROP TABLE IF EXISTS t OPTION force=1"),
             wait_for_id: 0,
-            operation_group: "shard_create_t_1".into(),
+            group: GroupName::from("shard_create_t_1"),
             tries: 0,
             status: QueueStatus::Created,
             created_at: 1_700_000_000_000,
@@ -231,6 +255,7 @@ mod tests {
     #[test]
     fn ids_carry_the_epoch_and_order_across_epochs() {
         assert_eq!(epoch_of(queue_id(7, 123)), 7);
+        assert_eq!(seq_of(queue_id(7, 123)), 123);
         assert!(queue_id(2, 0) > queue_id(1, (1 << SEQ_BITS) - 1));
     }
 
@@ -250,7 +275,9 @@ mod tests {
     #[test]
     fn insert_escapes_queries() {
         let mut row = sample();
-        row.query = r"CREATE TABLE t (a text) charset_table='a\b' x='it''s'".into();
+        row.action = Action::Ddl(Ddl::Other(
+            r"CREATE TABLE t (a text) charset_table='a\b' x='it''s'".into(),
+        ));
         let sql = insert_sql("c:system.sharding_queue", &[row]);
         assert!(sql.starts_with("INSERT INTO c:system.sharding_queue (`id`, `node`"));
         assert!(sql.contains(r"charset_table=\'a\\b\' x=\'it\'\'s\'"));
@@ -260,8 +287,9 @@ mod tests {
     }
 
     #[test]
-    fn rows_decode_from_result_sets() {
+    fn rows_decode_from_result_sets_with_typed_statements() {
         let row = sample();
+        assert!(matches!(row.action, Action::Ddl(Ddl::CreateWrapper { .. })));
         let mut set = ResultSet::with_columns(
             [
                 ("id", ColumnType::LongLong),
@@ -284,11 +312,11 @@ mod tests {
         set.push_row(vec![
             json!(row.id),
             json!(row.node.as_str()),
-            json!(row.query),
-            json!(row.rollback_query),
+            json!(row.action.to_query_text()),
+            json!("DROP TABLE IF EXISTS t OPTION force=1"),
             json!(0),
             json!(0),
-            json!(row.operation_group),
+            json!(row.group.as_str()),
             json!(0),
             json!("created"),
             json!(row.created_at),
@@ -296,7 +324,12 @@ mod tests {
             json!(0),
         ]);
         assert_eq!(QueueRow::all_from_result(&set).unwrap(), vec![row]);
+        set.rows[0][3] = json!("");
+        assert_eq!(QueueRow::from_result(&set, 0).unwrap().rollback, None);
         set.rows[0][8] = json!("bogus");
+        assert!(QueueRow::from_result(&set, 0).is_err());
+        set.rows[0][8] = json!("created");
+        set.rows[0][2] = json!("");
         assert!(QueueRow::from_result(&set, 0).is_err());
     }
 }

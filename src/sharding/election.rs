@@ -14,24 +14,27 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::ids::NodeId;
-
-/// The `master_lease` state value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    pub node: NodeId,
-    /// Fencing token: grows with every change of master.
-    pub epoch: u64,
-    /// Renewal counter: grows with every heartbeat of the master.
-    pub beat: u64,
-}
+use crate::sharding::records::Lease;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     Master { epoch: u64 },
     Follower { master: Option<NodeId> },
+}
+
+/// What the cluster looks like to the election at one tick.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// The lease as read now.
+    pub lease: Option<&'a Lease>,
+    /// Live members of the cluster the metadata lives in.
+    pub live: &'a BTreeSet<NodeId>,
+    /// The cluster accepts writes (primary component).
+    pub writable: bool,
+    /// This node made the metadata: with no lease yet, it starts the first
+    /// term itself instead of waiting for the first node in id order.
+    pub founder: bool,
 }
 
 /// What the driver must write after a tick.
@@ -71,18 +74,19 @@ impl Election {
         self.observed = Some((lease.clone(), now));
     }
 
-    /// One step: given the lease as read now, the live members and whether
-    /// the cluster accepts writes, decide our role and what to write.
-    pub fn tick(
-        &mut self,
-        now: Instant,
-        current: Option<&Lease>,
-        live: &BTreeSet<NodeId>,
-        writable: bool,
-    ) -> (Role, Option<LeaseWrite>) {
+    /// One step: given what the cluster looks like now, decide our role and
+    /// what to write.
+    pub fn tick(&mut self, now: Instant, view: View<'_>) -> (Role, Option<LeaseWrite>) {
+        let View {
+            lease: current,
+            live,
+            writable,
+            founder,
+        } = view;
         let Some(lease) = current else {
-            // Nobody ever led (or the key was lost): the first live node starts epoch 1.
-            let first = live.iter().next() == Some(&self.me);
+            // Nobody ever led (or the key was lost): the node that made the
+            // metadata, else the first live node, starts epoch 1.
+            let first = founder || live.iter().next() == Some(&self.me);
             let write = (writable && first).then(|| {
                 LeaseWrite::TakeOver(Lease {
                     node: self.me.clone(),
@@ -162,6 +166,15 @@ mod tests {
         v.iter().map(|s| id(s)).collect()
     }
 
+    fn view<'a>(lease: Option<&'a Lease>, live: &'a BTreeSet<NodeId>, writable: bool) -> View<'a> {
+        View {
+            lease,
+            live,
+            writable,
+            founder: false,
+        }
+    }
+
     fn lease(node: &str, epoch: u64, beat: u64) -> Lease {
         Lease {
             node: id(node),
@@ -178,9 +191,7 @@ mod tests {
         e.written(t0, &l);
         let (role, write) = e.tick(
             t0 + Duration::from_secs(1),
-            Some(&l),
-            &live(&["a", "b"]),
-            true,
+            view(Some(&l), &live(&["a", "b"]), true),
         );
         assert_eq!(role, Role::Master { epoch: 2 });
         assert_eq!(write, Some(LeaseWrite::Renew(lease("a", 2, 8))));
@@ -192,14 +203,17 @@ mod tests {
         let mut e = Election::new(id("a"), T);
         let l = lease("a", 2, 7);
         e.written(t0, &l);
-        let (role, _) = e.tick(t0 + T, Some(&l), &live(&["a", "b"]), true);
+        let (role, _) = e.tick(t0 + T, view(Some(&l), &live(&["a", "b"]), true));
         assert_eq!(
             role,
             Role::Follower {
                 master: Some(id("a"))
             }
         );
-        let (role, write) = e.tick(t0 + Duration::from_secs(1), Some(&l), &live(&["a"]), false);
+        let (role, write) = e.tick(
+            t0 + Duration::from_secs(1),
+            view(Some(&l), &live(&["a"]), false),
+        );
         assert_eq!(
             role,
             Role::Follower {
@@ -214,7 +228,7 @@ mod tests {
         let t0 = Instant::now();
         let mut e = Election::new(id("a"), T);
         let l = lease("a", 2, 7);
-        let (role, write) = e.tick(t0, Some(&l), &live(&["a", "b"]), true);
+        let (role, write) = e.tick(t0, view(Some(&l), &live(&["a", "b"]), true));
         assert_eq!(
             role,
             Role::Follower {
@@ -223,7 +237,7 @@ mod tests {
         );
         assert_eq!(write, Some(LeaseWrite::Renew(lease("a", 2, 8))));
         e.written(t0, &lease("a", 2, 8));
-        let (role, _) = e.tick(t0, Some(&lease("a", 2, 8)), &live(&["a", "b"]), true);
+        let (role, _) = e.tick(t0, view(Some(&lease("a", 2, 8)), &live(&["a", "b"]), true));
         assert_eq!(role, Role::Master { epoch: 2 });
     }
 
@@ -235,19 +249,22 @@ mod tests {
         let mut b = Election::new(id("b"), T);
         let mut c = Election::new(id("c"), T);
         for e in [&mut b, &mut c] {
-            let (_, write) = e.tick(t0, Some(&stale), &members, true);
+            let (_, write) = e.tick(t0, view(Some(&stale), &members, true));
             assert_eq!(write, None);
         }
         let just_before = t0 + T - Duration::from_millis(1);
-        assert_eq!(b.tick(just_before, Some(&stale), &members, true).1, None);
         assert_eq!(
-            b.tick(t0 + T, Some(&stale), &members, true).1,
+            b.tick(just_before, view(Some(&stale), &members, true)).1,
+            None
+        );
+        assert_eq!(
+            b.tick(t0 + T, view(Some(&stale), &members, true)).1,
             Some(LeaseWrite::TakeOver(lease("b", 5, 0)))
         );
         // c is second in line: it waits two timeouts.
-        assert_eq!(c.tick(t0 + T, Some(&stale), &members, true).1, None);
+        assert_eq!(c.tick(t0 + T, view(Some(&stale), &members, true)).1, None);
         assert_eq!(
-            c.tick(t0 + T * 2, Some(&stale), &members, true).1,
+            c.tick(t0 + T * 2, view(Some(&stale), &members, true)).1,
             Some(LeaseWrite::TakeOver(lease("c", 5, 0)))
         );
     }
@@ -257,15 +274,16 @@ mod tests {
         let t0 = Instant::now();
         let members = live(&["a", "b"]);
         let mut b = Election::new(id("b"), T);
-        b.tick(t0, Some(&lease("a", 1, 1)), &members, true);
+        b.tick(t0, view(Some(&lease("a", 1, 1)), &members, true));
         let later = t0 + T - Duration::from_millis(10);
-        b.tick(later, Some(&lease("a", 1, 2)), &members, true);
+        b.tick(later, view(Some(&lease("a", 1, 2)), &members, true));
         assert_eq!(
-            b.tick(t0 + T, Some(&lease("a", 1, 2)), &members, true).1,
+            b.tick(t0 + T, view(Some(&lease("a", 1, 2)), &members, true))
+                .1,
             None
         );
         assert!(b
-            .tick(later + T, Some(&lease("a", 1, 2)), &members, true)
+            .tick(later + T, view(Some(&lease("a", 1, 2)), &members, true))
             .1
             .is_some());
     }
@@ -275,13 +293,15 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Election::new(id("b"), T);
         let l = lease("a", 1, 1);
-        b.tick(t0, Some(&l), &live(&["a", "b"]), true);
+        b.tick(t0, view(Some(&l), &live(&["a", "b"]), true));
         assert_eq!(
-            b.tick(t0 + T * 3, Some(&l), &live(&["a", "b"]), false).1,
+            b.tick(t0 + T * 3, view(Some(&l), &live(&["a", "b"]), false))
+                .1,
             None
         );
         assert_eq!(
-            b.tick(t0 + T * 3, Some(&l), &live(&["a", "c"]), true).1,
+            b.tick(t0 + T * 3, view(Some(&l), &live(&["a", "c"]), true))
+                .1,
             None
         );
     }
@@ -292,9 +312,19 @@ mod tests {
         let mut a = Election::new(id("a"), T);
         let mut b = Election::new(id("b"), T);
         assert_eq!(
-            a.tick(t0, None, &live(&["a", "b"]), true).1,
+            a.tick(t0, view(None, &live(&["a", "b"]), true)).1,
             Some(LeaseWrite::TakeOver(lease("a", 1, 0)))
         );
-        assert_eq!(b.tick(t0, None, &live(&["a", "b"]), true).1, None);
+        assert_eq!(b.tick(t0, view(None, &live(&["a", "b"]), true)).1, None);
+        // The node that made the metadata does not wait for the first one.
+        let members = live(&["a", "b"]);
+        let founder = View {
+            founder: true,
+            ..view(None, &members, true)
+        };
+        assert_eq!(
+            b.tick(t0, founder).1,
+            Some(LeaseWrite::TakeOver(lease("b", 1, 0)))
+        );
     }
 }

@@ -1,2 +1,0 @@
-pub mod assess;
-pub mod run;

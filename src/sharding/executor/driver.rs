@@ -1,0 +1,505 @@
+//! The executor task: runs this node's queue rows (spec §9, done right).
+//!
+//! Each pass reads this node's pending rows, the group records, the lease and
+//! the rows they wait for, then runs rows one by one while `decide` allows.
+//! A row is claimed (`processing`, tries + 1) before it runs, so a row found
+//! `processing` after a crash is known to be uncertain and is run again —
+//! every queued statement is idempotent or checked (`verdict`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::client::ClientError;
+use crate::ids::NodeId;
+use crate::placement::{Action, Ddl};
+use crate::sharding::clock::now_ms;
+use crate::sharding::config::RetryPolicy;
+use crate::sharding::daemon::NodeInfo;
+use crate::sharding::executor::decide::{next_row, Decision};
+use crate::sharding::executor::verdict::{self, Verdict};
+use crate::sharding::metadata::Metadata;
+use crate::sharding::node::{LocalNode, NodeApi};
+use crate::sharding::records::{
+    GroupName, GroupRecord, GroupStatus, Lease, QueueRow, QueueStatus, RowFailure,
+};
+use crate::sharding::store::{MetaStore, StoreError};
+use crate::sharding::ticker::{Signals, Ticker};
+
+/// What the executor task works with.
+pub struct Executor {
+    pub node: LocalNode,
+    pub metadata: Metadata,
+    pub signals: Arc<Signals>,
+    pub poll: Duration,
+    pub retry: RetryPolicy,
+}
+
+pub async fn run(task: Executor, shutdown: CancellationToken) {
+    let ticker = Ticker::new(task.poll, &task.signals.executor, &shutdown);
+    let mut due = None;
+    while ticker.next(due).await {
+        due = match task.pass(&shutdown).await {
+            Ok(wake) => wake,
+            Err(e) => {
+                debug!(error = %e, "queue pass failed");
+                None
+            }
+        };
+    }
+}
+
+/// Rows claimed together, then run one after another.
+const CLAIM_BATCH: usize = 100;
+
+impl Executor {
+    /// One pass; returns how soon to look again when a back-off is pending.
+    async fn pass(&self, shutdown: &CancellationToken) -> Result<Option<Duration>, StoreError> {
+        let Ok(node) = self.node.info().await else {
+            return Ok(None);
+        };
+        let Some(store) = self.metadata.store().await? else {
+            return Ok(None);
+        };
+        let mut rows = store.pending_rows(&node.id).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let lease = store.lease().await?;
+        let groups = store.groups().await?;
+        let wait_ids: BTreeSet<u64> = rows
+            .iter()
+            .map(|r| r.wait_for_id)
+            .filter(|id| *id != 0)
+            .collect();
+        let waits = store.statuses(&wait_ids).await?;
+        let snapshot = PassSnapshot {
+            groups: &groups,
+            waits: &waits,
+            lease: lease.as_ref(),
+            retry: &self.retry,
+        };
+        let mut run = Run {
+            api: &**self.node.api(),
+            store: &*store,
+            node,
+            retry: &self.retry,
+            signals: &self.signals,
+            done: Completions::default(),
+            existing: ExistingTables::default(),
+        };
+        // Rows of this pass run back to back; only our own results change
+        // what may run next, so the snapshot is updated in place.
+        let wake = loop {
+            if shutdown.is_cancelled() {
+                break None;
+            }
+            let (batch, wake) = snapshot.next_batch(&mut rows);
+            if batch.is_empty() {
+                break wake;
+            }
+            match run.batch(&mut rows, &batch).await? {
+                BatchEnd::Completed | BatchEnd::Failed => {}
+                // The snapshot is out of date: start a fresh pass.
+                BatchEnd::Withdrawn => break Some(Duration::ZERO),
+            }
+        };
+        run.done.flush(&*store).await?;
+        self.signals.master.notify_one();
+        Ok(wake)
+    }
+}
+
+/// What a pass decides from.
+struct PassSnapshot<'a> {
+    groups: &'a BTreeMap<GroupName, GroupRecord>,
+    waits: &'a BTreeMap<u64, Option<QueueStatus>>,
+    lease: Option<&'a Lease>,
+    retry: &'a RetryPolicy,
+}
+
+impl PassSnapshot<'_> {
+    /// The next rows that may run, as if each succeeded: up to
+    /// [`CLAIM_BATCH`] consecutive runnable rows of one group. With none, how
+    /// soon to look again.
+    fn next_batch(&self, rows: &mut [QueueRow]) -> (Vec<usize>, Option<Duration>) {
+        let mut batch: Vec<usize> = Vec::new();
+        let mut saved: Vec<QueueStatus> = Vec::new();
+        let mut wake = None;
+        while batch.len() < CLAIM_BATCH {
+            match next_row(
+                rows,
+                self.groups,
+                self.waits,
+                self.lease,
+                self.retry,
+                now_ms(),
+            ) {
+                Decision::Run(i) => {
+                    if batch
+                        .first()
+                        .is_some_and(|&f| rows[f].group != rows[i].group)
+                    {
+                        break;
+                    }
+                    batch.push(i);
+                    saved.push(rows[i].status);
+                    rows[i].status = QueueStatus::Processed;
+                }
+                Decision::Wait {
+                    reason,
+                    retry_at_ms,
+                } => {
+                    if batch.is_empty() {
+                        debug!(%reason, "queue waits");
+                        wake = retry_at_ms.map(|at| {
+                            Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
+                        });
+                    }
+                    break;
+                }
+                Decision::Idle => break,
+            }
+        }
+        for (&i, status) in batch.iter().zip(saved) {
+            rows[i].status = status;
+        }
+        (batch, wake)
+    }
+}
+
+enum BatchEnd {
+    Completed,
+    /// A row failed; the rows after it were given back.
+    Failed,
+    /// The group was aborted meanwhile; the claimed rows were given back.
+    Withdrawn,
+}
+
+/// What one pass works with.
+struct Run<'a> {
+    api: &'a dyn NodeApi,
+    store: &'a dyn MetaStore,
+    node: &'a NodeInfo,
+    retry: &'a RetryPolicy,
+    signals: &'a Signals,
+    done: Completions,
+    existing: ExistingTables,
+}
+
+/// Whether a row is claimed (`processing`, tries + 1) before it runs: when it
+/// can be undone (the master must not plan a rollback while it runs), or when
+/// a retry must know that an earlier attempt may have taken effect.
+fn needs_claim(row: &QueueRow) -> bool {
+    row.rollback.is_some()
+        || matches!(&row.action, Action::Ddl(ddl) if verdict::needs_attempt_record(ddl))
+}
+
+impl Run<'_> {
+    /// Claims the rows of `batch` that need it, in one write, then runs them
+    /// in order. Successes are recorded through `done`, a failure at once.
+    async fn batch(
+        &mut self,
+        rows: &mut [QueueRow],
+        batch: &[usize],
+    ) -> Result<BatchEnd, StoreError> {
+        let claimed: Vec<usize> = batch
+            .iter()
+            .copied()
+            .filter(|&i| needs_claim(&rows[i]))
+            .collect();
+        if !claimed.is_empty() {
+            self.done.flush(self.store).await?;
+            self.set_each(rows, &claimed, |r| (QueueStatus::Processing, r.tries + 1))
+                .await?;
+            // The master plans a rollback only once no row of the group is
+            // `processing`; so after the claim, one look at the group tells
+            // whether these rows may still take effect.
+            let group = self.store.group(&rows[batch[0]].group).await?;
+            if group.is_none_or(|g| g.status != GroupStatus::Committed) {
+                self.set_each(rows, &claimed, |r| (r.status, r.tries))
+                    .await?;
+                return Ok(BatchEnd::Withdrawn);
+            }
+        }
+        for (k, &i) in batch.iter().enumerate() {
+            if !self.run_row(&mut rows[i]).await? {
+                let rest: Vec<usize> = batch[k + 1..]
+                    .iter()
+                    .copied()
+                    .filter(|j| claimed.contains(j))
+                    .collect();
+                self.set_each(rows, &rest, |r| (r.status, r.tries)).await?;
+                return Ok(BatchEnd::Failed);
+            }
+            if self.done.due() {
+                self.done.flush(self.store).await?;
+                self.signals.master.notify_one();
+            }
+        }
+        Ok(BatchEnd::Completed)
+    }
+
+    /// Writes `(status, tries)` computed from each row's current values.
+    async fn set_each(
+        &self,
+        rows: &[QueueRow],
+        which: &[usize],
+        value: impl Fn(&QueueRow) -> (QueueStatus, u32),
+    ) -> Result<(), StoreError> {
+        let mut by_value: BTreeMap<(QueueStatus, u32), Vec<u64>> = BTreeMap::new();
+        for &i in which {
+            by_value
+                .entry(value(&rows[i]))
+                .or_default()
+                .push(rows[i].id);
+        }
+        for ((status, tries), ids) in by_value {
+            self.store.set_statuses(&ids, status, tries, 0).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one row and updates it in place; `false` when it failed.
+    async fn run_row(&mut self, row: &mut QueueRow) -> Result<bool, StoreError> {
+        let tries = row.tries + 1;
+        let started = Instant::now();
+        let outcome = self.execute(row).await;
+        let duration = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        row.tries = tries;
+        row.updated_at = now_ms();
+        let failure = match outcome {
+            Ok(()) => {
+                debug!(id = row.id, group = %row.group, query = %row.action.to_query_text(), "queue row processed");
+                self.done.add(row.id, tries, duration);
+                row.status = QueueStatus::Processed;
+                return Ok(true);
+            }
+            Err(failure) => failure,
+        };
+        let query = row.action.to_query_text();
+        warn!(id = row.id, group = %row.group, node = %self.node.id, tries, query = %query,
+            error = %failure.message, "queue row failed");
+        let record = RowFailure {
+            node: self.node.id.clone(),
+            query,
+            error: failure.message.clone(),
+            tries,
+            at_ms: now_ms(),
+        };
+        self.store.put_row_failure(row.id, &record).await?;
+        // A permanent failure uses up the remaining tries at once.
+        if !failure.transient {
+            row.tries = tries.max(self.retry.max_tries);
+        }
+        row.status = QueueStatus::Error;
+        self.store
+            .set_statuses(&[row.id], QueueStatus::Error, row.tries, duration)
+            .await?;
+        Ok(false)
+    }
+
+    async fn execute(&mut self, row: &QueueRow) -> Result<(), Failure> {
+        match &row.action {
+            Action::Noop => Ok(()),
+            Action::VerifyRowCount { table, source } => {
+                verify_row_count(self.api, table, source).await
+            }
+            Action::Ddl(ddl) => self.execute_ddl(ddl, row.tries).await,
+        }
+    }
+
+    async fn execute_ddl(&mut self, ddl: &Ddl, tries: u32) -> Result<(), Failure> {
+        if let (Some(dir), Some(data_dir)) = (ddl.cluster_path(), &self.node.data_dir) {
+            ensure_cluster_dir(data_dir, dir.as_str());
+        }
+        // First attempt of a shard creation: `IF NOT EXISTS` would silently
+        // adopt a table that was there before (wrong schema, foreign data).
+        // Only a retry may find our own table from an attempt whose outcome
+        // was unknown.
+        if let Ddl::CreateShard { shard, .. } = ddl {
+            let name = shard.to_string();
+            if tries == 0 && self.existing.contains(self.api, &name).await? {
+                return Err(Failure::permanent(format!(
+                    "table '{name}': CREATE TABLE failed: table '{name}' already exists"
+                )));
+            }
+        }
+        let err = match self.api.query_one(&verdict::statement(ddl)).await {
+            Ok(_) => {
+                if let Ddl::CreateShard { shard, .. } = ddl {
+                    self.existing.created(&shard.to_string());
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let Some(message) = err.daemon_message() else {
+            return Err(err.into());
+        };
+        match verdict::judge(ddl, message) {
+            Verdict::AlreadyDone => Ok(()),
+            Verdict::Transient => Err(Failure {
+                message: message.to_string(),
+                transient: true,
+            }),
+            Verdict::Permanent => Err(Failure::permanent(message)),
+            Verdict::CheckExisting => match ddl {
+                Ddl::CreateWrapper { table, .. }
+                    if tries > 0 && is_shard_wrapper(self.api, table.as_str()).await =>
+                {
+                    Ok(())
+                }
+                _ => Err(Failure::permanent(message)),
+            },
+        }
+    }
+}
+
+/// Rows processed but not yet recorded. A big group runs thousands of rows;
+/// recording them in batches saves one replicated write per row, and
+/// re-running a row whose record was lost is harmless (rows are idempotent).
+#[derive(Default)]
+struct Completions {
+    /// (id, tries, duration ms)
+    rows: Vec<(u64, u32, i64)>,
+    since: Option<Instant>,
+}
+
+impl Completions {
+    /// Rows of other nodes may wait for these: keep the delay short.
+    const MAX_DELAY: Duration = Duration::from_millis(50);
+    const MAX_ROWS: usize = 200;
+
+    fn add(&mut self, id: u64, tries: u32, duration: i64) {
+        self.since.get_or_insert_with(Instant::now);
+        self.rows.push((id, tries, duration));
+    }
+
+    fn due(&self) -> bool {
+        self.rows.len() >= Self::MAX_ROWS
+            || self.since.is_some_and(|t| t.elapsed() >= Self::MAX_DELAY)
+    }
+
+    async fn flush(&mut self, store: &dyn MetaStore) -> Result<(), StoreError> {
+        let mut by_tries: BTreeMap<u32, (Vec<u64>, i64)> = BTreeMap::new();
+        for (id, tries, duration) in self.rows.drain(..) {
+            let entry = by_tries.entry(tries).or_default();
+            entry.0.push(id);
+            entry.1 = entry.1.max(duration);
+        }
+        self.since = None;
+        for (tries, (ids, duration)) in by_tries {
+            store
+                .set_statuses(&ids, QueueStatus::Processed, tries, duration)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The tables of the `system` database, read once per pass when a shard's
+/// first attempt needs to know whether its table was there before (one
+/// `SHOW TABLES` instead of a `DESC` per shard).
+#[derive(Default)]
+struct ExistingTables {
+    tables: Option<BTreeSet<String>>,
+}
+
+impl ExistingTables {
+    async fn contains(&mut self, api: &dyn NodeApi, table: &str) -> Result<bool, Failure> {
+        if self.tables.is_none() {
+            let set = api.query_one("SHOW TABLES FROM system").await?;
+            self.tables = Some(
+                (0..set.rows.len())
+                    .filter_map(|i| set.text(i, "Table"))
+                    .collect(),
+            );
+        }
+        Ok(self.tables.as_ref().is_some_and(|t| t.contains(table)))
+    }
+
+    fn created(&mut self, table: &str) {
+        if let Some(tables) = self.tables.as_mut() {
+            tables.insert(table.to_string());
+        }
+    }
+}
+
+struct Failure {
+    message: String,
+    transient: bool,
+}
+
+impl Failure {
+    fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Self {
+            transient: e.is_transient(),
+            message: e.to_string(),
+        }
+    }
+}
+
+async fn is_shard_wrapper(api: &dyn NodeApi, table: &str) -> bool {
+    match api
+        .query_one(&format!("SHOW CREATE TABLE {table} OPTION force=1"))
+        .await
+    {
+        Ok(set) => set
+            .text(0, "Create Table")
+            .is_some_and(|ddl| ddl.contains("type='shard'")),
+        Err(_) => false,
+    }
+}
+
+/// `'<name>' as path` needs `<data_dir>/<name>` to exist (spec §9.3). The
+/// daemon runs on this host (it started us), so the directory can be made
+/// here; when that fails the statement reports the real problem.
+fn ensure_cluster_dir(data_dir: &Path, name: &str) {
+    if name.contains('/') || name.contains("..") {
+        return;
+    }
+    let dir = data_dir.join(name);
+    if !dir.is_dir() {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            info!(dir = %dir.display(), error = %e, "cannot create cluster directory");
+        }
+    }
+}
+
+async fn count_rows(api: &dyn NodeApi, table: &str) -> Result<u64, Failure> {
+    let set = api
+        .query_one(&format!("SELECT COUNT(*) AS c FROM {table}"))
+        .await?;
+    set.text(0, "c")
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| Failure::permanent(format!("cannot count rows of {table}")))
+}
+
+/// The copy on this node must hold as many rows as the source's before the
+/// source may be retired.
+async fn verify_row_count(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<(), Failure> {
+    let here = count_rows(api, table).await?;
+    let there = count_rows(&*api.for_node(source), table).await?;
+    if here == there {
+        Ok(())
+    } else {
+        Err(Failure {
+            message: format!("{table}: {here} rows here, {there} on {source}"),
+            transient: true,
+        })
+    }
+}

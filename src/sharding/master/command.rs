@@ -1,0 +1,135 @@
+//! What the engine asks its driver to do, in order. The driver applies the
+//! commands of one step one by one and stops at the first that fails; the
+//! next step, from a fresh snapshot, sees what was done and what was not.
+
+use std::fmt;
+
+use crate::ids::TableName;
+use crate::sharding::records::{GroupName, GroupRecord, PlacementRow, QueueRow, TableState};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Write new queue rows.
+    Enqueue(Vec<QueueRow>),
+    /// Replace a table's committed placement.
+    ReplacePlacement(TableName, Vec<PlacementRow>),
+    DeletePlacement(TableName),
+    PutTable(TableName, TableState),
+    DeleteTable(TableName),
+    PutGroup(GroupName, GroupRecord),
+    /// Remove a group's rows, their failure records and its commit record.
+    PurgeGroup(GroupName),
+    /// New rows are queued: executors should look now.
+    WakeExecutors,
+    /// A table's state changed: waiting statements should read it now.
+    TableChanged,
+    /// Something changed that the next step acts on: run it now.
+    StepAgain,
+    Log(Event),
+}
+
+/// What the master reports in its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    TookOffice {
+        epoch: u64,
+        adopted: usize,
+        discarded: usize,
+    },
+    Enqueued {
+        table: TableName,
+        group: GroupName,
+        rows: usize,
+    },
+    Done {
+        table: TableName,
+        group: GroupName,
+    },
+    Aborted {
+        table: TableName,
+        group: GroupName,
+        error: String,
+    },
+    RollingBack {
+        group: GroupName,
+        steps: usize,
+    },
+    RollbackFailed {
+        group: GroupName,
+    },
+    DiscardedStale {
+        group: GroupName,
+        epoch: u64,
+    },
+    /// Rows whose group was never committed.
+    DiscardedUncommitted {
+        group: GroupName,
+    },
+    Refused {
+        table: TableName,
+        error: String,
+    },
+}
+
+impl Event {
+    /// Whether operators should see it as a problem.
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Event::Aborted { .. } | Event::RollbackFailed { .. } | Event::DiscardedStale { .. }
+        )
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::TookOffice {
+                epoch,
+                adopted,
+                discarded,
+            } => write!(
+                f,
+                "took office as sharding master (epoch {epoch}, {adopted} group(s) adopted, \
+                 {discarded} uncommitted discarded)"
+            ),
+            Event::Enqueued { table, group, rows } => {
+                write!(
+                    f,
+                    "operation enqueued: table {table}, group {group}, {rows} row(s)"
+                )
+            }
+            Event::Done { table, group } => {
+                write!(f, "operation done: table {table}, group {group}")
+            }
+            Event::Aborted {
+                table,
+                group,
+                error,
+            } => write!(
+                f,
+                "operation failed, undoing it: table {table}, group {group}: {error}"
+            ),
+            Event::RollingBack { group, steps } => {
+                write!(f, "rolling back group {group}: {steps} step(s)")
+            }
+            Event::RollbackFailed { group } => write!(
+                f,
+                "rollback of group {group} failed; leftovers stay until an operator cleans them up"
+            ),
+            Event::DiscardedStale { group, epoch } => write!(
+                f,
+                "discarding group {group} of a stale master (epoch {epoch})"
+            ),
+            Event::DiscardedUncommitted { group } => {
+                write!(
+                    f,
+                    "discarding rows of group {group}, which was never committed"
+                )
+            }
+            Event::Refused { table, error } => {
+                write!(f, "request for table {table} refused: {error}")
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The master's task: while this node holds the lease, load a snapshot,
+//! let the engine decide, apply its commands, and loop. Nothing here decides
+//! anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::ids::NodeId;
+use crate::sharding::clock::now_ms;
+use crate::sharding::config::RetryPolicy;
+use crate::sharding::daemon;
+use crate::sharding::election::Role;
+use crate::sharding::master::command::Command;
+use crate::sharding::master::engine::{EngineConfig, MasterEngine};
+use crate::sharding::master::snapshot::{needs_planning, Snapshot};
+use crate::sharding::metadata::Metadata;
+use crate::sharding::node::{LocalNode, NodeApi};
+use crate::sharding::records::{GroupStatus, QueueRow};
+use crate::sharding::store::{MetaStore, StoreError};
+use crate::sharding::ticker::{Signals, Ticker};
+
+/// What the master task works with.
+pub struct Master {
+    pub node: LocalNode,
+    pub metadata: Metadata,
+    pub signals: Arc<Signals>,
+    pub poll: Duration,
+    pub config: EngineConfig,
+    pub role: watch::Receiver<Role>,
+}
+
+pub async fn run(task: Master, shutdown: CancellationToken) {
+    let ticker = Ticker::new(task.poll, &task.signals.master, &shutdown);
+    let mut engine: Option<MasterEngine> = None;
+    while ticker.next(None).await {
+        let Role::Master { epoch } = task.role.borrow().clone() else {
+            engine = None;
+            continue;
+        };
+        let (Ok(me), Ok(Some(store))) = (task.node.id().await, task.metadata.store().await) else {
+            continue;
+        };
+        if engine.as_ref().map(MasterEngine::epoch) != Some(epoch) {
+            match store.max_queue_id().await {
+                Ok(max) => engine = Some(MasterEngine::new(epoch, me.clone(), max)),
+                Err(e) => {
+                    warn!(error = %e, "cannot take office as master");
+                    continue;
+                }
+            }
+        }
+        let Some(engine) = engine.as_mut() else {
+            continue;
+        };
+        if let Err(e) = round(engine, &*store, &**task.node.api(), &me, &task).await {
+            debug!(error = %e, "master round failed");
+        }
+    }
+}
+
+/// One step of the engine, applied.
+async fn round(
+    engine: &mut MasterEngine,
+    store: &dyn MetaStore,
+    api: &dyn NodeApi,
+    me: &NodeId,
+    task: &Master,
+) -> Result<(), StoreError> {
+    let snapshot = load(store, api, me, &task.config.retry).await?;
+    let commands = engine.step(&snapshot, &task.config);
+    apply(store, &task.signals, commands).await
+}
+
+/// Reads everything the engine decides from.
+pub async fn load(
+    store: &dyn MetaStore,
+    api: &dyn NodeApi,
+    me: &NodeId,
+    retry: &RetryPolicy,
+) -> Result<Snapshot, StoreError> {
+    let lease = store.lease().await?;
+    let members = daemon::membership(api, store.scope(), me).await;
+    let tables = store.tables().await?;
+    let groups = store.groups().await?;
+    let mut unfinished: BTreeMap<_, Vec<QueueRow>> = BTreeMap::new();
+    for row in store.unprocessed_rows().await? {
+        unfinished.entry(row.group.clone()).or_default().push(row);
+    }
+    let mut aborting = BTreeMap::new();
+    for (name, rec) in &groups {
+        if rec.status == GroupStatus::Aborting {
+            aborting.insert(name.clone(), store.group_rows(name).await?);
+        }
+    }
+    let failed: BTreeSet<u64> = unfinished
+        .values()
+        .flatten()
+        .filter(|r| retry.is_final(r))
+        .map(|r| r.id)
+        .collect();
+    let mut failures = BTreeMap::new();
+    for id in failed {
+        if let Some(f) = store.row_failure(id).await? {
+            failures.insert(id, f);
+        }
+    }
+    let placement = if tables.values().any(|s| needs_planning(s, &groups)) {
+        store.placement_rows(None).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Snapshot {
+        now: Instant::now(),
+        now_ms: now_ms(),
+        lease,
+        scope: store.scope().clone(),
+        members,
+        tables,
+        groups,
+        unfinished,
+        aborting,
+        failures,
+        placement,
+    })
+}
+
+/// Applies `commands` in order, stopping at the first that fails.
+pub async fn apply(
+    store: &dyn MetaStore,
+    signals: &Signals,
+    commands: Vec<Command>,
+) -> Result<(), StoreError> {
+    for command in commands {
+        match command {
+            Command::Enqueue(rows) => store.enqueue(&rows).await?,
+            Command::ReplacePlacement(table, rows) => {
+                store.replace_placement(&table, &rows).await?
+            }
+            Command::DeletePlacement(table) => store.delete_placement(&table).await?,
+            Command::PutTable(table, state) => store.put_table(&table, &state).await?,
+            Command::DeleteTable(table) => store.delete_table(&table).await?,
+            Command::PutGroup(name, record) => store.put_group(&name, &record).await?,
+            Command::PurgeGroup(name) => store.purge_group(&name).await?,
+            Command::WakeExecutors => signals.executor.notify_one(),
+            Command::TableChanged => signals.table_changed.notify_waiters(),
+            Command::StepAgain => signals.master.notify_one(),
+            Command::Log(event) if event.is_warning() => warn!("{event}"),
+            Command::Log(event) => info!("{event}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,549 @@
+//! The master's decisions, sans I/O: [`MasterEngine::step`] takes a
+//! [`Snapshot`] and returns the [`Command`]s that move every request and
+//! every operation group one step further. The engine remembers only what
+//! belongs to its term of office: the epoch, the next queue id, and when (on
+//! this master's monotonic clock) it first saw each request and group.
+//!
+//! A step:
+//! 1. acts only while the lease is this office's;
+//! 2. on the first step of a term, adopts the groups of earlier masters and
+//!    stops there, so every later step sees them re-stamped;
+//! 3. discards rows whose group was never committed (a master that stopped
+//!    between writing rows and committing, or a write of its own that
+//!    failed half-way);
+//! 4. with the membership known: plans every waiting request, supervises
+//!    every group it owns, discards groups of stale masters, and purges
+//!    finished groups after the retention period.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::ids::{NodeId, TableName};
+use crate::placement::{Action, Ddl};
+use crate::protocol::ResultSet;
+use crate::sharding::config::RetryPolicy;
+use crate::sharding::master::command::{Command, Event};
+use crate::sharding::master::encode::encode_steps;
+use crate::sharding::master::plan::{self, Planned};
+use crate::sharding::master::progress::{self, Progress};
+use crate::sharding::master::snapshot::{needs_planning, Snapshot};
+use crate::sharding::records::table::RollbackOutcome;
+use crate::sharding::records::{
+    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, TableState,
+    TableStatus,
+};
+
+/// What the engine's decisions depend on besides the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub retry: RetryPolicy,
+    /// Finished groups are purged this long after this master saw them
+    /// finished.
+    pub retention: Duration,
+}
+
+/// One term of office of the master.
+#[derive(Debug)]
+pub struct MasterEngine {
+    epoch: u64,
+    me: NodeId,
+    next_seq: u64,
+    adopted: bool,
+    /// When this office first saw each request (by request id).
+    requests_seen: BTreeMap<String, Instant>,
+    /// When this office started, adopted or first saw each group.
+    groups_seen: BTreeMap<GroupName, Instant>,
+    /// When this office first saw each group finished.
+    finished_seen: BTreeMap<GroupName, Instant>,
+}
+
+impl MasterEngine {
+    /// A new term at `epoch`; ids continue after `max_queue_id`, the largest
+    /// id in the queue.
+    pub fn new(epoch: u64, me: NodeId, max_queue_id: u64) -> Self {
+        let next_seq = if epoch_of(max_queue_id) == epoch {
+            seq_of(max_queue_id) + 1
+        } else {
+            1
+        };
+        Self {
+            epoch,
+            me,
+            next_seq,
+            adopted: false,
+            requests_seen: BTreeMap::new(),
+            groups_seen: BTreeMap::new(),
+            finished_seen: BTreeMap::new(),
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = queue_id(self.epoch, self.next_seq);
+        self.next_seq += 1;
+        id
+    }
+
+    /// The commands that move everything one step further.
+    pub fn step(&mut self, snap: &Snapshot, config: &EngineConfig) -> Vec<Command> {
+        let ours = snap
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.epoch == self.epoch && l.node == self.me);
+        // A group of a newer epoch means a newer master exists.
+        if !ours || snap.groups.values().any(|g| g.epoch > self.epoch) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let uncommitted = self.discard_uncommitted(snap, &mut out);
+        if !self.adopted {
+            self.adopt(snap, uncommitted, &mut out);
+            return out;
+        }
+        if snap.members.is_none() {
+            return out;
+        }
+        for (table, state) in &snap.tables {
+            if needs_planning(state, &snap.groups) {
+                self.start(snap, table, state, &mut out);
+            }
+        }
+        for (name, rec) in &snap.groups {
+            if rec.kind == GroupKind::Rollback || rec.status.is_final() {
+                continue;
+            }
+            if rec.owned_by(self.epoch, &self.me) {
+                self.supervise(snap, config, name, rec, &mut out);
+            } else {
+                // Written by a master that lost the lease after this term
+                // began: its rows never ran (executors hold them); re-plan.
+                discard_stale(snap, name, rec, &mut out);
+            }
+        }
+        self.purge(snap, config, &mut out);
+        out
+    }
+
+    /// Rows whose group has no commit record never run: purge them.
+    fn discard_uncommitted(&self, snap: &Snapshot, out: &mut Vec<Command>) -> usize {
+        let mut count = 0;
+        for group in snap.groups_with_rows() {
+            if !snap.groups.contains_key(group) {
+                out.push(Command::PurgeGroup(group.clone()));
+                out.push(Command::Log(Event::DiscardedUncommitted {
+                    group: group.clone(),
+                }));
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Takes over the committed groups of earlier masters, so their rows keep
+    /// running under the new lease; their deadlines start now.
+    fn adopt(&mut self, snap: &Snapshot, discarded: usize, out: &mut Vec<Command>) {
+        let mut adopted = 0;
+        for (name, rec) in &snap.groups {
+            if rec.status.is_final() || rec.owned_by(self.epoch, &self.me) {
+                continue;
+            }
+            let mut rec = rec.clone();
+            if rec.adopt(self.epoch, &self.me).is_ok() {
+                self.groups_seen.insert(name.clone(), snap.now);
+                out.push(Command::PutGroup(name.clone(), rec));
+                adopted += 1;
+            }
+        }
+        self.adopted = true;
+        out.push(Command::Log(Event::TookOffice {
+            epoch: self.epoch,
+            adopted,
+            discarded,
+        }));
+        out.push(Command::StepAgain);
+    }
+
+    // ---- starting requested operations ------------------------------------------
+
+    fn start(
+        &mut self,
+        snap: &Snapshot,
+        table: &TableName,
+        state: &TableState,
+        out: &mut Vec<Command>,
+    ) {
+        let mut state = state.clone();
+        if state.status == TableStatus::Processing {
+            // Its master stopped between the table state and the commit (its
+            // rows are discarded as uncommitted).
+            if state.request_again().is_err() {
+                return;
+            }
+        }
+        let Some(request) = state.request.clone() else {
+            return refuse(table, state, "malformed request: no request".into(), out);
+        };
+        let seen = *self
+            .requests_seen
+            .entry(request.id.clone())
+            .or_insert(snap.now);
+        if snap.now.duration_since(seen) >= Duration::from_millis(request.timeout_ms) {
+            return refuse(table, state, "Waiting timeout exceeded.".into(), out);
+        }
+        if request.scope != snap.scope {
+            let bound = snap.scope.to_string();
+            let msg = format!(
+                "sharded tables of these nodes live in cluster '{bound}': use that cluster for table '{table}'"
+            );
+            return refuse(table, state, msg, out);
+        }
+        let live = snap.live();
+        let planned = match state.kind {
+            OpKind::Create => plan::create(&live, table, &state, &request, &snap.placement),
+            OpKind::Drop => plan::drop(&live, table, &snap.placement),
+        };
+        match planned {
+            Ok(planned) => self.enqueue(snap, table, state, planned, out),
+            Err(msg) => refuse(table, state, msg, out),
+        }
+    }
+
+    /// Rows, placement, table state, and the commit record last: until it is
+    /// written nothing runs, and a table left `processing` without it is
+    /// planned again.
+    fn enqueue(
+        &mut self,
+        snap: &Snapshot,
+        table: &TableName,
+        mut state: TableState,
+        planned: Planned,
+        out: &mut Vec<Command>,
+    ) {
+        let kind = match state.kind {
+            OpKind::Create => GroupKind::Create,
+            OpKind::Drop => GroupKind::Drop,
+        };
+        let first = self.next_id();
+        let group = GroupName::new(kind, table, first);
+        let mut first_id = Some(first);
+        let rows = encode_steps(
+            &planned.steps,
+            &group,
+            || first_id.take().unwrap_or_else(|| self.next_id()),
+            snap.now_ms,
+        );
+        let mut record = GroupRecord::committed(kind, table, self.epoch, &self.me, snap.now_ms);
+        if kind == GroupKind::Create {
+            record.timeout_ms = state.request.as_ref().map(|r| r.timeout_ms);
+        }
+        // PHP Buddy's `queue_ids`: the wrapper creations of a CREATE, every
+        // row of a DROP.
+        let queue_ids = rows
+            .iter()
+            .filter(|r| {
+                kind == GroupKind::Drop
+                    || matches!(r.action, Action::Ddl(Ddl::CreateWrapper { .. }))
+            })
+            .map(|r| r.id)
+            .collect();
+        if state
+            .start(group.clone(), planned.nodes, queue_ids)
+            .is_err()
+        {
+            return;
+        }
+        let count = rows.len();
+        out.push(Command::Enqueue(rows));
+        if let Some(placement) = planned.placement {
+            out.push(Command::ReplacePlacement(table.clone(), placement));
+        }
+        out.push(Command::PutTable(table.clone(), state));
+        out.push(Command::PutGroup(group.clone(), record));
+        out.push(Command::WakeExecutors);
+        out.push(Command::TableChanged);
+        out.push(Command::Log(Event::Enqueued {
+            table: table.clone(),
+            group: group.clone(),
+            rows: count,
+        }));
+        self.groups_seen.insert(group, snap.now);
+    }
+
+    // ---- supervising groups ----------------------------------------------------------
+
+    fn supervise(
+        &mut self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        name: &GroupName,
+        rec: &GroupRecord,
+        out: &mut Vec<Command>,
+    ) {
+        match rec.status {
+            GroupStatus::Committed => self.progress(snap, config, name, rec, out),
+            GroupStatus::Aborting => self.plan_rollback(snap, name, rec, out),
+            GroupStatus::RollingBack => rollback_progress(snap, config, name, rec, out),
+            _ => {}
+        }
+    }
+
+    fn progress(
+        &mut self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        name: &GroupName,
+        rec: &GroupRecord,
+        out: &mut Vec<Command>,
+    ) {
+        let started = *self.groups_seen.entry(name.clone()).or_insert(snap.now);
+        // DROP only moves forward: it is never timed out, only a final
+        // failure stops it.
+        let deadline_passed = rec.kind == GroupKind::Create
+            && rec
+                .timeout_ms
+                .is_some_and(|t| snap.now.duration_since(started) >= Duration::from_millis(t));
+        match progress::assess(snap.unfinished(name), &config.retry, deadline_passed) {
+            Progress::Running => {}
+            Progress::Done => complete(snap, name, rec, out),
+            Progress::TimedOut => abort(name, rec, "Waiting timeout exceeded.".into(), out),
+            Progress::Failed { row, node } => {
+                let error = snap
+                    .failures
+                    .get(&row)
+                    .map_or_else(|| format!("queue row {row} failed"), |f| f.error.clone());
+                abort(name, rec, format!("{error} (on node {node})"), out);
+            }
+        }
+    }
+
+    /// Once no live node is still running a row of the aborted group, undo
+    /// what took effect (or report at once when nothing did).
+    fn plan_rollback(
+        &mut self,
+        snap: &Snapshot,
+        name: &GroupName,
+        rec: &GroupRecord,
+        out: &mut Vec<Command>,
+    ) {
+        let live = snap.live();
+        if !progress::settled(snap.unfinished(name), &live) {
+            return;
+        }
+        let all_rows = snap.aborting.get(name).map_or(&[][..], Vec::as_slice);
+        let undo = progress::to_undo(all_rows, &live);
+        if undo.is_empty() {
+            // Nothing took effect: leave no trace, then report.
+            out.push(Command::PurgeGroup(name.clone()));
+            out.push(Command::PurgeGroup(name.rollback()));
+            report_rollback(snap, name, rec, undone(false, true), out);
+            return;
+        }
+        let rb_name = name.rollback();
+        let rb_rows =
+            progress::rollback_rows(&undo, &live, || self.next_id(), &rb_name, snap.now_ms);
+        let mut rb = GroupRecord::committed(
+            GroupKind::Rollback,
+            &rec.table,
+            self.epoch,
+            &self.me,
+            snap.now_ms,
+        );
+        rb.undoes = Some(name.clone());
+        let mut rec = rec.clone();
+        if rec.roll_back().is_err() {
+            return;
+        }
+        let steps = rb_rows.len();
+        out.push(Command::Enqueue(rb_rows));
+        out.push(Command::PutGroup(rb_name, rb));
+        out.push(Command::PutGroup(name.clone(), rec));
+        out.push(Command::WakeExecutors);
+        out.push(Command::Log(Event::RollingBack {
+            group: name.clone(),
+            steps,
+        }));
+    }
+
+    // ---- retention -------------------------------------------------------------------
+
+    /// Removes finished groups (rows, commit records, failure records) once
+    /// this master has seen them finished for the retention period, with the
+    /// leftover table state of a finished DROP or failed CREATE (normally its
+    /// requester removes it).
+    fn purge(&mut self, snap: &Snapshot, config: &EngineConfig, out: &mut Vec<Command>) {
+        for (name, rec) in &snap.groups {
+            if rec.kind == GroupKind::Rollback || !rec.status.is_final() {
+                continue;
+            }
+            let seen = *self.finished_seen.entry(name.clone()).or_insert(snap.now);
+            if snap.now.duration_since(seen) < config.retention {
+                continue;
+            }
+            if let Some(state) = snap.tables.get(&rec.table) {
+                let gone = (state.kind == OpKind::Drop && state.status == TableStatus::Done)
+                    || (state.kind == OpKind::Create && state.status == TableStatus::Failed);
+                if gone && state.operation_group.as_ref() == Some(name) {
+                    out.push(Command::DeleteTable(rec.table.clone()));
+                }
+            }
+            out.push(Command::PurgeGroup(name.clone()));
+            out.push(Command::PurgeGroup(name.rollback()));
+            self.finished_seen.remove(name);
+        }
+    }
+}
+
+fn undone(executed: bool, success: bool) -> RollbackOutcome {
+    RollbackOutcome { executed, success }
+}
+
+/// The request cannot be carried out: its requester gets `error`.
+fn refuse(table: &TableName, mut state: TableState, error: String, out: &mut Vec<Command>) {
+    if state.fail(error.clone(), None).is_err() {
+        return;
+    }
+    out.push(Command::PutTable(table.clone(), state));
+    out.push(Command::TableChanged);
+    out.push(Command::Log(Event::Refused {
+        table: table.clone(),
+        error,
+    }));
+}
+
+fn complete(snap: &Snapshot, name: &GroupName, rec: &GroupRecord, out: &mut Vec<Command>) {
+    let mut done = rec.clone();
+    if done.complete(snap.now_ms).is_err() {
+        return;
+    }
+    if rec.kind == GroupKind::Drop {
+        // A dropped table leaves nothing behind: its placement, and the
+        // finished operations that made and removed it (this one included).
+        out.push(Command::DeletePlacement(rec.table.clone()));
+        let finished = snap.groups.iter().filter(|(g, r)| {
+            *g != name
+                && r.table == rec.table
+                && r.kind != GroupKind::Rollback
+                && r.status.is_final()
+        });
+        for g in finished.map(|(g, _)| g).chain([name]) {
+            out.push(Command::PurgeGroup(g.clone()));
+            out.push(Command::PurgeGroup(g.rollback()));
+        }
+    } else {
+        out.push(Command::PutGroup(name.clone(), done));
+    }
+    if let Some(state) = snap.tables.get(&rec.table).filter(|s| s.is_run_by(name)) {
+        let mut state = state.clone();
+        let ok = serde_json::to_value(vec![ResultSet::ok()]).unwrap_or_default();
+        if state.succeed(ok).is_ok() {
+            out.push(Command::PutTable(rec.table.clone(), state));
+            out.push(Command::TableChanged);
+        }
+    }
+    out.push(Command::Log(Event::Done {
+        table: rec.table.clone(),
+        group: name.clone(),
+    }));
+}
+
+fn abort(name: &GroupName, rec: &GroupRecord, error: String, out: &mut Vec<Command>) {
+    let mut rec = rec.clone();
+    if rec.abort(error.clone()).is_err() {
+        return;
+    }
+    let table = rec.table.clone();
+    out.push(Command::PutGroup(name.clone(), rec));
+    out.push(Command::StepAgain);
+    out.push(Command::Log(Event::Aborted {
+        table,
+        group: name.clone(),
+        error,
+    }));
+}
+
+/// Watches the rollback group of `name`. The statement gets its answer once
+/// the live nodes are clean; rollbacks on dead nodes run when they return.
+fn rollback_progress(
+    snap: &Snapshot,
+    config: &EngineConfig,
+    name: &GroupName,
+    rec: &GroupRecord,
+    out: &mut Vec<Command>,
+) {
+    let rb_name = name.rollback();
+    let rb_rows = snap.unfinished(&rb_name);
+    let live = snap.live();
+    let failed = rb_rows.iter().any(|r| config.retry.is_final(r));
+    let live_done = !rb_rows.iter().any(|r| live.contains(&r.node));
+    let all_done = rb_rows.is_empty();
+    if !(failed || all_done || live_done) {
+        return;
+    }
+    if all_done {
+        // Undone everywhere: a failed CREATE leaves no trace.
+        out.push(Command::PurgeGroup(name.clone()));
+        out.push(Command::PurgeGroup(rb_name.clone()));
+    }
+    report_rollback(snap, name, rec, undone(true, !failed), out);
+    if all_done || !failed {
+        return;
+    }
+    out.push(Command::Log(Event::RollbackFailed {
+        group: name.clone(),
+    }));
+    for (g, r) in [(name, Some(rec)), (&rb_name, snap.groups.get(&rb_name))] {
+        if let Some(mut r) = r.cloned() {
+            if r.rollback_failed(snap.now_ms).is_ok() {
+                out.push(Command::PutGroup(g.clone(), r));
+            }
+        }
+    }
+}
+
+/// Reports the outcome of the aborted group `name` to its table's state
+/// (once: only while the state still waits for this group).
+fn report_rollback(
+    snap: &Snapshot,
+    name: &GroupName,
+    rec: &GroupRecord,
+    outcome: RollbackOutcome,
+    out: &mut Vec<Command>,
+) {
+    let Some(state) = snap.tables.get(&rec.table).filter(|s| s.is_run_by(name)) else {
+        return;
+    };
+    let mut state = state.clone();
+    if state.kind == OpKind::Create {
+        out.push(Command::DeletePlacement(rec.table.clone()));
+    }
+    let error = rec
+        .error
+        .clone()
+        .unwrap_or_else(|| "operation failed".into());
+    if state.fail(error, Some(outcome)).is_ok() {
+        out.push(Command::PutTable(rec.table.clone(), state));
+        out.push(Command::TableChanged);
+    }
+}
+
+fn discard_stale(snap: &Snapshot, name: &GroupName, rec: &GroupRecord, out: &mut Vec<Command>) {
+    let mut stale = rec.clone();
+    if stale.stale(snap.now_ms).is_err() {
+        return;
+    }
+    out.push(Command::PutGroup(name.clone(), stale));
+    out.push(Command::Log(Event::DiscardedStale {
+        group: name.clone(),
+        epoch: rec.epoch,
+    }));
+    if let Some(state) = snap.tables.get(&rec.table).filter(|s| s.is_run_by(name)) {
+        let mut again = state.clone();
+        if again.request_again().is_ok() {
+            out.push(Command::PutTable(rec.table.clone(), again));
+            out.push(Command::StepAgain);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! One planner per group kind: what a CREATE or a DROP of a table does, from
+//! the request, the live members and the committed placement of all tables.
+//! Pure; the engine turns the steps into queue rows.
+
+use std::collections::BTreeSet;
+
+use crate::ids::{NodeId, TableName};
+use crate::placement::{self, Step, TableDdl};
+use crate::sharding::records::placement::{clusters_in_use, placement_of, rows_of};
+use crate::sharding::records::{OpRequest, PlacementRow, TableState};
+
+/// A planned operation: its steps, the nodes involved, and (CREATE) the
+/// placement rows to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub steps: Vec<Step>,
+    pub nodes: Vec<NodeId>,
+    pub placement: Option<Vec<PlacementRow>>,
+}
+
+/// The CREATE of `table`, or the user-facing reason it cannot be planned.
+/// Replica sets another table already uses keep their internal cluster: it
+/// is neither created again nor undone by this table's rollback.
+pub fn create(
+    live: &BTreeSet<NodeId>,
+    table: &TableName,
+    state: &TableState,
+    request: &OpRequest,
+    placement_rows: &[PlacementRow],
+) -> Result<Planned, String> {
+    let nodes: Vec<NodeId> = live.iter().cloned().collect();
+    if (request.rf as usize) > nodes.len() {
+        return Err(format!(
+            "The node count ({}) is lower than replication factor ({})",
+            nodes.len(),
+            request.rf
+        ));
+    }
+    let placement = placement::initial_placement(&nodes, request.shards, request.rf)
+        .map_err(|e| e.to_string())?;
+    let ddl = TableDdl {
+        table: table.clone(),
+        columns: (!state.structure.is_empty()).then(|| state.structure.clone()),
+        extra: state.extra.clone(),
+    };
+    let others: Vec<PlacementRow> = placement_rows
+        .iter()
+        .filter(|r| r.table != *table)
+        .cloned()
+        .collect();
+    let steps =
+        placement::create_steps_with_existing(&ddl, &placement, &nodes, &clusters_in_use(&others));
+    Ok(Planned {
+        steps,
+        placement: Some(rows_of(&request.scope, table, &placement, &nodes)),
+        nodes,
+    })
+}
+
+/// The DROP of `table`: from its committed placement; when that is lost,
+/// whatever the live nodes may hold.
+pub fn drop(
+    live: &BTreeSet<NodeId>,
+    table: &TableName,
+    placement_rows: &[PlacementRow],
+) -> Result<Planned, String> {
+    let (mine, others): (Vec<PlacementRow>, Vec<PlacementRow>) = placement_rows
+        .iter()
+        .cloned()
+        .partition(|r| r.table == *table);
+    let placement = placement_of(&mine).map_err(|e| {
+        format!("table '{table}': cannot plan DROP from its placement metadata: {e}")
+    })?;
+    let mut nodes: BTreeSet<NodeId> = mine.iter().map(|r| r.node.clone()).collect();
+    if nodes.is_empty() {
+        nodes = live.clone();
+    }
+    let nodes: Vec<NodeId> = nodes.into_iter().collect();
+    let steps = placement::drop_steps(table, &placement, &nodes, &clusters_in_use(&others));
+    Ok(Planned {
+        steps,
+        nodes,
+        placement: None,
+    })
+}

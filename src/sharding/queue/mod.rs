@@ -1,2 +1,0 @@
-pub mod encode;
-pub mod row;

@@ -1,0 +1,26 @@
+//! The master lease and node registrations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::NodeId;
+
+/// The `master_lease` state value. Only the election driver writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub node: NodeId,
+    /// Fencing token: grows with every change of master.
+    pub epoch: u64,
+    /// Renewal counter: grows with every heartbeat of the master.
+    pub beat: u64,
+}
+
+/// The `node:<id>` value: a node whose shardbuddy runs (Buddy's tests count
+/// these keys to see that a node joined). Written when the process starts,
+/// not on every heartbeat; liveness comes from the cluster's view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Wall clock of the registering node, for people to read.
+    pub seen_at: i64,
+    #[serde(default)]
+    pub version: String,
+}
