@@ -37,6 +37,8 @@ pub mod node;
 pub mod ops;
 pub mod records;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod ticker;
 pub mod topology;
 

@@ -155,3 +155,84 @@ pub async fn apply(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TableName;
+    use crate::sharding::records::{
+        Lease, OpKind, OpRequest, QueueStatus, Scope, TableState, TableStatus,
+    };
+    use crate::sharding::store::memory::MemStore;
+    use crate::sharding::testing::FakeNode;
+
+    /// A local CREATE through the seams: the snapshot comes from the store,
+    /// the commands go back to it, and the executors' work is played by
+    /// marking rows processed.
+    #[tokio::test]
+    async fn a_local_create_runs_through_store_and_engine() {
+        let me = NodeId::new("n1");
+        let t = TableName::parse("t").unwrap();
+        let store = MemStore::new(Scope::Local);
+        let node = FakeNode::new(|sql, _| panic!("a local master asks the node nothing: {sql}"));
+        let signals = Signals::default();
+        let config = EngineConfig {
+            retry: RetryPolicy {
+                max_tries: 2,
+                base_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+            },
+            retention: Duration::from_secs(600),
+        };
+        store
+            .put_lease(&Lease {
+                node: me.clone(),
+                epoch: 1,
+                beat: 0,
+            })
+            .await
+            .unwrap();
+        let request = OpRequest {
+            id: "r".into(),
+            by: me.clone(),
+            at_ms: 0,
+            timeout_ms: 30_000,
+            scope: Scope::Local,
+            shards: 2,
+            rf: 1,
+        };
+        let state =
+            TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());
+        store.put_table(&t, &state).await.unwrap();
+
+        let mut engine = MasterEngine::new(1, me.clone(), store.max_queue_id().await.unwrap());
+        async fn step(
+            engine: &mut MasterEngine,
+            store: &MemStore,
+            node: &FakeNode,
+            me: &NodeId,
+            signals: &Signals,
+            config: &EngineConfig,
+        ) {
+            let snapshot = load(store, node, me, &config.retry).await.unwrap();
+            apply(store, signals, engine.step(&snapshot, config))
+                .await
+                .unwrap();
+        }
+        // Takes office, then plans.
+        for _ in 0..2 {
+            step(&mut engine, &store, &node, &me, &signals, &config).await;
+        }
+        assert_eq!(store.with(|c| c.rows.len()), 3);
+        assert_eq!(store.with(|c| c.placement.len()), 1);
+        store.with(|c| {
+            for row in c.rows.values_mut() {
+                row.status = QueueStatus::Processed;
+            }
+        });
+        step(&mut engine, &store, &node, &me, &signals, &config).await;
+        let done = store.table(&t).await.unwrap().unwrap();
+        assert_eq!(done.status, TableStatus::Done);
+        assert!(done.result.is_some());
+    }
+}

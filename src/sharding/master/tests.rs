@@ -1,1 +1,815 @@
+//! The master engine in virtual time: every path the end-to-end tests take
+//! (create, drop, timeout, failed step → rollback, stale epoch, takeover,
+//! purge), each asserting the exact commands. A small in-memory world applies
+//! the commands and plays the executors, so scenarios run step by step.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::command::{Command, Event};
+use super::engine::{EngineConfig, MasterEngine};
+use super::snapshot::Snapshot;
+use crate::ids::{ClusterName, NodeId, TableName};
+use crate::placement::Action;
+use crate::protocol::ResultSet;
+use crate::sharding::config::RetryPolicy;
+use crate::sharding::records::{
+    queue_id, GroupKind, GroupName, GroupRecord, GroupStatus, Lease, OpKind, OpRequest,
+    PlacementRow, QueueRow, QueueStatus, RowFailure, Scope, TableState, TableStatus,
+};
+use crate::sharding::topology::Membership;
+
+const CONFIG: EngineConfig = EngineConfig {
+    retry: RetryPolicy {
+        max_tries: 2,
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    },
+    retention: Duration::from_secs(600),
+};
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s)
+}
+
+fn table() -> TableName {
+    TableName::parse("t").unwrap()
+}
+
+/// The metadata as the engine's commands leave it, the membership, and a
+/// virtual clock.
+struct World {
+    t0: Instant,
+    elapsed: Duration,
+    lease: Option<Lease>,
+    scope: Scope,
+    members: Option<Membership>,
+    tables: BTreeMap<TableName, TableState>,
+    groups: BTreeMap<GroupName, GroupRecord>,
+    rows: BTreeMap<u64, QueueRow>,
+    failures: BTreeMap<u64, RowFailure>,
+    placement: Vec<PlacementRow>,
+    woken: Vec<&'static str>,
+}
+
+impl World {
+    /// Nodes `live` in `scope`, with `master` holding the lease at `epoch`.
+    fn new(scope: Scope, live: &[&str], master: &str, epoch: u64) -> Self {
+        let active: BTreeSet<NodeId> = live.iter().map(|n| id(n)).collect();
+        Self {
+            t0: Instant::now(),
+            elapsed: Duration::ZERO,
+            lease: Some(Lease {
+                node: id(master),
+                epoch,
+                beat: 3,
+            }),
+            scope,
+            members: Some(Membership {
+                all: active.clone(),
+                active,
+                primary: true,
+            }),
+            tables: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            rows: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            placement: Vec::new(),
+            woken: Vec::new(),
+        }
+    }
+
+    fn request(&mut self, kind: OpKind, shards: u32, rf: u32, timeout_ms: u64) {
+        let request = OpRequest {
+            id: format!("req-{}", self.tables.len()),
+            by: id("n1"),
+            at_ms: 0,
+            timeout_ms,
+            scope: self.scope.clone(),
+            shards,
+            rf,
+        };
+        let state = TableState::requested(kind, request, "id bigint".into(), String::new());
+        self.tables.insert(table(), state);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut unfinished: BTreeMap<GroupName, Vec<QueueRow>> = BTreeMap::new();
+        for row in self
+            .rows
+            .values()
+            .filter(|r| r.status != QueueStatus::Processed)
+        {
+            unfinished
+                .entry(row.group.clone())
+                .or_default()
+                .push(row.clone());
+        }
+        let aborting = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.status == GroupStatus::Aborting)
+            .map(|(name, _)| {
+                let rows = self.rows.values().filter(|r| r.group == *name).cloned();
+                (name.clone(), rows.collect())
+            })
+            .collect();
+        Snapshot {
+            now: self.t0 + self.elapsed,
+            now_ms: 1_000 + i64::try_from(self.elapsed.as_millis()).unwrap(),
+            lease: self.lease.clone(),
+            scope: self.scope.clone(),
+            members: self.members.clone(),
+            tables: self.tables.clone(),
+            groups: self.groups.clone(),
+            unfinished,
+            aborting,
+            failures: self.failures.clone(),
+            placement: self.placement.clone(),
+        }
+    }
+
+    /// One engine step, applied; returns the commands.
+    fn step(&mut self, engine: &mut MasterEngine) -> Vec<Command> {
+        let commands = engine.step(&self.snapshot(), &CONFIG);
+        for command in &commands {
+            self.apply(command.clone());
+        }
+        commands
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::Enqueue(rows) => self.rows.extend(rows.into_iter().map(|r| (r.id, r))),
+            Command::ReplacePlacement(t, rows) => {
+                self.placement.retain(|r| r.table != t);
+                self.placement.extend(rows);
+            }
+            Command::DeletePlacement(t) => self.placement.retain(|r| r.table != t),
+            Command::PutTable(t, state) => {
+                self.tables.insert(t, state);
+            }
+            Command::DeleteTable(t) => {
+                self.tables.remove(&t);
+            }
+            Command::PutGroup(name, rec) => {
+                self.groups.insert(name, rec);
+            }
+            Command::PurgeGroup(name) => {
+                self.rows.retain(|_, r| r.group != name);
+                self.groups.remove(&name);
+            }
+            Command::WakeExecutors => self.woken.push("executors"),
+            Command::TableChanged => self.woken.push("waiters"),
+            Command::StepAgain => self.woken.push("master"),
+            Command::Log(_) => {}
+        }
+    }
+
+    /// The executors run every runnable row of `group`, in id order.
+    fn run_group(&mut self, group: &GroupName) {
+        for row in self.rows.values_mut().filter(|r| r.group == *group) {
+            row.status = QueueStatus::Processed;
+            row.tries += 1;
+        }
+    }
+
+    /// The executors run the first `n` rows of `group`.
+    fn run_first(&mut self, group: &GroupName, n: usize) {
+        for row in self.rows.values_mut().filter(|r| r.group == *group).take(n) {
+            row.status = QueueStatus::Processed;
+            row.tries = 1;
+        }
+    }
+
+    /// The row `nth` of `group` fails for good.
+    fn fail_row(&mut self, group: &GroupName, nth: usize, error: &str) -> u64 {
+        let row = self
+            .rows
+            .values_mut()
+            .filter(|r| r.group == *group)
+            .nth(nth)
+            .expect("such a row");
+        row.status = QueueStatus::Error;
+        row.tries = CONFIG.retry.max_tries;
+        self.failures.insert(
+            row.id,
+            RowFailure {
+                node: row.node.clone(),
+                query: row.action.to_query_text(),
+                error: error.into(),
+                tries: row.tries,
+                at_ms: 0,
+            },
+        );
+        row.id
+    }
+
+    fn group_named(&self, kind: GroupKind) -> GroupName {
+        self.groups
+            .iter()
+            .find(|(_, g)| g.kind == kind)
+            .map(|(n, _)| n.clone())
+            .expect("a group of that kind")
+    }
+}
+
+/// An engine past its first (adopting) step.
+fn engine_in_office(world: &mut World, epoch: u64, me: &str) -> MasterEngine {
+    let mut engine = MasterEngine::new(epoch, id(me), 0);
+    let first = world.step(&mut engine);
+    assert_eq!(
+        first,
+        vec![
+            Command::Log(Event::TookOffice {
+                epoch,
+                adopted: 0,
+                discarded: 0
+            }),
+            Command::StepAgain
+        ]
+    );
+    engine
+}
+
+fn texts(rows: &[QueueRow]) -> Vec<(u64, &str, String, u64, Option<String>)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.id,
+                r.node.as_str(),
+                r.action.to_query_text(),
+                r.wait_for_id,
+                r.rollback.as_ref().map(Action::to_query_text),
+            )
+        })
+        .collect()
+}
+
+fn ok_result() -> serde_json::Value {
+    serde_json::to_value(vec![ResultSet::ok()]).unwrap()
+}
+
+#[test]
+fn a_create_is_enqueued_committed_last_and_completed() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 2, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+
+    let commands = world.step(&mut engine);
+    let group = GroupName::from("shard_create_t_10000000001");
+    let Command::Enqueue(rows) = &commands[0] else {
+        panic!("rows first: {commands:?}")
+    };
+    let wrapper = "CREATE TABLE `t` (id bigint)\n\t\t\ttype='shard' local='system.t_s0' local='system.t_s1'  ";
+    assert_eq!(
+        texts(rows),
+        vec![
+            (
+                queue_id(1, 1),
+                "n1",
+                "CREATE TABLE IF NOT EXISTS system.t_s0 (id bigint) ".to_string(),
+                0,
+                Some("DROP TABLE IF EXISTS system.t_s0".to_string())
+            ),
+            (
+                queue_id(1, 2),
+                "n1",
+                "CREATE TABLE IF NOT EXISTS system.t_s1 (id bigint) ".to_string(),
+                0,
+                Some("DROP TABLE IF EXISTS system.t_s1".to_string())
+            ),
+            (
+                queue_id(1, 3),
+                "n1",
+                wrapper.to_string(),
+                0,
+                Some("DROP TABLE IF EXISTS t OPTION force=1".to_string())
+            ),
+        ]
+    );
+    let mut processing = world.tables[&table()].clone();
+    assert_eq!(processing.status, TableStatus::Processing);
+    assert_eq!(processing.queue_ids, vec![queue_id(1, 3)]);
+    let mut record = GroupRecord::committed(GroupKind::Create, &table(), 1, &id("n1"), 1_000);
+    record.timeout_ms = Some(30_000);
+    assert_eq!(
+        commands[1..],
+        vec![
+            Command::ReplacePlacement(
+                table(),
+                vec![PlacementRow {
+                    scope: Scope::Local,
+                    node: id("n1"),
+                    table: table(),
+                    shards: vec![0, 1],
+                }]
+            ),
+            Command::PutTable(table(), processing.clone()),
+            Command::PutGroup(group.clone(), record.clone()),
+            Command::WakeExecutors,
+            Command::TableChanged,
+            Command::Log(Event::Enqueued {
+                table: table(),
+                group: group.clone(),
+                rows: 3
+            }),
+        ]
+    );
+
+    // Nothing to do while rows run.
+    assert_eq!(world.step(&mut engine), vec![]);
+    world.run_group(&group);
+    record.complete(1_000).unwrap();
+    processing.succeed(ok_result()).unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PutGroup(group.clone(), record),
+            Command::PutTable(table(), processing),
+            Command::TableChanged,
+            Command::Log(Event::Done {
+                table: table(),
+                group
+            }),
+        ]
+    );
+}
+
+#[test]
+fn a_drop_removes_placement_and_every_finished_operation() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut engine);
+    let create = world.group_named(GroupKind::Create);
+    world.run_group(&create);
+    world.step(&mut engine);
+    // The requester of the CREATE has read its outcome and forgotten it.
+    world.tables.clear();
+
+    world.request(OpKind::Drop, 0, 0, 30_000);
+    let commands = world.step(&mut engine);
+    let drop = GroupName::from("shard_drop_t_10000000003");
+    let Command::Enqueue(rows) = &commands[0] else {
+        panic!("rows first: {commands:?}")
+    };
+    assert_eq!(
+        texts(rows),
+        vec![
+            (
+                queue_id(1, 3),
+                "n1",
+                "DROP TABLE IF EXISTS t OPTION force=1".to_string(),
+                0,
+                None
+            ),
+            (
+                queue_id(1, 4),
+                "n1",
+                "DROP TABLE IF EXISTS system.t_s0".to_string(),
+                0,
+                None
+            ),
+        ]
+    );
+    assert!(
+        !commands
+            .iter()
+            .any(|c| matches!(c, Command::ReplacePlacement(..))),
+        "a DROP keeps the placement until it is done"
+    );
+    let mut state = world.tables[&table()].clone();
+    assert_eq!(state.queue_ids, vec![queue_id(1, 3), queue_id(1, 4)]);
+
+    world.run_group(&drop);
+    state.succeed(ok_result()).unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::DeletePlacement(table()),
+            Command::PurgeGroup(create.clone()),
+            Command::PurgeGroup(create.rollback()),
+            Command::PurgeGroup(drop.clone()),
+            Command::PurgeGroup(drop.rollback()),
+            Command::PutTable(table(), state),
+            Command::TableChanged,
+            Command::Log(Event::Done {
+                table: table(),
+                group: drop
+            }),
+        ]
+    );
+    assert!(world.groups.is_empty() && world.rows.is_empty() && world.placement.is_empty());
+}
+
+#[test]
+fn a_create_past_its_timeout_is_undone_newest_first_then_reported() {
+    let c = ClusterName::parse("c").unwrap();
+    let mut world = World::new(Scope::Cluster(c), &["a:1", "b:1"], "a:1", 1);
+    world.request(OpKind::Create, 1, 2, 5_000);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Create);
+    // The cluster is made and joined, then nothing more happens.
+    world.run_first(&group, 3);
+    world.elapsed = Duration::from_millis(4_999);
+    assert_eq!(
+        world.step(&mut engine),
+        vec![],
+        "the deadline has not passed"
+    );
+
+    world.elapsed = Duration::from_millis(5_000);
+    let mut aborting = world.groups[&group].clone();
+    aborting.abort("Waiting timeout exceeded.".into()).unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PutGroup(group.clone(), aborting.clone()),
+            Command::StepAgain,
+            Command::Log(Event::Aborted {
+                table: table(),
+                group: group.clone(),
+                error: "Waiting timeout exceeded.".into()
+            }),
+        ]
+    );
+
+    let commands = world.step(&mut engine);
+    let rb = group.rollback();
+    let Command::Enqueue(rows) = &commands[0] else {
+        panic!("rollback rows first: {commands:?}")
+    };
+    let undo: Vec<(&str, String, u64)> = rows
+        .iter()
+        .map(|r| (r.node.as_str(), r.action.to_query_text(), r.wait_for_id))
+        .collect();
+    let internal = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
+    assert_eq!(
+        undo,
+        vec![
+            ("a:1", "DROP TABLE IF EXISTS system.t_s0".to_string(), 0),
+            ("b:1", format!("DELETE CLUSTER {internal}"), rows[0].id),
+            ("a:1", format!("DELETE CLUSTER {internal}"), rows[1].id),
+        ],
+        "undone newest first, on the node that ran each step, one chain"
+    );
+    let mut rolling = aborting.clone();
+    rolling.roll_back().unwrap();
+    let mut rb_record = GroupRecord::committed(GroupKind::Rollback, &table(), 1, &id("a:1"), 6_000);
+    rb_record.undoes = Some(group.clone());
+    assert_eq!(
+        commands[1..],
+        vec![
+            Command::PutGroup(rb.clone(), rb_record),
+            Command::PutGroup(group.clone(), rolling),
+            Command::WakeExecutors,
+            Command::Log(Event::RollingBack {
+                group: group.clone(),
+                steps: 3
+            }),
+        ]
+    );
+
+    world.run_group(&rb);
+    let mut failed = world.tables[&table()].clone();
+    failed
+        .fail(
+            "Waiting timeout exceeded.".into(),
+            Some(crate::sharding::records::table::RollbackOutcome {
+                executed: true,
+                success: true,
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PurgeGroup(group.clone()),
+            Command::PurgeGroup(rb),
+            Command::DeletePlacement(table()),
+            Command::PutTable(table(), failed),
+            Command::TableChanged,
+        ]
+    );
+    assert!(world.groups.is_empty() && world.rows.is_empty() && world.placement.is_empty());
+}
+
+#[test]
+fn a_failed_step_aborts_with_its_error_and_node_and_nothing_done_is_reported_at_once() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Create);
+    world.fail_row(&group, 0, "unknown column type 'varchar'");
+    let error = "unknown column type 'varchar' (on node n1)".to_string();
+    let mut aborting = world.groups[&group].clone();
+    aborting.abort(error.clone()).unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PutGroup(group.clone(), aborting),
+            Command::StepAgain,
+            Command::Log(Event::Aborted {
+                table: table(),
+                group: group.clone(),
+                error: error.clone()
+            }),
+        ]
+    );
+    // The failed row never took effect and nothing else ran: no rollback rows.
+    let mut failed = world.tables[&table()].clone();
+    failed
+        .fail(
+            error,
+            Some(crate::sharding::records::table::RollbackOutcome {
+                executed: false,
+                success: true,
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PurgeGroup(group.clone()),
+            Command::PurgeGroup(group.rollback()),
+            Command::DeletePlacement(table()),
+            Command::PutTable(table(), failed),
+            Command::TableChanged,
+        ]
+    );
+}
+
+#[test]
+fn an_aborted_group_waits_for_rows_still_running_on_live_nodes() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 2, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Create);
+    world.fail_row(&group, 0, "boom");
+    world.step(&mut engine);
+    let second = world.rows.values_mut().nth(1).unwrap();
+    second.status = QueueStatus::Processing;
+    assert_eq!(
+        world.step(&mut engine),
+        vec![],
+        "a live node still runs a row"
+    );
+    world.rows.values_mut().nth(1).unwrap().status = QueueStatus::Processed;
+    let commands = world.step(&mut engine);
+    assert!(matches!(&commands[0], Command::Enqueue(rows) if rows.len() == 1));
+}
+
+#[test]
+fn a_failed_rollback_is_reported_and_recorded_for_an_operator() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Create);
+    world.run_first(&group, 1);
+    world.fail_row(&group, 1, "boom");
+    world.step(&mut engine);
+    world.step(&mut engine);
+    let rb = group.rollback();
+    world.fail_row(&rb, 0, "cannot drop");
+    let mut failed = world.tables[&table()].clone();
+    failed
+        .fail(
+            "boom (on node n1)".into(),
+            Some(crate::sharding::records::table::RollbackOutcome {
+                executed: true,
+                success: false,
+            }),
+        )
+        .unwrap();
+    let (mut group_rec, mut rb_rec) = (world.groups[&group].clone(), world.groups[&rb].clone());
+    group_rec.rollback_failed(1_000).unwrap();
+    rb_rec.rollback_failed(1_000).unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::DeletePlacement(table()),
+            Command::PutTable(table(), failed),
+            Command::TableChanged,
+            Command::Log(Event::RollbackFailed {
+                group: group.clone()
+            }),
+            Command::PutGroup(group, group_rec),
+            Command::PutGroup(rb, rb_rec),
+        ]
+    );
+}
+
+#[test]
+fn a_new_master_adopts_committed_groups_and_discards_uncommitted_rows() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    let mut old = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut old);
+    let group = world.group_named(GroupKind::Create);
+    // Rows of another group whose master died before committing it.
+    let orphan = GroupName::from("shard_create_u_10000000009");
+    world.rows.insert(
+        queue_id(1, 9),
+        QueueRow::fresh(queue_id(1, 9), id("n1"), Action::Noop, None, 0, &orphan, 0),
+    );
+
+    world.lease = Some(Lease {
+        node: id("n1"),
+        epoch: 2,
+        beat: 0,
+    });
+    assert_eq!(world.step(&mut old), vec![], "the old term is over");
+    let mut engine = MasterEngine::new(2, id("n1"), queue_id(1, 9));
+    let mut adopted = world.groups[&group].clone();
+    adopted.adopt(2, &id("n1")).unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PurgeGroup(orphan.clone()),
+            Command::Log(Event::DiscardedUncommitted { group: orphan }),
+            Command::PutGroup(group.clone(), adopted),
+            Command::Log(Event::TookOffice {
+                epoch: 2,
+                adopted: 1,
+                discarded: 1
+            }),
+            Command::StepAgain,
+        ]
+    );
+    // The adopted group completes under the new term; new ids start at epoch 2.
+    world.run_group(&group);
+    let commands = world.step(&mut engine);
+    assert!(
+        matches!(&commands[0], Command::PutGroup(g, r) if *g == group && r.status == GroupStatus::Done)
+    );
+}
+
+#[test]
+fn a_group_of_a_stale_master_is_discarded_and_its_request_planned_again() {
+    let mut world = World::new(Scope::Local, &["n1", "n2"], "n2", 2);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 2, "n2");
+    // Meanwhile the old master (epoch 1), unaware it was replaced, commits.
+    let stale_group = GroupName::from("shard_create_t_10000000001");
+    let mut state = world.tables[&table()].clone();
+    state.start(stale_group.clone(), vec![], vec![]).unwrap();
+    world.tables.insert(table(), state.clone());
+    world.groups.insert(
+        stale_group.clone(),
+        GroupRecord::committed(GroupKind::Create, &table(), 1, &id("n1"), 0),
+    );
+    let mut stale = world.groups[&stale_group].clone();
+    stale.stale(1_000).unwrap();
+    state.request_again().unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PutGroup(stale_group.clone(), stale),
+            Command::Log(Event::DiscardedStale {
+                group: stale_group,
+                epoch: 1
+            }),
+            Command::PutTable(table(), state),
+            Command::StepAgain,
+        ]
+    );
+    let commands = world.step(&mut engine);
+    assert!(
+        matches!(&commands[0], Command::Enqueue(rows) if rows[0].id == queue_id(2, 1)),
+        "planned again by the current master: {commands:?}"
+    );
+}
+
+#[test]
+fn finished_groups_are_purged_after_the_retention_period_on_this_masters_clock() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Create);
+    world.run_group(&group);
+    world.step(&mut engine);
+    world.elapsed = Duration::from_secs(1);
+    assert_eq!(world.step(&mut engine), vec![], "first seen finished now");
+    world.elapsed = Duration::from_secs(600);
+    assert_eq!(world.step(&mut engine), vec![]);
+    world.elapsed = Duration::from_secs(601);
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PurgeGroup(group.clone()),
+            Command::PurgeGroup(group.rollback()),
+        ]
+    );
+}
+
+#[test]
+fn requests_that_cannot_be_planned_are_refused_with_the_reason() {
+    let c = ClusterName::parse("c").unwrap();
+    let cases = [
+        (
+            Scope::Cluster(c.clone()),
+            3,
+            "The node count (2) is lower than replication factor (3)",
+        ),
+        (
+            Scope::Cluster(ClusterName::parse("d").unwrap()),
+            1,
+            "sharded tables of these nodes live in cluster 'c': use that cluster for table 't'",
+        ),
+    ];
+    for (scope, rf, error) in cases {
+        let mut world = World::new(Scope::Cluster(c.clone()), &["a:1", "b:1"], "a:1", 1);
+        world.request(OpKind::Create, 1, rf, 30_000);
+        world
+            .tables
+            .get_mut(&table())
+            .unwrap()
+            .request
+            .as_mut()
+            .unwrap()
+            .scope = scope;
+        let mut engine = engine_in_office(&mut world, 1, "a:1");
+        let mut failed = world.tables[&table()].clone();
+        failed.fail(error.into(), None).unwrap();
+        assert_eq!(
+            world.step(&mut engine),
+            vec![
+                Command::PutTable(table(), failed),
+                Command::TableChanged,
+                Command::Log(Event::Refused {
+                    table: table(),
+                    error: error.into()
+                }),
+            ],
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_request_whose_commit_keeps_failing_is_refused_at_its_timeout() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 5_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut engine);
+    // The commit record never got written.
+    let group = world.group_named(GroupKind::Create);
+    world.groups.clear();
+    world.elapsed = Duration::from_secs(5);
+    let mut failed = world.tables[&table()].clone();
+    failed.request_again().unwrap();
+    failed
+        .fail("Waiting timeout exceeded.".into(), None)
+        .unwrap();
+    assert_eq!(
+        world.step(&mut engine),
+        vec![
+            Command::PurgeGroup(group.clone()),
+            Command::Log(Event::DiscardedUncommitted { group }),
+            Command::PutTable(table(), failed),
+            Command::TableChanged,
+            Command::Log(Event::Refused {
+                table: table(),
+                error: "Waiting timeout exceeded.".into()
+            }),
+        ]
+    );
+}
+
+#[test]
+fn nothing_happens_without_the_lease_or_with_a_newer_master_around() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.lease = None;
+    assert_eq!(world.step(&mut engine), vec![]);
+    world.lease = Some(Lease {
+        node: id("n2"),
+        epoch: 1,
+        beat: 0,
+    });
+    assert_eq!(world.step(&mut engine), vec![]);
+    world.lease = Some(Lease {
+        node: id("n1"),
+        epoch: 1,
+        beat: 9,
+    });
+    world.groups.insert(
+        GroupName::from("newer"),
+        GroupRecord::committed(GroupKind::Create, &table(), 2, &id("n2"), 0),
+    );
+    assert_eq!(world.step(&mut engine), vec![]);
+    world.groups.clear();
+    world.members = None;
+    assert_eq!(
+        world.step(&mut engine),
+        vec![],
+        "no planning while the membership is unknown"
+    );
+}

@@ -523,6 +523,131 @@ fn parse_mva(s: &str) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{Column, ColumnType};
+    use crate::sharding::records::{Lease, StateKey};
+    use crate::sharding::testing::{lost, ok, FakeNode};
+    use serde_json::json;
+
+    fn store(node: &FakeNode) -> SqlStore {
+        SqlStore::new(Arc::new(node.clone()), Scope::Local)
+    }
+
+    fn rows(
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> std::result::Result<Vec<ResultSet>, ClientError> {
+        let mut set = ResultSet::with_columns(
+            columns
+                .iter()
+                .map(|c| Column::new(*c, ColumnType::String))
+                .collect(),
+        );
+        for row in rows {
+            set.push_row(row);
+        }
+        Ok(vec![set])
+    }
+
+    fn lease(epoch: u64) -> Lease {
+        Lease {
+            node: NodeId::new("a:1"),
+            epoch,
+            beat: 0,
+        }
+    }
+
+    fn stored(value: &Lease) -> std::result::Result<Vec<ResultSet>, ClientError> {
+        let text = encode_value(&serde_json::to_value(value).unwrap());
+        rows(&["value", "updated_at"], vec![vec![json!(text), json!(0)]])
+    }
+
+    #[tokio::test]
+    async fn a_lost_reply_to_a_key_write_is_resolved_by_reading_the_key() {
+        // The write took effect: done, and not sent twice.
+        let node = FakeNode::new(|sql, _| {
+            if sql.starts_with("REPLACE") {
+                lost()
+            } else {
+                stored(&lease(2))
+            }
+        });
+        store(&node).put_lease(&lease(2)).await.unwrap();
+        let sent = node.sent();
+        assert_eq!(sent.len(), 2);
+        assert!(sent[0].starts_with("REPLACE") && sent[1].starts_with("SELECT"));
+        let key = StateKey::MasterLease.render();
+        assert!(sent[1].contains(&format!("`key` = '{key}'")));
+
+        // Something else is there (it did not take effect, or another
+        // writer came after): an error, never a blind second write.
+        let node = FakeNode::new(|sql, _| {
+            if sql.starts_with("REPLACE") {
+                lost()
+            } else {
+                stored(&lease(3))
+            }
+        });
+        assert!(store(&node).put_lease(&lease(2)).await.is_err());
+        assert_eq!(node.sent().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn lost_replies_to_queue_inserts_are_resolved_by_looking_the_rows_up() {
+        let queued = vec![crate::sharding::records::QueueRow::fresh(
+            42,
+            NodeId::new("a:1"),
+            crate::placement::Action::Noop,
+            None,
+            0,
+            &GroupName::from("g"),
+            0,
+        )];
+        let present = || rows(&["id", "status"], vec![vec![json!("42"), json!("created")]]);
+        let node = FakeNode::new(move |sql, _| {
+            if sql.starts_with("INSERT") {
+                lost()
+            } else {
+                present()
+            }
+        });
+        store(&node).enqueue(&queued).await.unwrap();
+        assert_eq!(
+            node.sent()
+                .iter()
+                .filter(|s| s.starts_with("INSERT"))
+                .count(),
+            1
+        );
+
+        let absent = || rows(&["id", "status"], vec![]);
+        let node = FakeNode::new(move |sql, n| match (sql.starts_with("INSERT"), n) {
+            (true, 0) => lost(),
+            (true, _) => ok(),
+            _ => absent(),
+        });
+        store(&node).enqueue(&queued).await.unwrap();
+        assert_eq!(
+            node.sent()
+                .iter()
+                .filter(|s| s.starts_with("INSERT"))
+                .count(),
+            2,
+            "absent rows are written again"
+        );
+    }
+
+    #[tokio::test]
+    async fn idempotent_writes_are_repeated_once_when_their_reply_is_lost() {
+        let node = FakeNode::new(|_, n| if n == 0 { lost() } else { ok() });
+        store(&node)
+            .delete_table(&TableName::parse("t").unwrap())
+            .await
+            .unwrap();
+        let sent = node.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0], sent[1]);
+        assert!(sent[0].starts_with("DELETE FROM system.sharding_state"));
+    }
 
     #[test]
     fn mva_text_parses() {
