@@ -66,3 +66,17 @@ impl NodeApi for FakeNode {
         Arc::new(self.clone())
     }
 }
+
+/// `(id, node, statement, waits for)` of each row: what a queue test asserts.
+pub fn shapes(rows: &[crate::sharding::records::QueueRow]) -> Vec<(u64, &str, String, u64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.id,
+                r.node.as_str(),
+                r.action.to_query_text(),
+                r.wait_for_id,
+            )
+        })
+        .collect()
+}

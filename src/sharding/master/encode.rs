@@ -98,17 +98,7 @@ mod tests {
             },
             7,
         );
-        let shape: Vec<(u64, &str, String, u64)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.id,
-                    r.node.as_str(),
-                    r.action.to_query_text(),
-                    r.wait_for_id,
-                )
-            })
-            .collect();
+        let shape = crate::sharding::testing::shapes(&rows);
         let noop = Action::Noop.to_query_text();
         assert_eq!(
             shape,

@@ -182,17 +182,7 @@ mod tests {
             &GroupName::from("g_rollback"),
             5,
         );
-        let shape: Vec<(u64, &str, String, u64)> = rb
-            .iter()
-            .map(|r| {
-                (
-                    r.id,
-                    r.node.as_str(),
-                    r.action.to_query_text(),
-                    r.wait_for_id,
-                )
-            })
-            .collect();
+        let shape = crate::sharding::testing::shapes(&rb);
         assert_eq!(
             shape,
             vec![

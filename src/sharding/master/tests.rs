@@ -13,6 +13,7 @@ use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::Action;
 use crate::protocol::ResultSet;
 use crate::sharding::config::RetryPolicy;
+use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
     queue_id, GroupKind, GroupName, GroupRecord, GroupStatus, Lease, OpKind, OpRequest,
     PlacementRow, QueueRow, QueueStatus, RowFailure, Scope, TableState, TableStatus,
@@ -232,22 +233,69 @@ fn engine_in_office(world: &mut World, epoch: u64, me: &str) -> MasterEngine {
     engine
 }
 
+/// A local CREATE of `t` with `shards` shards on `n1`, planned by the
+/// master of epoch 1: the world, the engine, and the CREATE's group.
+fn local_create_planned(shards: u32, timeout_ms: u64) -> (World, MasterEngine, GroupName) {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, shards, 1, timeout_ms);
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Create);
+    (world, engine, group)
+}
+
+/// Each row's shape with its rollback.
 fn texts(rows: &[QueueRow]) -> Vec<(u64, &str, String, u64, Option<String>)> {
-    rows.iter()
-        .map(|r| {
+    crate::sharding::testing::shapes(rows)
+        .into_iter()
+        .zip(rows)
+        .map(|((id, node, sql, wait), r)| {
             (
-                r.id,
-                r.node.as_str(),
-                r.action.to_query_text(),
-                r.wait_for_id,
+                id,
+                node,
+                sql,
+                wait,
                 r.rollback.as_ref().map(Action::to_query_text),
             )
         })
         .collect()
 }
 
+/// The table state as a failed (and undone) operation leaves it.
+fn failed(world: &World, error: &str, executed: bool, success: bool) -> TableState {
+    let mut state = world.tables[&table()].clone();
+    let outcome = RollbackOutcome { executed, success };
+    state.fail(error.into(), Some(outcome)).unwrap();
+    state
+}
+
 fn ok_result() -> serde_json::Value {
     serde_json::to_value(vec![ResultSet::ok()]).unwrap()
+}
+
+/// The rows of a local CREATE of `t (id bigint)` with 2 shards.
+fn local_create_rows() -> Vec<(u64, &'static str, String, u64, Option<String>)> {
+    let shard = |n: u64| {
+        (
+            queue_id(1, n + 1),
+            "n1",
+            format!("CREATE TABLE IF NOT EXISTS system.t_s{n} (id bigint) "),
+            0,
+            Some(format!("DROP TABLE IF EXISTS system.t_s{n}")),
+        )
+    };
+    let wrapper = "CREATE TABLE `t` (id bigint)\n\t\t\ttype='shard' local='system.t_s0' local='system.t_s1'  ";
+    vec![
+        shard(0),
+        shard(1),
+        (
+            queue_id(1, 3),
+            "n1",
+            wrapper.to_string(),
+            0,
+            Some("DROP TABLE IF EXISTS t OPTION force=1".to_string()),
+        ),
+    ]
 }
 
 #[test]
@@ -261,33 +309,7 @@ fn a_create_is_enqueued_committed_last_and_completed() {
     let Command::Enqueue(rows) = &commands[0] else {
         panic!("rows first: {commands:?}")
     };
-    let wrapper = "CREATE TABLE `t` (id bigint)\n\t\t\ttype='shard' local='system.t_s0' local='system.t_s1'  ";
-    assert_eq!(
-        texts(rows),
-        vec![
-            (
-                queue_id(1, 1),
-                "n1",
-                "CREATE TABLE IF NOT EXISTS system.t_s0 (id bigint) ".to_string(),
-                0,
-                Some("DROP TABLE IF EXISTS system.t_s0".to_string())
-            ),
-            (
-                queue_id(1, 2),
-                "n1",
-                "CREATE TABLE IF NOT EXISTS system.t_s1 (id bigint) ".to_string(),
-                0,
-                Some("DROP TABLE IF EXISTS system.t_s1".to_string())
-            ),
-            (
-                queue_id(1, 3),
-                "n1",
-                wrapper.to_string(),
-                0,
-                Some("DROP TABLE IF EXISTS t OPTION force=1".to_string())
-            ),
-        ]
-    );
+    assert_eq!(texts(rows), local_create_rows());
     let mut processing = world.tables[&table()].clone();
     assert_eq!(processing.status, TableStatus::Processing);
     assert_eq!(processing.queue_ids, vec![queue_id(1, 3)]);
@@ -338,11 +360,7 @@ fn a_create_is_enqueued_committed_last_and_completed() {
 
 #[test]
 fn a_drop_removes_placement_and_every_finished_operation() {
-    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
-    world.request(OpKind::Create, 1, 1, 30_000);
-    let mut engine = engine_in_office(&mut world, 1, "n1");
-    world.step(&mut engine);
-    let create = world.group_named(GroupKind::Create);
+    let (mut world, mut engine, create) = local_create_planned(1, 30_000);
     world.run_group(&create);
     world.step(&mut engine);
     // The requester of the CREATE has read its outcome and forgotten it.
@@ -403,6 +421,28 @@ fn a_drop_removes_placement_and_every_finished_operation() {
     assert!(world.groups.is_empty() && world.rows.is_empty() && world.placement.is_empty());
 }
 
+/// The rollback of a 1-shard RF 2 CREATE on `a:1`, `b:1` that made and
+/// joined its cluster and the shard: undone newest first, on the node that
+/// ran each step, in one chain.
+fn assert_undoes_the_cluster_and_shard(commands: &[Command]) {
+    let Command::Enqueue(rows) = &commands[0] else {
+        panic!("rollback rows first: {commands:?}")
+    };
+    let undo: Vec<(&str, String, u64)> = rows
+        .iter()
+        .map(|r| (r.node.as_str(), r.action.to_query_text(), r.wait_for_id))
+        .collect();
+    let internal = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
+    assert_eq!(
+        undo,
+        vec![
+            ("a:1", "DROP TABLE IF EXISTS system.t_s0".to_string(), 0),
+            ("b:1", format!("DELETE CLUSTER {internal}"), rows[0].id),
+            ("a:1", format!("DELETE CLUSTER {internal}"), rows[1].id),
+        ]
+    );
+}
+
 #[test]
 fn a_create_past_its_timeout_is_undone_newest_first_then_reported() {
     let c = ClusterName::parse("c").unwrap();
@@ -438,23 +478,7 @@ fn a_create_past_its_timeout_is_undone_newest_first_then_reported() {
 
     let commands = world.step(&mut engine);
     let rb = group.rollback();
-    let Command::Enqueue(rows) = &commands[0] else {
-        panic!("rollback rows first: {commands:?}")
-    };
-    let undo: Vec<(&str, String, u64)> = rows
-        .iter()
-        .map(|r| (r.node.as_str(), r.action.to_query_text(), r.wait_for_id))
-        .collect();
-    let internal = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
-    assert_eq!(
-        undo,
-        vec![
-            ("a:1", "DROP TABLE IF EXISTS system.t_s0".to_string(), 0),
-            ("b:1", format!("DELETE CLUSTER {internal}"), rows[0].id),
-            ("a:1", format!("DELETE CLUSTER {internal}"), rows[1].id),
-        ],
-        "undone newest first, on the node that ran each step, one chain"
-    );
+    assert_undoes_the_cluster_and_shard(&commands);
     let mut rolling = aborting.clone();
     rolling.roll_back().unwrap();
     let mut rb_record = GroupRecord::committed(GroupKind::Rollback, &table(), 1, &id("a:1"), 6_000);
@@ -473,16 +497,7 @@ fn a_create_past_its_timeout_is_undone_newest_first_then_reported() {
     );
 
     world.run_group(&rb);
-    let mut failed = world.tables[&table()].clone();
-    failed
-        .fail(
-            "Waiting timeout exceeded.".into(),
-            Some(crate::sharding::records::table::RollbackOutcome {
-                executed: true,
-                success: true,
-            }),
-        )
-        .unwrap();
+    let failed = failed(&world, "Waiting timeout exceeded.", true, true);
     assert_eq!(
         world.step(&mut engine),
         vec![
@@ -498,11 +513,7 @@ fn a_create_past_its_timeout_is_undone_newest_first_then_reported() {
 
 #[test]
 fn a_failed_step_aborts_with_its_error_and_node_and_nothing_done_is_reported_at_once() {
-    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
-    world.request(OpKind::Create, 1, 1, 30_000);
-    let mut engine = engine_in_office(&mut world, 1, "n1");
-    world.step(&mut engine);
-    let group = world.group_named(GroupKind::Create);
+    let (mut world, mut engine, group) = local_create_planned(1, 30_000);
     world.fail_row(&group, 0, "unknown column type 'varchar'");
     let error = "unknown column type 'varchar' (on node n1)".to_string();
     let mut aborting = world.groups[&group].clone();
@@ -520,16 +531,7 @@ fn a_failed_step_aborts_with_its_error_and_node_and_nothing_done_is_reported_at_
         ]
     );
     // The failed row never took effect and nothing else ran: no rollback rows.
-    let mut failed = world.tables[&table()].clone();
-    failed
-        .fail(
-            error,
-            Some(crate::sharding::records::table::RollbackOutcome {
-                executed: false,
-                success: true,
-            }),
-        )
-        .unwrap();
+    let failed = failed(&world, &error, false, true);
     assert_eq!(
         world.step(&mut engine),
         vec![
@@ -544,11 +546,7 @@ fn a_failed_step_aborts_with_its_error_and_node_and_nothing_done_is_reported_at_
 
 #[test]
 fn an_aborted_group_waits_for_rows_still_running_on_live_nodes() {
-    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
-    world.request(OpKind::Create, 2, 1, 30_000);
-    let mut engine = engine_in_office(&mut world, 1, "n1");
-    world.step(&mut engine);
-    let group = world.group_named(GroupKind::Create);
+    let (mut world, mut engine, group) = local_create_planned(2, 30_000);
     world.fail_row(&group, 0, "boom");
     world.step(&mut engine);
     let second = world.rows.values_mut().nth(1).unwrap();
@@ -565,27 +563,14 @@ fn an_aborted_group_waits_for_rows_still_running_on_live_nodes() {
 
 #[test]
 fn a_failed_rollback_is_reported_and_recorded_for_an_operator() {
-    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
-    world.request(OpKind::Create, 1, 1, 30_000);
-    let mut engine = engine_in_office(&mut world, 1, "n1");
-    world.step(&mut engine);
-    let group = world.group_named(GroupKind::Create);
+    let (mut world, mut engine, group) = local_create_planned(1, 30_000);
     world.run_first(&group, 1);
     world.fail_row(&group, 1, "boom");
     world.step(&mut engine);
     world.step(&mut engine);
     let rb = group.rollback();
     world.fail_row(&rb, 0, "cannot drop");
-    let mut failed = world.tables[&table()].clone();
-    failed
-        .fail(
-            "boom (on node n1)".into(),
-            Some(crate::sharding::records::table::RollbackOutcome {
-                executed: true,
-                success: false,
-            }),
-        )
-        .unwrap();
+    let failed = failed(&world, "boom (on node n1)", true, false);
     let (mut group_rec, mut rb_rec) = (world.groups[&group].clone(), world.groups[&rb].clone());
     group_rec.rollback_failed(1_000).unwrap();
     rb_rec.rollback_failed(1_000).unwrap();
@@ -606,11 +591,7 @@ fn a_failed_rollback_is_reported_and_recorded_for_an_operator() {
 
 #[test]
 fn a_new_master_adopts_committed_groups_and_discards_uncommitted_rows() {
-    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
-    world.request(OpKind::Create, 1, 1, 30_000);
-    let mut old = engine_in_office(&mut world, 1, "n1");
-    world.step(&mut old);
-    let group = world.group_named(GroupKind::Create);
+    let (mut world, mut old, group) = local_create_planned(1, 30_000);
     // Rows of another group whose master died before committing it.
     let orphan = GroupName::from("shard_create_u_10000000009");
     world.rows.insert(
@@ -687,11 +668,7 @@ fn a_group_of_a_stale_master_is_discarded_and_its_request_planned_again() {
 
 #[test]
 fn finished_groups_are_purged_after_the_retention_period_on_this_masters_clock() {
-    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
-    world.request(OpKind::Create, 1, 1, 30_000);
-    let mut engine = engine_in_office(&mut world, 1, "n1");
-    world.step(&mut engine);
-    let group = world.group_named(GroupKind::Create);
+    let (mut world, mut engine, group) = local_create_planned(1, 30_000);
     world.run_group(&group);
     world.step(&mut engine);
     world.elapsed = Duration::from_secs(1);
