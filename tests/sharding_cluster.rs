@@ -59,6 +59,22 @@ where
     }
 }
 
+/// The master lease as stored: (holder, epoch, beat).
+async fn lease(c: &mut mysql_async::Conn) -> (String, u64, u64) {
+    let value = rows(
+        c,
+        "SELECT `value` FROM system.sharding_state WHERE `key` = 'master_lease'",
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&value[0][0]).expect("lease json");
+    let lease = &json[0];
+    (
+        lease["node"].as_str().expect("node").to_string(),
+        lease["epoch"].as_u64().expect("epoch"),
+        lease["beat"].as_u64().expect("beat"),
+    )
+}
+
 async fn cluster_indexes(node: &SimNode) -> Vec<(String, String)> {
     let mut c = conn(node).await;
     rows(&mut c, "SHOW STATUS LIKE 'cluster_%_indexes'")
@@ -437,6 +453,8 @@ async fn a_new_master_takes_over_and_serves_creates() {
         );
     }
 
+    assert_eq!(lease(&mut first).await.1, 1);
+
     nodes[0].kill();
     wait_until(
         "a survivor to become master",
@@ -448,15 +466,27 @@ async fn a_new_master_takes_over_and_serves_creates() {
         },
     )
     .await;
-    // Give a second (wrong) takeover the time it would need to show up.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut survivor = conn(&nodes[1]).await;
+    // Every takeover raises the epoch: epoch 2 after the new master has
+    // renewed its lease for longer than any rival waits before taking over
+    // (its rank times the lease timeout: 2 × 1.5 s, at 200 ms a beat) means
+    // exactly one takeover ever happened.
+    let (holder, epoch, beat) = lease(&mut survivor).await;
+    wait_until(
+        "the new master to renew its lease 20 times",
+        Duration::from_secs(30),
+        async || lease(&mut survivor).await.2 >= beat + 20,
+    )
+    .await;
+    let (still_holder, still_epoch, _) = lease(&mut survivor).await;
+    assert_eq!((epoch, still_epoch), (2, 2));
+    assert_eq!(still_holder, holder);
     let new_masters: Vec<String> = nodes[1..]
         .iter()
         .filter(|n| n.log_text().contains("becoming master"))
         .map(SimNode::node_id)
         .collect();
-    assert_eq!(new_masters.len(), 1, "{new_masters:?}");
-    let mut survivor = conn(&nodes[1]).await;
+    assert_eq!(new_masters, vec![holder]);
     assert_eq!(
         rows(&mut survivor, "SHOW SHARDING MASTER").await,
         vec![vec![new_masters[0].clone(), "active".to_string()]]
