@@ -1,8 +1,12 @@
 //! What the local daemon reports about itself and its clusters
-//! (`SHOW SETTINGS`, `SHOW STATUS`), typed.
+//! (`SHOW SETTINGS`, `SHOW STATUS`), typed, and [`LocalNode`]: this node's
+//! API handle with its identity, discovered once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
 
 use crate::client::ClientError;
 use crate::ids::{ClusterName, NodeId};
@@ -133,5 +137,35 @@ pub async fn membership(
             tracing::debug!(error = %e, "cannot read cluster status");
             None
         }
+    }
+}
+
+/// This node: the API of its daemon (acting as `system.buddy`) and its
+/// identity. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalNode {
+    api: Arc<dyn NodeApi>,
+    identity: Arc<OnceCell<NodeInfo>>,
+}
+
+impl LocalNode {
+    pub fn new(api: Arc<dyn NodeApi>) -> Self {
+        Self {
+            api,
+            identity: Arc::default(),
+        }
+    }
+
+    pub fn api(&self) -> &Arc<dyn NodeApi> {
+        &self.api
+    }
+
+    /// This node's identity, discovered once.
+    pub async fn info(&self) -> Result<&NodeInfo, DaemonError> {
+        self.identity.get_or_try_init(|| discover(&*self.api)).await
+    }
+
+    pub async fn id(&self) -> Result<NodeId, DaemonError> {
+        Ok(self.info().await?.id.clone())
     }
 }

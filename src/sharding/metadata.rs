@@ -11,7 +11,8 @@ use tracing::info;
 
 use crate::ids::{ClusterName, NodeId};
 use crate::sharding::daemon;
-use crate::sharding::node::{LocalNode, NodeApi};
+use crate::sharding::daemon::LocalNode;
+use crate::sharding::node::NodeApi;
 use crate::sharding::records::Scope;
 use crate::sharding::store::{MetaStore, SqlStore, StoreError};
 use crate::sharding::topology::Membership;

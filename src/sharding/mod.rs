@@ -45,9 +45,9 @@ pub mod topology;
 pub use config::ShardingConfig;
 pub use ops::ShardingHandler;
 
+use daemon::LocalNode;
 use election::Role;
 use metadata::Metadata;
-use node::LocalNode;
 use ticker::Signals;
 
 /// Starts the background tasks on `tasks` (they stop when `shutdown` is

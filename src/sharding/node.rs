@@ -1,17 +1,14 @@
 //! The seam between the sharding logic and a Manticore node: [`NodeApi`]
 //! (run SQL, reach another node, act as a user), implemented by the daemon
-//! client and by fakes in unit tests, and [`LocalNode`], this node's API
-//! handle with its identity, discovered once.
+//! client and by fakes in unit tests.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::OnceCell;
 
 use crate::client::{ClientError, DaemonClient};
 use crate::ids::NodeId;
 use crate::protocol::ResultSet;
-use crate::sharding::daemon::{self, DaemonError, NodeInfo};
 
 /// What shardbuddy asks of a node.
 #[async_trait]
@@ -64,37 +61,5 @@ impl NodeApi for DaemonClient {
 
     async fn query_one(&self, sql: &str) -> Result<ResultSet, ClientError> {
         DaemonClient::query_one(self, sql).await
-    }
-}
-
-/// This node: the API of its daemon (acting as `system.buddy`) and its
-/// identity. Cheap to clone.
-#[derive(Clone)]
-pub struct LocalNode {
-    api: Arc<dyn NodeApi>,
-    identity: Arc<OnceCell<NodeInfo>>,
-}
-
-impl LocalNode {
-    pub fn new(api: Arc<dyn NodeApi>) -> Self {
-        Self {
-            api,
-            identity: Arc::default(),
-        }
-    }
-
-    pub fn api(&self) -> &Arc<dyn NodeApi> {
-        &self.api
-    }
-
-    /// This node's identity, discovered once.
-    pub async fn info(&self) -> Result<&NodeInfo, DaemonError> {
-        self.identity
-            .get_or_try_init(|| daemon::discover(&*self.api))
-            .await
-    }
-
-    pub async fn id(&self) -> Result<NodeId, DaemonError> {
-        Ok(self.info().await?.id.clone())
     }
 }

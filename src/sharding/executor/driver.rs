@@ -19,13 +19,14 @@ use crate::ids::NodeId;
 use crate::placement::{Action, Ddl};
 use crate::sharding::clock::now_ms;
 use crate::sharding::config::RetryPolicy;
+use crate::sharding::daemon::LocalNode;
 use crate::sharding::daemon::NodeInfo;
 use crate::sharding::executor::decide::{next_row, Decision};
 use crate::sharding::executor::verdict::{self, Verdict};
 use crate::sharding::metadata::Metadata;
-use crate::sharding::node::{LocalNode, NodeApi};
+use crate::sharding::node::NodeApi;
 use crate::sharding::records::{
-    GroupName, GroupRecord, GroupStatus, Lease, QueueRow, QueueStatus, RowFailure,
+    GroupName, GroupRecord, GroupStatus, Lease, QueueRow, QueueStatus, RowFailure, TransitionError,
 };
 use crate::sharding::store::{MetaStore, StoreError};
 use crate::sharding::ticker::{Signals, Ticker};
@@ -214,14 +215,14 @@ impl Run<'_> {
             .collect();
         if !claimed.is_empty() {
             self.done.flush(self.store).await?;
-            self.set_each(rows, &claimed, |r| (QueueStatus::Processing, r.tries + 1))
+            self.set_each(rows, &claimed, |r| Ok((r.status.claim()?, r.tries + 1)))
                 .await?;
             // The master plans a rollback only once no row of the group is
             // `processing`; so after the claim, one look at the group tells
             // whether these rows may still take effect.
             let group = self.store.group(&rows[batch[0]].group).await?;
             if group.is_none_or(|g| g.status != GroupStatus::Committed) {
-                self.set_each(rows, &claimed, |r| (r.status, r.tries))
+                self.set_each(rows, &claimed, |r| Ok((r.status, r.tries)))
                     .await?;
                 return Ok(BatchEnd::Withdrawn);
             }
@@ -233,7 +234,8 @@ impl Run<'_> {
                     .copied()
                     .filter(|j| claimed.contains(j))
                     .collect();
-                self.set_each(rows, &rest, |r| (r.status, r.tries)).await?;
+                self.set_each(rows, &rest, |r| Ok((r.status, r.tries)))
+                    .await?;
                 return Ok(BatchEnd::Failed);
             }
             if self.done.due() {
@@ -249,14 +251,12 @@ impl Run<'_> {
         &self,
         rows: &[QueueRow],
         which: &[usize],
-        value: impl Fn(&QueueRow) -> (QueueStatus, u32),
+        value: impl Fn(&QueueRow) -> Result<(QueueStatus, u32), TransitionError>,
     ) -> Result<(), StoreError> {
         let mut by_value: BTreeMap<(QueueStatus, u32), Vec<u64>> = BTreeMap::new();
         for &i in which {
-            by_value
-                .entry(value(&rows[i]))
-                .or_default()
-                .push(rows[i].id);
+            let status = value(&rows[i]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            by_value.entry(status).or_default().push(rows[i].id);
         }
         for ((status, tries), ids) in by_value {
             self.store.set_statuses(&ids, status, tries, 0).await?;
@@ -272,11 +272,12 @@ impl Run<'_> {
         let duration = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         row.tries = tries;
         row.updated_at = now_ms();
+        let corrupt = |e: TransitionError| StoreError::Corrupt(e.to_string());
         let failure = match outcome {
             Ok(()) => {
                 debug!(id = row.id, group = %row.group, query = %row.action.to_query_text(), "queue row processed");
                 self.done.add(row.id, tries, duration);
-                row.status = QueueStatus::Processed;
+                row.status = row.status.attempted(true).map_err(corrupt)?;
                 return Ok(true);
             }
             Err(failure) => failure,
@@ -296,7 +297,7 @@ impl Run<'_> {
         if !failure.transient {
             row.tries = tries.max(self.retry.max_tries);
         }
-        row.status = QueueStatus::Error;
+        row.status = row.status.attempted(false).map_err(corrupt)?;
         self.store
             .set_statuses(&[row.id], QueueStatus::Error, row.tries, duration)
             .await?;

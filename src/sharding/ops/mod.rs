@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::handler::{Handler, Reply, ReplyFuture};
 use crate::protocol::BuddyRequest;
 use crate::sharding::config::ShardingConfig;
+use crate::sharding::daemon::LocalNode;
 use crate::sharding::metadata::Metadata;
-use crate::sharding::node::LocalNode;
 use crate::sharding::ticker::Signals;
 use crate::sql::{self, Statement};
 

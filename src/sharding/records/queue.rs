@@ -7,7 +7,7 @@ use crate::placement::Action;
 use crate::protocol::ResultSet;
 use crate::sqltext::quote_literal;
 
-use super::GroupName;
+use super::{GroupName, TransitionError};
 
 /// Bits of a queue id below the master epoch. Ids are `epoch << 40 | seq`:
 /// only the master allocates them, so they are totally ordered across nodes
@@ -64,6 +64,32 @@ impl QueueStatus {
             "processed" => QueueStatus::Processed,
             "error" => QueueStatus::Error,
             _ => return None,
+        })
+    }
+
+    fn unless_processed(self, to: QueueStatus) -> Result<QueueStatus, TransitionError> {
+        if self == QueueStatus::Processed {
+            return Err(TransitionError {
+                record: "queue row",
+                from: self.as_str().to_string(),
+                to: to.as_str(),
+            });
+        }
+        Ok(to)
+    }
+
+    /// An executor claims the row before running it (a row found
+    /// `processing` after a crash is claimed again: its outcome is unknown).
+    pub fn claim(self) -> Result<QueueStatus, TransitionError> {
+        self.unless_processed(QueueStatus::Processing)
+    }
+
+    /// An attempt ended.
+    pub fn attempted(self, ok: bool) -> Result<QueueStatus, TransitionError> {
+        self.unless_processed(if ok {
+            QueueStatus::Processed
+        } else {
+            QueueStatus::Error
         })
     }
 }
@@ -270,6 +296,21 @@ mod tests {
             assert_eq!(QueueStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(QueueStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn a_processed_row_never_changes_again() {
+        use QueueStatus::*;
+        for from in [Created, Processing, Error] {
+            assert_eq!(from.claim(), Ok(Processing));
+            assert_eq!(from.attempted(true), Ok(Processed));
+            assert_eq!(from.attempted(false), Ok(Error));
+        }
+        assert!(Processed.claim().is_err());
+        assert_eq!(
+            Processed.attempted(false).unwrap_err().to_string(),
+            "queue row: cannot go from 'processed' to 'error'"
+        );
     }
 
     #[test]
