@@ -123,5 +123,80 @@ fn helper_mode_with_unknown_flags_still_starts() {
     );
     assert!(helper.output.wait_for("--some-future-flag=1"));
     let ignored = helper.output.lines().join("\n");
-    assert!(ignored.contains("WARN"), "{ignored}");
+    assert!(
+        ignored.contains("WARN ignoring an unknown command-line argument"),
+        "{ignored}"
+    );
+}
+
+#[test]
+fn bad_values_of_helper_options_name_the_option_and_the_expected_form() {
+    for (arg, want) in [
+        ("--listen=https://h:1", "only http:// is supported; expected http://HOST[:PORT]"),
+        ("--bind=h:x", "expected HOST[:PORT], for example 127.0.0.1:9999"),
+        ("--log-level=loud", "invalid value 'loud' for '--log-level <LEVEL>': expected info, debug, debugv or debugvv"),
+        ("--daemon-timeout=0", "expected a positive number of seconds, for example 0.5 or 30"),
+    ] {
+        let out = run(&[arg]);
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        assert!(text(&out.stderr).contains(want), "{arg}: {}", text(&out.stderr));
+    }
+    let out = Command::new(BINARY)
+        .env("SHARDBUDDY_FALLBACK_URL", "unix:/run/buddy.sock")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(
+            "invalid value 'unix:/run/buddy.sock' of SHARDBUDDY_FALLBACK_URL: unix sockets are not supported"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_busy_bind_address_says_how_to_choose_another() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let out = run(&[
+        "--listen=http://127.0.0.1:9",
+        &format!("--bind=127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; choose another address with --bind (port 0 picks a free one)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_says_what_it_lacks_to_start() {
+    let out = Command::new(BINARY)
+        .args(["demo", "--engine", "searchd"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no searchd was found on PATH; install Manticore Search, give its path with --searchd PATH, or use --engine sim"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(BINARY)
+        .args(["demo", "--smoke"])
+        .env("MANTICORE_SIM_BIN", "/nonexistent/manticore-sim")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("shardbuddy demo: cannot start /nonexistent/manticore-sim: "),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -268,3 +268,18 @@ fn the_console_kills_restarts_and_reports_nodes() {
     assert!(status.success(), "{status:?}");
     assert!(!std::path::Path::new(&dir).exists());
 }
+
+#[test]
+fn a_single_node_demo_explains_why_it_cannot_add_a_node() {
+    let mut demo = Demo::start("1");
+    demo.send("\\add");
+    demo.wait_for(
+        "error: this demo has a single node and no cluster to add one to; start it with --nodes 2 or more",
+    );
+    demo.send("\\kill 1");
+    demo.wait_for("node 1 killed");
+    demo.send("SHOW TABLES");
+    demo.wait_for("error: no node is running to send the statement to; \\restart a node first");
+    demo.send("\\quit");
+    assert!(demo.wait_exit().success());
+}

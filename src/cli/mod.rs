@@ -73,8 +73,7 @@ pub fn main() -> ExitCode {
         return serve::run(args);
     }
     let first = args.first().cloned().unwrap_or_default();
-    let argv =
-        std::iter::once(OsString::from("shardbuddy")).chain(args.into_iter().map(OsString::from));
+    let argv = std::iter::once(OsString::from("shardbuddy")).chain(args.iter().map(OsString::from));
     match Cli::try_parse_from(argv) {
         Ok(Cli {
             command: Some(command),
@@ -84,9 +83,9 @@ pub fn main() -> ExitCode {
             Command::Plan(args) => plan::run(args),
             Command::Parse(args) => parse::run(args),
         },
-        // A word that is no command always fails to parse; this is only
-        // reached for an empty first argument.
-        Ok(Cli { command: None, .. }) => usage_error(&first),
+        // A word that is no command fails to parse, so this is not reached;
+        // without a command, shardbuddy is the helper.
+        Ok(Cli { command: None, .. }) => serve::run(args),
         Err(err) => exit_for(&err, &first),
     }
 }
@@ -107,11 +106,6 @@ fn exit_for(err: &clap::Error, first: &str) -> ExitCode {
     if first == "parse" {
         return ExitCode::from(parse::EXIT_USAGE);
     }
-    ExitCode::from(EXIT_USAGE)
-}
-
-fn usage_error(word: &str) -> ExitCode {
-    eprintln!("error: '{word}' is not a shardbuddy command; run `shardbuddy help` to list them");
     ExitCode::from(EXIT_USAGE)
 }
 

@@ -150,7 +150,7 @@ fn parse(
         (None, Some(raw)) => Some(normalize_http_url(&raw).map_err(|err| {
             Cli::command().error(
                 ErrorKind::InvalidValue,
-                format!("invalid {FALLBACK_ENV}: {err}"),
+                format!("invalid value '{raw}' of {FALLBACK_ENV}: {err}"),
             )
         })?),
         (None, None) => None,
@@ -356,7 +356,8 @@ mod tests {
         }
         let err = parse(vec![], Some("unix:/x".into()), None).unwrap_err();
         assert!(
-            err.to_string().contains("invalid SHARDBUDDY_FALLBACK_URL"),
+            err.to_string()
+                .contains("invalid value 'unix:/x' of SHARDBUDDY_FALLBACK_URL: unix sockets"),
             "{err}"
         );
     }
