@@ -262,7 +262,7 @@ fn the_console_kills_restarts_and_reports_nodes() {
     demo.send("SHOW TABLES");
     demo.wait_for("Empty set");
     demo.send("\\frob");
-    demo.wait_for("unknown command '\\frob'");
+    demo.wait_for("unknown command '\\frob'; \\help lists the demo's commands");
     demo.send("\\quit");
     let status = demo.wait_exit();
     assert!(status.success(), "{status:?}");
