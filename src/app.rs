@@ -120,7 +120,12 @@ fn bind(addr: &BindAddr) -> Result<TcpListener, String> {
         listener.set_nonblocking(true)?;
         TcpListener::from_std(listener)
     };
-    listen().map_err(|err| format!("cannot listen on {}:{}: {err}", addr.host, addr.port))
+    listen().map_err(|err| {
+        format!(
+            "cannot listen on {}:{}: {err}; choose another address with --bind (port 0 picks a free one)",
+            addr.host, addr.port
+        )
+    })
 }
 
 /// `Buddy v<version> started <ip>:<port>`: the line searchd waits for.

@@ -81,16 +81,17 @@ impl Default for Config {
     }
 }
 
-/// A bad value for a known flag.
+/// A bad value for a known flag. The texts do not repeat the value: clap
+/// (and the other callers) name the value and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("'{value}' is not an http URL: {reason}")]
+    #[error("{reason}; expected http://HOST[:PORT]")]
     Url { value: String, reason: &'static str },
-    #[error("'{value}' is not host[:port]: {reason}")]
+    #[error("{reason}; expected HOST[:PORT], for example 127.0.0.1:9999")]
     Bind { value: String, reason: &'static str },
-    #[error("'{0}' is not a log level (info, debug, debugv, debugvv)")]
+    #[error("expected info, debug, debugv or debugvv")]
     LogLevel(String),
-    #[error("'{0}' is not a positive number of seconds")]
+    #[error("expected a positive number of seconds, for example 0.5 or 30")]
     Seconds(String),
 }
 

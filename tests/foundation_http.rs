@@ -46,7 +46,7 @@ fn bad_config_changes_are_refused_and_change_nothing() {
     let cases = [
         (
             r#"{"log_level":"verbose"}"#,
-            "'verbose' is not a log level (info, debug, debugv, debugvv)",
+            "'verbose' is not a log level: expected info, debug, debugv or debugvv",
         ),
         (r#"{"log_level":2}"#, "Field 'log_level' must be a string"),
         (

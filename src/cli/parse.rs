@@ -9,21 +9,22 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::sql;
 
 /// Exit status for a command line that cannot be understood (BSD `EX_USAGE`),
 /// kept apart from the three verdicts.
-const EXIT_USAGE: u8 = 64;
+pub(super) const EXIT_USAGE: u8 = 64;
 
-#[derive(Debug, clap::Parser)]
+/// Check a sharding statement offline, the way the helper would judge it
+#[derive(Debug, clap::Args)]
 #[command(
-    name = "shardbuddy parse",
-    about = "Check a statement offline: JSON and exit 0 when valid, the error and exit 1 when \
-             invalid, `not claimed` and exit 2 when shardbuddy leaves it to the daemon"
+    long_about = "Check a statement offline, the way the helper would judge it: prints the \
+                  statement as JSON and exits 0 when it is valid, prints the error the user \
+                  would see and exits 1 when it is invalid, prints `not claimed` and exits 2 \
+                  when shardbuddy leaves it to the daemon. Usage errors exit 64.",
+    after_help = "Example: shardbuddy parse \"CREATE TABLE c:t (title text) shards='4' rf='2'\""
 )]
-struct Args {
+pub(super) struct Args {
     /// Judge the statement as if the daemon had failed with this error
     /// (by default: the error that routes the statement to shardbuddy).
     #[arg(long, value_name = "TEXT")]
@@ -33,19 +34,7 @@ struct Args {
     sql: Option<String>,
 }
 
-pub fn run(args: Vec<String>) -> ExitCode {
-    let argv = std::iter::once("shardbuddy parse".to_string()).chain(args);
-    let args = match Args::try_parse_from(argv) {
-        Ok(args) => args,
-        Err(err) => {
-            let shown = err.print();
-            return if err.use_stderr() || shown.is_err() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
+pub(super) fn run(args: Args) -> ExitCode {
     let statement = match args.sql {
         Some(sql) => sql,
         None => {

@@ -6,34 +6,43 @@ use std::process::ExitCode;
 
 use crate::placement::document;
 
-const USAGE: &str = "usage: shardbuddy plan < request.json
+/// Plan shard placement offline: a topology as JSON on stdin, the plan on stdout
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Plan shard placement offline. Reads nodes (with states) and tables (shards, \
+                  rf, current placement or null) as JSON on standard input and prints the \
+                  target placement, the moves with their reasons, the queue steps per node and \
+                  the totals as JSON. The format is described in docs/plan-format.md.",
+    after_help = "Example: shardbuddy plan < request.json"
+)]
+pub(super) struct Args {}
 
-Reads nodes (with states), tables (shards, rf, current placement or null) as
-JSON on stdin and prints the target placement, the moves with their reasons,
-the queue steps per node and the totals as JSON. See docs/plan-format.md.";
+/// Why `shardbuddy plan` printed no plan.
+#[derive(Debug, thiserror::Error)]
+enum PlanError {
+    #[error("shardbuddy plan: cannot read the request from standard input: {0}")]
+    Stdin(std::io::Error),
+    #[error("shardbuddy plan: {0}")]
+    Request(String),
+}
 
-pub fn run(args: Vec<String>) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    if let Some(unknown) = args.first() {
-        eprintln!("shardbuddy plan: unexpected argument '{unknown}'\n{USAGE}");
-        return ExitCode::FAILURE;
-    }
-    let mut input = String::new();
-    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
-        eprintln!("shardbuddy plan: cannot read stdin: {e}");
-        return ExitCode::FAILURE;
-    }
-    match document::run(&input) {
+pub(super) fn run(_args: Args) -> ExitCode {
+    match plan() {
         Ok(json) => {
             println!("{json}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("shardbuddy plan: {e}");
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn plan() -> Result<String, PlanError> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(PlanError::Stdin)?;
+    document::run(&input).map_err(|e| PlanError::Request(e.to_string()))
 }

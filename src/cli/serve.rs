@@ -14,6 +14,8 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
+use super::Cli;
+
 use crate::config::{normalize_http_url, parse_seconds, BindAddr, Config, LogLevel, THREADS_RANGE};
 
 /// The environment variable that names a fallback Buddy.
@@ -21,11 +23,12 @@ const FALLBACK_ENV: &str = "SHARDBUDDY_FALLBACK_URL";
 /// The bearer token of `system.buddy`, set by searchd when auth is on.
 const TOKEN_ENV: &str = "BUDDY_TOKEN";
 
-/// A Buddy-compatible sharding helper for Manticore Search: searchd starts it
-/// (`buddy_path`) and forwards every statement it cannot run itself.
-#[derive(Parser, Debug)]
-#[command(name = "shardbuddy", version)]
-struct ServeArgs {
+/// The options of helper mode, the command line searchd starts its helper
+/// with. Part of [`Cli`], so `shardbuddy --help` shows them next to the
+/// commands.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Helper options (searchd passes --listen, --threads, --log-level)")]
+pub(crate) struct HelperArgs {
     /// searchd's HTTP URL to call back; `http://` is optional and a 0.0.0.0
     /// host becomes 127.0.0.1 [default: http://127.0.0.1:9308]
     #[arg(long, value_name = "URL", value_parser = normalize_http_url)]
@@ -136,16 +139,18 @@ fn parse(
     token: Option<String>,
 ) -> Result<(Config, Vec<String>), clap::Error> {
     let (known, ignored) = filter_args(args);
-    let parsed = ServeArgs::try_parse_from(std::iter::once("shardbuddy".to_string()).chain(known))?;
+    // Only known flags are left, so no command can appear here.
+    let parsed =
+        Cli::try_parse_from(std::iter::once("shardbuddy".to_string()).chain(known))?.helper;
     let fallback_url = match (
         parsed.fallback_url,
         fallback_env.filter(|v| !v.trim().is_empty()),
     ) {
         (Some(url), _) => Some(url),
         (None, Some(raw)) => Some(normalize_http_url(&raw).map_err(|err| {
-            ServeArgs::command().error(
+            Cli::command().error(
                 ErrorKind::InvalidValue,
-                format!("invalid {FALLBACK_ENV}: {err}"),
+                format!("invalid value '{raw}' of {FALLBACK_ENV}: {err}"),
             )
         })?),
         (None, None) => None,
@@ -351,7 +356,8 @@ mod tests {
         }
         let err = parse(vec![], Some("unix:/x".into()), None).unwrap_err();
         assert!(
-            err.to_string().contains("invalid SHARDBUDDY_FALLBACK_URL"),
+            err.to_string()
+                .contains("invalid value 'unix:/x' of SHARDBUDDY_FALLBACK_URL: unix sockets"),
             "{err}"
         );
     }

@@ -20,6 +20,9 @@ use crate::handler::{Handler, Registry, Reply, ReplyFuture};
 use crate::protocol::{BuddyRequest, Endpoint, RequestFormat};
 use crate::sql;
 
+/// The daemon's text for a request without a statement.
+const QUERY_MISSING: &str = "query missing";
+
 pub struct ConsoleHandler {
     /// The statement handlers, consulted as for a failed `/sql` request.
     statements: Registry,
@@ -38,6 +41,10 @@ impl ConsoleHandler {
     }
 
     async fn run(&self, request: &BuddyRequest) -> Reply {
+        if request.payload.is_empty() {
+            // searchd's own answer to a `/sql?mode=raw` without a statement.
+            return Reply::Error(QUERY_MISSING.into());
+        }
         let started = Instant::now();
         let daemon_error = match self
             .daemon

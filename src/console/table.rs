@@ -46,14 +46,18 @@ fn cell_text(value: &Value) -> String {
     }
 }
 
+/// The mysql client's box: every column at least 4 wide (room for `NULL`;
+/// searchd declares every column nullable), headers left-aligned, cells of
+/// numeric columns right-aligned and all others left-aligned.
 fn boxed(set: &ResultSet) -> String {
     let header: Vec<String> = set.columns.iter().map(|c| c.name.clone()).collect();
+    let numeric: Vec<bool> = set.columns.iter().map(|c| c.ty.is_numeric()).collect();
     let rows: Vec<Vec<String>> = set
         .rows
         .iter()
         .map(|row| row.iter().map(cell_text).collect())
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count().max(4)).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -62,18 +66,22 @@ fn boxed(set: &ResultSet) -> String {
     let rule = widths
         .iter()
         .fold(String::from("+"), |acc, w| acc + &"-".repeat(w + 2) + "+");
-    let line = |cells: &[String]| {
-        widths
-            .iter()
-            .zip(cells)
-            .fold(String::from("|"), |acc, (w, cell)| {
-                let pad = w - cell.chars().count();
-                acc + " " + cell + &" ".repeat(pad) + " |"
-            })
+    let line = |cells: &[String], align_numbers: bool| {
+        widths.iter().zip(cells).zip(&numeric).fold(
+            String::from("|"),
+            |acc, ((w, cell), &number)| {
+                let pad = " ".repeat(w - cell.chars().count());
+                if align_numbers && number {
+                    acc + " " + &pad + cell + " |"
+                } else {
+                    acc + " " + cell + &pad + " |"
+                }
+            },
+        )
     };
-    let mut out = format!("{rule}\n{}\n{rule}\n", line(&header));
+    let mut out = format!("{rule}\n{}\n{rule}\n", line(&header, false));
     for row in &rows {
-        out.push_str(&line(row));
+        out.push_str(&line(row, true));
         out.push('\n');
     }
     out.push_str(&rule);
@@ -91,7 +99,10 @@ mod tests {
         let mut set = ResultSet::with_columns(
             columns
                 .iter()
-                .map(|c| Column::new(*c, ColumnType::String))
+                .map(|c| match c.strip_prefix('#') {
+                    Some(name) => Column::new(name, ColumnType::LongLong),
+                    None => Column::new(*c, ColumnType::String),
+                })
                 .collect(),
         );
         for row in rows {
@@ -107,15 +118,18 @@ mod tests {
             (
                 "rows",
                 vec![table(
-                    &["id", "title"],
-                    vec![vec![json!(1), json!("héllo")], vec![json!(22), Value::Null]],
+                    &["#id", "title", "#n"],
+                    vec![
+                        vec![json!(1), json!("héllo"), Value::Null],
+                        vec![json!(22), Value::Null, json!(123456)],
+                    ],
                 )],
-                "+----+-------+\n\
-                 | id | title |\n\
-                 +----+-------+\n\
-                 | 1  | héllo |\n\
-                 | 22 | NULL  |\n\
-                 +----+-------+\n\
+                "+------+-------+--------+\n\
+                 | id   | title | n      |\n\
+                 +------+-------+--------+\n\
+                 |    1 | héllo |   NULL |\n\
+                 |   22 | NULL  | 123456 |\n\
+                 +------+-------+--------+\n\
                  2 rows in set (0.003 sec)\n\n",
             ),
             (

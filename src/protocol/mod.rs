@@ -9,4 +9,4 @@ pub use request::{
     BuddyRequest, Endpoint, EnvelopeProblem, InvalidEnvelope, RequestFormat, PROTOCOL_VERSION,
 };
 pub use response::ResponseEnvelope;
-pub use resultset::{Column, ColumnType, ResultSet, ResultSetError};
+pub use resultset::{raw_reply_text, Column, ColumnType, ResultSet, ResultSetError};

@@ -159,8 +159,14 @@ impl BuddyRequest {
         let endpoint = Endpoint::from_path_query(path_query)
             .ok_or_else(|| EnvelopeProblem::UnknownPathQuery(path_query.to_string()))?;
 
+        let body = match endpoint {
+            Endpoint::Cli | Endpoint::CliJson if body.trim().is_empty() => {
+                statement_in_query_string(path_query).unwrap_or_else(|| body.to_string())
+            }
+            _ => body.to_string(),
+        };
         let payload = if endpoint.carries_sql() {
-            normalize_payload(body)
+            normalize_payload(&body)
         } else {
             body.trim().to_string()
         };
@@ -171,11 +177,20 @@ impl BuddyRequest {
             error_body: error.get("body").filter(|v| !v.is_null()).cloned(),
             user: optional_str(envelope, "user", "user")?,
             path_query: path_query.to_string(),
-            body: body.to_string(),
+            body,
             payload,
             http_method: optional_str(message, "http_method", "message.http_method")?,
         })
     }
+}
+
+/// The statement of `GET /cli?SHOW%20TABLES`: searchd takes a GET request's
+/// query string, percent-decoded (`+` stays `+`), as the statement of `/cli`.
+fn statement_in_query_string(path_query: &str) -> Option<String> {
+    let (_, query) = path_query.split_once('?')?;
+    let query = query.split('#').next().unwrap_or_default();
+    let statement = percent_encoding::percent_decode_str(query).decode_utf8_lossy();
+    Some(statement.into_owned()).filter(|s| !s.trim().is_empty())
 }
 
 /// Why an envelope was rejected; `Display` is the exact text Buddy uses.
@@ -511,6 +526,30 @@ mod tests {
         ]);
         let request = BuddyRequest::from_envelope("t", &raw).unwrap();
         assert_eq!(request.payload, "{\"q\":\"a -- b # c\"}");
+    }
+
+    #[test]
+    fn a_get_of_cli_takes_the_statement_from_the_query_string() {
+        let request = |path: &str, body: &str| {
+            let raw = envelope(&[
+                ("type", json!("unknown json request")),
+                ("message.path_query", json!(path)),
+                ("message.body", json!(body)),
+                ("message.http_method", json!("GET")),
+            ]);
+            BuddyRequest::from_envelope("t", &raw).unwrap()
+        };
+        let r = request("/cli?SHOW%20TABLES", "");
+        assert_eq!(
+            (r.body.as_str(), r.payload.as_str()),
+            ("SHOW TABLES", "SHOW TABLES")
+        );
+        // searchd itself fills the body from the query string: it wins.
+        let r = request("/cli?SHOW%20TABLES", "SHOW TABLES LIKE 't'");
+        assert_eq!(r.payload, "SHOW TABLES LIKE 't'");
+        assert_eq!(request("/cli?a+b%2Bc", "").payload, "a+b+c");
+        assert_eq!(request("/cli", "").payload, "");
+        assert_eq!(request("/search?q=1", "").payload, "");
     }
 
     #[test]

@@ -40,6 +40,13 @@ impl ResponseEnvelope {
         Self::new(format, error_message(text), OK_STATUS)
     }
 
+    /// An error a handler returned on HTTP `/sql`: the HTTP status stays the
+    /// one the daemon uses for its own errors there (500 for `mode=raw`), so
+    /// the client cannot tell shardbuddy's errors from the daemon's by shape.
+    pub fn error_with_daemon_status(format: RequestFormat, text: &str) -> Self {
+        Self::new(format, error_message(text), KEEP_DAEMON_STATUS)
+    }
+
     /// The reply to a request nobody handles: the daemon's own error comes
     /// back unchanged. For JSON requests that is the daemon's original error
     /// body when there is one, so HTTP clients see exactly what searchd would

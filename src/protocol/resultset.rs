@@ -33,6 +33,19 @@ impl ColumnType {
         }
     }
 
+    /// Whether the `mysql` client right-aligns the column: searchd sends
+    /// these as numeric MySQL types (`bool` too).
+    pub fn is_numeric(&self) -> bool {
+        match self {
+            Self::LongLong | Self::Long | Self::Float | Self::Double => true,
+            Self::String => false,
+            Self::Other(name) => matches!(
+                name.as_str(),
+                "bool" | "decimal" | "uint" | "int" | "integer" | "bigint"
+            ),
+        }
+    }
+
     pub fn from_name(name: &str) -> Self {
         match name {
             "string" => ColumnType::String,
@@ -178,6 +191,67 @@ impl ResultSet {
     }
 }
 
+/// Result sets as searchd itself writes a `/sql?mode=raw` reply: one line
+/// for the columns, one per row, and `columns`, `data`, `total`, `error`,
+/// `warning` in that order (`JsonRowBuffer_c` in searchd), e.g.
+///
+/// ```text
+/// [{
+/// "columns":[{"Table":{"type":"string"}}],
+/// "data":[
+/// {"Table":"t"}
+/// ],
+/// "total":1,
+/// "error":"",
+/// "warning":""
+/// }]
+/// ```
+///
+/// A set without columns is `{"total":N,"error":"","warning":""}` on one line.
+pub fn raw_reply_text(sets: &[ResultSet]) -> String {
+    let json = |v: &Value| serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    let text = |s: &str| json(&Value::String(s.to_string()));
+    let parts: Vec<String> = sets
+        .iter()
+        .map(|set| {
+            let tail = format!(
+                "\"total\":{},\"error\":{},\"warning\":{}",
+                set.total,
+                text(&set.error),
+                text(&set.warning)
+            );
+            if set.columns.is_empty() {
+                return format!("{{{tail}}}");
+            }
+            let columns: Vec<String> = set
+                .columns
+                .iter()
+                .map(|c| format!("{{{}:{{\"type\":{}}}}}", text(&c.name), text(c.ty.as_str())))
+                .collect();
+            let rows: Vec<String> = set
+                .rows
+                .iter()
+                .map(|row| {
+                    let cells: Vec<String> = set
+                        .columns
+                        .iter()
+                        .zip(row)
+                        .map(|(c, v)| format!("{}:{}", text(&c.name), json(v)))
+                        .collect();
+                    format!("{{{}}}", cells.join(","))
+                })
+                .collect();
+            format!(
+                "{{\n\"columns\":[{}],\n\"data\":[\n{}\n],\n{}\n}}",
+                columns.join(","),
+                rows.join(",\n"),
+                tail.replace(",\"", ",\n\"")
+            )
+        })
+        .collect();
+    format!("[{}]", parts.join(",\n"))
+}
+
 struct Columns<'a>(&'a [Column]);
 
 impl Serialize for Columns<'_> {
@@ -275,6 +349,37 @@ mod tests {
         assert_eq!(set.text(0, "Type").as_deref(), Some("shard"));
         assert_eq!(set.total, 1);
         assert_eq!(ResultSet::from_json(&set.to_json()).unwrap(), set);
+    }
+
+    #[test]
+    fn raw_text_has_searchds_layout() {
+        // golden/transcripts.jsonl, single.11 and single.27.
+        let empty = ResultSet::with_columns(vec![
+            Column::new("Table", ColumnType::String),
+            Column::new("Type", ColumnType::String),
+        ]);
+        assert_eq!(
+            raw_reply_text(std::slice::from_ref(&empty)),
+            "[{\n\"columns\":[{\"Table\":{\"type\":\"string\"}},{\"Type\":{\"type\":\"string\"}}],\n\"data\":[\n\n],\n\"total\":0,\n\"error\":\"\",\n\"warning\":\"\"\n}]"
+        );
+        assert_eq!(
+            raw_reply_text(&[ResultSet::ok()]),
+            r#"[{"total":0,"error":"","warning":""}]"#
+        );
+        let mut two = empty;
+        two.push_row(vec![json!("a/b"), json!("shard")]);
+        two.push_row(vec![json!("t\"q"), json!(3)]);
+        let text = raw_reply_text(&[two, ResultSet::ok()]);
+        assert!(
+            text.contains("\"data\":[\n{\"Table\":\"a/b\",\"Type\":\"shard\"},\n{\"Table\":\"t\\\"q\",\"Type\":3}\n],\n\"total\":2,"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n},\n{\"total\":0,\"error\":\"\",\"warning\":\"\"}]"),
+            "{text}"
+        );
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed.as_array().map(Vec::len), Some(2));
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn parse_change(raw: &[u8]) -> Result<LogLevel, String> {
         None => Err("Mandatory field 'log_level' is missing".into()),
         Some(Value::String(name)) => name
             .parse()
-            .map_err(|e: crate::config::ConfigError| e.to_string()),
+            .map_err(|e: crate::config::ConfigError| format!("'{name}' is not a log level: {e}")),
         Some(_) => Err("Field 'log_level' must be a string".into()),
     }
 }
@@ -83,7 +83,7 @@ mod tests {
             (br#"{"log_level":"info"}"#, Ok(LogLevel::Info)),
             (
                 br#"{"log_level":"loud"}"#,
-                Err("'loud' is not a log level (info, debug, debugv, debugvv)"),
+                Err("'loud' is not a log level: expected info, debug, debugv or debugvv"),
             ),
             (
                 br#"{"log_level":1}"#,

@@ -11,7 +11,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 use super::routes::json_response;
 use super::ServerState;
 use crate::handler::Reply;
-use crate::protocol::{BuddyRequest, ResponseEnvelope};
+use crate::protocol::{raw_reply_text, BuddyRequest, Endpoint, ResponseEnvelope};
 
 /// What became of a request inside the handler table.
 enum Outcome {
@@ -45,7 +45,13 @@ pub(super) async fn answer(
     let reply = match run_handlers(state, Arc::clone(&request)).await {
         Outcome::Replied(handler, Reply::Sets(sets)) => {
             tracing::debug!(request_id = %request.id, handler, sets = sets.len(), "answered");
-            ResponseEnvelope::result_sets(request.format, &sets)
+            if http_sql(&request) == Some(true) {
+                // searchd would re-serialise an array compactly; a string
+                // reaches the client verbatim, in the daemon's own layout.
+                ResponseEnvelope::text(request.format, &raw_reply_text(&sets))
+            } else {
+                ResponseEnvelope::result_sets(request.format, &sets)
+            }
         }
         Outcome::Replied(handler, Reply::Text(text)) => {
             tracing::debug!(request_id = %request.id, handler, bytes = text.len(), "answered with text");
@@ -53,7 +59,11 @@ pub(super) async fn answer(
         }
         Outcome::Replied(handler, Reply::Error(text)) => {
             tracing::debug!(request_id = %request.id, handler, error = %text, "answered with an error");
-            ResponseEnvelope::error(request.format, &text)
+            if http_sql(&request).is_some() {
+                ResponseEnvelope::error_with_daemon_status(request.format, &text)
+            } else {
+                ResponseEnvelope::error(request.format, &text)
+            }
         }
         Outcome::Replied(handler, Reply::Decline) => {
             tracing::debug!(request_id = %request.id, handler, "declined");
@@ -66,6 +76,16 @@ pub(super) async fn answer(
         }
     };
     envelope(&reply)
+}
+
+/// For a request that failed on HTTP `/sql`: whether it asked for
+/// `mode=raw`. `None` for every other endpoint, MySQL included.
+fn http_sql(request: &BuddyRequest) -> Option<bool> {
+    if request.path_query.is_empty() || request.endpoint() != Endpoint::Sql {
+        return None;
+    }
+    let query = request.path_query.split_once('?').map_or("", |(_, q)| q);
+    Some(query.split('&').any(|pair| pair == "mode=raw"))
 }
 
 /// Runs the claim and the handler's work in a task of its own, so that a
@@ -217,6 +237,46 @@ mod tests {
             .expect("body")
             .to_bytes();
         String::from_utf8(body.to_vec()).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn http_sql_answers_are_shaped_like_the_daemons() {
+        let state = state();
+        let ask_at = |path: &'static str, statement: &'static str| {
+            let state = Arc::clone(&state);
+            async move {
+                let envelope = serde_json::json!({
+                    "type": "unknown sql request",
+                    "error": {"message": "daemon error", "body": null},
+                    "version": 3,
+                    "message": {"path_query": path, "body": statement}
+                });
+                let response = answer(
+                    &state,
+                    "1".into(),
+                    &HeaderMap::new(),
+                    envelope.to_string().into(),
+                )
+                .await;
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        assert_eq!(
+            ask_at("/sql?mode=raw", "SHOW SHARDING STATUS").await,
+            r#"{"version":3,"type":"sql response","message":"[{\"total\":0,\"error\":\"\",\"warning\":\"\"}]","meta":null,"error_code":200}"#
+        );
+        assert_eq!(
+            ask_at("/sql?mode=raw", "CREATE TABLE t shards='1' rf='0'").await,
+            r#"{"version":3,"type":"sql response","message":{"error":"rf must be at least 1"},"meta":null,"error_code":0}"#
+        );
+        // Plain /sql keeps result arrays; MySQL keeps error_code 200.
+        assert!(ask_at("/sql", "SHOW SHARDING STATUS")
+            .await
+            .contains(r#""message":[{"total":0"#));
+        assert!(ask_at("", "CREATE TABLE t shards='1' rf='0'")
+            .await
+            .ends_with(r#""error_code":200}"#));
     }
 
     #[test]

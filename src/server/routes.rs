@@ -37,7 +37,7 @@ pub(super) async fn respond(
             // back to its own error for the user.
             tracing::warn!(request_id = %id, limit = state.max_body_bytes, "request body too large");
             let text = format!(
-                "request body is larger than {} bytes (--max-body-size)",
+                "request body is larger than {} bytes; raise --max-body-size to accept it",
                 state.max_body_bytes
             );
             json_response(

@@ -143,8 +143,9 @@ pub enum SqlErrorKind {
     TooManyShards,
     #[error("Sharded table requires `rf=n`")]
     RfRequired,
-    /// Buddy fails with an internal error here; this message is shardbuddy's.
-    #[error("Sharded table requires `shards=n`")]
+    /// Buddy fails with an internal error here; this message is shardbuddy's
+    /// (quoted, unlike Buddy's `rf=n`: unquoted values are syntax errors).
+    #[error("Sharded table requires `shards='n'`, for example shards='4' rf='2'")]
     ShardsRequired,
     #[error("You cannot set rf greater than 1 when creating single node sharded table.")]
     RfOnSingleNode,
