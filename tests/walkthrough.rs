@@ -177,7 +177,7 @@ fn the_readme_walkthrough_runs_as_written() {
                 let text = mysql_until(port, &step.body, "a healed table", |ok, text| {
                     ok && !text.contains("degraded") && !text.contains("inactive")
                 });
-                assert!(count_is(&text, 24), "{text}");
+                assert!(count_is(&text, 16), "{text}");
             }
             ("sql", "drop") => {
                 let (ok, text) = mysql(port, &step.body);

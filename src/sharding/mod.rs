@@ -41,6 +41,7 @@ pub mod store;
 mod testing;
 pub mod ticker;
 pub mod topology;
+pub mod wording;
 
 pub use config::ShardingConfig;
 pub use ops::ShardingHandler;

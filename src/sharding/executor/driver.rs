@@ -323,10 +323,11 @@ impl Run<'_> {
         // Only a retry may find our own table from an attempt whose outcome
         // was unknown.
         if let Ddl::CreateShard { shard, .. } = ddl {
-            let name = shard.to_string();
-            if tries == 0 && self.existing.contains(self.api, &name).await? {
+            if tries == 0 && self.existing.contains(self.api, &shard.to_string()).await? {
                 return Err(Failure::permanent(format!(
-                    "table '{name}': CREATE TABLE failed: table '{name}' already exists"
+                    "a table for shard {} already exists there and was not made by shardbuddy; \
+                     remove it (SHOW TABLES FROM system lists it) and retry",
+                    shard.shard
                 )));
             }
         }
@@ -355,6 +356,10 @@ impl Run<'_> {
                 {
                     Ok(())
                 }
+                Ddl::CreateWrapper { table, .. } => Err(Failure::permanent(format!(
+                    "a table named '{table}' already exists there and is not shardbuddy's; \
+                     drop or rename it there and retry"
+                ))),
                 _ => Err(Failure::permanent(message)),
             },
         }
@@ -499,7 +504,7 @@ async fn verify_row_count(api: &dyn NodeApi, table: &str, source: &NodeId) -> Re
         Ok(())
     } else {
         Err(Failure {
-            message: format!("{table}: {here} rows here, {there} on {source}"),
+            message: format!("the new copy holds {here} rows while the one on {source} holds {there}; the copy is checked again"),
             transient: true,
         })
     }

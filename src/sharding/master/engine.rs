@@ -29,9 +29,10 @@ use crate::sharding::master::progress::{self, Progress};
 use crate::sharding::master::snapshot::{needs_planning, Snapshot};
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
-    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, TableState,
-    TableStatus,
+    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, Scope,
+    TableState, TableStatus,
 };
+use crate::sharding::wording;
 
 /// What the engine's decisions depend on besides the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +185,9 @@ impl MasterEngine {
             }
         }
         let Some(request) = state.request.clone() else {
-            return refuse(table, state, "malformed request: no request".into(), out);
+            let msg =
+                format!("table '{table}': its request carries no details; run the statement again");
+            return refuse(table, state, msg, out);
         };
         let seen = *self
             .requests_seen
@@ -194,10 +197,7 @@ impl MasterEngine {
             return refuse(table, state, "Waiting timeout exceeded.".into(), out);
         }
         if request.scope != snap.scope {
-            let bound = snap.scope.to_string();
-            let msg = format!(
-                "sharded tables of these nodes live in cluster '{bound}': use that cluster for table '{table}'"
-            );
+            let msg = wrong_scope(state.kind, table, &snap.scope);
             return refuse(table, state, msg, out);
         }
         let live = snap.live();
@@ -310,11 +310,18 @@ impl MasterEngine {
             Progress::Done => complete(snap, name, rec, out),
             Progress::TimedOut => abort(name, rec, "Waiting timeout exceeded.".into(), out),
             Progress::Failed { row, node } => {
-                let error = snap
-                    .failures
-                    .get(&row)
-                    .map_or_else(|| format!("queue row {row} failed"), |f| f.error.clone());
-                abort(name, rec, format!("{error} (on node {node})"), out);
+                let error = snap.failures.get(&row).map_or_else(
+                    || "a step failed without a recorded reason; see that node's searchd log for [BUDDY] lines".into(),
+                    |f| wording::daemon_error(&f.error),
+                );
+                let verb = statement(rec.kind);
+                let table = &rec.table;
+                abort(
+                    name,
+                    rec,
+                    format!("table '{table}': {verb} failed on node {node}: {error}"),
+                    out,
+                );
             }
         }
     }
@@ -392,6 +399,31 @@ impl MasterEngine {
             out.push(Command::PurgeGroup(name.clone()));
             out.push(Command::PurgeGroup(name.rollback()));
             self.finished_seen.remove(name);
+        }
+    }
+}
+
+/// The statement a group carries out, as users typed it.
+fn statement(kind: GroupKind) -> &'static str {
+    match kind {
+        GroupKind::Create => "CREATE TABLE",
+        GroupKind::Drop => "DROP TABLE",
+        GroupKind::Rollback => "the rollback",
+    }
+}
+
+/// Why a request names another place than where sharded tables live here.
+fn wrong_scope(kind: OpKind, table: &TableName, bound: &Scope) -> String {
+    let verb = match kind {
+        OpKind::Create => "CREATE TABLE",
+        OpKind::Drop => "DROP TABLE",
+    };
+    match bound {
+        Scope::Cluster(c) => {
+            format!("sharded tables of these nodes live in cluster '{c}': use {verb} {c}:{table}")
+        }
+        Scope::Local => {
+            format!("sharded tables of this node are local, not in a cluster: use {verb} {table}")
         }
     }
 }

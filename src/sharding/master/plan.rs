@@ -69,7 +69,10 @@ pub fn drop(
         .cloned()
         .partition(|r| r.table == *table);
     let placement = placement_of(&mine).map_err(|e| {
-        format!("table '{table}': cannot plan DROP from its placement metadata: {e}")
+        format!(
+            "table '{table}': its placement metadata is damaged ({e}); drop its wrappers and shards \
+             with OPTION force=1 on every node"
+        )
     })?;
     let mut nodes: BTreeSet<NodeId> = mine.iter().map(|r| r.node.clone()).collect();
     if nodes.is_empty() {

@@ -515,7 +515,8 @@ fn a_create_past_its_timeout_is_undone_newest_first_then_reported() {
 fn a_failed_step_aborts_with_its_error_and_node_and_nothing_done_is_reported_at_once() {
     let (mut world, mut engine, group) = local_create_planned(1, 30_000);
     world.fail_row(&group, 0, "unknown column type 'varchar'");
-    let error = "unknown column type 'varchar' (on node n1)".to_string();
+    let error =
+        "table 't': CREATE TABLE failed on node n1: unknown column type 'varchar'".to_string();
     let mut aborting = world.groups[&group].clone();
     aborting.abort(error.clone()).unwrap();
     assert_eq!(
@@ -570,7 +571,12 @@ fn a_failed_rollback_is_reported_and_recorded_for_an_operator() {
     world.step(&mut engine);
     let rb = group.rollback();
     world.fail_row(&rb, 0, "cannot drop");
-    let failed = failed(&world, "boom (on node n1)", true, false);
+    let failed = failed(
+        &world,
+        "table 't': CREATE TABLE failed on node n1: boom",
+        true,
+        false,
+    );
     let (mut group_rec, mut rb_rec) = (world.groups[&group].clone(), world.groups[&rb].clone());
     group_rec.rollback_failed(1_000).unwrap();
     rb_rec.rollback_failed(1_000).unwrap();
@@ -697,7 +703,7 @@ fn requests_that_cannot_be_planned_are_refused_with_the_reason() {
         (
             Scope::Cluster(ClusterName::parse("d").unwrap()),
             1,
-            "sharded tables of these nodes live in cluster 'c': use that cluster for table 't'",
+            "sharded tables of these nodes live in cluster 'c': use CREATE TABLE c:t",
         ),
     ];
     for (scope, rf, error) in cases {

@@ -21,7 +21,7 @@ pub enum OpError {
     /// A message for the user, verbatim.
     #[error("{0}")]
     User(String),
-    #[error("sharding metadata is not available: {0}")]
+    #[error("sharding metadata cannot be read on this node: {0}; check that the node is synced in its cluster and retry")]
     Store(#[from] StoreError),
     #[error("{0}")]
     Daemon(#[from] DaemonError),

@@ -13,11 +13,13 @@ use regex::Regex;
 use tokio::task::JoinSet;
 
 use crate::ids::{NodeId, TableName};
+use crate::placement::ShardTable;
 use crate::protocol::ResultSet;
 use crate::sharding::daemon;
 use crate::sharding::node::NodeApi;
 use crate::sharding::ops::common::{self, user, OpError};
 use crate::sharding::ops::Context;
+use crate::sharding::wording;
 
 /// Which statement to fan out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,17 @@ pub enum FanOut {
     FlushRamchunk,
     /// `OPTION k=v, …` kept as given.
     Optimize(Vec<(String, String)>),
+}
+
+impl FanOut {
+    /// The statement as users type it.
+    fn statement(&self) -> &'static str {
+        match self {
+            FanOut::Truncate => "TRUNCATE TABLE",
+            FanOut::FlushRamchunk => "FLUSH RAMCHUNK",
+            FanOut::Optimize(_) => "OPTIMIZE TABLE",
+        }
+    }
 }
 
 /// One physical copy of a shard: on this node (`None`) or on another.
@@ -109,11 +122,21 @@ pub async fn run(
     }
     while let Some(joined) = jobs.join_next().await {
         let Ok((copy, result)) = joined else {
-            return Err(user("fan-out task failed"));
+            return Err(user(format!(
+                "{} of table '{table}' stopped before every shard answered; run it again",
+                what.statement()
+            )));
         };
         if let Err(message) = result {
             let node = copy.node.map_or_else(|| me.to_string(), |n| n.to_string());
-            return Err(user(format!("{} on node {node}: {message}", copy.table)));
+            let shard = ShardTable::parse(&copy.table)
+                .map_or_else(|| "a shard".to_string(), |s| format!("shard {}", s.shard));
+            return Err(user(format!(
+                "{} of table '{table}' failed for {shard} on node {node}: {}; \
+                 retry once the node and the shard's other copies are back",
+                what.statement(),
+                wording::daemon_error(&message)
+            )));
         }
     }
     Ok(Some(vec![ResultSet::ok()]))

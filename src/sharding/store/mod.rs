@@ -35,7 +35,7 @@ pub use sql::{SqlStore, PLACEMENT, QUEUE, STATE};
 pub enum StoreError {
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("malformed sharding metadata: {0}")]
+    #[error("the sharding metadata on this node is damaged ({0}); compare SHOW SHARDING STATUS on another node")]
     Corrupt(String),
 }
 
