@@ -33,6 +33,8 @@ pub async fn run(
         .metadata
         .ensure(&ctx.node, stmt.cluster.as_ref())
         .await?;
+    // Metadata made just now has no master yet: elect one at once.
+    ctx.signals.heartbeat.notify_one();
     if store.scope().cluster() != stmt.cluster.as_ref() {
         return Err(binding_mismatch(store.scope().cluster(), t));
     }
