@@ -56,6 +56,14 @@ pub struct ShardingConfig {
     /// How often a waiting statement re-reads its table's state.
     /// `SHARDBUDDY_WAIT_POLL_MS`.
     pub wait_poll: Duration,
+    /// How long a lost node must stay lost before its tables are
+    /// rebalanced; 0 reacts at once. `SHARDBUDDY_REBALANCE_DELAY_MS`.
+    pub rebalance_delay: Duration,
+    /// Tables rebalanced at the same time. `SHARDBUDDY_REBALANCE_PARALLEL`.
+    pub rebalance_parallel: usize,
+    /// How long after a failed rebalance of a table the next one may start.
+    /// `SHARDBUDDY_REBALANCE_RETRY_S`.
+    pub rebalance_retry: Duration,
 }
 
 impl Default for ShardingConfig {
@@ -73,6 +81,9 @@ impl Default for ShardingConfig {
             rollback_grace: Duration::from_secs(15),
             retention: Duration::from_secs(600),
             wait_poll: Duration::from_millis(20),
+            rebalance_delay: Duration::ZERO,
+            rebalance_parallel: 2,
+            rebalance_retry: Duration::from_secs(30),
         }
     }
 }
@@ -102,6 +113,23 @@ impl ShardingConfig {
         read("SHARDBUDDY_ROLLBACK_GRACE_MS", 1, &mut c.rollback_grace);
         read("SHARDBUDDY_RETENTION_S", 1000, &mut c.retention);
         read("SHARDBUDDY_WAIT_POLL_MS", 1, &mut c.wait_poll);
+        read("SHARDBUDDY_REBALANCE_RETRY_S", 1000, &mut c.rebalance_retry);
+        if let Some(raw) = env("SHARDBUDDY_REBALANCE_DELAY_MS") {
+            match raw.trim().parse::<u64>() {
+                Ok(v) => c.rebalance_delay = Duration::from_millis(v),
+                _ => warnings.push(format!(
+                    "ignoring SHARDBUDDY_REBALANCE_DELAY_MS={raw}: expected a number of milliseconds"
+                )),
+            }
+        }
+        if let Some(raw) = env("SHARDBUDDY_REBALANCE_PARALLEL") {
+            match raw.trim().parse::<usize>() {
+                Ok(v) if v > 0 => c.rebalance_parallel = v,
+                _ => warnings.push(format!(
+                    "ignoring SHARDBUDDY_REBALANCE_PARALLEL={raw}: expected a positive integer"
+                )),
+            }
+        }
         if let Some(raw) = env("SHARDBUDDY_MAX_TRIES") {
             match raw.trim().parse::<u32>() {
                 Ok(v) if v > 0 => c.retry.max_tries = v,

@@ -93,6 +93,11 @@ pub fn start(
             config: master::EngineConfig {
                 retry: config.retry,
                 retention: config.retention,
+                rebalance: master::engine::RebalanceConfig {
+                    delay: config.rebalance_delay,
+                    parallel: config.rebalance_parallel,
+                    retry_after: config.rebalance_retry,
+                },
             },
             role: role_rx,
         },

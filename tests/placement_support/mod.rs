@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use shardbuddy::ids::{NodeId, TableName};
 use shardbuddy::placement::{
-    initial_placement, Action, Model, NodeSpec, NodeState, Placement, ShardSize, Step, TableModel,
-    TablePlan,
+    initial_placement, Action, Ddl, Model, NodeSpec, NodeState, Placement, ShardSize, Step,
+    TableModel, TablePlan,
 };
 
 /// splitmix64: tiny, fast and good enough to derive test topologies from a
@@ -487,8 +487,12 @@ fn query(step: &Step) -> String {
     step.action.to_query_text()
 }
 
+/// A step that puts a wrapper in place (created, or swapped for another).
 fn is_wrapper_create(step: &Step) -> bool {
-    query(step).starts_with("CREATE TABLE `")
+    matches!(
+        step.action,
+        Action::Ddl(Ddl::CreateWrapper { .. } | Ddl::SwapWrapper { .. })
+    )
 }
 
 /// The nodes a wrapper text routes `shard_table` to.
@@ -534,7 +538,7 @@ pub fn check_steps(
         let verifies: Vec<usize> = steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(&s.action, Action::VerifyRowCount { table, .. } if *table == shard_table))
+            .filter(|(_, s)| matches!(&s.action, Action::VerifyCopy { table, .. } if *table == shard_table))
             .map(|(i, _)| i)
             .collect();
         if let Some(to) = &m.to {

@@ -35,6 +35,16 @@ pub enum Ddl {
     /// drop table '<t>' because it contains system table` otherwise), so this
     /// is also the wrapper's rollback.
     DropWrapper { table: TableName },
+    /// ``DROP TABLE IF EXISTS <t> OPTION force=1; CREATE TABLE `<t>` <definition>``:
+    /// replaces a wrapper. searchd cannot replace a `type='shard'` table in
+    /// place (no `CREATE OR REPLACE`, every `ALTER` form is refused: golden
+    /// `rebalance.127`–`131`), so the two statements go in one request,
+    /// which keeps the moment without the table as short as the daemon
+    /// allows.
+    SwapWrapper {
+        table: TableName,
+        definition: String,
+    },
     /// `CREATE CLUSTER [IF NOT EXISTS] <c> '<c>' as path`. `IF NOT EXISTS`
     /// is PHP Buddy's form, which the daemon does not parse: the executor
     /// sends the plain statement and accepts "already exists".
@@ -79,6 +89,9 @@ impl Ddl {
                 format!("CREATE TABLE `{table}` {definition}")
             }
             Ddl::DropWrapper { table } => format!("DROP TABLE IF EXISTS {table} OPTION force=1"),
+            Ddl::SwapWrapper { table, definition } => format!(
+                "DROP TABLE IF EXISTS {table} OPTION force=1; CREATE TABLE `{table}` {definition}"
+            ),
             Ddl::CreateCluster {
                 cluster,
                 if_not_exists,
@@ -157,6 +170,19 @@ fn parse_known(text: &str) -> Option<Ddl> {
         });
     }
     if let Some(rest) = text.strip_prefix("DROP TABLE IF EXISTS ") {
+        if let Some((table, create)) = rest.split_once(" OPTION force=1; ") {
+            let Ddl::CreateWrapper {
+                table: created,
+                definition,
+            } = parse_known(create)?
+            else {
+                return None;
+            };
+            return (created.as_str() == table).then_some(Ddl::SwapWrapper {
+                table: created,
+                definition,
+            });
+        }
         if let Some(table) = rest.strip_suffix(" OPTION force=1") {
             return Some(Ddl::DropWrapper {
                 table: table_exactly(table)?,
@@ -460,6 +486,7 @@ mod tests {
             "ALTER CLUSTER h ADD t",
             "ALTER CLUSTER h UPDATE nodes",
             "DELETE CLUSTER h;",
+            "DROP TABLE IF EXISTS t OPTION force=1; CREATE TABLE `u` (id bigint) type='shard'",
             "SET CLUSTER h GLOBAL 'pc.bootstrap' = 0",
         ] {
             assert_eq!(Ddl::parse(text), Ddl::Other(text.to_string()), "{text}");

@@ -50,9 +50,10 @@ pub struct Step {
 pub enum Action {
     /// One statement for the node's daemon.
     Ddl(Ddl),
-    /// The row count of `table` on this step's node must equal its row
-    /// count on `source` before the plan goes on.
-    VerifyRowCount { table: String, source: NodeId },
+    /// The copy of `table` on this step's node must hold exactly the rows of
+    /// the one on `source` (row count and a checksum of the ids) before the
+    /// plan goes on.
+    VerifyCopy { table: String, source: NodeId },
     /// Does nothing; exists to carry a rollback or to be waited for.
     Noop,
 }
@@ -67,9 +68,9 @@ impl Action {
     pub fn to_query_text(&self) -> String {
         match self {
             Action::Ddl(ddl) => ddl.render(),
-            Action::VerifyRowCount { table, source } => {
+            Action::VerifyCopy { table, source } => {
                 format!(
-                    "{MARKER} VERIFY ROWS {table} MATCH {}",
+                    "{MARKER} VERIFY COPY {table} MATCH {}",
                     quote_literal(source.as_str())
                 )
             }
@@ -92,11 +93,11 @@ impl Action {
         if rest == "NOOP" {
             return Some(Action::Noop);
         }
-        let (table, source) = rest.strip_prefix("VERIFY ROWS ")?.split_once(" MATCH ")?;
+        let (table, source) = rest.strip_prefix("VERIFY COPY ")?.split_once(" MATCH ")?;
         if table.is_empty() || table.contains(char::is_whitespace) {
             return None;
         }
-        Some(Action::VerifyRowCount {
+        Some(Action::VerifyCopy {
             table: table.to_string(),
             source: NodeId::new(unquote_literal(source)?),
         })
@@ -194,11 +195,11 @@ mod tests {
             Action::Ddl(Ddl::parse("DROP TABLE IF EXISTS system.t_s0")),
             Action::Ddl(Ddl::Other("SHARDBUDDYX".into())),
             Action::Noop,
-            Action::VerifyRowCount {
+            Action::VerifyCopy {
                 table: "system.t_s3".into(),
                 source: NodeId::new("10.0.0.1:9312"),
             },
-            Action::VerifyRowCount {
+            Action::VerifyCopy {
                 table: "system.t_s3".into(),
                 source: NodeId::new("odd'host\\:1"),
             },
@@ -212,19 +213,19 @@ mod tests {
     #[test]
     fn marked_texts_are_strict() {
         assert_eq!(
-            Action::VerifyRowCount {
+            Action::VerifyCopy {
                 table: "system.t_s1".into(),
                 source: NodeId::new("a:1"),
             }
             .to_query_text(),
-            "SHARDBUDDY VERIFY ROWS system.t_s1 MATCH 'a:1'"
+            "SHARDBUDDY VERIFY COPY system.t_s1 MATCH 'a:1'"
         );
         assert_eq!(Action::from_query_text(""), None);
         for bad in [
             "SHARDBUDDY NOPE",
-            "SHARDBUDDY VERIFY ROWS  MATCH 'a:1'",
-            "SHARDBUDDY VERIFY ROWS t MATCH a:1",
-            "SHARDBUDDY VERIFY ROWS t MATCH 'a'b'",
+            "SHARDBUDDY VERIFY COPY  MATCH 'a:1'",
+            "SHARDBUDDY VERIFY COPY t MATCH a:1",
+            "SHARDBUDDY VERIFY COPY t MATCH 'a'b'",
         ] {
             assert_eq!(
                 Action::from_query_text(bad),

@@ -395,8 +395,9 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// Replaces the wrapper on each of `nodes` whose text changes, the drop
-    /// waiting for `after`. Returns the indexes of the creates.
+    /// Replaces the wrapper on each of `nodes` whose text changes (one
+    /// drop-and-create request; a node without one gets it created), waiting
+    /// for `after`. Returns the indexes of those steps.
     fn switch_wrappers(
         &mut self,
         nodes: &[NodeId],
@@ -411,16 +412,15 @@ impl Builder<'_> {
                 continue;
             }
             let wait_for = self.list.cross_node(node, after);
-            self.list.push(
+            let (action, rollback) = match previous {
+                Some(previous) => (swap(&wrapper), swap(&previous)),
+                None => (wrapper.clone(), ddl::drop_wrapper(&self.ddl.table)),
+            };
+            creates.push(self.list.push(
                 node,
-                Action::Ddl(ddl::drop_wrapper(&self.ddl.table)),
-                previous.map(Action::Ddl),
+                Action::Ddl(action),
+                Some(Action::Ddl(rollback)),
                 wait_for,
-            );
-            creates.push(self.list.ddl(
-                node,
-                wrapper.clone(),
-                Some(ddl::drop_wrapper(&self.ddl.table)),
             ));
             self.wrappers.insert(node.clone(), Some(wrapper));
         }
@@ -441,11 +441,23 @@ impl Builder<'_> {
         after: &[usize],
     ) -> usize {
         let wait_for = self.list.cross_node(node, after);
-        let action = Action::VerifyRowCount {
+        let action = Action::VerifyCopy {
             table: table.to_string(),
             source: source.clone(),
         };
         self.list.push(node, action, None, wait_for)
+    }
+}
+
+/// The swap that puts `wrapper` (a `CreateWrapper`) in place of the
+/// current one, in one request.
+fn swap(wrapper: &Ddl) -> Ddl {
+    match wrapper {
+        Ddl::CreateWrapper { table, definition } => Ddl::SwapWrapper {
+            table: table.clone(),
+            definition: definition.clone(),
+        },
+        other => other.clone(),
     }
 }
 

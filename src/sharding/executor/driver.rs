@@ -307,9 +307,7 @@ impl Run<'_> {
     async fn execute(&mut self, row: &QueueRow) -> Result<(), Failure> {
         match &row.action {
             Action::Noop => Ok(()),
-            Action::VerifyRowCount { table, source } => {
-                verify_row_count(self.api, table, source).await
-            }
+            Action::VerifyCopy { table, source } => verify_copy(self.api, table, source).await,
             Action::Ddl(ddl) => self.execute_ddl(ddl, row.tries).await,
         }
     }
@@ -331,8 +329,8 @@ impl Run<'_> {
                 )));
             }
         }
-        let err = match self.api.query_one(&verdict::statement(ddl)).await {
-            Ok(_) => {
+        let err = match run_all(self.api, &verdict::statement(ddl)).await {
+            Ok(()) => {
                 if let Ddl::CreateShard { shard, .. } = ddl {
                     self.existing.created(&shard.to_string());
                 }
@@ -486,26 +484,91 @@ fn ensure_cluster_dir(data_dir: &Path, name: &str) {
     }
 }
 
-async fn count_rows(api: &dyn NodeApi, table: &str) -> Result<u64, Failure> {
-    let set = api
-        .query_one(&format!("SELECT COUNT(*) AS c FROM {table}"))
-        .await?;
-    set.text(0, "c")
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| Failure::permanent(format!("cannot count rows of {table}")))
+/// Runs `sql` (one statement or several separated by `;`); the first
+/// error of any of its result sets is the error.
+async fn run_all(api: &dyn NodeApi, sql: &str) -> Result<(), ClientError> {
+    for set in api.query(sql).await? {
+        if !set.error.is_empty() {
+            return Err(ClientError::Daemon {
+                status: 200,
+                message: set.error,
+            });
+        }
+    }
+    Ok(())
 }
 
-/// The copy on this node must hold as many rows as the source's before the
-/// source may be retired.
-async fn verify_row_count(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<(), Failure> {
-    let here = count_rows(api, table).await?;
-    let there = count_rows(&*api.for_node(source), table).await?;
-    if here == there {
-        Ok(())
-    } else {
-        Err(Failure {
-            message: format!("the new copy holds {here} rows while the one on {source} holds {there}; the copy is checked again"),
-            transient: true,
-        })
+/// What a copy of a shard holds: the row count and two order-independent
+/// checksums of the ids (their sum and the xor of a mix of each), read in
+/// id order a page at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Fingerprint {
+    rows: u64,
+    sum: u64,
+    mix: u64,
+}
+
+/// Ids read per request while fingerprinting a copy.
+const FINGERPRINT_PAGE: usize = 10_000;
+
+async fn fingerprint(api: &dyn NodeApi, table: &str) -> Result<Fingerprint, Failure> {
+    let mut print = Fingerprint::default();
+    let mut after: Option<u64> = None;
+    loop {
+        let filter = after
+            .map(|id| format!("WHERE id > {id} "))
+            .unwrap_or_default();
+        let set = api
+            .query_one(&format!(
+                "SELECT id FROM {table} {filter}ORDER BY id ASC LIMIT {FINGERPRINT_PAGE} \
+                 OPTION max_matches={FINGERPRINT_PAGE}"
+            ))
+            .await?;
+        let ids: Vec<u64> = (0..set.rows.len())
+            .filter_map(|i| set.text(i, "id")?.parse().ok())
+            .collect();
+        for &id in &ids {
+            print.rows += 1;
+            print.sum = print.sum.wrapping_add(id);
+            // splitmix64's finaliser: a different id changes the xor.
+            let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            print.mix ^= z ^ (z >> 31);
+        }
+        match ids.last() {
+            Some(&last) if ids.len() == FINGERPRINT_PAGE => after = Some(last),
+            _ => return Ok(print),
+        }
     }
+}
+
+/// How many times the two copies are compared within one attempt: while
+/// writes continue, both copies are in one replication cluster and agree
+/// once no write is between the two reads.
+const VERIFY_ROUNDS: usize = 10;
+
+/// The copy on this node must hold exactly the rows of the one on `source`
+/// (count and id checksums) before the source may be retired.
+async fn verify_copy(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<(), Failure> {
+    let there_api = api.for_node(source);
+    let mut last = (Fingerprint::default(), Fingerprint::default());
+    for round in 0..VERIFY_ROUNDS {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let here = fingerprint(api, table).await?;
+        let there = fingerprint(&*there_api, table).await?;
+        if here == there {
+            return Ok(());
+        }
+        last = (here, there);
+    }
+    Err(Failure {
+        message: format!(
+            "the new copy holds {} rows while the one on {source} holds {}; the copy is checked again",
+            last.0.rows, last.1.rows
+        ),
+        transient: true,
+    })
 }

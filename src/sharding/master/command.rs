@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::ids::TableName;
+use crate::ids::{ClusterName, NodeId, TableName};
 use crate::sharding::records::{GroupName, GroupRecord, PlacementRow, QueueRow, TableState};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,13 @@ pub enum Command {
     TableChanged,
     /// Something changed that the next step acts on: run it now.
     StepAgain,
+    /// Make the surviving members of an internal cluster a primary
+    /// component (`SET CLUSTER <c> GLOBAL 'pc.bootstrap' = 1` on `node`),
+    /// so writes to its shards work again.
+    Bootstrap {
+        node: NodeId,
+        cluster: ClusterName,
+    },
     Log(Event),
 }
 
@@ -68,6 +75,25 @@ pub enum Event {
     Refused {
         table: TableName,
         error: String,
+    },
+    /// Manticore's `Rebalancing due to inactive nodes: <ids>`.
+    RebalanceDueToInactive(String),
+    RebalanceStarted {
+        table: TableName,
+        group: GroupName,
+        reason: &'static str,
+        copies: u64,
+    },
+    /// Manticore's `Rebalancing completed for table <t>`.
+    RebalanceCompleted {
+        table: TableName,
+    },
+    /// Manticore's `Skipping rebalance for table <t>: …` and the like.
+    RebalanceSkipped(String),
+    Promoted {
+        cluster: ClusterName,
+        node: NodeId,
+        down: Vec<NodeId>,
     },
 }
 
@@ -129,6 +155,34 @@ impl fmt::Display for Event {
             }
             Event::Refused { table, error } => {
                 write!(f, "request for table {table} refused: {error}")
+            }
+            Event::RebalanceDueToInactive(line) | Event::RebalanceSkipped(line) => {
+                f.write_str(line)
+            }
+            Event::RebalanceStarted {
+                table,
+                group,
+                reason,
+                copies,
+            } => write!(
+                f,
+                "rebalancing table {table} ({reason}): group {group}, {copies} shard copies to make"
+            ),
+            Event::RebalanceCompleted { table } => {
+                write!(f, "Rebalancing completed for table {table}")
+            }
+            Event::Promoted {
+                cluster,
+                node,
+                down,
+            } => {
+                let down: Vec<&str> = down.iter().map(NodeId::as_str).collect();
+                write!(
+                    f,
+                    "made the surviving copies of replica set {cluster} writable again on {node} \
+                     (down: {})",
+                    down.join(", ")
+                )
             }
         }
     }

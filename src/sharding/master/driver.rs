@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::ids::NodeId;
+use crate::ids::{ClusterName, NodeId};
 use crate::sharding::clock::now_ms;
 use crate::sharding::config::RetryPolicy;
 use crate::sharding::daemon;
@@ -18,10 +18,11 @@ use crate::sharding::daemon::LocalNode;
 use crate::sharding::election::Role;
 use crate::sharding::master::command::Command;
 use crate::sharding::master::engine::{EngineConfig, MasterEngine};
-use crate::sharding::master::snapshot::{needs_planning, Snapshot};
+use crate::sharding::master::rebalance;
+use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::metadata::Metadata;
 use crate::sharding::node::NodeApi;
-use crate::sharding::records::{GroupStatus, QueueRow};
+use crate::sharding::records::{GroupStatus, PlacementRow, QueueRow};
 use crate::sharding::store::{MetaStore, StoreError};
 use crate::sharding::ticker::{Signals, Ticker};
 
@@ -74,7 +75,7 @@ async fn round(
 ) -> Result<(), StoreError> {
     let snapshot = load(store, api, me, &task.config.retry).await?;
     let commands = engine.step(&snapshot, &task.config);
-    apply(store, &task.signals, commands).await
+    apply(store, api, me, &task.signals, commands).await
 }
 
 /// Reads everything the engine decides from.
@@ -110,10 +111,11 @@ pub async fn load(
             failures.insert(id, f);
         }
     }
-    let placement = if tables.values().any(|s| needs_planning(s, &groups)) {
-        store.placement_rows(None).await?
-    } else {
-        Vec::new()
+    let placement = store.placement_rows(None).await?;
+    let registered = store.registrations().await?.into_keys().collect();
+    let cluster_status = match &members {
+        Some(m) => observe_degraded(api, me, &placement, &m.active).await,
+        None => BTreeMap::new(),
     };
     Ok(Snapshot {
         now: Instant::now(),
@@ -127,12 +129,57 @@ pub async fn load(
         aborting,
         failures,
         placement,
+        registered,
+        cluster_status,
     })
+}
+
+/// `cluster_<c>_status` on each surviving member of every internal cluster
+/// that lost members (what promotion decides from). A member that cannot be
+/// asked is left out.
+async fn observe_degraded(
+    api: &dyn NodeApi,
+    me: &NodeId,
+    placement: &[PlacementRow],
+    live: &BTreeSet<NodeId>,
+) -> BTreeMap<(ClusterName, NodeId), String> {
+    let mut out = BTreeMap::new();
+    for set in rebalance::degraded_sets(placement, live) {
+        for node in &set.survivors {
+            let remote;
+            let on: &dyn NodeApi = if node == me {
+                api
+            } else {
+                remote = api.for_node(node);
+                &*remote
+            };
+            if let Ok(Some(health)) = daemon::cluster_health(on, &set.cluster).await {
+                out.insert((set.cluster.clone(), node.clone()), health.status);
+            }
+        }
+    }
+    out
+}
+
+/// `SET CLUSTER <c> GLOBAL 'pc.bootstrap' = 1` on `node`. A failure is
+/// logged; the engine promotes again while the cluster stays non-primary.
+async fn bootstrap(api: &dyn NodeApi, me: &NodeId, node: &NodeId, cluster: &ClusterName) {
+    let sql = format!("SET CLUSTER {cluster} GLOBAL 'pc.bootstrap' = 1");
+    let result = if node == me {
+        api.query_one(&sql).await
+    } else {
+        api.for_node(node).query_one(&sql).await
+    };
+    if let Err(e) = result {
+        warn!(node = %node, cluster = %cluster, error = %e, "cannot make replica set writable");
+    }
 }
 
 /// Applies `commands` in order, stopping at the first that fails.
 pub async fn apply(
     store: &dyn MetaStore,
+    api: &dyn NodeApi,
+    me: &NodeId,
     signals: &Signals,
     commands: Vec<Command>,
 ) -> Result<(), StoreError> {
@@ -150,6 +197,7 @@ pub async fn apply(
             Command::WakeExecutors => signals.executor.notify_one(),
             Command::TableChanged => signals.table_changed.notify_waiters(),
             Command::StepAgain => signals.master.notify_one(),
+            Command::Bootstrap { node, cluster } => bootstrap(api, me, &node, &cluster).await,
             Command::Log(event) if event.is_warning() => warn!("{event}"),
             Command::Log(event) => info!("{event}"),
         }
@@ -184,6 +232,11 @@ mod tests {
                 max_backoff: Duration::from_millis(1),
             },
             retention: Duration::from_secs(600),
+            rebalance: crate::sharding::master::engine::RebalanceConfig {
+                delay: Duration::ZERO,
+                parallel: 2,
+                retry_after: Duration::from_secs(30),
+            },
         };
         store
             .put_lease(&Lease {
@@ -216,7 +269,7 @@ mod tests {
             config: &EngineConfig,
         ) {
             let snapshot = load(store, node, me, &config.retry).await.unwrap();
-            apply(store, signals, engine.step(&snapshot, config))
+            apply(store, node, me, signals, engine.step(&snapshot, config))
                 .await
                 .unwrap();
         }

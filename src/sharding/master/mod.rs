@@ -13,6 +13,7 @@ mod encode;
 pub mod engine;
 pub mod plan;
 pub mod progress;
+pub mod rebalance;
 pub mod snapshot;
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::ids::{NodeId, TableName};
+use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::{self, Step, TableDdl};
-use crate::sharding::records::placement::{clusters_in_use, placement_of, rows_of};
+use crate::sharding::records::placement::{placement_of, rows_of};
 use crate::sharding::records::{OpRequest, PlacementRow, TableState};
 
 /// A planned operation: its steps, the nodes involved, and (CREATE) the
@@ -26,7 +26,7 @@ pub fn create(
     table: &TableName,
     state: &TableState,
     request: &OpRequest,
-    placement_rows: &[PlacementRow],
+    existing_clusters: &BTreeSet<ClusterName>,
 ) -> Result<Planned, String> {
     let nodes: Vec<NodeId> = live.iter().cloned().collect();
     if (request.rf as usize) > nodes.len() {
@@ -43,13 +43,7 @@ pub fn create(
         columns: (!state.structure.is_empty()).then(|| state.structure.clone()),
         extra: state.extra.clone(),
     };
-    let others: Vec<PlacementRow> = placement_rows
-        .iter()
-        .filter(|r| r.table != *table)
-        .cloned()
-        .collect();
-    let steps =
-        placement::create_steps_with_existing(&ddl, &placement, &nodes, &clusters_in_use(&others));
+    let steps = placement::create_steps_with_existing(&ddl, &placement, &nodes, existing_clusters);
     Ok(Planned {
         steps,
         placement: Some(rows_of(&request.scope, table, &placement, &nodes)),
@@ -57,18 +51,16 @@ pub fn create(
     })
 }
 
-/// The DROP of `table`: from its committed placement; when that is lost,
-/// whatever the live nodes may hold.
+/// The DROP of `table` from its committed placement `mine`; when that is
+/// lost, whatever the live nodes may hold. Clusters in `in_use_elsewhere`
+/// are kept.
 pub fn drop(
     live: &BTreeSet<NodeId>,
     table: &TableName,
-    placement_rows: &[PlacementRow],
+    mine: &[PlacementRow],
+    in_use_elsewhere: &BTreeSet<ClusterName>,
 ) -> Result<Planned, String> {
-    let (mine, others): (Vec<PlacementRow>, Vec<PlacementRow>) = placement_rows
-        .iter()
-        .cloned()
-        .partition(|r| r.table == *table);
-    let placement = placement_of(&mine).map_err(|e| {
+    let placement = placement_of(mine).map_err(|e| {
         format!(
             "table '{table}': its placement metadata is damaged ({e}); drop its wrappers and shards \
              with OPTION force=1 on every node"
@@ -79,7 +71,7 @@ pub fn drop(
         nodes = live.clone();
     }
     let nodes: Vec<NodeId> = nodes.into_iter().collect();
-    let steps = placement::drop_steps(table, &placement, &nodes, &clusters_in_use(&others));
+    let steps = placement::drop_steps(table, &placement, &nodes, in_use_elsewhere);
     Ok(Planned {
         steps,
         nodes,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use crate::ids::{NodeId, TableName};
+use crate::ids::{ClusterName, NodeId, TableName};
 use crate::sharding::records::{
     GroupName, GroupRecord, Lease, PlacementRow, QueueRow, RowFailure, Scope, TableState,
     TableStatus,
@@ -31,9 +31,14 @@ pub struct Snapshot {
     pub aborting: BTreeMap<GroupName, Vec<QueueRow>>,
     /// Why rows that failed for good failed.
     pub failures: BTreeMap<u64, RowFailure>,
-    /// The committed placement of every table; read only when a request
-    /// waits to be planned ([`needs_planning`]).
+    /// The committed placement of every table.
     pub placement: Vec<PlacementRow>,
+    /// Nodes whose shardbuddy registered (`node:<id>`): only they can run
+    /// queue rows.
+    pub registered: BTreeSet<NodeId>,
+    /// `cluster_<c>_status` of internal clusters that lost members, as each
+    /// of their surviving members reports it.
+    pub cluster_status: BTreeMap<(ClusterName, NodeId), String>,
 }
 
 impl Snapshot {
@@ -52,6 +57,25 @@ impl Snapshot {
     /// Groups of the unfinished rows.
     pub fn groups_with_rows(&self) -> impl Iterator<Item = &GroupName> {
         self.unfinished.keys()
+    }
+
+    /// The committed placement rows of `table`.
+    pub fn placement_of(&self, table: &TableName) -> Vec<PlacementRow> {
+        self.placement
+            .iter()
+            .filter(|r| r.table == *table)
+            .cloned()
+            .collect()
+    }
+
+    /// Groups of `table` that are not finished.
+    pub fn open_groups_of<'a>(
+        &'a self,
+        table: &'a TableName,
+    ) -> impl Iterator<Item = (&'a GroupName, &'a GroupRecord)> {
+        self.groups
+            .iter()
+            .filter(move |(_, g)| g.table == *table && !g.status.is_final())
     }
 }
 

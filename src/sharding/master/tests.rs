@@ -27,6 +27,11 @@ const CONFIG: EngineConfig = EngineConfig {
         max_backoff: Duration::from_millis(10),
     },
     retention: Duration::from_secs(600),
+    rebalance: crate::sharding::master::engine::RebalanceConfig {
+        delay: Duration::ZERO,
+        parallel: 2,
+        retry_after: Duration::from_secs(30),
+    },
 };
 
 fn id(s: &str) -> NodeId {
@@ -50,7 +55,10 @@ struct World {
     rows: BTreeMap<u64, QueueRow>,
     failures: BTreeMap<u64, RowFailure>,
     placement: Vec<PlacementRow>,
+    registered: BTreeSet<NodeId>,
+    cluster_status: BTreeMap<(ClusterName, NodeId), String>,
     woken: Vec<&'static str>,
+    bootstrapped: Vec<(NodeId, ClusterName)>,
 }
 
 impl World {
@@ -76,7 +84,10 @@ impl World {
             rows: BTreeMap::new(),
             failures: BTreeMap::new(),
             placement: Vec::new(),
+            registered: live.iter().map(|n| id(n)).collect(),
+            cluster_status: BTreeMap::new(),
             woken: Vec::new(),
+            bootstrapped: Vec::new(),
         }
     }
 
@@ -127,6 +138,8 @@ impl World {
             aborting,
             failures: self.failures.clone(),
             placement: self.placement.clone(),
+            registered: self.registered.clone(),
+            cluster_status: self.cluster_status.clone(),
         }
     }
 
@@ -163,6 +176,7 @@ impl World {
             Command::WakeExecutors => self.woken.push("executors"),
             Command::TableChanged => self.woken.push("waiters"),
             Command::StepAgain => self.woken.push("master"),
+            Command::Bootstrap { node, cluster } => self.bootstrapped.push((node, cluster)),
             Command::Log(_) => {}
         }
     }

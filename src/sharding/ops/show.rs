@@ -60,6 +60,30 @@ async fn pending_shards(
         .collect())
 }
 
+/// The target holders of every shard a running (not yet settled)
+/// rebalance changes.
+async fn copies_being_built(
+    store: &dyn MetaStore,
+) -> Result<BTreeMap<(TableName, u32), Vec<NodeId>>, OpError> {
+    let mut out: BTreeMap<(TableName, u32), Vec<NodeId>> = BTreeMap::new();
+    for group in store.groups().await?.into_values() {
+        let Some(plan) = group.rebalance.as_ref().filter(|p| !p.settled) else {
+            continue;
+        };
+        if group.status.is_final() {
+            continue;
+        }
+        for (node, shards) in &plan.target {
+            for shard in shards {
+                out.entry((group.table.clone(), *shard))
+                    .or_default()
+                    .push(node.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn status_columns() -> Vec<Column> {
     [
         ("table", ColumnType::String),
@@ -111,6 +135,7 @@ pub async fn status(
             entry.1.push(row.node.clone());
         }
     }
+    let building = copies_being_built(&*store).await?;
     for ((table, shard), (cluster, mut holders)) in shards {
         holders.sort();
         let down = inactive.get(&cluster).cloned().unwrap_or_default();
@@ -132,17 +157,27 @@ pub async fn status(
             "broken"
         };
         let replication_cluster = placement::internal_cluster_name(&holders);
-        for node in &holders {
+        let mut push = |node: &NodeId, status: &str, replication: &str| {
             out.push_row(vec![
                 json!(table.as_str()),
                 json!(shard),
                 json!(node.as_str()),
-                json!(status_of(node)),
+                json!(status),
                 json!(cluster.to_string()),
-                json!(replication_cluster.as_str()),
+                json!(replication),
                 json!(holders.len()),
                 json!(rf_status),
             ]);
+        };
+        for node in &holders {
+            push(node, status_of(node), replication_cluster.as_str());
+        }
+        // Copies a running rebalance is making, in their new replica set.
+        if let Some(target) = building.get(&(table.clone(), shard)) {
+            let new_cluster = placement::internal_cluster_name(target);
+            for node in target.iter().filter(|n| !holders.contains(n)) {
+                push(node, "pending", new_cluster.as_str());
+            }
         }
     }
     Ok(vec![out])

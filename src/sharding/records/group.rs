@@ -25,6 +25,7 @@ impl GroupName {
         let prefix = match kind {
             GroupKind::Create => "shard_create",
             GroupKind::Drop => "shard_drop",
+            GroupKind::Rebalance => "rebalance",
             GroupKind::Rollback => "rollback",
         };
         Self(format!("{prefix}_{table}_{first_id:x}"))
@@ -103,6 +104,8 @@ impl GroupStatus {
 pub enum GroupKind {
     Create,
     Drop,
+    /// Moves a table's shard copies to a new placement.
+    Rebalance,
     /// Undoes the processed steps of another group, in reverse order.
     Rollback,
 }
@@ -133,6 +136,27 @@ pub struct GroupRecord {
     /// Wall clock when it reached a final status, for people to read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<i64>,
+    /// A rebalance's plan: where it leads and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceRecord>,
+}
+
+/// What a rebalance group carries beyond its rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceRecord {
+    /// The placement it leads to: each node with its shards (nodes that keep
+    /// only the wrapper have none).
+    pub target: Vec<(NodeId, Vec<u32>)>,
+    /// Why it runs: `node lost`, `node added`, `nodes returned`, ….
+    pub reason: String,
+    /// Nodes that were down when it was planned: their steps run when they
+    /// return and hold nothing else up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<NodeId>,
+    /// Every step on the other nodes is done and the target placement is
+    /// committed; only the deferred nodes' steps may remain.
+    #[serde(default)]
+    pub settled: bool,
 }
 
 impl GroupRecord {
@@ -155,6 +179,7 @@ impl GroupRecord {
             undoes: None,
             error: None,
             finished_at_ms: None,
+            rebalance: None,
         }
     }
 
@@ -203,6 +228,27 @@ impl GroupRecord {
         )?
         .finished_at_ms = Some(now_ms);
         Ok(())
+    }
+
+    /// A committed rebalance whose steps on live nodes are all done: its
+    /// placement takes effect; deferred steps may still run.
+    pub fn settle(&mut self) -> Result<(), TransitionError> {
+        match (&mut self.rebalance, self.status) {
+            (Some(r), GroupStatus::Committed) if !r.settled => {
+                r.settled = true;
+                Ok(())
+            }
+            _ => Err(TransitionError {
+                record: "operation group",
+                from: self.status.name().to_string(),
+                to: "settled",
+            }),
+        }
+    }
+
+    /// Whether it is a rebalance whose placement has taken effect.
+    pub fn is_settled(&self) -> bool {
+        self.rebalance.as_ref().is_some_and(|r| r.settled)
     }
 
     /// Written by a master that had already lost the lease: never runs.

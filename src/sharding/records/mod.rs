@@ -30,7 +30,7 @@ pub mod queue;
 pub mod table;
 
 pub use failure::RowFailure;
-pub use group::{GroupKind, GroupName, GroupRecord, GroupStatus};
+pub use group::{GroupKind, GroupName, GroupRecord, GroupStatus, RebalanceRecord};
 pub use lease::{Lease, Registration};
 pub use placement::PlacementRow;
 pub use queue::{epoch_of, queue_id, seq_of, QueueRow, QueueStatus, SEQ_BITS};
@@ -70,6 +70,7 @@ pub enum StateKey {
 impl StateKey {
     pub const TABLE_PREFIX: &'static str = "table:";
     pub const GROUP_PREFIX: &'static str = "group:";
+    pub const NODE_PREFIX: &'static str = "node:";
 
     pub fn render(&self) -> String {
         match self {
@@ -77,7 +78,7 @@ impl StateKey {
             StateKey::ClusterHash => "cluster_hash".into(),
             StateKey::Master => "master".into(),
             StateKey::MasterLease => "master_lease".into(),
-            StateKey::Node(id) => format!("node:{id}"),
+            StateKey::Node(id) => format!("{}{id}", Self::NODE_PREFIX),
             StateKey::Table(t) => format!("{}{t}", Self::TABLE_PREFIX),
             StateKey::Group(g) => format!("{}{g}", Self::GROUP_PREFIX),
             StateKey::RowError(id) => format!("row_error:{id}"),

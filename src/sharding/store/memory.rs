@@ -89,6 +89,10 @@ impl MetaStore for MemStore {
         Ok(())
     }
 
+    async fn registrations(&self) -> Result<BTreeMap<NodeId, Registration>> {
+        Ok(self.with(|c| c.registrations.clone()))
+    }
+
     async fn table(&self, table: &TableName) -> Result<Option<TableState>> {
         Ok(self.with(|c| c.tables.get(table).cloned()))
     }

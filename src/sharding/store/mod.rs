@@ -73,6 +73,8 @@ pub trait MetaStore: Send + Sync {
     /// Buddy's plain `master` key, kept for people and PHP tools.
     async fn put_master(&self, node: &NodeId) -> Result<()>;
     async fn put_registration(&self, node: &NodeId, registration: &Registration) -> Result<()>;
+    /// Every registered node.
+    async fn registrations(&self) -> Result<BTreeMap<NodeId, Registration>>;
 
     // ---- tables and groups -------------------------------------------------------
 

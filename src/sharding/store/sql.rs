@@ -299,6 +299,15 @@ impl MetaStore for SqlStore {
         self.put(&StateKey::Node(node.clone()), registration).await
     }
 
+    async fn registrations(&self) -> Result<BTreeMap<NodeId, Registration>> {
+        Ok(self
+            .list_as::<Registration>(StateKey::NODE_PREFIX)
+            .await?
+            .into_iter()
+            .map(|(node, r)| (NodeId::new(node), r))
+            .collect())
+    }
+
     async fn table(&self, table: &TableName) -> Result<Option<TableState>> {
         self.get_as(&StateKey::Table(table.clone())).await
     }

@@ -15,24 +15,27 @@
 //!    every group it owns, discards groups of stale masters, and purges
 //!    finished groups after the retention period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use crate::ids::{NodeId, TableName};
-use crate::placement::{Action, Ddl};
+use crate::ids::{ClusterName, NodeId, TableName};
+use crate::placement::{Action, Ddl, Step};
 use crate::protocol::ResultSet;
 use crate::sharding::config::RetryPolicy;
 use crate::sharding::master::command::{Command, Event};
 use crate::sharding::master::encode::encode_steps;
 use crate::sharding::master::plan::{self, Planned};
 use crate::sharding::master::progress::{self, Progress};
+use crate::sharding::master::rebalance::Neighbours;
 use crate::sharding::master::snapshot::{needs_planning, Snapshot};
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
-    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, Scope,
-    TableState, TableStatus,
+    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind,
+    PlacementRow, QueueRow, Scope, TableState, TableStatus,
 };
 use crate::sharding::wording;
+
+mod rebalancing;
 
 /// What the engine's decisions depend on besides the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,19 @@ pub struct EngineConfig {
     /// Finished groups are purged this long after this master saw them
     /// finished.
     pub retention: Duration,
+    pub rebalance: RebalanceConfig,
+}
+
+/// When rebalances start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebalanceConfig {
+    /// How long a lost node must stay lost before its tables are rebalanced
+    /// (Elasticsearch's `delayed_timeout`); zero reacts at once.
+    pub delay: Duration,
+    /// Tables rebalanced at the same time.
+    pub parallel: usize,
+    /// How long after a failed rebalance of a table the next one may start.
+    pub retry_after: Duration,
 }
 
 /// One term of office of the master.
@@ -56,6 +72,15 @@ pub struct MasterEngine {
     groups_seen: BTreeMap<GroupName, Instant>,
     /// When this office first saw each group finished.
     finished_seen: BTreeMap<GroupName, Instant>,
+    /// The last skip reason logged per table (logged again only when it
+    /// changes).
+    skips: BTreeMap<TableName, String>,
+    /// When a rebalance of each table last failed.
+    rebalance_failed: BTreeMap<TableName, Instant>,
+    /// Per table, the inactive holders last seen and since when.
+    losses: BTreeMap<TableName, (Vec<NodeId>, Instant)>,
+    /// When each internal cluster was last promoted.
+    promoted: BTreeMap<ClusterName, Instant>,
 }
 
 impl MasterEngine {
@@ -75,6 +100,10 @@ impl MasterEngine {
             requests_seen: BTreeMap::new(),
             groups_seen: BTreeMap::new(),
             finished_seen: BTreeMap::new(),
+            skips: BTreeMap::new(),
+            rebalance_failed: BTreeMap::new(),
+            losses: BTreeMap::new(),
+            promoted: BTreeMap::new(),
         }
     }
 
@@ -124,6 +153,8 @@ impl MasterEngine {
                 discard_stale(snap, name, rec, &mut out);
             }
         }
+        self.promote(snap, &mut out);
+        self.rebalance(snap, config, &mut out);
         self.purge(snap, config, &mut out);
         out
     }
@@ -176,6 +207,11 @@ impl MasterEngine {
         state: &TableState,
         out: &mut Vec<Command>,
     ) {
+        // A request waits while another operation on its table (a
+        // rebalance, or the steps it left for a node that was down) runs.
+        if snap.open_groups_of(table).next().is_some() {
+            return;
+        }
         let mut state = state.clone();
         if state.status == TableStatus::Processing {
             // Its master stopped between the table state and the commit (its
@@ -201,9 +237,10 @@ impl MasterEngine {
             return refuse(table, state, msg, out);
         }
         let live = snap.live();
+        let clusters = clusters_elsewhere(snap, table);
         let planned = match state.kind {
-            OpKind::Create => plan::create(&live, table, &state, &request, &snap.placement),
-            OpKind::Drop => plan::drop(&live, table, &snap.placement),
+            OpKind::Create => plan::create(&live, table, &state, &request, &clusters),
+            OpKind::Drop => plan::drop(&live, table, &snap.placement_of(table), &clusters),
         };
         match planned {
             Ok(planned) => self.enqueue(snap, table, state, planned, out),
@@ -228,13 +265,7 @@ impl MasterEngine {
         };
         let first = self.next_id();
         let group = GroupName::new(kind, table, first);
-        let mut first_id = Some(first);
-        let rows = encode_steps(
-            &planned.steps,
-            &group,
-            || first_id.take().unwrap_or_else(|| self.next_id()),
-            snap.now_ms,
-        );
+        let rows = enqueue_group(self, &group, first, &planned.steps, snap.now_ms);
         let mut record = GroupRecord::committed(kind, table, self.epoch, &self.me, snap.now_ms);
         if kind == GroupKind::Create {
             record.timeout_ms = state.request.as_ref().map(|r| r.timeout_ms);
@@ -283,6 +314,9 @@ impl MasterEngine {
         out: &mut Vec<Command>,
     ) {
         match rec.status {
+            GroupStatus::Committed if rec.kind == GroupKind::Rebalance => {
+                self.rebalance_progress(snap, config, name, rec, out)
+            }
             GroupStatus::Committed => self.progress(snap, config, name, rec, out),
             GroupStatus::Aborting => self.plan_rollback(snap, name, rec, out),
             GroupStatus::RollingBack => rollback_progress(snap, config, name, rec, out),
@@ -408,6 +442,7 @@ fn statement(kind: GroupKind) -> &'static str {
     match kind {
         GroupKind::Create => "CREATE TABLE",
         GroupKind::Drop => "DROP TABLE",
+        GroupKind::Rebalance => "the rebalance",
         GroupKind::Rollback => "the rollback",
     }
 }
@@ -426,6 +461,47 @@ fn wrong_scope(kind: OpKind, table: &TableName, bound: &Scope) -> String {
             format!("sharded tables of this node are local, not in a cluster: use {verb} {table}")
         }
     }
+}
+
+/// The internal clusters that tables other than `table` use and keep using:
+/// committed placement and the targets of running rebalances, but not the
+/// tables being dropped (their clusters may be deleted before this table's
+/// steps run, so a CREATE makes them anew, after the DROP in every node's
+/// queue).
+fn clusters_elsewhere(snap: &Snapshot, table: &TableName) -> BTreeSet<ClusterName> {
+    let dropping = |t: &TableName| {
+        snap.open_groups_of(t)
+            .any(|(_, g)| g.kind == GroupKind::Drop)
+            || snap
+                .tables
+                .get(t)
+                .is_some_and(|s| s.kind == OpKind::Drop && s.in_flight())
+    };
+    let kept: Vec<PlacementRow> = snap
+        .placement
+        .iter()
+        .filter(|r| r.table != *table && !dropping(&r.table))
+        .cloned()
+        .collect();
+    Neighbours::of(table, &kept, &rebalancing::running_targets(snap)).in_use
+}
+
+/// The rows of `steps` for `group`, the first with the id `first` (already
+/// taken, as the group's name carries it).
+fn enqueue_group(
+    engine: &mut MasterEngine,
+    group: &GroupName,
+    first: u64,
+    steps: &[Step],
+    now_ms: i64,
+) -> Vec<QueueRow> {
+    let mut first_id = Some(first);
+    encode_steps(
+        steps,
+        group,
+        || first_id.take().unwrap_or_else(|| engine.next_id()),
+        now_ms,
+    )
 }
 
 fn undone(executed: bool, success: bool) -> RollbackOutcome {

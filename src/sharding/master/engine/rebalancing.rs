@@ -1,0 +1,310 @@
+//! The engine's rebalancing: promoting replica sets that lost their
+//! majority, starting rebalances, and following them to the new placement.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{abort, enqueue_group, MasterEngine};
+use crate::ids::{NodeId, TableName};
+use crate::sharding::master::command::{Command, Event};
+use crate::sharding::master::engine::EngineConfig;
+use crate::sharding::master::rebalance::{self, Neighbours, Planned, Verdict};
+use crate::sharding::master::snapshot::Snapshot;
+use crate::sharding::records::placement::rows_of;
+use crate::sharding::records::{
+    GroupKind, GroupName, GroupRecord, PlacementRow, RebalanceRecord, TableStatus,
+};
+
+/// How soon an internal cluster is promoted again when it is still seen
+/// non-primary (the statement may still be on its way).
+const PROMOTE_AGAIN_AFTER: Duration = Duration::from_secs(2);
+
+impl MasterEngine {
+    /// Makes the surviving copies of replica sets that lost their majority
+    /// writable again, as soon as a survivor reports `non-primary`: before
+    /// any copying starts. Only where the members that are down cannot be a
+    /// majority of the set by themselves, so at most one side ever accepts
+    /// writes.
+    pub(super) fn promote(&mut self, snap: &Snapshot, out: &mut Vec<Command>) {
+        let Some(members) = snap.members.as_ref().filter(|m| m.primary) else {
+            return;
+        };
+        for set in rebalance::degraded_sets(&snap.placement, &members.active) {
+            if !set.may_promote() {
+                continue;
+            }
+            let non_primary = set.survivors.iter().find(|n| {
+                snap.cluster_status
+                    .get(&(set.cluster.clone(), (*n).clone()))
+                    .is_some_and(|s| s == "non-primary")
+            });
+            let Some(node) = non_primary else {
+                continue;
+            };
+            let recent = self
+                .promoted
+                .get(&set.cluster)
+                .is_some_and(|at| snap.now.duration_since(*at) < PROMOTE_AGAIN_AFTER);
+            if recent {
+                continue;
+            }
+            self.promoted.insert(set.cluster.clone(), snap.now);
+            out.push(Command::Bootstrap {
+                node: node.clone(),
+                cluster: set.cluster.clone(),
+            });
+            out.push(Command::Log(Event::Promoted {
+                cluster: set.cluster,
+                node: node.clone(),
+                down: set.down,
+            }));
+        }
+    }
+
+    /// Starts rebalances of the tables whose placement does not fit the
+    /// membership, one per table, up to the configured number at a time.
+    pub(super) fn rebalance(
+        &mut self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(members) = snap.members.as_ref().filter(|m| m.primary) else {
+            return;
+        };
+        if snap.scope.cluster().is_none() {
+            return;
+        }
+        let running = snap
+            .groups
+            .values()
+            .filter(|g| g.kind == GroupKind::Rebalance && !g.status.is_final() && !g.is_settled())
+            .count();
+        let mut room = config.rebalance.parallel.saturating_sub(running);
+        let targets = running_targets(snap);
+        for table in snap
+            .placement
+            .iter()
+            .map(|r| &r.table)
+            .collect::<BTreeSet<_>>()
+        {
+            if room == 0 {
+                break;
+            }
+            let Some(state) = snap.tables.get(table) else {
+                continue;
+            };
+            if state.status != TableStatus::Done || self.busy(snap, config, table) {
+                continue;
+            }
+            let rows = snap.placement_of(table);
+            let neighbours = Neighbours::of(table, &snap.placement, &targets);
+            match rebalance::consider(table, state, &rows, members, &snap.registered, &neighbours) {
+                Verdict::Balanced => {
+                    self.skips.remove(table);
+                    self.losses.remove(table);
+                }
+                Verdict::Skip(why) => {
+                    if self.skips.get(table) != Some(&why) {
+                        self.skips.insert(table.clone(), why.clone());
+                        out.push(Command::Log(Event::RebalanceSkipped(why)));
+                    }
+                }
+                Verdict::Rebalance(planned) => {
+                    if self.delayed(snap, config, table, &planned) {
+                        continue;
+                    }
+                    self.skips.remove(table);
+                    self.start_rebalance(snap, table, &rows, *planned, out);
+                    room -= 1;
+                }
+            }
+        }
+    }
+
+    /// Whether `table` has an operation under way, or failed to rebalance
+    /// too recently.
+    fn busy(&self, snap: &Snapshot, config: &EngineConfig, table: &TableName) -> bool {
+        let open = snap
+            .open_groups_of(table)
+            .any(|(_, g)| !(g.kind == GroupKind::Rebalance && g.is_settled()));
+        let failed_recently = self
+            .rebalance_failed
+            .get(table)
+            .is_some_and(|at| snap.now.duration_since(*at) < config.rebalance.retry_after);
+        open || failed_recently
+    }
+
+    /// A loss is acted on only once it has lasted the configured delay.
+    fn delayed(
+        &mut self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        table: &TableName,
+        planned: &Planned,
+    ) -> bool {
+        if planned.inactive.is_empty() {
+            self.losses.remove(table);
+            return false;
+        }
+        let since = match self.losses.get(table) {
+            Some((inactive, since)) if *inactive == planned.inactive => *since,
+            _ => {
+                self.losses
+                    .insert(table.clone(), (planned.inactive.clone(), snap.now));
+                snap.now
+            }
+        };
+        snap.now.duration_since(since) < config.rebalance.delay
+    }
+
+    fn start_rebalance(
+        &mut self,
+        snap: &Snapshot,
+        table: &TableName,
+        rows: &[PlacementRow],
+        planned: Planned,
+        out: &mut Vec<Command>,
+    ) {
+        let scope = rows
+            .first()
+            .map(|r| r.scope.clone())
+            .unwrap_or_else(|| snap.scope.clone());
+        // Every node that holds or will hold the wrapper keeps a row, with
+        // no shards where it holds none: a later DROP removes its wrapper.
+        let mut nodes: BTreeSet<NodeId> = planned.target.nodes();
+        nodes.extend(rows.iter().map(|r| r.node.clone()));
+        nodes.extend(planned.steps.iter().map(|s| s.node.clone()));
+        let nodes: Vec<NodeId> = nodes.into_iter().collect();
+        let target = rows_of(&scope, table, &planned.target, &nodes)
+            .into_iter()
+            .map(|r| (r.node, r.shards))
+            .collect();
+        if !planned.inactive.is_empty() {
+            out.push(Command::Log(Event::RebalanceDueToInactive(
+                rebalance::inactive_line(&planned.inactive),
+            )));
+        }
+        let first = self.next_id();
+        let group = GroupName::new(GroupKind::Rebalance, table, first);
+        let mut record = GroupRecord::committed(
+            GroupKind::Rebalance,
+            table,
+            self.epoch,
+            &self.me,
+            snap.now_ms,
+        );
+        record.rebalance = Some(RebalanceRecord {
+            target,
+            reason: planned.reason.to_string(),
+            deferred: planned.deferred.clone(),
+            settled: false,
+        });
+        let rows = enqueue_group(&mut *self, &group, first, &planned.steps, snap.now_ms);
+        out.push(Command::Enqueue(rows));
+        out.push(Command::PutGroup(group.clone(), record));
+        out.push(Command::WakeExecutors);
+        out.push(Command::Log(Event::RebalanceStarted {
+            table: table.clone(),
+            group: group.clone(),
+            reason: planned.reason,
+            copies: planned.copies,
+        }));
+        self.groups_seen.insert(group, snap.now);
+    }
+
+    /// Follows a committed rebalance: aborted when a step failed for good or
+    /// a node it needs left; settled (its placement committed) once every
+    /// step outside the deferred nodes is done; done when those are too.
+    pub(super) fn rebalance_progress(
+        &mut self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        name: &GroupName,
+        rec: &GroupRecord,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(plan) = &rec.rebalance else {
+            return;
+        };
+        let table = &rec.table;
+        let unfinished = snap.unfinished(name);
+        let live = snap.live();
+        let deferred: BTreeSet<&NodeId> = plan.deferred.iter().collect();
+        let failed = unfinished.iter().find(|r| config.retry.is_final(r));
+        let left = unfinished
+            .iter()
+            .find(|r| !deferred.contains(&r.node) && !live.contains(&r.node));
+        let error = match (failed, left) {
+            (Some(row), _) => Some(format!(
+                "table '{table}': rebalance failed on node {}: {}",
+                row.node,
+                snap.failures.get(&row.id).map_or_else(
+                    || "a step failed without a recorded reason".to_string(),
+                    |f| crate::sharding::wording::daemon_error(&f.error)
+                )
+            )),
+            (None, Some(row)) if !plan.settled => Some(format!(
+                "table '{table}': node {} left during the rebalance; it is undone and planned again",
+                row.node
+            )),
+            _ => None,
+        };
+        if let Some(error) = error {
+            self.rebalance_failed.insert(table.clone(), snap.now);
+            return abort(name, rec, error, out);
+        }
+        let pending_here = unfinished.iter().any(|r| !deferred.contains(&r.node));
+        if !plan.settled && !pending_here {
+            let mut settled = rec.clone();
+            if settled.settle().is_err() {
+                return;
+            }
+            let scope = snap
+                .placement_of(table)
+                .first()
+                .map(|r| r.scope.clone())
+                .unwrap_or_else(|| snap.scope.clone());
+            let rows = plan
+                .target
+                .iter()
+                .map(|(node, shards)| PlacementRow {
+                    scope: scope.clone(),
+                    node: node.clone(),
+                    table: table.clone(),
+                    shards: shards.clone(),
+                })
+                .collect();
+            out.push(Command::PutGroup(name.clone(), settled));
+            out.push(Command::ReplacePlacement(table.clone(), rows));
+            out.push(Command::Log(Event::RebalanceCompleted {
+                table: table.clone(),
+            }));
+            out.push(Command::StepAgain);
+            return;
+        }
+        if plan.settled && unfinished.is_empty() {
+            let mut done = rec.clone();
+            if done.complete(snap.now_ms).is_ok() {
+                out.push(Command::PutGroup(name.clone(), done));
+            }
+        }
+    }
+}
+
+/// The target placements of rebalances that are under way.
+pub(super) fn running_targets(snap: &Snapshot) -> Vec<PlacementRow> {
+    snap.groups
+        .values()
+        .filter(|g| !g.status.is_final())
+        .filter_map(|g| Some((g, g.rebalance.as_ref()?)))
+        .flat_map(|(g, plan)| {
+            plan.target.iter().map(|(node, shards)| PlacementRow {
+                scope: snap.scope.clone(),
+                node: node.clone(),
+                table: g.table.clone(),
+                shards: shards.clone(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,277 @@
+//! When the master rebalances a table, and which replica sets it promotes.
+//! Pure: the engine calls these with what the snapshot holds.
+//!
+//! A table is rebalanced when its committed placement does not fit the live
+//! membership: a holder is down (RF ≥ 2: its copies are rebuilt on the
+//! survivors), or a registered node holds nothing of it (copies move or are
+//! added there), or a returned node is below its share. The planner
+//! (`placement::plan_rebalance`) makes the fewest copies that reach a
+//! balanced placement; `placement::rebalance_steps` turns that into steps
+//! that copy, verify, switch routing and only then retire.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ids::{ClusterName, NodeId, TableName};
+use crate::placement::{
+    self, internal_cluster_name, Model, NodeSpec, NodeState, Placement, Step, StepContext,
+    TableDdl, TableModel,
+};
+use crate::sharding::records::placement::{clusters_in_use, placement_of};
+use crate::sharding::records::{PlacementRow, TableState};
+use crate::sharding::topology::Membership;
+
+/// What to do about one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its placement fits the membership.
+    Balanced,
+    /// It should change but cannot now; the text says why (Manticore's log
+    /// lines where there is one).
+    Skip(String),
+    Rebalance(Box<Planned>),
+}
+
+/// A rebalance ready to be enqueued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub steps: Vec<Step>,
+    pub target: Placement,
+    /// Nodes the plan involves that are down: their steps wait for them.
+    pub deferred: Vec<NodeId>,
+    /// The inactive holders that caused it, if any.
+    pub inactive: Vec<NodeId>,
+    pub reason: &'static str,
+    pub copies: u64,
+}
+
+/// What the other tables and groups mean for this table's plan.
+#[derive(Debug, Clone, Default)]
+pub struct Neighbours {
+    /// Internal clusters other tables use now.
+    pub existing: BTreeSet<ClusterName>,
+    /// Internal clusters other tables use now or after their own running
+    /// rebalances: never deleted by this one.
+    pub in_use: BTreeSet<ClusterName>,
+}
+
+impl Neighbours {
+    /// From the committed placement of all tables and the targets of running
+    /// rebalances, seen from `table`.
+    pub fn of(table: &TableName, rows: &[PlacementRow], targets: &[PlacementRow]) -> Self {
+        let others: Vec<PlacementRow> =
+            rows.iter().filter(|r| r.table != *table).cloned().collect();
+        let existing = clusters_in_use(&others);
+        let mut in_use = existing.clone();
+        let pending: Vec<PlacementRow> = targets
+            .iter()
+            .filter(|r| r.table != *table)
+            .cloned()
+            .collect();
+        in_use.extend(clusters_in_use(&pending));
+        Self { existing, in_use }
+    }
+}
+
+/// The node states the planner works with: live registered nodes accept
+/// shards (those holding nothing of this table are `new`), nodes that are
+/// down (holders, or members the cluster remembers) are `inactive`. A live
+/// node whose shardbuddy never registered cannot run steps and is left out
+/// unless it already holds copies.
+fn node_states(
+    current: &Placement,
+    members: &Membership,
+    registered: &BTreeSet<NodeId>,
+) -> BTreeMap<NodeId, NodeState> {
+    let holders = current.nodes();
+    let mut states = BTreeMap::new();
+    for node in members.all.iter().chain(&members.active).chain(&holders) {
+        let state = if !members.active.contains(node) {
+            NodeState::Inactive
+        } else if holders.contains(node) {
+            NodeState::Active
+        } else if registered.contains(node) {
+            NodeState::New
+        } else {
+            continue;
+        };
+        states.insert(node.clone(), state);
+    }
+    states
+}
+
+/// Decides about `table`, whose committed placement is `rows`.
+pub fn consider(
+    table: &TableName,
+    state: &TableState,
+    rows: &[PlacementRow],
+    members: &Membership,
+    registered: &BTreeSet<NodeId>,
+    neighbours: &Neighbours,
+) -> Verdict {
+    let Ok(current) = placement_of(rows) else {
+        return Verdict::Skip(format!(
+            "Skipping rebalance for table {table}: its placement metadata cannot be read"
+        ));
+    };
+    let states = node_states(&current, members, registered);
+    let inactive: Vec<NodeId> = current
+        .nodes()
+        .into_iter()
+        .filter(|n| states.get(n) == Some(&NodeState::Inactive))
+        .collect();
+    let rf = u32::try_from(current.max_replicas()).unwrap_or(u32::MAX);
+    let live = states.values().filter(|s| s.accepts_shards()).count();
+    if !inactive.is_empty() {
+        if rf == 1 {
+            return Verdict::Skip(format!(
+                "Skipping rebalance for table {table}: RF=1 and nodes are inactive"
+            ));
+        }
+        if live < rf as usize {
+            return Verdict::Skip(format!(
+                "Skipping rebalance for table {table}: only {live} active nodes"
+            ));
+        }
+        if let Some((shard, unsafe_set)) = majority_unreachable(&current, &members.active) {
+            return Verdict::Skip(format!(
+                "Skipping rebalance for table {table}: the unreachable copies of shard {shard} ({}) \
+                 could still be a majority of its replica set; waiting for them to return",
+                join(&unsafe_set)
+            ));
+        }
+    }
+    let nodes: Vec<NodeSpec> = states
+        .iter()
+        .map(|(n, s)| NodeSpec::new(n.clone(), *s))
+        .collect();
+    let model = TableModel::new(
+        table.clone(),
+        current.shard_count(),
+        rf,
+        Some(current.clone()),
+    );
+    let Ok(model) = Model::new(nodes, vec![model]) else {
+        return Verdict::Skip(format!(
+            "Skipping rebalance for table {table}: its placement does not fit the cluster's members"
+        ));
+    };
+    let plan = placement::plan_rebalance(&model);
+    let Some(table_plan) = plan.tables.into_iter().next() else {
+        return Verdict::Balanced;
+    };
+    if table_plan.moves.is_empty() {
+        return Verdict::Balanced;
+    }
+    let ddl = TableDdl {
+        table: table.clone(),
+        columns: (!state.structure.is_empty()).then(|| state.structure.clone()),
+        extra: state.extra.clone(),
+    };
+    let steps = placement::rebalance_steps(
+        &ddl,
+        &table_plan,
+        &StepContext {
+            nodes: &states,
+            existing_clusters: &neighbours.existing,
+            clusters_in_use_elsewhere: &neighbours.in_use,
+        },
+    );
+    let deferred: BTreeSet<NodeId> = steps
+        .iter()
+        .map(|s| s.node.clone())
+        .filter(|n| !members.active.contains(n))
+        .collect();
+    let reason = if !inactive.is_empty() {
+        "node lost"
+    } else if states.values().any(|s| *s == NodeState::New) {
+        "node added"
+    } else {
+        "balance"
+    };
+    Verdict::Rebalance(Box::new(Planned {
+        steps,
+        target: table_plan.target,
+        deferred: deferred.into_iter().collect(),
+        inactive,
+        reason,
+        copies: table_plan.totals.copies,
+    }))
+}
+
+/// A shard whose unreachable copies are more than half of its replica set:
+/// they may be alive behind a partition and form a primary component, so
+/// nothing may take over their shard (Galera needs a strict majority).
+fn majority_unreachable(
+    current: &Placement,
+    live: &BTreeSet<NodeId>,
+) -> Option<(u32, Vec<NodeId>)> {
+    current.shards().find_map(|(shard, replicas)| {
+        let down: Vec<NodeId> = replicas
+            .iter()
+            .filter(|n| !live.contains(*n))
+            .cloned()
+            .collect();
+        (2 * down.len() > replicas.len()).then_some((shard, down))
+    })
+}
+
+/// A replica set that lost members, as the master sees it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Degraded {
+    pub cluster: ClusterName,
+    /// Its members that are up, in id order.
+    pub survivors: Vec<NodeId>,
+    /// Its members that are down.
+    pub down: Vec<NodeId>,
+}
+
+impl Degraded {
+    /// Whether the survivors may be made a primary component: the members
+    /// that are down are no more than half of the set, so they cannot be one
+    /// by themselves, wherever they are.
+    pub fn may_promote(&self) -> bool {
+        !self.survivors.is_empty() && 2 * self.down.len() <= self.survivors.len() + self.down.len()
+    }
+}
+
+/// Every internal replica set of the committed placement with members down.
+pub fn degraded_sets(rows: &[PlacementRow], live: &BTreeSet<NodeId>) -> Vec<Degraded> {
+    let mut sets: BTreeSet<Vec<NodeId>> = BTreeSet::new();
+    let mut by_table: BTreeMap<&TableName, Vec<PlacementRow>> = BTreeMap::new();
+    for r in rows {
+        by_table.entry(&r.table).or_default().push(r.clone());
+    }
+    for rows in by_table.values() {
+        if let Ok(p) = placement_of(rows) {
+            sets.extend(
+                p.shards()
+                    .filter(|(_, replicas)| replicas.len() >= 2)
+                    .map(|(_, replicas)| replicas.to_vec()),
+            );
+        }
+    }
+    sets.into_iter()
+        .filter_map(|set| {
+            let (survivors, down): (Vec<NodeId>, Vec<NodeId>) =
+                set.iter().cloned().partition(|n| live.contains(n));
+            (!down.is_empty()).then(|| Degraded {
+                cluster: internal_cluster_name(&set),
+                survivors,
+                down,
+            })
+        })
+        .collect()
+}
+
+fn join(nodes: &[NodeId]) -> String {
+    nodes
+        .iter()
+        .map(NodeId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Rebalancing due to inactive nodes: <ids>` (Manticore's log line).
+pub fn inactive_line(inactive: &[NodeId]) -> String {
+    format!("Rebalancing due to inactive nodes: {}", join(inactive))
+}
