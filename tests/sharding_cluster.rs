@@ -11,7 +11,7 @@ use sharding_support::*;
 
 /// Three nodes joined into cluster `c` (node 0 created it).
 async fn cluster_of_three() -> Nodes {
-    cluster_of_three_with(&[]).await
+    cluster_of(3, &[]).await
 }
 
 /// Like [`cluster_of_three`], the third node's helper with extra environment.
@@ -24,12 +24,7 @@ async fn cluster_of_three_with(third_env: &[(&str, &str)]) -> Nodes {
     let mut first = conn(&nodes[0]).await;
     exec(&mut first, "CREATE CLUSTER c").await;
     for node in &nodes[1..] {
-        let mut c = conn(node).await;
-        exec(
-            &mut c,
-            &format!("JOIN CLUSTER c AT '{}'", nodes[0].node_id()),
-        )
-        .await;
+        join(node, &nodes[0]).await;
     }
     nodes
 }
@@ -45,17 +40,6 @@ fn internal_cluster(nodes: &[&str]) -> String {
         format!("{}{}", (b'a' + (first - b'0') % 6) as char, &hex[1..])
     } else {
         hex
-    }
-}
-
-async fn wait_until<F>(what: &str, timeout: Duration, mut check: F)
-where
-    F: AsyncFnMut() -> bool,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -6,6 +6,8 @@
 use std::time::{Duration, Instant};
 
 use manticore_sim::testkit::{NodeOptions, SimNode};
+
+pub mod traffic;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Row, Value};
 
@@ -216,5 +218,59 @@ impl Drop for Nodes {
                 );
             }
         }
+    }
+}
+
+/// `n` nodes joined into cluster `c` (node 1 created it), each with the
+/// extra helper environment `env`.
+pub async fn cluster_of(n: usize, env: &[(&str, &str)]) -> Nodes {
+    let nodes = Nodes((1..=n).map(|i| start(i, env)).collect());
+    let mut first = conn(&nodes[0]).await;
+    exec(&mut first, "CREATE CLUSTER c").await;
+    for node in &nodes[1..] {
+        join(node, &nodes[0]).await;
+    }
+    nodes
+}
+
+/// `node` joins cluster `c` through `seed`.
+pub async fn join(node: &SimNode, seed: &SimNode) {
+    let mut c = conn(node).await;
+    exec(&mut c, &format!("JOIN CLUSTER c AT '{}'", seed.node_id())).await;
+}
+
+/// One row of SHOW SHARDING STATUS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    pub shard: u32,
+    pub node: String,
+    pub status: String,
+    pub rf_status: String,
+}
+
+/// SHOW SHARDING STATUS of `table`, through `c`.
+pub async fn copies(c: &mut Conn, table: &str) -> Vec<Copy> {
+    rows(c, &format!("SHOW SHARDING STATUS {table}"))
+        .await
+        .into_iter()
+        .map(|r| Copy {
+            shard: r[1].parse().expect("shard number"),
+            node: r[2].clone(),
+            status: r[3].clone(),
+            rf_status: r[7].clone(),
+        })
+        .collect()
+}
+
+/// Polls `check` until it holds (hang protection only: what is waited for is
+/// a condition, not a time).
+pub async fn wait_until<F>(what: &str, timeout: Duration, mut check: F)
+where
+    F: AsyncFnMut() -> bool,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

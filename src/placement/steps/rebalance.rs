@@ -260,6 +260,12 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         .collect();
 
     // 8. Retire, then delete clusters nothing uses any more.
+    let still_used = plan.target.internal_clusters();
+    let deleted: BTreeSet<ClusterName> = detaches
+        .keys()
+        .filter(|c| !still_used.contains(*c) && !ctx.clusters_in_use_elsewhere.contains(*c))
+        .cloned()
+        .collect();
     for change in &changes {
         for node in &change.retired {
             if state(node).is_live() {
@@ -273,7 +279,11 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
                 continue;
             }
             // Runs when the node returns: it may still hold the shard in
-            // the old cluster, which makes a plain DROP fail.
+            // the old cluster, which makes a plain DROP fail. A cluster this
+            // plan deletes is gone on the live members, so the returning
+            // node, the only one still having it, deletes it for itself
+            // (the tables stay as local tables); a cluster still in use is
+            // rejoined on return, and the shard detached from it.
             let mut wait_for = builder.list.cross_node(node, &settled_live);
             if let Some(cluster) = &change.old_cluster {
                 let after: Vec<usize> = detach_of_shard
@@ -284,13 +294,12 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
                 wait_for.extend(builder.list.cross_node(node, &after));
                 wait_for.sort_unstable();
                 wait_for.dedup();
-                let tables = std::slice::from_ref(&change.table);
-                builder.list.push(
-                    node,
-                    Action::Ddl(ddl::alter_cluster_drop(cluster, tables)),
-                    None,
-                    wait_for,
-                );
+                let leave = if deleted.contains(cluster) {
+                    ddl::delete_cluster(cluster)
+                } else {
+                    ddl::alter_cluster_drop(cluster, std::slice::from_ref(&change.table))
+                };
+                builder.list.push(node, Action::Ddl(leave), None, wait_for);
                 wait_for = Vec::new();
             }
             builder.list.push(
@@ -301,9 +310,8 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             );
         }
     }
-    let still_used = plan.target.internal_clusters();
     for (cluster, indexes) in detaches {
-        if still_used.contains(&cluster) || ctx.clusters_in_use_elsewhere.contains(&cluster) {
+        if !deleted.contains(&cluster) {
             continue;
         }
         let members = changes

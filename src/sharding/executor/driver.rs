@@ -293,9 +293,12 @@ impl Run<'_> {
             at_ms: now_ms(),
         };
         self.store.put_row_failure(row.id, &record).await?;
-        // A permanent failure uses up the remaining tries at once.
+        // A permanent failure uses up the remaining tries at once; waiting
+        // for a cluster never does.
         if !failure.transient {
             row.tries = tries.max(self.retry.max_tries);
+        } else if failure.waiting {
+            row.tries = tries.min(self.retry.max_tries.saturating_sub(1));
         }
         row.status = row.status.attempted(false).map_err(corrupt)?;
         self.store
@@ -343,10 +346,8 @@ impl Run<'_> {
         };
         match verdict::judge(ddl, message) {
             Verdict::AlreadyDone => Ok(()),
-            Verdict::Transient => Err(Failure {
-                message: message.to_string(),
-                transient: true,
-            }),
+            Verdict::Transient => Err(Failure::transient(message)),
+            Verdict::Waiting => Err(Failure::waiting(message)),
             Verdict::Permanent => Err(Failure::permanent(message)),
             Verdict::CheckExisting => match ddl {
                 Ddl::CreateWrapper { table, .. }
@@ -437,6 +438,8 @@ impl ExistingTables {
 struct Failure {
     message: String,
     transient: bool,
+    /// Waits for the cluster: the attempts never run out.
+    waiting: bool,
 }
 
 impl Failure {
@@ -444,6 +447,23 @@ impl Failure {
         Self {
             message: message.into(),
             transient: false,
+            waiting: false,
+        }
+    }
+
+    fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+            waiting: false,
+        }
+    }
+
+    fn waiting(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+            waiting: true,
         }
     }
 }
@@ -453,6 +473,7 @@ impl From<ClientError> for Failure {
         Self {
             transient: e.is_transient(),
             message: e.to_string(),
+            waiting: false,
         }
     }
 }
@@ -564,11 +585,8 @@ async fn verify_copy(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<
         }
         last = (here, there);
     }
-    Err(Failure {
-        message: format!(
-            "the new copy holds {} rows while the one on {source} holds {}; the copy is checked again",
-            last.0.rows, last.1.rows
-        ),
-        transient: true,
-    })
+    Err(Failure::transient(format!(
+        "the new copy holds {} rows while the one on {source} holds {}; the copy is checked again",
+        last.0.rows, last.1.rows
+    )))
 }

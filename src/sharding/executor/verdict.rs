@@ -36,18 +36,21 @@ pub enum Verdict {
     AlreadyDone,
     /// Worth another attempt after a back-off.
     Transient,
+    /// The cluster the statement needs is not ready yet (joining, not
+    /// primary): worth waiting for as long as it takes, so the attempts do
+    /// not run out.
+    Waiting,
     /// An existing object may or may not be ours: check before deciding.
     CheckExisting,
     /// Final.
     Permanent,
 }
 
-/// Error texts that mean "the cluster is busy or changing", not "wrong".
+/// Error texts that mean "the cluster is not ready yet".
+const WAITING_MARKERS: &[&str] = &["not ready", "not primary", "non-primary", "is syncing"];
+
+/// Error texts that mean "busy or unreachable for now", not "wrong".
 const TRANSIENT_MARKERS: &[&str] = &[
-    "not ready",
-    "not primary",
-    "non-primary",
-    "is syncing",
     "try again",
     "timed out",
     "timeout",
@@ -86,6 +89,9 @@ pub fn judge(ddl: &Ddl, error: &str) -> Verdict {
     }
     if matches!(ddl, Ddl::CreateWrapper { .. }) && e.contains("already exists") {
         return Verdict::CheckExisting;
+    }
+    if WAITING_MARKERS.iter().any(|m| e.contains(m)) {
+        return Verdict::Waiting;
     }
     if TRANSIENT_MARKERS.iter().any(|m| e.contains(m)) {
         return Verdict::Transient;

@@ -90,6 +90,11 @@ pub enum Event {
     },
     /// Manticore's `Skipping rebalance for table <t>: …` and the like.
     RebalanceSkipped(String),
+    /// A settled rebalance's steps on a node that came back failed.
+    CleanupFailed {
+        table: TableName,
+        error: String,
+    },
     Promoted {
         cluster: ClusterName,
         node: NodeId,
@@ -102,7 +107,10 @@ impl Event {
     pub fn is_warning(&self) -> bool {
         matches!(
             self,
-            Event::Aborted { .. } | Event::RollbackFailed { .. } | Event::DiscardedStale { .. }
+            Event::Aborted { .. }
+                | Event::RollbackFailed { .. }
+                | Event::DiscardedStale { .. }
+                | Event::CleanupFailed { .. }
         )
     }
 }
@@ -167,6 +175,11 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "rebalancing table {table} ({reason}): group {group}, {copies} shard copies to make"
+            ),
+            Event::CleanupFailed { table, error } => write!(
+                f,
+                "after the rebalance of table {table}, the clean-up on a returned node failed and \
+                 its leftovers stay there: {error}"
             ),
             Event::RebalanceCompleted { table } => {
                 write!(f, "Rebalancing completed for table {table}")

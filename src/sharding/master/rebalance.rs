@@ -73,16 +73,17 @@ impl Neighbours {
 }
 
 /// The node states the planner works with: live registered nodes accept
-/// shards (those holding nothing of this table are `new`), nodes that are
-/// down (holders, or members the cluster remembers) are `inactive`. A live
+/// shards (those without even the table's wrapper are `new`), nodes that
+/// are down (holders, or members the cluster remembers) are `inactive`. A live
 /// node whose shardbuddy never registered cannot run steps and is left out
 /// unless it already holds copies.
 fn node_states(
-    current: &Placement,
+    rows: &[PlacementRow],
     members: &Membership,
     registered: &BTreeSet<NodeId>,
 ) -> BTreeMap<NodeId, NodeState> {
-    let holders = current.nodes();
+    // Nodes with a placement row hold the wrapper, shards or not.
+    let holders: BTreeSet<NodeId> = rows.iter().map(|r| r.node.clone()).collect();
     let mut states = BTreeMap::new();
     for node in members.all.iter().chain(&members.active).chain(&holders) {
         let state = if !members.active.contains(node) {
@@ -113,7 +114,7 @@ pub fn consider(
             "Skipping rebalance for table {table}: its placement metadata cannot be read"
         ));
     };
-    let states = node_states(&current, members, registered);
+    let states = node_states(rows, members, registered);
     let inactive: Vec<NodeId> = current
         .nodes()
         .into_iter()

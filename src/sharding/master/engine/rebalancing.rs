@@ -251,6 +251,11 @@ impl MasterEngine {
             _ => None,
         };
         if let Some(error) = error {
+            if plan.settled {
+                // The placement is committed: what failed is the clean-up
+                // on a node that was down. It is not undone.
+                return give_up_deferred(snap, name, rec, error, out);
+            }
             self.rebalance_failed.insert(table.clone(), snap.now);
             return abort(name, rec, error, out);
         }
@@ -290,6 +295,27 @@ impl MasterEngine {
             }
         }
     }
+}
+
+/// Ends a settled rebalance whose clean-up on a returned node failed: its
+/// remaining steps are not run; what they would have removed stays there.
+fn give_up_deferred(
+    snap: &Snapshot,
+    name: &GroupName,
+    rec: &GroupRecord,
+    error: String,
+    out: &mut Vec<Command>,
+) {
+    let mut done = rec.clone();
+    if done.complete(snap.now_ms).is_err() {
+        return;
+    }
+    done.error = Some(error.clone());
+    out.push(Command::PutGroup(name.clone(), done));
+    out.push(Command::Log(Event::CleanupFailed {
+        table: rec.table.clone(),
+        error,
+    }));
 }
 
 /// The target placements of rebalances that are under way.

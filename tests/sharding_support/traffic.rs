@@ -1,0 +1,169 @@
+//! Clients that keep a sharded table busy while a test changes the cluster:
+//! a writer inserting one row at a time and a reader counting rows, each on
+//! its own connection, recording what they were told.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+
+/// The first id the writer uses; rows loaded before have smaller ids.
+pub const FIRST_WRITE_ID: u64 = 1_000_000;
+
+/// What the clients saw.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Ids of acknowledged INSERTs, in order, with when they were answered.
+    pub acknowledged: Vec<(u64, Instant)>,
+    /// Refused writes: when, and the error.
+    pub write_errors: Vec<(Instant, String)>,
+    /// Reads that failed, by message.
+    pub read_errors: BTreeMap<String, usize>,
+    pub reads: usize,
+    /// Reads that returned fewer rows than were acknowledged before they
+    /// started: (expected at least, got).
+    pub short_reads: Vec<(u64, u64)>,
+}
+
+impl Record {
+    /// The longest time writes were refused: from a refused write to the
+    /// next acknowledged one.
+    pub fn write_outage(&self) -> Duration {
+        let mut longest = Duration::ZERO;
+        for (failed_at, _) in &self.write_errors {
+            let back = self
+                .acknowledged
+                .iter()
+                .find(|(_, at)| at > failed_at)
+                .map(|(_, at)| *at)
+                .unwrap_or_else(Instant::now);
+            let outage = self
+                .write_errors
+                .iter()
+                .filter(|(at, _)| at <= failed_at)
+                .map(|(at, _)| back.duration_since(*at))
+                .max()
+                .unwrap_or_default();
+            longest = longest.max(outage);
+        }
+        longest
+    }
+}
+
+/// A writer and a reader on `table` through the MySQL port of one node.
+pub struct Traffic {
+    stop: Arc<AtomicBool>,
+    pub record: Arc<Mutex<Record>>,
+    acked: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Traffic {
+    /// `base` rows are in the table already.
+    pub async fn start(mysql_url: &str, table: &str, base: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let record = Arc::new(Mutex::new(Record::default()));
+        let acked = Arc::new(AtomicU64::new(0));
+        let opts = Opts::from_url(mysql_url).expect("url");
+        let writer = {
+            let (stop, record, acked, table) = (
+                stop.clone(),
+                record.clone(),
+                acked.clone(),
+                table.to_string(),
+            );
+            let mut conn = Conn::new(opts.clone()).await.expect("writer connects");
+            tokio::spawn(async move {
+                let mut id = FIRST_WRITE_ID;
+                while !stop.load(Ordering::Relaxed) {
+                    let sql = format!("INSERT INTO {table} (id, title) VALUES ({id}, 'w')");
+                    match conn.query_drop(&sql).await {
+                        Ok(()) => {
+                            record
+                                .lock()
+                                .unwrap()
+                                .acknowledged
+                                .push((id, Instant::now()));
+                            acked.fetch_add(1, Ordering::SeqCst);
+                            id += 1;
+                        }
+                        Err(e) => {
+                            record
+                                .lock()
+                                .unwrap()
+                                .write_errors
+                                .push((Instant::now(), e.to_string()));
+                            // Another id: the refused one may still have landed.
+                            id += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        let reader = {
+            let (stop, record, acked, table) = (
+                stop.clone(),
+                record.clone(),
+                acked.clone(),
+                table.to_string(),
+            );
+            let mut conn = Conn::new(opts).await.expect("reader connects");
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let before = base + acked.load(Ordering::SeqCst);
+                    let got: Result<Option<u64>, _> = conn
+                        .query_first(format!("SELECT COUNT(*) FROM {table}"))
+                        .await;
+                    let mut r = record.lock().unwrap();
+                    r.reads += 1;
+                    match got {
+                        Ok(Some(n)) if n < before => r.short_reads.push((before, n)),
+                        Ok(_) => {}
+                        Err(e) => *r.read_errors.entry(e.to_string()).or_default() += 1,
+                    }
+                }
+            })
+        };
+        Self {
+            stop,
+            record,
+            acked,
+            tasks: vec![writer, reader],
+        }
+    }
+
+    pub fn acknowledged(&self) -> u64 {
+        self.acked.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `more` further writes were acknowledged.
+    pub async fn wait_for_writes(&self, more: u64, timeout: Duration) {
+        let target = self.acknowledged() + more;
+        let deadline = Instant::now() + timeout;
+        while self.acknowledged() < target {
+            assert!(
+                Instant::now() < deadline,
+                "writes did not go on: {} acknowledged, {target} expected; {:?}",
+                self.acknowledged(),
+                self.record.lock().unwrap().write_errors.last()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(self) -> Record {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("client task");
+        }
+        Arc::try_unwrap(self.record)
+            .expect("tasks are done")
+            .into_inner()
+            .unwrap()
+    }
+}
