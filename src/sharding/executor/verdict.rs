@@ -130,6 +130,13 @@ mod tests {
                 &join,
                 "cluster 'c' is not ready, not primary state (synced)"
             ),
+            Verdict::Waiting
+        );
+        assert_eq!(
+            judge(
+                &join,
+                "cluster 'c', failed to fetch donor user from any node"
+            ),
             Verdict::Transient
         );
         let add = Ddl::parse("ALTER CLUSTER h ADD system.t_s0");
