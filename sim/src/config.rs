@@ -110,6 +110,65 @@ fn parse_port(s: &str) -> Option<u16> {
     s.trim().parse::<u16>().ok()
 }
 
+/// searchd's connection limits (`searchd` section keys, with searchd's defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetLimits {
+    /// `network_timeout` (alias `read_timeout`, default 5 s): a connection that sends no request
+    /// within it is closed (facts §6: EOF after 5.0 s).
+    pub network_timeout: Duration,
+    /// `client_timeout` (default 5 minutes): how long a kept-alive connection may wait between
+    /// requests (facts §6: still open after 65 s), also while a request is half sent.
+    pub client_timeout: Duration,
+    /// `max_packet_size` (default 128M): larger HTTP bodies get `413` (facts §6:
+    /// `length out of bounds N(134217728)`).
+    pub max_packet_size: u64,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            network_timeout: Duration::from_secs(5),
+            client_timeout: Duration::from_secs(300),
+            max_packet_size: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// A time with searchd's special suffixes (`us`, `ms`, `s`, `m`, `h`, `d`, `w`; none: seconds).
+pub fn parse_time(text: &str) -> Option<Duration> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "us" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        "d" => Duration::from_secs(n.checked_mul(86_400)?),
+        "w" => Duration::from_secs(n.checked_mul(604_800)?),
+        _ => return None,
+    })
+}
+
+/// A size with searchd's special suffixes (`k`, `m`, `g`, `t`; none: bytes).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let shift = match unit.trim() {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
 /// Simulator-only settings (`sim { … }` section). Every timing has a default.
 #[derive(Debug, Clone)]
 pub struct SimSettings {
@@ -131,6 +190,10 @@ pub struct SimSettings {
     /// holding a client connection forever).
     pub helper_request_timeout: Duration,
     pub cluster: ClusterTimings,
+    /// The version string searchd reports (`Server:` header, MySQL handshake, `SHOW STATUS`).
+    pub version: String,
+    /// How statements are charged: `fast` (no cost) or `realistic` (real searchd's timings).
+    pub profile: crate::cost::Profile,
 }
 
 /// Timings of replication clusters. searchd (Galera) needs 4.6–6.5 s to drop a dead node from
@@ -192,6 +255,15 @@ impl ClusterTimings {
         }
     }
 
+    /// The defaults of a profile: `realistic` detects a dead peer as late as Galera does.
+    pub fn for_profile(profile: crate::cost::Profile) -> ClusterTimings {
+        let mut t = ClusterTimings::default();
+        if profile == crate::cost::Profile::Realistic {
+            t.suspect = crate::cost::REALISTIC_SUSPECT;
+        }
+        t
+    }
+
     /// Applies `MANTICORE_SIM_CLUSTER_*_MS` variables (the config file wins over them).
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         for name in CLUSTER_ENV {
@@ -226,6 +298,8 @@ impl Default for SimSettings {
             agent_secret: None,
             helper_request_timeout: Duration::from_secs(300),
             cluster: ClusterTimings::default(),
+            version: crate::node::VERSION.to_string(),
+            profile: crate::cost::Profile::Fast,
         }
     }
 }
@@ -250,6 +324,8 @@ pub struct Config {
     /// `Some("")`: disabled; otherwise the command line.
     pub buddy_path: Option<String>,
     pub telemetry: bool,
+    /// Connection limits from the `searchd` section (searchd's defaults otherwise).
+    pub net: NetLimits,
     pub sim: SimSettings,
     /// Keys the simulator does not interpret (logged at start).
     pub unknown_keys: Vec<String>,
@@ -266,6 +342,8 @@ const KNOWN_SEARCHD_KEYS: &[&str] = &[
     "telemetry",
     "query_log_format",
     "network_timeout",
+    "read_timeout",
+    "client_timeout",
     "max_packet_size",
 ];
 
@@ -295,9 +373,23 @@ impl Config {
         let mut pid_file = None;
         let mut buddy_path = None;
         let mut telemetry = true;
+        let mut net = NetLimits::default();
         let mut unknown_keys = Vec::new();
         for (key, value) in &searchd {
+            let bad = |what: &str| ConfigError::Syntax {
+                line: 0,
+                reason: format!("searchd.{key}: expected {what}, got '{value}'"),
+            };
             match key.as_str() {
+                "network_timeout" | "read_timeout" => {
+                    net.network_timeout = parse_time(value).ok_or_else(|| bad("a time"))?
+                }
+                "client_timeout" => {
+                    net.client_timeout = parse_time(value).ok_or_else(|| bad("a time"))?
+                }
+                "max_packet_size" => {
+                    net.max_packet_size = parse_size(value).ok_or_else(|| bad("a size"))?
+                }
                 "listen" => listeners.push(Listener::parse(value)?),
                 "data_dir" => data_dir = Some(PathBuf::from(value)),
                 "log" => log = Some(PathBuf::from(value)),
@@ -322,6 +414,7 @@ impl Config {
             pid_file,
             buddy_path,
             telemetry,
+            net,
             sim,
             unknown_keys,
         })
@@ -407,8 +500,32 @@ fn strip_comment(line: &str) -> &str {
 }
 
 fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
+    parse_sim_with(lines, |name| std::env::var(name).ok())
+}
+
+/// The `sim` section over the environment (`get`): the profile comes first (the file wins over
+/// `MANTICORE_SIM_PROFILE`) because it sets the defaults the other keys then override.
+fn parse_sim_with(
+    lines: &[(String, String)],
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<SimSettings, ConfigError> {
     let mut sim = SimSettings::default();
-    sim.cluster.apply_env(|name| std::env::var(name).ok())?;
+    let profile_text = lines
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "profile")
+        .map(|(_, v)| (v.clone(), "profile".to_string()))
+        .or_else(|| {
+            get(crate::cost::PROFILE_ENV).map(|v| (v, crate::cost::PROFILE_ENV.to_string()))
+        });
+    if let Some((text, key)) = profile_text {
+        sim.profile = crate::cost::Profile::parse(&text).ok_or_else(|| ConfigError::SimKey {
+            key,
+            reason: format!("unknown profile '{text}' (expected fast or realistic)"),
+        })?;
+    }
+    sim.cluster = ClusterTimings::for_profile(sim.profile);
+    sim.cluster.apply_env(&get)?;
     for (key, value) in lines {
         let bad = |reason: &str| ConfigError::SimKey {
             key: key.clone(),
@@ -431,6 +548,8 @@ fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
             "helper_request_timeout_ms" => sim.helper_request_timeout = millis()?,
             "user" => sim.users.push(parse_user(value).map_err(|why| bad(&why))?),
             "agent_secret" => sim.agent_secret = Some(value.clone()).filter(|v| !v.is_empty()),
+            "version" if !value.is_empty() => sim.version = value.clone(),
+            "profile" => {}
             k if k.starts_with("cluster_") => match sim.cluster.slot(k) {
                 Some(slot) => *slot = millis()?,
                 None => return Err(bad("unknown key")),

@@ -11,7 +11,7 @@ use crate::buddy::process::supervise;
 use crate::config::{Config, ConfigError, Proto};
 use crate::logfile::DaemonLog;
 use crate::net::{http, mysql};
-use crate::node::{HelperInfo, Node, NodeError, VERSION};
+use crate::node::{HelperInfo, Node, NodeError};
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -32,7 +32,10 @@ pub enum DaemonError {
 
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let log = DaemonLog::open(config.log.as_deref()).map_err(DaemonError::Log)?;
-    log.line(&format!("starting daemon version '{VERSION}' ..."));
+    log.line(&format!(
+        "starting daemon version '{}' ...",
+        config.sim.version
+    ));
     for key in &config.unknown_keys {
         log.line(&format!("WARNING: key '{key}' is unknown, ignored"));
     }
