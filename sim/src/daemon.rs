@@ -30,7 +30,24 @@ pub enum DaemonError {
     Io(#[from] std::io::Error),
 }
 
+/// How the daemon was asked to start (searchd's command line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// `--new-cluster`: bootstrap every saved cluster here as its primary component.
+    pub new_cluster: bool,
+}
+
 pub async fn run(config: Config) -> Result<(), DaemonError> {
+    run_with(config, StartOptions::default(), || {}).await
+}
+
+/// Runs the node until SIGTERM/SIGINT; `ready` is called once every listener accepts
+/// connections (a daemonizing parent is told then).
+pub async fn run_with(
+    config: Config,
+    options: StartOptions,
+    ready: impl FnOnce(),
+) -> Result<(), DaemonError> {
     let log = DaemonLog::open(config.log.as_deref()).map_err(DaemonError::Log)?;
     log.line(&format!(
         "starting daemon version '{}' ...",
@@ -70,9 +87,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             _ => tokio::spawn(http::serve(n, listener, http::Port::Http)),
         });
     }
+    tokio::spawn(crate::cluster::supervise(node.clone(), options.new_cluster));
     let (stop_tx, stop_rx) = watch::channel(false);
     let helper = start_helper(&node, stop_rx);
     node.log.line("accepting connections");
+    ready();
     wait_for_signal().await?;
     node.log
         .line(&format!("shutdown daemon version '{}' ...", node.version()));

@@ -51,11 +51,7 @@ fn golden_transcripts() {
 
 #[test]
 fn golden_connections_and_moves() {
-    replay_file(
-        "transcripts-connections-and-moves.jsonl",
-        true,
-        Some(&["http"]),
-    );
+    replay_file("transcripts-connections-and-moves.jsonl", true, None);
 }
 
 /// Replays the cases of a recording (all, or those listed; in parallel threads when

@@ -137,7 +137,11 @@ pub async fn join(node: &Node, name: &str, path: &str, donors: &[String]) -> Res
 }
 
 /// `SET CLUSTER <c> GLOBAL 'pc.bootstrap' = 1`: this node alone becomes the primary component.
+/// A cluster left unstarted has no provider to set options on.
 pub async fn bootstrap(node: &Node, name: &str) -> Result<(), String> {
+    if let Some((Status::RecoveryRequired, state)) = node.clusters.state(name) {
+        return Err(not_ready_text(name, state));
+    }
     views::bootstrap(node, name).await
 }
 

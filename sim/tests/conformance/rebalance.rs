@@ -97,17 +97,9 @@ pub fn before(nodes: &mut Nodes, r: &Record, note: Option<&String>, replay: &Rep
         writer(nodes, &step, replay, Phase::Before(step.number));
         return false;
     }
-    if let Some(rows) = note
-        .strip_prefix("cluster holds one table of ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<u64>().ok())
-    {
+    if let Some(rows) = sst_rows(Some(note)) {
         // §7 item 5: a cluster on n4 with one table of `rows` short rows, joined by n5.
-        let name = regex::Regex::new(r"JOIN CLUSTER (\w+)")
-            .unwrap()
-            .captures(&r.sql)
-            .map(|c| c[1].to_string())
-            .expect("a JOIN record");
+        let name = cluster_of(&r.sql);
         let table = format!("system.{name}_s0");
         nodes.mkdir("n4", &name);
         sql_ok(nodes, "n4", &format!("CREATE TABLE {table} (title text)"));
@@ -140,6 +132,37 @@ pub fn after(nodes: &mut Nodes, r: &Record, replay: &Replay) {
     if let Some(step) = r.note.as_deref().and_then(move_step) {
         writer(nodes, &step, replay, Phase::After(step.number));
     }
+    if let Some(rows) = sst_rows(r.note.as_deref()) {
+        // §7 item 5: "the count on n5 was read right after" the JOIN returned: all rows there.
+        let name = cluster_of(&r.sql);
+        let (_, body) = nodes
+            .node(&r.node)
+            .raw_sql(&format!("SELECT COUNT(*) FROM system.{name}_s0"))
+            .unwrap();
+        assert!(
+            body.contains(&format!("{{\"count(*)\":{rows}}}")),
+            "{name} on {}: {body}",
+            r.node
+        );
+    }
+}
+
+/// The table size of a state-transfer record's note (`cluster holds one table of N rows`).
+fn sst_rows(note: Option<&str>) -> Option<u64> {
+    note?
+        .strip_prefix("cluster holds one table of ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn cluster_of(join: &str) -> String {
+    regex::Regex::new(r"JOIN CLUSTER (\w+)")
+        .unwrap()
+        .captures(join)
+        .map(|c| c[1].to_string())
+        .expect("a JOIN record")
 }
 
 /// A step of an RF=1 move, from a record's note (`RF=1 move 10k, step 4; …`).
@@ -242,7 +265,6 @@ fn restart_with_probes(nodes: &mut Nodes, node: &str) {
     let refusals = [
         "cluster 'h' is not ready, not primary state (closed)",
         "cluster 'h' is not ready, not primary state (joining)",
-        "cluster 'h' is not ready, not primary state (disconnected)",
     ];
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut id = PROBE_IDS;
