@@ -27,6 +27,8 @@ pub enum ConfigError {
     NoListener,
     #[error("sim.{key}: {reason}")]
     SimKey { key: String, reason: String },
+    #[error("searchd.{key}: {reason}")]
+    SearchdKey { key: String, reason: String },
 }
 
 /// The protocol a `listen` line serves.
@@ -376,9 +378,9 @@ impl Config {
         let mut net = NetLimits::default();
         let mut unknown_keys = Vec::new();
         for (key, value) in &searchd {
-            let bad = |what: &str| ConfigError::Syntax {
-                line: 0,
-                reason: format!("searchd.{key}: expected {what}, got '{value}'"),
+            let bad = |what: &str| ConfigError::SearchdKey {
+                key: key.clone(),
+                reason: format!("expected {what}, got '{value}'"),
             };
             match key.as_str() {
                 "network_timeout" | "read_timeout" => {
@@ -635,6 +637,57 @@ mod tests {
         assert_eq!(c.sim.cluster.write_wait, Duration::from_millis(900));
         let bad = "searchd {\nlisten = 1312\ndata_dir = /d\n}\nsim {\ncluster_nope_ms = 5\n}\n";
         assert!(Config::parse(Path::new("/x"), bad).is_err());
+    }
+
+    #[test]
+    fn profile_from_file_or_environment() {
+        use crate::cost::Profile;
+        let lines = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+            items
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let env = |name: &str| (name == crate::cost::PROFILE_ENV).then(|| "realistic".to_string());
+        let none = |_: &str| None;
+        let fast = parse_sim_with(&[], none).unwrap();
+        assert_eq!(fast.profile, Profile::Fast);
+        assert_eq!(fast.cluster, ClusterTimings::default());
+        let from_env = parse_sim_with(&[], env).unwrap();
+        assert_eq!(from_env.profile, Profile::Realistic);
+        assert_eq!(from_env.cluster.suspect, crate::cost::REALISTIC_SUSPECT);
+        // The file wins over the environment, and explicit timings over the profile.
+        let file = parse_sim_with(&lines(&[("profile", "fast")]), env).unwrap();
+        assert_eq!(file.profile, Profile::Fast);
+        let tuned = parse_sim_with(
+            &lines(&[("profile", "realistic"), ("cluster_suspect_ms", "700")]),
+            none,
+        )
+        .unwrap();
+        assert_eq!(tuned.profile, Profile::Realistic);
+        assert_eq!(tuned.cluster.suspect, Duration::from_millis(700));
+        assert!(parse_sim_with(&lines(&[("profile", "slow")]), none).is_err());
+    }
+
+    #[test]
+    fn connection_limits_from_the_searchd_section() {
+        let text = "searchd {\nlisten = 1312\ndata_dir = /d\nnetwork_timeout = 2\nclient_timeout = 1m\nmax_packet_size = 8M\n}\n";
+        let c = Config::parse(Path::new("/x"), text).unwrap();
+        assert_eq!(c.net.network_timeout, Duration::from_secs(2));
+        assert_eq!(c.net.client_timeout, Duration::from_secs(60));
+        assert_eq!(c.net.max_packet_size, 8 << 20);
+        let d = Config::parse(
+            Path::new("/x"),
+            "searchd {\nlisten = 1312\ndata_dir = /d\n}\n",
+        )
+        .unwrap();
+        assert_eq!(d.net, NetLimits::default());
+        assert_eq!(d.net.max_packet_size, 134_217_728);
+        assert!(Config::parse(
+            Path::new("/x"),
+            "searchd {\nlisten = 1312\ndata_dir = /d\nclient_timeout = soon\n}\n"
+        )
+        .is_err());
     }
 
     #[test]

@@ -153,6 +153,11 @@ pub async fn delete(node: &Node, name: &str) -> Result<(), String> {
     if ready(node, name).is_ok() {
         submit(node, name, batch, Vec::new()).await?;
     } else {
+        node.config
+            .sim
+            .profile
+            .charge(crate::cost::Op::DeleteLocal)
+            .await;
         node.write(|_| Ok((batch, ()))).map_err(|e| e.message)?;
     }
     node.clusters.forget(name);
