@@ -1,6 +1,11 @@
 //! Running a node: listeners, helper hosting, signals and shutdown.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
+
+use nix::fcntl::{Flock, FlockArg};
 
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -26,8 +31,34 @@ pub enum DaemonError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("failed to lock pid file '{path}': {reason} (searchd already running?)")]
+    PidLocked { path: String, reason: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Opens and locks the pid file and writes this process's pid into it. The lock lasts as long
+/// as the daemon (the kernel drops it when the process ends, also on `kill -9`): it is how
+/// `--stopwait` and `--status` tell that the daemon still runs, as searchd does.
+pub fn lock_pid_file(path: &Path) -> Result<Flock<File>, DaemonError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        // strerror(3)'s text, as searchd prints it.
+        let text = std::io::Error::from_raw_os_error(errno as i32).to_string();
+        DaemonError::PidLocked {
+            path: path.display().to_string(),
+            reason: text.split(" (os error").next().unwrap_or(&text).to_string(),
+        }
+    })?;
+    lock.set_len(0)?;
+    lock.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    lock.flush()?;
+    Ok(lock)
 }
 
 /// How the daemon was asked to start (searchd's command line).
@@ -48,6 +79,11 @@ pub async fn run_with(
     options: StartOptions,
     ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
+    // A second daemon with the same pid file stops here, before it touches the log.
+    let pid_lock = match &config.pid_file {
+        Some(pid_file) => Some(lock_pid_file(pid_file)?),
+        None => None,
+    };
     let log = DaemonLog::open(config.log.as_deref()).map_err(DaemonError::Log)?;
     log.line(&format!(
         "starting daemon version '{}' ...",
@@ -55,9 +91,6 @@ pub async fn run_with(
     ));
     for key in &config.unknown_keys {
         log.line(&format!("WARNING: key '{key}' is unknown, ignored"));
-    }
-    if let Some(pid_file) = &config.pid_file {
-        std::fs::write(pid_file, format!("{}\n", std::process::id()))?;
     }
     let node = Arc::new(Node::open(config, log)?);
     // Clusters are known (as disconnected) before the first client can ask about them.
@@ -106,6 +139,7 @@ pub async fn run_with(
         let _ = std::fs::remove_file(pid_file);
     }
     node.log.line("shutdown complete");
+    drop(pid_lock);
     Ok(())
 }
 
