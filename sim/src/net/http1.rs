@@ -226,36 +226,67 @@ enum Chunks {
     Invalid,
 }
 
-fn decode_chunked(buf: &[u8]) -> Chunks {
-    let mut body = Vec::new();
-    let mut pos = 0;
-    loop {
-        let Some(eol) = find(&buf[pos..], b"\r\n") else {
-            return Chunks::Partial;
-        };
-        let line = String::from_utf8_lossy(&buf[pos..pos + eol]);
-        let Ok(size) = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-        else {
-            return Chunks::Invalid;
-        };
-        pos += eol + 2;
-        if size == 0 {
-            // Trailers end with an empty line.
-            return match find(&buf[pos..], b"\r\n") {
-                Some(0) => Chunks::Complete(body, pos + 2),
-                Some(_) => match find(&buf[pos..], b"\r\n\r\n") {
-                    Some(end) => Chunks::Complete(body, pos + end + 4),
-                    None => Chunks::Partial,
-                },
-                None => Chunks::Partial,
+/// Decodes a chunked body incrementally: each call continues where the previous one stopped,
+/// so a large body arriving in many reads is scanned once.
+#[derive(Debug, Default)]
+struct ChunkDecoder {
+    /// Bytes of the body's encoding consumed so far.
+    pos: usize,
+    body: Vec<u8>,
+}
+
+impl ChunkDecoder {
+    /// `buf` holds the encoded body from its first byte.
+    fn advance(&mut self, buf: &[u8]) -> Chunks {
+        loop {
+            let rest = &buf[self.pos..];
+            let Some(eol) = find(rest, b"\r\n") else {
+                return if rest.len() > MAX_HEAD {
+                    Chunks::Invalid
+                } else {
+                    Chunks::Partial
+                };
             };
+            let line = String::from_utf8_lossy(&rest[..eol]);
+            let Ok(size) = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            else {
+                return Chunks::Invalid;
+            };
+            let data = eol + 2;
+            if size == 0 {
+                // Trailers end with an empty line.
+                let trailers = &rest[data..];
+                let end = if trailers.starts_with(b"\r\n") {
+                    Some(2)
+                } else {
+                    find(trailers, b"\r\n\r\n").map(|e| e + 4)
+                };
+                return match end {
+                    Some(e) => {
+                        Chunks::Complete(std::mem::take(&mut self.body), self.pos + data + e)
+                    }
+                    None if trailers.len() > MAX_HEAD => Chunks::Invalid,
+                    None => Chunks::Partial,
+                };
+            }
+            let Some(next) = data.checked_add(size).and_then(|n| n.checked_add(2)) else {
+                return Chunks::Invalid;
+            };
+            if rest.len() < next {
+                return Chunks::Partial;
+            }
+            self.body.extend_from_slice(&rest[data..data + size]);
+            self.pos += next;
         }
-        if buf.len() < pos + size + 2 {
-            return Chunks::Partial;
-        }
-        body.extend_from_slice(&buf[pos..pos + size]);
-        pos += size + 2;
     }
+
+    fn decoded(&self) -> usize {
+        self.body.len()
+    }
+}
+
+fn decode_chunked(buf: &[u8]) -> Chunks {
+    ChunkDecoder::default().advance(buf)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -301,20 +332,26 @@ struct Conn<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Reads more bytes within `wait`; EOF and timeouts end the connection.
     async fn fill(&mut self, wait: Duration) -> Result<(), ConnError> {
-        let mut chunk = vec![0u8; READ_CHUNK];
-        let n = tokio::time::timeout(wait, self.stream.read(&mut chunk))
+        self.buf.reserve(READ_CHUNK);
+        let n = tokio::time::timeout(wait, self.stream.read_buf(&mut self.buf))
             .await
             .map_err(|_| ConnError::Timeout)??;
         if n == 0 {
             return Err(ConnError::Eof);
         }
-        self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
     }
 
+    /// Writes a reply; a client that does not take it within `client_timeout` is dropped.
     async fn send(&mut self, server: &str, resp: &Response) -> Result<(), ConnError> {
-        self.stream.write_all(&encode(server, resp)).await?;
-        self.stream.flush().await?;
+        let bytes = encode(server, resp);
+        let write = async {
+            self.stream.write_all(&bytes).await?;
+            self.stream.flush().await
+        };
+        tokio::time::timeout(self.limits.idle, write)
+            .await
+            .map_err(|_| ConnError::Timeout)??;
         Ok(())
     }
 }
@@ -440,8 +477,9 @@ where
             }
             Framing::Chunked => {
                 let mut continued = false;
+                let mut decoder = ChunkDecoder::default();
                 loop {
-                    match decode_chunked(&conn.buf[head.len..]) {
+                    match decoder.advance(&conn.buf[head.len..]) {
                         Chunks::Complete(body, used) => break (body, head.len + used),
                         Chunks::Invalid => {
                             let resp = Response::json(
@@ -452,7 +490,7 @@ where
                             return Ok(Close::Graceful);
                         }
                         Chunks::Partial => {
-                            let pending = (conn.buf.len() - head.len) as u64;
+                            let pending = decoder.decoded() as u64;
                             if pending > max_body {
                                 conn.send(server, &too_large(pending, max_body)).await?;
                                 return Ok(Close::Reset);
@@ -535,6 +573,20 @@ mod tests {
         );
         assert_eq!(decode_chunked(b"6\r\nque"), Chunks::Partial);
         assert_eq!(decode_chunked(b"zz\r\n"), Chunks::Invalid);
+        assert_eq!(
+            decode_chunked(b"ffffffffffffffff\r\n"),
+            Chunks::Invalid,
+            "a size that overflows"
+        );
+        // Incremental: the second call continues after the chunks the first one took.
+        let whole = b"3\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n";
+        let mut d = ChunkDecoder::default();
+        assert_eq!(d.advance(&whole[..12]), Chunks::Partial);
+        assert_eq!(d.decoded(), 3);
+        assert_eq!(
+            d.advance(whole),
+            Chunks::Complete(b"abcde".to_vec(), whole.len())
+        );
     }
 
     /// `http.23` of the golden transcripts, byte for byte.
