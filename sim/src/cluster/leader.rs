@@ -111,7 +111,7 @@ pub async fn commit(
 }
 
 /// The cost of a batch that changes the cluster rather than its documents.
-fn toi_cost(node: &Node, cluster: &str, batch: &[Mutation]) -> Option<Op> {
+pub(super) fn toi_cost(node: &Node, cluster: &str, batch: &[Mutation]) -> Option<Op> {
     let attached = batch
         .iter()
         .filter(|m| matches!(m, Mutation::ClusterAttach { .. }))

@@ -27,7 +27,12 @@ pub async fn submit(
     checks: Vec<Check>,
 ) -> Result<u64, String> {
     ready(node, cluster)?;
-    let deadline = Instant::now() + node.clusters.timings.write_wait;
+    // A change of the cluster waits for its cost on the leader too (the realistic profile).
+    let cost = leader::toi_cost(node, cluster, &batch)
+        .map(|op| node.config.sim.profile.cost(op))
+        .unwrap_or_default();
+    let wait = node.clusters.timings.write_wait + cost;
+    let deadline = Instant::now() + wait;
     let write = node.clusters.new_write_id();
     let mut target = leader_of(node, cluster)?;
     loop {
@@ -40,9 +45,7 @@ pub async fn submit(
                 batch: batch.clone(),
                 checks: checks.clone(),
             };
-            node.clusters
-                .call(&target, &req, node.clusters.timings.write_wait)
-                .await
+            node.clusters.call(&target, &req, wait).await
         };
         match outcome {
             Ok(Reply::Committed { seq }) => {
