@@ -59,6 +59,9 @@ impl Nodes {
                     // loaded machine.
                     format!("cluster_suspect_ms = {REPLAY_SUSPECT_MS}"),
                     format!("version = {version}"),
+                    // The replay compares answers, not timings: no cost model, whatever
+                    // MANTICORE_SIM_PROFILE says.
+                    "profile = fast".to_string(),
                 ],
                 ..NodeOptions::default()
             };
