@@ -233,8 +233,9 @@ pub fn status(config: &Config) -> ExitCode {
         let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         s.write_all(request.as_bytes())?;
+        // The reply of one SHOW STATUS; a bound keeps a wrong listener from feeding us forever.
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut s, &mut out)?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(s, 16 << 20), &mut out)?;
         Ok(String::from_utf8_lossy(&out).to_string())
     })();
     let text = match reply {
