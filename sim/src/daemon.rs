@@ -61,6 +61,10 @@ pub fn lock_pid_file(path: &Path) -> Result<Flock<File>, DaemonError> {
     Ok(lock)
 }
 
+/// Peers (node ids, comma-separated) whose traffic a node drops from its start: the testkit
+/// sets it so that a cut link holds across a restart from the first moment.
+pub const BLOCKED_PEERS_ENV: &str = "MANTICORE_SIM_BLOCKED_PEERS";
+
 /// How the daemon was asked to start (searchd's command line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StartOptions {
@@ -93,6 +97,16 @@ pub async fn run_with(
         log.line(&format!("WARNING: key '{key}' is unknown, ignored"));
     }
     let node = Arc::new(Node::open(config, log)?);
+    // Test tooling: links cut before a restart are cut from the first moment (see testkit).
+    if let Ok(peers) = std::env::var(BLOCKED_PEERS_ENV) {
+        let peers: Vec<String> = peers
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        crate::cluster::set_blocked(&node, peers);
+    }
     // Clusters are known (as disconnected) before the first client can ask about them.
     crate::cluster::start(&node);
     let mut servers = Vec::new();
