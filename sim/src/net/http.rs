@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
 
 use super::http1::{self, Limits, PathRules, Request, Response};
-use super::json_api::{self, JsonRequest, Refusal};
+use super::json_api::{self, Refusal};
 use super::rawjson::{error_body, raw_reply, search_reply, search_reply_with};
 use crate::auth::{Perms, BUDDY_USER};
 use crate::buddy::{self, envelope::Failure};
@@ -402,9 +402,8 @@ impl RequestCtx<'_> {
 
     /// `/insert`: one document; searchd's own reply shapes for success and failure.
     async fn json_insert(&self, session: &mut Session) -> Answer {
-        let (sql, table, id) = match json_api::insert(self.body) {
-            Ok(JsonRequest::Insert { sql, table, id }) => (sql, table, id),
-            Ok(JsonRequest::Search { .. }) => unreachable!("insert() builds inserts"),
+        let json_api::InsertRequest { sql, table, id } = match json_api::insert(self.body) {
+            Ok(req) => req,
             Err(r) => return self.failed(session, Failed::refusal(r)).await,
         };
         match exec::execute(self.node, session, &sql).await {
@@ -428,9 +427,8 @@ impl RequestCtx<'_> {
     /// at most that, `gte` when more documents matched (record `http.11`).
     async fn json_search(&self, session: &mut Session) -> Answer {
         let started = Instant::now();
-        let (sql, cutoff) = match json_api::search(self.body) {
-            Ok(JsonRequest::Search { sql, cutoff }) => (sql, cutoff),
-            Ok(JsonRequest::Insert { .. }) => unreachable!("search() builds searches"),
+        let json_api::SearchRequest { sql, cutoff } = match json_api::search(self.body) {
+            Ok(req) => req,
             Err(r) => return self.failed(session, Failed::refusal(r)).await,
         };
         match exec::execute(self.node, session, &sql).await {

@@ -294,17 +294,19 @@ fn utf16_literal_len(s: &[u8]) -> usize {
     6
 }
 
-/// A JSON request the simulator answers, as SQL.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JsonRequest {
-    /// `/insert`: the statement, the target table as named, and the id if given.
-    Insert {
-        sql: String,
-        table: String,
-        id: Option<i64>,
-    },
-    /// `/search`: the SELECT and the cut-off (`offset + limit`) searchd stops counting at.
-    Search { sql: String, cutoff: u64 },
+/// `/insert` as SQL: the statement, the target table as named, and the id if given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertRequest {
+    pub sql: String,
+    pub table: String,
+    pub id: Option<i64>,
+}
+
+/// `/search` as SQL: the SELECT and the cut-off (`offset + limit`) searchd stops counting at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRequest {
+    pub sql: String,
+    pub cutoff: u64,
 }
 
 /// Why a JSON body cannot be served: HTTP status and reply body.
@@ -369,7 +371,7 @@ fn ident(name: &str) -> String {
 }
 
 /// `/insert`: `{"table":…, ["cluster":…,] ["id":…,] "doc":{…}}`.
-pub fn insert(body: &[u8]) -> Result<JsonRequest, Refusal> {
+pub fn insert(body: &[u8]) -> Result<InsertRequest, Refusal> {
     let map = parse_body(body)?;
     let table = table_of(&map)?;
     let id = match map.get("id") {
@@ -384,9 +386,10 @@ pub fn insert(body: &[u8]) -> Result<JsonRequest, Refusal> {
         None => serde_json::Map::new(),
         Some(_) => return Err(refuse(400, "'doc' must be an object")),
     };
+    let quoted = crate::sql::render::quote_table(&table);
     let target = match map.get("cluster").and_then(Value::as_str) {
-        Some(c) if !c.is_empty() => format!("{c}:{table}"),
-        _ => table.clone(),
+        Some(c) if !c.is_empty() => format!("{}:{quoted}", ident(c).trim_matches('`')),
+        _ => quoted,
     };
     let mut columns = Vec::new();
     let mut values = Vec::new();
@@ -403,11 +406,11 @@ pub fn insert(body: &[u8]) -> Result<JsonRequest, Refusal> {
         columns.join(", "),
         values.join(", ")
     );
-    Ok(JsonRequest::Insert { sql, table, id })
+    Ok(InsertRequest { sql, table, id })
 }
 
 /// `/search`: `{"table":…, "query":{match_all|query_string|match}, ["limit":…,] ["offset":…]}`.
-pub fn search(body: &[u8]) -> Result<JsonRequest, Refusal> {
+pub fn search(body: &[u8]) -> Result<SearchRequest, Refusal> {
     let map = parse_body(body)?;
     let table = table_of(&map)?;
     let number = |key: &str, default: u64| -> Result<u64, Refusal> {
@@ -430,12 +433,12 @@ pub fn search(body: &[u8]) -> Result<JsonRequest, Refusal> {
         Some(_) => return Err(refuse(400, "'query' must be an object")),
     };
     let cutoff = offset.saturating_add(limit).max(1);
-    let mut sql = format!("SELECT * FROM {}", ident(&table).trim_matches('`'));
+    let mut sql = format!("SELECT * FROM {}", crate::sql::render::quote_table(&table));
     if let Some(f) = filter {
         sql.push_str(&format!(" WHERE {f}"));
     }
     sql.push_str(&format!(" LIMIT {offset},{limit}"));
-    Ok(JsonRequest::Search { sql, cutoff })
+    Ok(SearchRequest { sql, cutoff })
 }
 
 fn query_filter(q: &serde_json::Map<String, Value>) -> Result<Option<String>, Refusal> {
@@ -561,8 +564,8 @@ mod tests {
         let req = insert(br#"{"table":"t","id":100,"doc":{"title":"ins","n":5}}"#).unwrap();
         assert_eq!(
             req,
-            JsonRequest::Insert {
-                sql: "INSERT INTO t (id, `title`, `n`) VALUES (100, 'ins', 5)".into(),
+            InsertRequest {
+                sql: "INSERT INTO `t` (id, `title`, `n`) VALUES (100, 'ins', 5)".into(),
                 table: "t".into(),
                 id: Some(100),
             }
@@ -578,15 +581,17 @@ mod tests {
         let req = search(br#"{"table":"t","query":{"match_all":{}},"limit":1}"#).unwrap();
         assert_eq!(
             req,
-            JsonRequest::Search {
-                sql: "SELECT * FROM t LIMIT 0,1".into(),
+            SearchRequest {
+                sql: "SELECT * FROM `t` LIMIT 0,1".into(),
                 cutoff: 1
             }
         );
-        assert!(matches!(
-            search(br#"{"table":"t","query":{"match":{"title":"hello"}}}"#),
-            Ok(JsonRequest::Search { sql, .. }) if sql == "SELECT * FROM t WHERE MATCH('@title hello') LIMIT 0,20"
-        ));
+        assert_eq!(
+            search(br#"{"table":"t","query":{"match":{"title":"hello"}}}"#)
+                .unwrap()
+                .sql,
+            "SELECT * FROM `t` WHERE MATCH('@title hello') LIMIT 0,20"
+        );
         assert_eq!(
             search(b"{not json").unwrap_err(),
             Refusal {
