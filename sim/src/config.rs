@@ -27,6 +27,8 @@ pub enum ConfigError {
     NoListener,
     #[error("sim.{key}: {reason}")]
     SimKey { key: String, reason: String },
+    #[error("searchd.{key}: {reason}")]
+    SearchdKey { key: String, reason: String },
 }
 
 /// The protocol a `listen` line serves.
@@ -110,6 +112,65 @@ fn parse_port(s: &str) -> Option<u16> {
     s.trim().parse::<u16>().ok()
 }
 
+/// searchd's connection limits (`searchd` section keys, with searchd's defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetLimits {
+    /// `network_timeout` (alias `read_timeout`, default 5 s): a connection that sends no request
+    /// within it is closed (facts §6: EOF after 5.0 s).
+    pub network_timeout: Duration,
+    /// `client_timeout` (default 5 minutes): how long a kept-alive connection may wait between
+    /// requests (facts §6: still open after 65 s), also while a request is half sent.
+    pub client_timeout: Duration,
+    /// `max_packet_size` (default 128M): larger HTTP bodies get `413` (facts §6:
+    /// `length out of bounds N(134217728)`).
+    pub max_packet_size: u64,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            network_timeout: Duration::from_secs(5),
+            client_timeout: Duration::from_secs(300),
+            max_packet_size: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// A time with searchd's special suffixes (`us`, `ms`, `s`, `m`, `h`, `d`, `w`; none: seconds).
+pub fn parse_time(text: &str) -> Option<Duration> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "us" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        "d" => Duration::from_secs(n.checked_mul(86_400)?),
+        "w" => Duration::from_secs(n.checked_mul(604_800)?),
+        _ => return None,
+    })
+}
+
+/// A size with searchd's special suffixes (`k`, `m`, `g`, `t`; none: bytes).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let shift = match unit.trim() {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
 /// Simulator-only settings (`sim { … }` section). Every timing has a default.
 #[derive(Debug, Clone)]
 pub struct SimSettings {
@@ -131,6 +192,14 @@ pub struct SimSettings {
     /// holding a client connection forever).
     pub helper_request_timeout: Duration,
     pub cluster: ClusterTimings,
+    /// The version string searchd reports (`Server:` header, MySQL handshake, `SHOW STATUS`).
+    pub version: String,
+    /// How statements are charged: `fast` (no cost) or `realistic` (real searchd's timings).
+    pub profile: crate::cost::Profile,
+    /// Keep HTTP connections open after non-2xx replies. NOT searchd's behaviour (facts §6: it
+    /// closes them); a transitional switch for clients that do not cope with it yet
+    /// (`http_keep_alive_on_error = 1`, or `MANTICORE_SIM_HTTP_KEEP_ALIVE_ON_ERROR=1`).
+    pub http_keep_alive_on_error: bool,
 }
 
 /// Timings of replication clusters. searchd (Galera) needs 4.6–6.5 s to drop a dead node from
@@ -192,6 +261,15 @@ impl ClusterTimings {
         }
     }
 
+    /// The defaults of a profile: `realistic` detects a dead peer as late as Galera does.
+    pub fn for_profile(profile: crate::cost::Profile) -> ClusterTimings {
+        let mut t = ClusterTimings::default();
+        if profile == crate::cost::Profile::Realistic {
+            t.suspect = crate::cost::REALISTIC_SUSPECT;
+        }
+        t
+    }
+
     /// Applies `MANTICORE_SIM_CLUSTER_*_MS` variables (the config file wins over them).
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         for name in CLUSTER_ENV {
@@ -226,6 +304,9 @@ impl Default for SimSettings {
             agent_secret: None,
             helper_request_timeout: Duration::from_secs(300),
             cluster: ClusterTimings::default(),
+            version: crate::node::VERSION.to_string(),
+            profile: crate::cost::Profile::Fast,
+            http_keep_alive_on_error: false,
         }
     }
 }
@@ -250,6 +331,8 @@ pub struct Config {
     /// `Some("")`: disabled; otherwise the command line.
     pub buddy_path: Option<String>,
     pub telemetry: bool,
+    /// Connection limits from the `searchd` section (searchd's defaults otherwise).
+    pub net: NetLimits,
     pub sim: SimSettings,
     /// Keys the simulator does not interpret (logged at start).
     pub unknown_keys: Vec<String>,
@@ -266,6 +349,8 @@ const KNOWN_SEARCHD_KEYS: &[&str] = &[
     "telemetry",
     "query_log_format",
     "network_timeout",
+    "read_timeout",
+    "client_timeout",
     "max_packet_size",
 ];
 
@@ -295,9 +380,23 @@ impl Config {
         let mut pid_file = None;
         let mut buddy_path = None;
         let mut telemetry = true;
+        let mut net = NetLimits::default();
         let mut unknown_keys = Vec::new();
         for (key, value) in &searchd {
+            let bad = |what: &str| ConfigError::SearchdKey {
+                key: key.clone(),
+                reason: format!("expected {what}, got '{value}'"),
+            };
             match key.as_str() {
+                "network_timeout" | "read_timeout" => {
+                    net.network_timeout = parse_time(value).ok_or_else(|| bad("a time"))?
+                }
+                "client_timeout" => {
+                    net.client_timeout = parse_time(value).ok_or_else(|| bad("a time"))?
+                }
+                "max_packet_size" => {
+                    net.max_packet_size = parse_size(value).ok_or_else(|| bad("a size"))?
+                }
                 "listen" => listeners.push(Listener::parse(value)?),
                 "data_dir" => data_dir = Some(PathBuf::from(value)),
                 "log" => log = Some(PathBuf::from(value)),
@@ -322,6 +421,7 @@ impl Config {
             pid_file,
             buddy_path,
             telemetry,
+            net,
             sim,
             unknown_keys,
         })
@@ -406,9 +506,37 @@ fn strip_comment(line: &str) -> &str {
     }
 }
 
+/// Environment form of `sim.http_keep_alive_on_error` (the file wins).
+pub const KEEP_ALIVE_ON_ERROR_ENV: &str = "MANTICORE_SIM_HTTP_KEEP_ALIVE_ON_ERROR";
+
 fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
+    parse_sim_with(lines, |name| std::env::var(name).ok())
+}
+
+/// The `sim` section over the environment (`get`): the profile comes first (the file wins over
+/// `MANTICORE_SIM_PROFILE`) because it sets the defaults the other keys then override.
+fn parse_sim_with(
+    lines: &[(String, String)],
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<SimSettings, ConfigError> {
     let mut sim = SimSettings::default();
-    sim.cluster.apply_env(|name| std::env::var(name).ok())?;
+    let profile_text = lines
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "profile")
+        .map(|(_, v)| (v.clone(), "profile".to_string()))
+        .or_else(|| {
+            get(crate::cost::PROFILE_ENV).map(|v| (v, crate::cost::PROFILE_ENV.to_string()))
+        });
+    if let Some((text, key)) = profile_text {
+        sim.profile = crate::cost::Profile::parse(&text).ok_or_else(|| ConfigError::SimKey {
+            key,
+            reason: format!("unknown profile '{text}' (expected fast or realistic)"),
+        })?;
+    }
+    sim.cluster = ClusterTimings::for_profile(sim.profile);
+    sim.cluster.apply_env(&get)?;
+    sim.http_keep_alive_on_error = get(KEEP_ALIVE_ON_ERROR_ENV).is_some_and(|v| v.trim() == "1");
     for (key, value) in lines {
         let bad = |reason: &str| ConfigError::SimKey {
             key: key.clone(),
@@ -431,6 +559,9 @@ fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
             "helper_request_timeout_ms" => sim.helper_request_timeout = millis()?,
             "user" => sim.users.push(parse_user(value).map_err(|why| bad(&why))?),
             "agent_secret" => sim.agent_secret = Some(value.clone()).filter(|v| !v.is_empty()),
+            "version" if !value.is_empty() => sim.version = value.clone(),
+            "profile" => {}
+            "http_keep_alive_on_error" => sim.http_keep_alive_on_error = value == "1",
             k if k.starts_with("cluster_") => match sim.cluster.slot(k) {
                 Some(slot) => *slot = millis()?,
                 None => return Err(bad("unknown key")),
@@ -516,6 +647,70 @@ mod tests {
         assert_eq!(c.sim.cluster.write_wait, Duration::from_millis(900));
         let bad = "searchd {\nlisten = 1312\ndata_dir = /d\n}\nsim {\ncluster_nope_ms = 5\n}\n";
         assert!(Config::parse(Path::new("/x"), bad).is_err());
+    }
+
+    #[test]
+    fn profile_from_file_or_environment() {
+        use crate::cost::Profile;
+        let lines = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+            items
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let env = |name: &str| (name == crate::cost::PROFILE_ENV).then(|| "realistic".to_string());
+        let none = |_: &str| None;
+        let fast = parse_sim_with(&[], none).unwrap();
+        assert_eq!(fast.profile, Profile::Fast);
+        assert_eq!(fast.cluster, ClusterTimings::default());
+        let from_env = parse_sim_with(&[], env).unwrap();
+        assert_eq!(from_env.profile, Profile::Realistic);
+        assert_eq!(from_env.cluster.suspect, crate::cost::REALISTIC_SUSPECT);
+        // The file wins over the environment, and explicit timings over the profile.
+        let file = parse_sim_with(&lines(&[("profile", "fast")]), env).unwrap();
+        assert_eq!(file.profile, Profile::Fast);
+        let tuned = parse_sim_with(
+            &lines(&[("profile", "realistic"), ("cluster_suspect_ms", "700")]),
+            none,
+        )
+        .unwrap();
+        assert_eq!(tuned.profile, Profile::Realistic);
+        assert_eq!(tuned.cluster.suspect, Duration::from_millis(700));
+        assert!(parse_sim_with(&lines(&[("profile", "slow")]), none).is_err());
+    }
+
+    #[test]
+    fn keep_alive_on_error_switch() {
+        let on = |name: &str| (name == KEEP_ALIVE_ON_ERROR_ENV).then(|| "1".to_string());
+        assert!(
+            !parse_sim_with(&[], |_| None)
+                .unwrap()
+                .http_keep_alive_on_error
+        );
+        assert!(parse_sim_with(&[], on).unwrap().http_keep_alive_on_error);
+        let off = vec![("http_keep_alive_on_error".to_string(), "0".to_string())];
+        assert!(!parse_sim_with(&off, on).unwrap().http_keep_alive_on_error);
+    }
+
+    #[test]
+    fn connection_limits_from_the_searchd_section() {
+        let text = "searchd {\nlisten = 1312\ndata_dir = /d\nnetwork_timeout = 2\nclient_timeout = 1m\nmax_packet_size = 8M\n}\n";
+        let c = Config::parse(Path::new("/x"), text).unwrap();
+        assert_eq!(c.net.network_timeout, Duration::from_secs(2));
+        assert_eq!(c.net.client_timeout, Duration::from_secs(60));
+        assert_eq!(c.net.max_packet_size, 8 << 20);
+        let d = Config::parse(
+            Path::new("/x"),
+            "searchd {\nlisten = 1312\ndata_dir = /d\n}\n",
+        )
+        .unwrap();
+        assert_eq!(d.net, NetLimits::default());
+        assert_eq!(d.net.max_packet_size, 134_217_728);
+        assert!(Config::parse(
+            Path::new("/x"),
+            "searchd {\nlisten = 1312\ndata_dir = /d\nclient_timeout = soon\n}\n"
+        )
+        .is_err());
     }
 
     #[test]

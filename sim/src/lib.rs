@@ -9,6 +9,8 @@ pub mod auth;
 pub mod buddy;
 pub mod cluster;
 pub mod config;
+pub mod control;
+pub mod cost;
 pub mod daemon;
 pub mod exec;
 pub mod logfile;

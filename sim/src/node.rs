@@ -21,8 +21,10 @@ use crate::store::catalog::Catalog;
 use crate::store::mutation::{apply, Mutation};
 use crate::store::wal::{Wal, WalError};
 
-/// The version searchd reports; the helper's version is appended once it runs.
-pub const VERSION: &str = "29.2.2 e790cb571@26082211";
+/// The version searchd reports by default (the build facts.md was measured on); the helper's
+/// version is appended once it runs. `sim { version = … }` replaces it (the golden transcripts of
+/// cases 1–5 were recorded from build `29.2.2 e790cb571@26082211`).
+pub const VERSION: &str = "29.2.2 fe8f84c8b@26082106";
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -180,10 +182,16 @@ impl Node {
 
     /// `29.2.2 … (buddy v1.2.3)` while a helper runs.
     pub fn version(&self) -> String {
+        let own = &self.config.sim.version;
         match self.helper() {
-            Some(h) => format!("{VERSION} (buddy {})", h.version),
-            None => VERSION.to_string(),
+            Some(h) => format!("{own} (buddy {})", h.version),
+            None => own.clone(),
         }
+    }
+
+    /// The version without the helper's (the `Server:` header, the MySQL handshake).
+    pub fn server_version(&self) -> &str {
+        &self.config.sim.version
     }
 
     pub fn log_level(&self) -> String {

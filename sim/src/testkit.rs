@@ -236,6 +236,12 @@ impl SimNode {
         for (k, v) in &self.options.env {
             cmd.env(k, v);
         }
+        // A cut link holds from the node's first moment (a restarted node cannot reach its
+        // peers for searchd's remote version check either).
+        let blocked: Vec<String> = self.blocked_peers().into_iter().collect();
+        if !blocked.is_empty() {
+            cmd.env(crate::daemon::BLOCKED_PEERS_ENV, blocked.join(","));
+        }
         self.child = Some(cmd.spawn()?);
         self.wait_ready(START_TIMEOUT)?;
         // A cut link outlives a restart.

@@ -657,3 +657,65 @@ async fn many_clusters_share_one_liveness_check_per_node_pair() {
         assert_eq!(count(&mut c3, &format!("system.{name}_s0")).await, 1);
     }
 }
+
+/// A member restarted while it cannot reach any other member fails the remote version check:
+/// `recovery-required` (facts §7 item 2b), which a heal does not change; one more restart
+/// brings it back with what it missed.
+#[tokio::test]
+async fn a_member_restarted_alone_needs_another_restart() {
+    let mut nodes = start_nodes(2, &NodeOptions::default()).unwrap();
+    let mut c1 = conn(&nodes[0]).await;
+    exec(&mut c1, "CREATE TABLE t (title text)").await;
+    exec(&mut c1, "CREATE CLUSTER c").await;
+    exec(&mut c1, "ALTER CLUSTER c ADD t").await;
+    exec(
+        &mut conn(&nodes[1]).await,
+        &format!("JOIN CLUSTER c AT '{}'", nodes[0].node_id()),
+    )
+    .await;
+    partition(&[&[&nodes[0]], &[&nodes[1]]]).unwrap();
+    nodes[1].kill();
+    nodes[1].launch().unwrap();
+    let unstarted = |st: &HashMap<String, String>| {
+        st.get("status").map(String::as_str) == Some("recovery-required")
+            && st.get("node_state").map(String::as_str) == Some("closed")
+    };
+    wait_counters(&nodes[1], "c", "recovery-required", unstarted).await;
+    let st = counters(&mut conn(&nodes[1]).await, "c").await;
+    assert_eq!(
+        st["last_error"],
+        "remote version check failed: cluster 'c', failed to fetch donor user from any node"
+    );
+    assert_eq!(st["nodes_view"], "");
+    assert_eq!(
+        error(
+            &mut conn(&nodes[1]).await,
+            "INSERT INTO c:t (id, title) VALUES (1, 'x')"
+        )
+        .await
+        .1,
+        "cluster 'c' is not ready, not primary state (closed)"
+    );
+    // n1 alone lost its quorum meanwhile; bootstrapped, it takes writes n2 missed.
+    wait_counters(&nodes[0], "c", "n1 non-primary", |st| {
+        st["status"] == "non-primary"
+    })
+    .await;
+    exec(&mut c1, "SET CLUSTER c GLOBAL 'pc.bootstrap' = 1").await;
+    exec(&mut c1, "INSERT INTO c:t (id, title) VALUES (2, 'missed')").await;
+    heal(&[&nodes[0], &nodes[1]]).unwrap();
+    // Healing does not start it: searchd needs a restart.
+    let mut c2 = conn(&nodes[1]).await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        assert!(unstarted(&counters(&mut c2, "c").await));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(c2);
+    nodes[1].restart().unwrap();
+    wait_counters(&nodes[1], "c", "synced again", |st| {
+        st["status"] == "primary" && st["node_state"] == "synced" && st["size"] == "2"
+    })
+    .await;
+    assert_eq!(count(&mut conn(&nodes[1]).await, "t").await, 1);
+}

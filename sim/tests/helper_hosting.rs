@@ -95,7 +95,10 @@ async fn handshake_envelopes_and_replies() {
     let mut c = conn(&node).await;
     assert_eq!(
         rows(&mut c, "SHOW STATUS LIKE 'version'").await,
-        vec![s(&["version", "29.2.2 e790cb571@26082211 (buddy v0.0.1)"])]
+        vec![s(&[
+            "version",
+            &format!("{} (buddy v0.0.1)", manticore_sim::node::VERSION)
+        ])]
     );
     // "Not mine": the client sees the daemon's own error, the helper saw the exact envelope.
     assert_eq!(
@@ -200,7 +203,10 @@ async fn handshake_envelopes_and_replies() {
     );
     let log = node.log_text();
     assert!(
-        log.contains("shutdown daemon version '29.2.2 e790cb571@26082211 (buddy v0.0.1)' ..."),
+        log.contains(&format!(
+            "shutdown daemon version '{} (buddy v0.0.1)' ...",
+            manticore_sim::node::VERSION
+        )),
         "{log}"
     );
 }

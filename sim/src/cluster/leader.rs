@@ -6,6 +6,7 @@ use tokio::task::JoinSet;
 
 use super::messages::{Check, Reply, Request};
 use super::{not_ready_text, NodeState, Status};
+use crate::cost::Op;
 use crate::node::Node;
 use crate::store::catalog::Table;
 use crate::store::cluster::{ClusterMeta, Member};
@@ -48,6 +49,11 @@ pub async fn commit(
     }
     if let Some(seq) = node.clusters.committed_seq(cluster, write) {
         return Reply::Committed { seq };
+    }
+    // A change of the cluster itself is totally ordered (Galera's TOI): its cost is taken
+    // here, under the sequencer lock, so such changes of one cluster run one after another.
+    if let Some(op) = toi_cost(node, cluster, &batch) {
+        node.config.sim.profile.charge(op).await;
     }
     let applied = node.write(|catalog| {
         for check in checks {
@@ -104,6 +110,42 @@ pub async fn commit(
     Reply::Committed { seq }
 }
 
+/// The cost of a batch that changes the cluster rather than its documents.
+pub(super) fn toi_cost(node: &Node, cluster: &str, batch: &[Mutation]) -> Option<Op> {
+    let attached = batch
+        .iter()
+        .filter(|m| matches!(m, Mutation::ClusterAttach { .. }))
+        .count();
+    if attached > 0 {
+        return Some(Op::AlterAdd { tables: attached });
+    }
+    batch.iter().find_map(|m| match m {
+        Mutation::ClusterDetach { .. } => Some(Op::AlterDrop),
+        Mutation::ClusterView { .. } => Some(Op::UpdateNodes),
+        Mutation::ClusterDelete { .. } => {
+            let members = node
+                .catalog()
+                .cluster(cluster)
+                .map(|meta| meta.view.members.len())
+                .unwrap_or(1);
+            Some(if members > 1 {
+                Op::DeleteShared
+            } else {
+                Op::DeleteLocal
+            })
+        }
+        _ => None,
+    })
+}
+
+/// What a state transfer of these tables costs.
+pub(super) fn transfer_cost(tables: &[Table]) -> Op {
+    Op::StateTransfer {
+        tables: tables.len(),
+        rows: tables.iter().map(|t| t.data.len() as u64).sum(),
+    }
+}
+
 fn is_delete(batch: &[Mutation]) -> bool {
     batch
         .iter()
@@ -149,6 +191,7 @@ pub(super) async fn transfer(node: &Node, cluster: &str, to: &Member) -> bool {
     };
     node.clusters
         .set_state(cluster, None, Some(NodeState::Donor));
+    node.config.sim.profile.charge(transfer_cost(&tables)).await;
     let req = Request::Install { meta, tables };
     let outcome = node
         .clusters

@@ -26,6 +26,7 @@ pub mod messages;
 mod ops;
 mod peers;
 pub mod rpc;
+mod startup;
 pub mod status;
 mod supervisor;
 mod transport;
@@ -44,7 +45,7 @@ use peers::Peers;
 use transport::Transport;
 
 pub use ops::{bootstrap, create, delete, join, ready, set_blocked, submit};
-pub use supervisor::start;
+pub use supervisor::{run as supervise, start};
 
 /// `cluster_<c>_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,10 @@ pub enum Status {
     NonPrimary,
     /// After a restart, until the node is back in a primary component.
     Disconnected,
+    /// At start no other member of the cluster answered searchd's remote version check: the
+    /// cluster is not started (`last_error` says why) until the daemon restarts (facts §7
+    /// item 2b).
+    RecoveryRequired,
 }
 
 /// `cluster_<c>_node_state`.
@@ -70,6 +75,7 @@ impl Status {
             Status::Primary => "primary",
             Status::NonPrimary => "non-primary",
             Status::Disconnected => "disconnected",
+            Status::RecoveryRequired => "recovery-required",
         }
     }
 }
@@ -103,6 +109,8 @@ struct Local {
     received: u64,
     /// The `as path` of a JOIN in progress (a transfer carries the donor's path, not ours).
     join_path: String,
+    /// `cluster_<c>_last_error` (shown only when set).
+    last_error: Option<String>,
 }
 
 /// Per-node replication state (one per process, inside [`crate::node::Node`]).
@@ -185,6 +193,7 @@ impl Clusters {
         if let Some(l) = locals.get_mut(name) {
             l.status = status;
             l.state = state;
+            l.last_error = None;
             return;
         }
         let used: HashSet<String> = locals.values().map(|l| l.repl.clone()).collect();
@@ -200,6 +209,7 @@ impl Clusters {
                 replicated: 0,
                 received: 0,
                 join_path: String::new(),
+                last_error: None,
             },
         );
     }
@@ -241,6 +251,21 @@ impl Clusters {
     /// (status, node state) of a cluster this node holds.
     pub fn state(&self, name: &str) -> Option<(Status, NodeState)> {
         self.locals().get(name).map(|l| (l.status, l.state))
+    }
+
+    /// Whether the cluster runs here (it was not left unstarted at start).
+    pub fn running(&self, name: &str) -> bool {
+        self.state(name)
+            .is_some_and(|(s, _)| s != Status::RecoveryRequired)
+    }
+
+    /// Leaves a cluster unstarted after a failed remote version check.
+    fn set_recovery_required(&self, name: &str, error: String) {
+        if let Some(l) = self.locals().get_mut(name) {
+            l.status = Status::RecoveryRequired;
+            l.state = NodeState::Closed;
+            l.last_error = Some(error);
+        }
     }
 
     /// This node's member entry for a cluster.

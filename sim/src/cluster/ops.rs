@@ -27,7 +27,12 @@ pub async fn submit(
     checks: Vec<Check>,
 ) -> Result<u64, String> {
     ready(node, cluster)?;
-    let deadline = Instant::now() + node.clusters.timings.write_wait;
+    // A change of the cluster waits for its cost on the leader too (the realistic profile).
+    let cost = leader::toi_cost(node, cluster, &batch)
+        .map(|op| node.config.sim.profile.cost(op))
+        .unwrap_or_default();
+    let wait = node.clusters.timings.write_wait + cost;
+    let deadline = Instant::now() + wait;
     let write = node.clusters.new_write_id();
     let mut target = leader_of(node, cluster)?;
     loop {
@@ -40,9 +45,7 @@ pub async fn submit(
                 batch: batch.clone(),
                 checks: checks.clone(),
             };
-            node.clusters
-                .call(&target, &req, node.clusters.timings.write_wait)
-                .await
+            node.clusters.call(&target, &req, wait).await
         };
         match outcome {
             Ok(Reply::Committed { seq }) => {
@@ -137,7 +140,11 @@ pub async fn join(node: &Node, name: &str, path: &str, donors: &[String]) -> Res
 }
 
 /// `SET CLUSTER <c> GLOBAL 'pc.bootstrap' = 1`: this node alone becomes the primary component.
+/// A cluster left unstarted has no provider to set options on.
 pub async fn bootstrap(node: &Node, name: &str) -> Result<(), String> {
+    if let Some((Status::RecoveryRequired, state)) = node.clusters.state(name) {
+        return Err(not_ready_text(name, state));
+    }
     views::bootstrap(node, name).await
 }
 
@@ -149,6 +156,11 @@ pub async fn delete(node: &Node, name: &str) -> Result<(), String> {
     if ready(node, name).is_ok() {
         submit(node, name, batch, Vec::new()).await?;
     } else {
+        node.config
+            .sim
+            .profile
+            .charge(crate::cost::Op::DeleteLocal)
+            .await;
         node.write(|_| Ok((batch, ()))).map_err(|e| e.message)?;
     }
     node.clusters.forget(name);

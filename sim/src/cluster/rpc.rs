@@ -39,6 +39,24 @@ async fn dispatch(node: &Node, from: Option<&str>, req: Request) -> Reply {
         };
         node.clusters.peers.seen(peer, digests);
     }
+    let cluster = match &req {
+        Request::Submit { cluster, .. }
+        | Request::Apply { cluster, .. }
+        | Request::View { cluster, .. }
+        | Request::Join { cluster, .. }
+        | Request::Snapshot { cluster }
+        | Request::TakeOver { cluster, .. } => Some(cluster.clone()),
+        Request::Install { meta, .. } => Some(meta.name.clone()),
+        Request::Heartbeat { .. } | Request::Links { .. } => None,
+    };
+    if let Some(c) = cluster
+        .filter(|c| node.clusters.state(c).map(|(s, _)| s) == Some(super::Status::RecoveryRequired))
+    {
+        // Galera does not run for a cluster left unstarted.
+        return Reply::Refused {
+            reason: format!("cluster '{c}', failed to fetch donor user from any node"),
+        };
+    }
     match req {
         Request::Heartbeat { .. } => Reply::Heartbeat {
             clusters: status::digests(node),

@@ -13,6 +13,10 @@ pub fn digests(node: &Node) -> Vec<Digest> {
         .clusters()
         .filter_map(|meta| {
             let local = locals.get(&meta.name)?;
+            // A cluster left unstarted is not in the group at all.
+            if local.status == Status::RecoveryRequired {
+                return None;
+            }
             Some(Digest {
                 name: meta.name.clone(),
                 epoch: meta.view.epoch,
@@ -44,7 +48,28 @@ fn local_state(status: Status, state: NodeState) -> (&'static str, &'static str)
     }
 }
 
-/// Every `cluster_*` row, clusters in name order, each block led by `cluster_name`.
+/// The rows of a cluster left unstarted (`recovery-required`).
+fn unstarted(
+    meta: &ClusterMeta,
+    state: NodeState,
+    last_error: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("status", Status::RecoveryRequired.text().to_string()),
+        ("node_state", state.text().to_string()),
+        ("nodes_set", meta.nodes_set.join(",")),
+        ("nodes_view", String::new()),
+        ("indexes_count", meta.tables.len().to_string()),
+        ("indexes", meta.tables.join(",")),
+    ];
+    if let Some(e) = last_error {
+        rows.push(("last_error", e.to_string()));
+    }
+    rows
+}
+
+/// Every `cluster_*` row, clusters in the order they came to this node, each block led by
+/// `cluster_name`.
 pub fn rows(node: &Node) -> Vec<(String, String)> {
     let catalog = node.catalog();
     let locals = node.clusters.locals();
@@ -54,6 +79,16 @@ pub fn rows(node: &Node) -> Vec<(String, String)> {
             continue;
         };
         rows.push(("cluster_name".to_string(), meta.name.clone()));
+        if local.status == Status::RecoveryRequired {
+            // An unstarted cluster shows only what the daemon itself knows (rebalance.37).
+            let prefix = format!("cluster_{}_", meta.name);
+            rows.extend(
+                unstarted(meta, local.state, local.last_error.as_deref())
+                    .into_iter()
+                    .map(|(k, v)| (format!("{prefix}{k}"), v)),
+            );
+            continue;
+        }
         let me = Member {
             id: node.clusters.me().to_string(),
             repl: local.repl.clone(),
@@ -93,7 +128,7 @@ impl Counters<'_> {
         match self.status {
             Status::Primary => self.meta.view.members.iter().collect(),
             Status::NonPrimary => vec![self.me],
-            Status::Disconnected => Vec::new(),
+            Status::Disconnected | Status::RecoveryRequired => Vec::new(),
         }
     }
 

@@ -6,16 +6,25 @@ use std::time::Instant;
 
 use super::decide::{decide, Action, Situation};
 use super::peers::{wanted_peers, Peers};
-use super::{member, views};
+use super::{member, views, Status};
 use crate::node::Node;
 
-/// Starts the supervisor of this node's clusters (runs until the process ends).
+/// Restores this node's clusters (as disconnected, before the first client can ask about
+/// them); [`run`] then starts them and supervises them until the process ends.
 pub fn start(node: &Arc<Node>) {
     node.clusters.restore(&node.catalog());
-    tokio::spawn(run(node.clone()));
 }
 
-async fn run(node: Arc<Node>) {
+/// Starts the saved clusters (`new_cluster`: bootstrap them here, searchd's `--new-cluster`),
+/// then supervises them. Spawned once the listeners are open.
+pub async fn run(node: Arc<Node>, new_cluster: bool) {
+    // Under the realistic profile a restarted node takes as long as searchd to get going.
+    node.config
+        .sim
+        .profile
+        .charge(crate::cost::Op::RestartGrace)
+        .await;
+    super::startup::start_clusters(&node, new_cluster).await;
     let mut tick = tokio::time::interval(node.clusters.timings().heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -43,6 +52,10 @@ fn evaluate(node: &Node, name: &str) -> Action {
     let Some((status, state)) = node.clusters.state(name) else {
         return Action::Nothing;
     };
+    if status == Status::RecoveryRequired {
+        // Not started: only a restart of the daemon brings it back.
+        return Action::Nothing;
+    }
     let alive = node.clusters.peers.alive(timings.suspect);
     let digests = node.clusters.peers.digests(name, &alive);
     // Under a steady stream of writes the leader is always a step ahead; only a point it

@@ -95,6 +95,11 @@ pub async fn admit(node: &Node, cluster: &str, joiner: Member) -> Reply {
     meta.nodes_set = meta.joiner_nodes_set(&joiner.id);
     node.clusters
         .set_state(cluster, None, Some(NodeState::Donor));
+    node.config
+        .sim
+        .profile
+        .charge(super::leader::transfer_cost(&tables))
+        .await;
     let sent = node
         .clusters
         .call(

@@ -3,6 +3,7 @@
 use super::error::{ExecError, ExecResult};
 use super::result::Output;
 use crate::cluster;
+use crate::cost::Op;
 use crate::node::Node;
 use crate::sql::ast::{ClusterStmt, Literal};
 use crate::store::catalog::Catalog;
@@ -12,7 +13,7 @@ const OK: Output = Output::Ok { affected: 0 };
 
 pub async fn execute(node: &Node, stmt: &ClusterStmt) -> ExecResult<Output> {
     let result = match stmt {
-        ClusterStmt::Create { name, path } => create(node, name, path.as_deref()),
+        ClusterStmt::Create { name, path } => create(node, name, path.as_deref()).await,
         ClusterStmt::Join { name, at, path } => join(node, name, at, path.as_deref()).await,
         ClusterStmt::AlterAdd { name, tables } => add(node, name, tables).await,
         ClusterStmt::AlterDrop { name, tables } => drop_tables(node, name, tables).await,
@@ -44,7 +45,7 @@ fn check_path(node: &Node, catalog: &Catalog, name: &str, path: &str) -> Result<
     Ok(())
 }
 
-fn create(node: &Node, name: &str, path: Option<&str>) -> Result<(), String> {
+async fn create(node: &Node, name: &str, path: Option<&str>) -> Result<(), String> {
     let path = path.unwrap_or("");
     {
         let catalog = node.catalog();
@@ -56,6 +57,7 @@ fn create(node: &Node, name: &str, path: Option<&str>) -> Result<(), String> {
         check_path(node, &catalog, name, path)
             .map_err(|e| format!("failed to create desc: {e}"))?;
     }
+    node.config.sim.profile.charge(Op::CreateCluster).await;
     cluster::create(node, name, path)
 }
 

@@ -19,6 +19,7 @@ mod write;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::auth::{denied_message, Need};
+use crate::cost::Op;
 use crate::node::Node;
 use crate::sql::ast::Statement;
 use error::{ExecError, ExecResult};
@@ -102,12 +103,18 @@ pub async fn execute_statement(
         Statement::Describe { name, topology } => {
             rows(show::describe(&node.catalog(), name, *topology)?)
         }
-        Statement::CreateTable(c) => ddl::create_table(node, c),
+        Statement::CreateTable(c) => {
+            node.config.sim.profile.charge(Op::CreateTable).await;
+            ddl::create_table(node, c)
+        }
         Statement::CreateTableLike {
             if_not_exists,
             name,
             like,
-        } => ddl::create_table_like(node, *if_not_exists, name, like),
+        } => {
+            node.config.sim.profile.charge(Op::CreateTable).await;
+            ddl::create_table_like(node, *if_not_exists, name, like)
+        }
         Statement::DropTable {
             if_exists,
             name,

@@ -1,6 +1,6 @@
 //! SHOW statements and DESC.
 
-use super::error::{ExecError, ExecResult};
+use super::error::{ErrorCode, ExecError, ExecResult};
 use super::result::{Cell, ResultSet};
 use super::session::{Protocol, Session};
 use crate::node::Node;
@@ -277,6 +277,19 @@ pub fn show_create(catalog: &Catalog, name: &str, force: bool) -> ExecResult<Res
     let table = catalog
         .get(name)
         .ok_or_else(|| ExecError::no_such_table(name))?;
+    if let TableDef::Distributed { targets } = &table.def {
+        // A shard table renders its system targets as `shards=… rf=…`; a distributed table
+        // has no such form (`rebalance.136`, ERROR 1146).
+        if !force && targets.has_system_table() {
+            return Err(ExecError {
+                code: ErrorCode::NoSuchTable,
+                ..ExecError::new(format!(
+                    "can not show table '{}' because it contains system table",
+                    table.name
+                ))
+            });
+        }
+    }
     Ok(ResultSet::pairs(
         "Table",
         "Create Table",

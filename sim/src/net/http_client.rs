@@ -17,14 +17,22 @@ pub enum ClientError {
     Connect(io::Error),
     #[error("{0}")]
     Io(io::Error),
+    /// The connection was not established in time.
+    #[error("connect timed out")]
+    ConnectTimeout,
+    /// Connected, but the reply did not come in time.
     #[error("timed out")]
     Timeout,
     #[error("bad response: {0}")]
     BadResponse(String),
 }
 
-/// searchd's text for an agent that does not answer in time.
+/// searchd's text for an agent it could not reach in time (facts.md: after exactly the 1 s
+/// agent connect timeout).
 pub const TIMED_OUT: &str = "connect and query timed out";
+/// searchd's text for an agent that accepted the connection but did not answer within the
+/// query timeout (facts §7 item 6: `agent 127.0.0.1:{blackhole}: query timed out` after 3 s).
+pub const QUERY_TIMED_OUT: &str = "query timed out";
 
 impl ClientError {
     /// searchd's agent error text for this failure.
@@ -34,7 +42,8 @@ impl ClientError {
                 Some(code) => format!("receiving failure (errno={code}, msg={})", os_message(e)),
                 None => format!("receiving failure ({e})"),
             },
-            ClientError::Timeout => TIMED_OUT.to_string(),
+            ClientError::ConnectTimeout => TIMED_OUT.to_string(),
+            ClientError::Timeout => QUERY_TIMED_OUT.to_string(),
             ClientError::BadResponse(why) => format!("bad reply: {why}"),
         }
     }
@@ -69,7 +78,7 @@ pub async fn send(
     let mut stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(ClientError::Connect(e)),
-        Err(_) => return Err(ClientError::Timeout),
+        Err(_) => return Err(ClientError::ConnectTimeout),
     };
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
     for (k, v) in headers {

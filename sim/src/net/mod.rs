@@ -5,7 +5,9 @@ use std::future::Future;
 use tokio::net::{TcpListener, TcpStream};
 
 pub mod http;
+pub mod http1;
 pub mod http_client;
+pub mod json_api;
 mod more_results;
 pub mod mysql;
 pub mod rawjson;

@@ -17,7 +17,7 @@ use crate::exec::error::{ErrorCode, ExecError};
 use crate::exec::result::{Output, ResultSet};
 use crate::exec::session::{Protocol, Session};
 use crate::exec::{self};
-use crate::node::{Node, VERSION};
+use crate::node::Node;
 use crate::sql::lexer::split_statements;
 use crate::store::schema::ResultType;
 
@@ -147,7 +147,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
     type Error = io::Error;
 
     fn version(&self) -> String {
-        VERSION.to_string()
+        self.node.server_version().to_string()
     }
 
     fn connect_id(&self) -> u32 {

@@ -86,6 +86,11 @@ fn source_value(ty: ResultType, c: &Cell) -> String {
 
 /// The `/sql` (non-raw) reply: `{"took":…,"timed_out":false,"hits":{…}}`.
 pub fn search_reply(rs: &ResultSet, took_ms: u64) -> String {
+    search_reply_with(rs, took_ms, rs.total_found, "eq")
+}
+
+/// A search reply with the total and its relation (`eq`, or `gte` for a count cut short).
+pub fn search_reply_with(rs: &ResultSet, took_ms: u64, total: u64, relation: &str) -> String {
     let id_pos = rs.columns.iter().position(|c| c.name == "id");
     let hits: Vec<String> = rs
         .rows
@@ -111,8 +116,7 @@ pub fn search_reply(rs: &ResultSet, took_ms: u64) -> String {
         })
         .collect();
     let mut out = format!(
-        "{{\"took\":{took_ms},\"timed_out\":false,\"hits\":{{\"total\":{},\"total_relation\":\"eq\",\"hits\":[{}]}}",
-        rs.total_found,
+        "{{\"took\":{took_ms},\"timed_out\":false,\"hits\":{{\"total\":{total},\"total_relation\":\"{relation}\",\"hits\":[{}]}}",
         hits.join(",")
     );
     if let Some(token) = scroll_token(rs) {

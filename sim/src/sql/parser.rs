@@ -312,15 +312,21 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Words the DDL grammar knows as tokens print in upper case; anything else is an identifier.
+/// Words a grammar knows as tokens print in upper case; any other word is an `identifier`
+/// (P01, P02) or a `tablename` (the DDL grammar P03: `unexpected tablename, expecting COLUMN
+/// near 'local=…'`, `rebalance.131`).
 fn keyword_name(grammar: Grammar, word: &str) -> String {
     const DDL_KEYWORDS: &[&str] = &[
         "IF", "NOT", "EXISTS", "TABLE", "CLUSTER", "LIKE", "ADD", "DROP", "COLUMN",
     ];
+    /// Main-grammar tokens the recordings show (`unexpected CLUSTER`, `unexpected OR`) and the
+    /// other boolean operators of its WHERE clause.
+    const MAIN_KEYWORDS: &[&str] = &["CLUSTER", "OR", "AND", "NOT"];
     let upper = word.to_ascii_uppercase();
-    if grammar == Grammar::P03 && DDL_KEYWORDS.contains(&upper.as_str()) {
-        upper
-    } else {
-        "identifier".to_string()
+    match grammar {
+        Grammar::P03 if DDL_KEYWORDS.contains(&upper.as_str()) => upper,
+        Grammar::P03 => "tablename".to_string(),
+        Grammar::P01 if MAIN_KEYWORDS.contains(&upper.as_str()) => upper,
+        _ => "identifier".to_string(),
     }
 }

@@ -32,6 +32,10 @@ fn golden_syntax_errors() {
         ("CREATE TABLE t shards='5' rf='1' extra", "P03: syntax error, unexpected $end, expecting '=' near 'extra'"),
         ("CREATE TABLE t shards '5' rf '1'", "P03: syntax error, unexpected string, expecting '=' near ''5' rf '1''"),
         ("CREATE TABLE t shards=\"3\" rf=\"1\"", "P03: syntax error, unexpected $undefined, expecting string near '\"3\" rf=\"1\"'"),
+        ("SHOW CLUSTER", "P01: syntax error, unexpected CLUSTER, expecting VARIABLES near 'CLUSTER'"),
+        ("SHOW REPLICATION STATUS", "P01: syntax error, unexpected identifier, expecting VARIABLES near 'REPLICATION STATUS'"),
+        ("CREATE OR REPLACE TABLE w (title text) type='shard' local='system.w_s1'", "P01: syntax error, unexpected OR, expecting USER near 'OR REPLACE TABLE w (title text) type='shard' local='system.w_s1''"),
+        ("ALTER TABLE w ADD local='system.w_s1'", "P03: syntax error, unexpected tablename, expecting COLUMN near 'local='system.w_s1''"),
     ];
     for (sql, want) in cases {
         assert_eq!(err(sql), want, "{sql}");
@@ -217,6 +221,10 @@ fn show_and_admin_forms() {
             },
         ),
         ("ALTER TABLE t", Statement::AlterTable { name: "t".into() }),
+        (
+            "ALTER TABLE w type='shard' local='system.w_s1'",
+            Statement::AlterTable { name: "w".into() },
+        ),
         (
             "TRUNCATE TABLE r_s0_cluster:system.r_s0",
             Statement::Truncate {

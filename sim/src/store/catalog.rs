@@ -34,6 +34,10 @@ pub struct Catalog {
     /// Replication clusters this node is a member of, by name.
     #[serde(default)]
     clusters: BTreeMap<String, ClusterMeta>,
+    /// Cluster names in the order this node created or joined them (searchd lists its clusters
+    /// that way: `rebalance.49` shows `h` before `g`).
+    #[serde(default)]
+    cluster_order: Vec<String>,
 }
 
 impl Catalog {
@@ -72,16 +76,29 @@ impl Catalog {
     }
 
     pub fn put_cluster(&mut self, meta: ClusterMeta) {
+        if !self.cluster_order.contains(&meta.name) {
+            self.cluster_order.push(meta.name.clone());
+        }
         self.clusters.insert(meta.name.clone(), meta);
     }
 
     pub fn remove_cluster(&mut self, name: &str) -> Option<ClusterMeta> {
+        self.cluster_order.retain(|n| n != name);
         self.clusters.remove(name)
     }
 
-    /// Clusters sorted by name.
+    /// Clusters in the order they came to this node (then any a snapshot from before that
+    /// order was kept holds, by name).
     pub fn clusters(&self) -> impl Iterator<Item = &ClusterMeta> {
-        self.clusters.values()
+        let ordered = self
+            .cluster_order
+            .iter()
+            .filter_map(|n| self.clusters.get(n));
+        let rest = self
+            .clusters
+            .values()
+            .filter(|m| !self.cluster_order.contains(&m.name));
+        ordered.chain(rest)
     }
 
     /// Tables attached to a cluster.
