@@ -196,10 +196,6 @@ pub struct SimSettings {
     pub version: String,
     /// How statements are charged: `fast` (no cost) or `realistic` (real searchd's timings).
     pub profile: crate::cost::Profile,
-    /// Keep HTTP connections open after non-2xx replies. NOT searchd's behaviour (facts §6: it
-    /// closes them); a transitional switch for clients that do not cope with it yet
-    /// (`http_keep_alive_on_error = 1`, or `MANTICORE_SIM_HTTP_KEEP_ALIVE_ON_ERROR=1`).
-    pub http_keep_alive_on_error: bool,
 }
 
 /// Timings of replication clusters. searchd (Galera) needs 4.6–6.5 s to drop a dead node from
@@ -306,7 +302,6 @@ impl Default for SimSettings {
             cluster: ClusterTimings::default(),
             version: crate::node::VERSION.to_string(),
             profile: crate::cost::Profile::Fast,
-            http_keep_alive_on_error: false,
         }
     }
 }
@@ -506,9 +501,6 @@ fn strip_comment(line: &str) -> &str {
     }
 }
 
-/// Environment form of `sim.http_keep_alive_on_error` (the file wins).
-pub const KEEP_ALIVE_ON_ERROR_ENV: &str = "MANTICORE_SIM_HTTP_KEEP_ALIVE_ON_ERROR";
-
 fn parse_sim(lines: &[(String, String)]) -> Result<SimSettings, ConfigError> {
     parse_sim_with(lines, |name| std::env::var(name).ok())
 }
@@ -536,7 +528,6 @@ fn parse_sim_with(
     }
     sim.cluster = ClusterTimings::for_profile(sim.profile);
     sim.cluster.apply_env(&get)?;
-    sim.http_keep_alive_on_error = get(KEEP_ALIVE_ON_ERROR_ENV).is_some_and(|v| v.trim() == "1");
     for (key, value) in lines {
         let bad = |reason: &str| ConfigError::SimKey {
             key: key.clone(),
@@ -561,7 +552,6 @@ fn parse_sim_with(
             "agent_secret" => sim.agent_secret = Some(value.clone()).filter(|v| !v.is_empty()),
             "version" if !value.is_empty() => sim.version = value.clone(),
             "profile" => {}
-            "http_keep_alive_on_error" => sim.http_keep_alive_on_error = value == "1",
             k if k.starts_with("cluster_") => match sim.cluster.slot(k) {
                 Some(slot) => *slot = millis()?,
                 None => return Err(bad("unknown key")),
@@ -677,19 +667,6 @@ mod tests {
         assert_eq!(tuned.profile, Profile::Realistic);
         assert_eq!(tuned.cluster.suspect, Duration::from_millis(700));
         assert!(parse_sim_with(&lines(&[("profile", "slow")]), none).is_err());
-    }
-
-    #[test]
-    fn keep_alive_on_error_switch() {
-        let on = |name: &str| (name == KEEP_ALIVE_ON_ERROR_ENV).then(|| "1".to_string());
-        assert!(
-            !parse_sim_with(&[], |_| None)
-                .unwrap()
-                .http_keep_alive_on_error
-        );
-        assert!(parse_sim_with(&[], on).unwrap().http_keep_alive_on_error);
-        let off = vec![("http_keep_alive_on_error".to_string(), "0".to_string())];
-        assert!(!parse_sim_with(&off, on).unwrap().http_keep_alive_on_error);
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn closed_after(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_live_as_long_as_searchd_lets_them() {
-    let node = SimNode::start(1, searchd_semantics()).unwrap();
+    let node = SimNode::start(1, NodeOptions::default()).unwrap();
     let port = node.ports().http;
     // Opened at the same time: nothing sent; answered once; a request missing 5 body bytes.
     let mut silent = connect(port);
@@ -119,18 +119,9 @@ fn client_timeout_bounds_a_kept_alive_connection() {
     );
 }
 
-/// searchd's semantics, whatever `MANTICORE_SIM_HTTP_KEEP_ALIVE_ON_ERROR` says in the
-/// environment the tests run in.
-fn searchd_semantics() -> NodeOptions {
-    NodeOptions {
-        sim_lines: vec!["http_keep_alive_on_error = 0".into()],
-        ..Default::default()
-    }
-}
-
 #[test]
 fn error_replies_end_the_connection_and_successes_keep_it() {
-    let node = SimNode::start(1, searchd_semantics()).unwrap();
+    let node = SimNode::start(1, NodeOptions::default()).unwrap();
     let mut s = connect(node.ports().http);
     s.write_all(REQUEST.as_bytes()).unwrap();
     let ok = reply(&mut s);
@@ -153,28 +144,4 @@ fn error_replies_end_the_connection_and_successes_keep_it() {
         text.ends_with(r#"{"error":"no such table 'nope'"}"#),
         "{text}"
     );
-}
-
-/// The transitional switch (not searchd's behaviour) keeps the connection after an error.
-#[test]
-fn the_keep_alive_switch_keeps_connections_after_errors() {
-    let node = SimNode::start(
-        1,
-        NodeOptions {
-            sim_lines: vec!["http_keep_alive_on_error = 1".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let mut s = connect(node.ports().http);
-    let bad = "POST /sql?mode=raw HTTP/1.1\r\nContent-Length: 17\r\n\r\nquery=DESC%20nope";
-    s.write_all(bad.as_bytes()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut got = Vec::new();
-    while !got.ends_with(b"'nope'\"}") {
-        assert!(Instant::now() < deadline, "no reply: {got:?}");
-        got.extend(read_some(&mut s).expect("closed after the error"));
-    }
-    s.write_all(REQUEST.as_bytes()).unwrap();
-    assert!(reply(&mut s).starts_with("HTTP/1.1 200 OK\r\n"));
 }

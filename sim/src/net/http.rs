@@ -45,13 +45,12 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener, port: Port) {
                 idle: node.config.net.client_timeout,
             };
             let max_body = node.config.net.max_packet_size;
-            let close_on_error = !node.config.sim.http_keep_alive_on_error;
             let server = node.server_version().to_string();
             http1::serve_connection(
                 stream,
                 &server,
                 limits,
-                |req| path_rules(req, port, max_body, close_on_error),
+                |req| path_rules(req, port, max_body),
                 |req| handle(node.clone(), req, port),
             )
             .await;
@@ -60,11 +59,10 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener, port: Port) {
     .await
 }
 
-/// searchd's rules for client requests (`close_on_error`: searchd's close after a non-2xx
-/// reply, unless the transitional `http_keep_alive_on_error` switch is on); the simulator's
-/// replication messages (API port only) may be larger and keep their pooled connection
-/// whatever the reply.
-fn path_rules(req: &Request, port: Port, max_body: u64, close_on_error: bool) -> PathRules {
+/// searchd's rules for client requests (the connection closes after a non-2xx reply); the
+/// simulator's replication messages (API port only) may be larger and keep their pooled
+/// connection whatever the reply.
+fn path_rules(req: &Request, port: Port, max_body: u64) -> PathRules {
     if port == Port::Api && req.path() == crate::cluster::messages::PATH {
         PathRules {
             max_body: INTERNAL_MAX_BODY,
@@ -73,7 +71,7 @@ fn path_rules(req: &Request, port: Port, max_body: u64, close_on_error: bool) ->
     } else {
         PathRules {
             max_body,
-            close_on_error,
+            close_on_error: true,
         }
     }
 }

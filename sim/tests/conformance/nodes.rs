@@ -62,8 +62,6 @@ impl Nodes {
                     // The replay compares answers, not timings: no cost model, whatever
                     // MANTICORE_SIM_PROFILE says.
                     "profile = fast".to_string(),
-                    // searchd's connection semantics, whatever the environment asks for.
-                    "http_keep_alive_on_error = 0".to_string(),
                 ],
                 ..NodeOptions::default()
             };
