@@ -41,35 +41,42 @@ const REPLICATION_PORTS: u16 = 10;
 /// Ports handed out in this process, so parallel tests never get the same one.
 static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
-/// A port the OS reports free, not handed out before by this process.
+/// A port the OS reports free, not handed out before by this process (see [`free_range`]).
 pub fn free_port() -> io::Result<u16> {
-    for _ in 0..100 {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut taken = TAKEN.lock().unwrap_or_else(|p| p.into_inner());
-        if taken.get_or_insert_with(HashSet::new).insert(port) {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::other("no free port found"))
+    free_range(1)
 }
 
-/// `count` consecutive free ports (for the replication range).
+/// The kernel's ephemeral port range (`ip_local_port_range`).
+fn ephemeral_ports() -> (u16, u16) {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// `count` consecutive free ports, taken below the ephemeral range: a port there may be taken by
+/// an outgoing connection between this check and the node's bind, and one an outgoing
+/// connection left in TIME-WAIT cannot be bound for a minute (tests that open thousands of
+/// connections leave many).
 fn free_range(count: u16) -> io::Result<u16> {
-    for _ in 0..200 {
-        let base = free_port()?;
-        if base > u16::MAX - count {
+    let (low, _) = ephemeral_ports();
+    let first = 10_000u16.min(low.saturating_sub(count));
+    let slots = (low.saturating_sub(first) / count).max(1);
+    // Start somewhere that differs between test processes, then walk the slots.
+    let start = std::process::id() as u16 % slots;
+    for step in 0..slots {
+        let base = first + ((start + step) % slots) * count;
+        let mut taken = TAKEN.lock().unwrap_or_else(|p| p.into_inner());
+        let set = taken.get_or_insert_with(HashSet::new);
+        if (0..count).any(|i| set.contains(&(base + i))) {
             continue;
         }
-        let all_free = (1..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if all_free {
-            let mut taken = TAKEN.lock().unwrap_or_else(|p| p.into_inner());
-            let set = taken.get_or_insert_with(HashSet::new);
-            if (1..count).all(|i| !set.contains(&(base + i))) {
-                for i in 1..count {
-                    set.insert(base + i);
-                }
-                return Ok(base);
-            }
+        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            set.extend((0..count).map(|i| base + i));
+            return Ok(base);
         }
     }
     Err(io::Error::other("no free port range found"))

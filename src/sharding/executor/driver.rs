@@ -564,29 +564,127 @@ async fn fingerprint(api: &dyn NodeApi, table: &str) -> Result<Fingerprint, Fail
     }
 }
 
-/// How many times the two copies are compared within one attempt: while
-/// writes continue, both copies are in one replication cluster and agree
-/// once no write is between the two reads.
+/// How many times the two copies are compared within one attempt.
 const VERIFY_ROUNDS: usize = 10;
 
-/// The copy on this node must hold exactly the rows of the one on `source`
-/// (count and id checksums) before the source may be retired.
+/// The copy on this node must hold exactly the rows the one on `source` held
+/// at some moment (count and id checksums) before the source may be retired.
+///
+/// Both copies are in one replication cluster, and writes go on while they
+/// are compared, so the source is read before and after the new copy: the new
+/// copy is complete when it matches either of the two (no write came between
+/// it and that read of the source). A write in between costs another round.
 async fn verify_copy(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<(), Failure> {
     let there_api = api.for_node(source);
     let mut last = (Fingerprint::default(), Fingerprint::default());
+    let mut there = fingerprint(&*there_api, table).await?;
     for round in 0..VERIFY_ROUNDS {
         if round > 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            there = fingerprint(&*there_api, table).await?;
         }
         let here = fingerprint(api, table).await?;
-        let there = fingerprint(&*there_api, table).await?;
         if here == there {
             return Ok(());
         }
-        last = (here, there);
+        let after = fingerprint(&*there_api, table).await?;
+        if here == after {
+            return Ok(());
+        }
+        last = (here, after);
     }
     Err(Failure::transient(format!(
         "the new copy holds {} rows while the one on {source} holds {}; the copy is checked again",
         last.0.rows, last.1.rows
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::protocol::{Column, ColumnType, ResultSet};
+
+    /// Two copies of a shard: the new one (`here`) holds `copied` ids; the
+    /// source gains one id with every read of it, unless `still`.
+    struct Copies {
+        node: &'static str,
+        copied: u64,
+        source_rows: Arc<AtomicU64>,
+        still: bool,
+    }
+
+    fn ids(n: u64) -> ResultSet {
+        let mut set = ResultSet::with_columns(vec![Column::new("id", ColumnType::LongLong)]);
+        for id in 1..=n {
+            set.push_row(vec![json!(id)]);
+        }
+        set
+    }
+
+    #[async_trait]
+    impl NodeApi for Copies {
+        async fn query(&self, _sql: &str) -> Result<Vec<ResultSet>, ClientError> {
+            if self.node == "here" {
+                return Ok(vec![ids(self.copied)]);
+            }
+            let n = if self.still {
+                self.source_rows.load(Ordering::SeqCst)
+            } else {
+                self.source_rows.fetch_add(1, Ordering::SeqCst)
+            };
+            Ok(vec![ids(n)])
+        }
+
+        fn for_node(&self, node: &NodeId) -> Arc<dyn NodeApi> {
+            Arc::new(Copies {
+                node: if node.as_str() == "source:1" {
+                    "source"
+                } else {
+                    "here"
+                },
+                copied: self.copied,
+                source_rows: self.source_rows.clone(),
+                still: self.still,
+            })
+        }
+
+        fn as_user(&self, _user: &str) -> Arc<dyn NodeApi> {
+            unreachable!("verification acts for nobody in particular")
+        }
+    }
+
+    async fn verify(copied: u64, source_rows: u64, still: bool) -> Result<(), Failure> {
+        let here = Copies {
+            node: "here",
+            copied,
+            source_rows: Arc::new(AtomicU64::new(source_rows)),
+            still,
+        };
+        verify_copy(&here, "system.t_s0", &NodeId::new("source:1")).await
+    }
+
+    #[tokio::test]
+    async fn a_copy_matching_the_source_before_or_after_it_is_verified() {
+        // Matches the read before (3 rows), the read after (4), or a still source.
+        assert!(verify(3, 3, false).await.is_ok());
+        assert!(verify(4, 3, false).await.is_ok());
+        assert!(verify(5, 5, true).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_copy_missing_rows_is_not_verified() {
+        let failure = verify(4, 6, true).await.expect_err("two rows short");
+        assert!(
+            failure.message.contains("holds 4 rows"),
+            "{}",
+            failure.message
+        );
+        // Nor one that keeps falling behind a busy source.
+        assert!(verify(1, 3, false).await.is_err());
+    }
 }
