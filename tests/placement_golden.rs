@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use shardbuddy::ids::{NodeId, TableName};
 use shardbuddy::placement::{
     create_steps, drop_steps, initial_placement, internal_cluster_name, wrapper_ddl, Action,
-    Placement, Step, TableDdl,
+    ClusterMap, Placement, Step, TableDdl,
 };
 
 fn ids(names: &[&str]) -> Vec<NodeId> {
@@ -471,12 +471,9 @@ fn zero_shard_nodes_get_a_wrapper() {
 fn drop_of_example_b() {
     let (nodes, placement) = example_b_placement();
     let elsewhere = BTreeSet::from([shardbuddy::ids::ClusterName::parse(H_BC).unwrap()]);
-    let steps = drop_steps(
-        &TableName::parse("t").unwrap(),
-        &placement,
-        &nodes,
-        &elsewhere,
-    );
+    let table = TableName::parse("t").unwrap();
+    let clusters = ClusterMap::derived([(&table, &placement)]);
+    let steps = drop_steps(&table, &placement, &nodes, &clusters, &elsewhere);
     let wrapper = |node| (node, WRAPPER_ROLLBACK.to_string(), vec![], None);
     let detach = |node, h: &str, tables: &str| {
         (

@@ -14,7 +14,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 use shardbuddy::placement::document::{plan_document, PlanRequest};
 use shardbuddy::placement::{
-    plan_rebalance, rebalance_steps, Model, NodeSpec, NodeState, StepContext, TableDdl, TableModel,
+    plan_rebalance, rebalance_steps, ClusterMap, Model, NodeSpec, NodeState, StepContext, TableDdl,
+    TableModel,
 };
 
 use placement_support::{check_plan, check_steps, generate, Limits};
@@ -121,11 +122,14 @@ fn steps_keep_data_safe() {
             extra: String::new(),
         };
         let states = model.states();
-        let none = Default::default();
+        let clusters = match &table.current {
+            Some(current) => ClusterMap::derived([(&table.table, current)]),
+            None => ClusterMap::default(),
+        };
         let ctx = StepContext {
             nodes: &states,
-            existing_clusters: &none,
-            clusters_in_use_elsewhere: &none,
+            clusters: &clusters,
+            salt: "g",
         };
         let steps = rebalance_steps(&ddl, table, &ctx);
         check_steps(table, &steps, &states)?;

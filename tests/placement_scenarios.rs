@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use shardbuddy::ids::{NodeId, TableName};
 use shardbuddy::placement::{
-    initial_placement, plan_rebalance, rebalance_steps, Model, MoveReason, NodeSpec, NodeState,
-    Placement, Step, StepContext, TableDdl, TableModel, TablePlan,
+    initial_placement, plan_rebalance, rebalance_steps, ClusterMap, Model, MoveReason, NodeSpec,
+    NodeState, Placement, Step, StepContext, TableDdl, TableModel, TablePlan,
 };
 
 use placement_support::{check_plan, check_steps, quota_bounds, simple_bound};
@@ -49,11 +49,14 @@ fn plan_and_check(model: &Model) -> (TablePlan, Vec<Step>) {
     let plan = plan_rebalance(model).tables.remove(0);
     check_plan(model, &plan).unwrap();
     let states = model.states();
-    let none = BTreeSet::new();
+    let clusters = match &plan.current {
+        Some(current) => ClusterMap::derived([(&plan.table, current)]),
+        None => ClusterMap::default(),
+    };
     let ctx = StepContext {
         nodes: &states,
-        existing_clusters: &none,
-        clusters_in_use_elsewhere: &none,
+        clusters: &clusters,
+        salt: "g",
     };
     let steps = rebalance_steps(&ddl(), &plan, &ctx);
     check_steps(&plan, &steps, &states).unwrap();
@@ -121,11 +124,35 @@ fn node_lost_with_rf2_restores_the_missing_replicas_on_survivors() {
         .iter()
         .position(|t| *t == (A.into(), format!("ALTER CLUSTER {h_ac} DROP system.t_s0")));
     assert!(bootstrap.unwrap() < detach.unwrap());
-    // H_AB already exists (shards 1 and 3): attach without create or join.
-    assert!(texts.contains(&(A.into(), format!("ALTER CLUSTER {h_ab} ADD system.t_s0"))));
+    // H_AB exists (shards 1 and 3) but holds B's copies: nothing is added
+    // to it. A makes a cluster of the plan's own, adds the shard while it is
+    // the only member, and B joins it, which ships the shard.
     assert!(!texts
         .iter()
-        .any(|(_, q)| q.starts_with("JOIN CLUSTER") || q.starts_with("CREATE CLUSTER")));
+        .any(|(_, q)| q.starts_with(&format!("ALTER CLUSTER {h_ab} ADD"))));
+    let fresh = texts
+        .iter()
+        .find_map(|(n, q)| {
+            (n == A)
+                .then(|| q.strip_prefix("CREATE CLUSTER IF NOT EXISTS rs_"))
+                .flatten()
+        })
+        .and_then(|rest| rest.split(' ').next())
+        .map(|rest| format!("rs_{rest}"))
+        .expect("a cluster of the plan's own on A");
+    let at = |node: &str, text: String| {
+        texts
+            .iter()
+            .position(|t| *t == (node.to_string(), text.clone()))
+            .unwrap_or_else(|| panic!("missing on {node}: {text}"))
+    };
+    let added = at(A, format!("ALTER CLUSTER {fresh} ADD system.t_s0"));
+    let joined = at(
+        B,
+        format!("JOIN CLUSTER {fresh} at '{A}' '{fresh}' as path"),
+    );
+    let verified = at(B, format!("SHARDBUDDY VERIFY COPY system.t_s0 MATCH '{A}'"));
+    assert!(detach.unwrap() < added && added < joined && joined < verified);
     // The dead node's copy is cleaned up when it returns.
     assert!(texts.contains(&(C.into(), "DROP TABLE IF EXISTS system.t_s0".into())));
     assert!(texts.contains(&(A.into(), format!("DELETE CLUSTER {h_ac}"))));

@@ -162,7 +162,8 @@ fn the_readme_walkthrough_runs_as_written() {
             }
             ("demo", "kill") => console(&mut demo, step.body.trim(), "node 2 killed"),
             ("sql", "healed-after-loss") => {
-                // Every shard back to two live copies, none on the dead node.
+                // Every shard back to two live copies, none on the dead node
+                // (until the loss is noticed, the old copies still show).
                 mysql_until(
                     port,
                     &step.body,
@@ -170,6 +171,7 @@ fn the_readme_walkthrough_runs_as_written() {
                     |ok, text| {
                         ok && count_is(text, 8)
                             && active_copies(text) == 8
+                            && copy_nodes(text) == 2
                             && !text.contains("inactive")
                             && !text.contains("pending")
                             && !text.contains("degraded")

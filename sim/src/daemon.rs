@@ -153,7 +153,9 @@ pub async fn run_with(
         let _ = std::fs::remove_file(pid_file);
     }
     node.log.line("shutdown complete");
-    drop(pid_lock);
+    // The lock goes with the process (the kernel drops it at exit), not before: `--stopwait`
+    // returns when it is free, and the daemon must then be gone.
+    std::mem::forget(pid_lock);
     Ok(())
 }
 

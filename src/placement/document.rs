@@ -4,16 +4,16 @@
 //! values are rejected with the path of the offending field, e.g.
 //! `tables[0].placement."3"[1]: node '10.0.0.9:9312' is not in nodes`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    plan_rebalance, rebalance_steps, Model, ModelError, Move, NodeSpec, NodeState, Placement,
-    PlacementError, ShardSize, StepContext, TableDdl, TableModel, TablePlan, Totals,
+    plan_rebalance, rebalance_steps, ClusterMap, Model, ModelError, Move, NodeSpec, NodeState,
+    Placement, PlacementError, ShardSize, StepContext, TableDdl, TableModel, TablePlan, Totals,
 };
-use crate::ids::{ClusterName, NodeId, TableName};
+use crate::ids::{NodeId, TableName};
 
 /// A rejected input document: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,43 +134,23 @@ pub fn parse_input(text: &str) -> Result<PlanRequest, DocumentError> {
 pub fn plan_document(request: &PlanRequest) -> PlanOutput {
     let plan = plan_rebalance(&request.model);
     let states = request.model.states();
-    let current_clusters: Vec<BTreeSet<ClusterName>> = plan
+    // Every replicated shard is where CREATE put it; earlier tables' steps
+    // run first, so the clusters their targets use exist for later ones.
+    let current: Vec<(&TableName, &Placement)> = plan
         .tables
         .iter()
-        .map(|t| {
-            t.current
-                .as_ref()
-                .map(Placement::internal_clusters)
-                .unwrap_or_default()
-        })
+        .filter_map(|t| t.current.as_ref().map(|p| (&t.table, p)))
         .collect();
-    let target_clusters: Vec<BTreeSet<ClusterName>> = plan
-        .tables
-        .iter()
-        .map(|t| t.target.internal_clusters())
-        .collect();
+    let clusters = ClusterMap::derived(current);
     let tables = plan
         .tables
         .iter()
         .zip(&request.ddls)
-        .enumerate()
-        .map(|(i, (table, ddl))| {
-            let others = |sets: &[BTreeSet<ClusterName>], upto: usize| -> BTreeSet<ClusterName> {
-                sets.iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i && *j < upto)
-                    .flat_map(|(_, s)| s.iter().cloned())
-                    .collect()
-            };
-            // Earlier tables' steps run first, so their targets exist.
-            let mut existing = others(&current_clusters, usize::MAX);
-            existing.extend(others(&target_clusters, i));
-            let mut in_use = others(&current_clusters, usize::MAX);
-            in_use.extend(others(&target_clusters, usize::MAX));
+        .map(|(table, ddl)| {
             let ctx = StepContext {
                 nodes: &states,
-                existing_clusters: &existing,
-                clusters_in_use_elsewhere: &in_use,
+                clusters: &clusters,
+                salt: "plan",
             };
             table_output(table, rebalance_steps(ddl, table, &ctx))
         })

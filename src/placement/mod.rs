@@ -14,16 +14,18 @@
 //! minimal-movement bound and the data-safety protocol of a move.
 
 mod balance;
+mod clusters;
 pub mod document;
 mod error;
 mod initial;
 mod layout;
 mod model;
-mod names;
+pub(crate) mod names;
 mod plan;
 mod solve;
 mod steps;
 
+pub use clusters::ClusterMap;
 pub use error::{ModelError, PlacementError};
 pub use initial::initial_placement;
 pub use layout::Placement;

@@ -64,17 +64,30 @@ pub fn internal_cluster_name(nodes: &[NodeId]) -> ClusterName {
     valid_cluster_name(&name)
 }
 
+/// The cluster a rebalance makes for a new replica set, on `owner`: shaped
+/// like [`internal_cluster_name`] but unique to the operation (`salt`, its
+/// group's name), so that a stale copy of an older cluster, kept by a node
+/// that was away, never shares a name with a live one.
+pub(crate) fn fresh_cluster_name(salt: &str, nodes: &[NodeId], owner: &NodeId) -> ClusterName {
+    let mut sorted: Vec<&str> = nodes.iter().map(NodeId::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let digest = hex_md5(&format!("{salt}|{}|{owner}", sorted.join(",")));
+    valid_cluster_name(&format!("rs_{}", &digest[..29]))
+}
+
 /// The temporary cluster that carries one shard from `from` to `to` during a
 /// move whose donor does not stay a holder (spec §11.5 technique). PHP uses a
-/// random `uniqid`; a digest of what is moved keeps plans deterministic and
-/// still unique per (table, shard, source, target).
+/// random `uniqid`; a digest of the operation (`salt`) and of what is moved
+/// keeps plans deterministic and the name unique.
 pub(crate) fn temp_cluster_name(
+    salt: &str,
     table: &TableName,
     shard: u32,
     from: &NodeId,
     to: &NodeId,
 ) -> ClusterName {
-    let digest = hex_md5(&format!("{table}|{shard}|{from}|{to}"));
+    let digest = hex_md5(&format!("{salt}|{table}|{shard}|{from}|{to}"));
     valid_cluster_name(&format!("temp_move_{shard}_{}", &digest[..12]))
 }
 
@@ -164,10 +177,23 @@ mod tests {
     fn temp_names_are_stable_and_distinct() {
         let t = TableName::parse("t").unwrap();
         let (a, b) = (NodeId::new("a:1"), NodeId::new("b:1"));
-        let one = temp_cluster_name(&t, 3, &a, &b);
-        assert_eq!(one, temp_cluster_name(&t, 3, &a, &b));
+        let one = temp_cluster_name("g1", &t, 3, &a, &b);
+        assert_eq!(one, temp_cluster_name("g1", &t, 3, &a, &b));
         assert!(one.as_str().starts_with("temp_move_3_"));
-        assert_ne!(one, temp_cluster_name(&t, 3, &b, &a));
-        assert_ne!(one, temp_cluster_name(&t, 4, &a, &b));
+        assert_ne!(one, temp_cluster_name("g1", &t, 3, &b, &a));
+        assert_ne!(one, temp_cluster_name("g1", &t, 4, &a, &b));
+        assert_ne!(one, temp_cluster_name("g2", &t, 3, &a, &b));
+    }
+
+    #[test]
+    fn fresh_names_depend_on_the_operation_the_set_and_the_owner() {
+        let (a, b, c) = (NodeId::new("a:1"), NodeId::new("b:1"), NodeId::new("c:1"));
+        let one = fresh_cluster_name("g1", &[b.clone(), a.clone()], &a);
+        assert_eq!(one, fresh_cluster_name("g1", &[a.clone(), b.clone()], &a));
+        assert!(one.as_str().starts_with("rs_") && one.as_str().len() == 32);
+        assert_ne!(one, fresh_cluster_name("g2", &[a.clone(), b.clone()], &a));
+        assert_ne!(one, fresh_cluster_name("g1", &[a.clone(), b.clone()], &b));
+        assert_ne!(one, fresh_cluster_name("g1", &[a.clone(), c], &a));
+        assert_ne!(one, internal_cluster_name(&[a, b]));
     }
 }

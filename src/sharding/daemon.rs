@@ -120,6 +120,68 @@ pub async fn cluster_health(
     }))
 }
 
+/// One replication cluster a node runs, as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterReport {
+    pub name: ClusterName,
+    /// `cluster_<c>_status`: `primary`, `non-primary`, …
+    pub status: String,
+    /// `cluster_<c>_nodes_set`: the members it was formed with.
+    pub nodes_set: BTreeSet<NodeId>,
+    /// `cluster_<c>_indexes`: the tables it holds.
+    pub tables: Vec<String>,
+}
+
+/// Every replication cluster the node runs: `SHOW STATUS LIKE 'cluster%'`
+/// lists them in blocks, each led by a `cluster_name` row (a name may hold
+/// `_`, so the block, not the counter's text, says which cluster a row is
+/// about).
+pub async fn cluster_reports(client: &dyn NodeApi) -> Result<Vec<ClusterReport>, ClientError> {
+    let set = client.query_one("SHOW STATUS LIKE 'cluster%'").await?;
+    let mut reports: Vec<ClusterReport> = Vec::new();
+    for i in 0..set.rows.len() {
+        let (Some(counter), value) = (set.text(i, "Counter"), set.text(i, "Value")) else {
+            continue;
+        };
+        let value = value.unwrap_or_default();
+        if counter == "cluster_name" {
+            if let Ok(name) = ClusterName::parse(&value) {
+                reports.push(ClusterReport {
+                    name,
+                    status: String::new(),
+                    nodes_set: BTreeSet::new(),
+                    tables: Vec::new(),
+                });
+            }
+            continue;
+        }
+        let Some(report) = reports.last_mut() else {
+            continue;
+        };
+        let Some(field) = counter
+            .strip_prefix("cluster_")
+            .and_then(|rest| rest.strip_prefix(report.name.as_str()))
+            .and_then(|rest| rest.strip_prefix('_'))
+        else {
+            continue;
+        };
+        match field {
+            "status" => report.status = value,
+            "nodes_set" => report.nodes_set = topology::parse_nodes_set(&value),
+            "indexes" => {
+                report.tables = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+    Ok(reports)
+}
+
 /// Live membership of the place the metadata lives: the user cluster as this
 /// node sees it, or this node alone for local sharding. `None` when the
 /// cluster status cannot be read or this node is not in the cluster.
@@ -167,5 +229,57 @@ impl LocalNode {
 
     pub async fn id(&self) -> Result<NodeId, DaemonError> {
         Ok(self.info().await?.id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::protocol::{Column, ColumnType, ResultSet};
+    use crate::sharding::testing::FakeNode;
+
+    #[tokio::test]
+    async fn cluster_reports_are_read_block_by_block() {
+        let rows = [
+            ("cluster_name", "c"),
+            ("cluster_c_status", "primary"),
+            ("cluster_c_nodes_set", "127.0.0.1:9312,127.0.0.1:9412"),
+            (
+                "cluster_c_indexes",
+                "system.sharding_state,system.sharding_queue",
+            ),
+            ("cluster_name", "rs_a_b"),
+            ("cluster_rs_a_b_status", "non-primary"),
+            ("cluster_rs_a_b_nodes_set", "127.0.0.1:9312,127.0.0.1:9512"),
+            ("cluster_rs_a_b_indexes_count", "2"),
+            ("cluster_rs_a_b_indexes", "system.t_s0,system.t_s2"),
+            ("cluster_name", "empty"),
+            ("cluster_empty_indexes", ""),
+        ];
+        let node = FakeNode::new(move |sql, _| {
+            assert_eq!(sql, "SHOW STATUS LIKE 'cluster%'");
+            let mut set = ResultSet::with_columns(vec![
+                Column::new("Counter", ColumnType::String),
+                Column::new("Value", ColumnType::String),
+            ]);
+            for (k, v) in rows {
+                set.push_row(vec![json!(k), json!(v)]);
+            }
+            Ok(vec![set])
+        });
+        let reports = cluster_reports(&node).await.unwrap();
+        let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["c", "rs_a_b", "empty"]);
+        let rs = &reports[1];
+        assert_eq!(rs.status, "non-primary");
+        assert_eq!(rs.tables, ["system.t_s0", "system.t_s2"]);
+        assert_eq!(
+            rs.nodes_set,
+            BTreeSet::from([NodeId::new("127.0.0.1:9312"), NodeId::new("127.0.0.1:9512")])
+        );
+        assert_eq!(reports[0].tables.len(), 2);
+        assert!(reports[2].tables.is_empty() && reports[2].status.is_empty());
     }
 }

@@ -45,6 +45,9 @@ pub struct Situation<'a> {
     /// This follower has trailed its leader (an older view or fewer writes) for longer than the
     /// suspect time: a view or a write it should have received never arrived.
     pub trailing: bool,
+    /// This node received the cluster by a state transfer less than the suspect time ago: a
+    /// leader that reported nothing about it yet has simply not sent a heartbeat since.
+    pub just_installed: bool,
 }
 
 impl Situation<'_> {
@@ -90,8 +93,9 @@ pub fn decide(s: &Situation) -> Action {
         }
         // A leader that stopped answering, or answers without being primary (it restarted, or
         // lost its majority), is replaced by the smallest member still in the primary component.
-        let leader_primary =
-            s.alive.contains(&view.leader) && s.digest(&view.leader).is_some_and(|d| d.primary);
+        let leader_primary = s.alive.contains(&view.leader)
+            && s.digest(&view.leader)
+                .map_or(s.just_installed, |d| d.primary);
         if !leader_primary {
             let mut group: Vec<String> = view
                 .member_ids()
@@ -378,6 +382,7 @@ mod tests {
                 alive: &alive,
                 digests: &digests,
                 trailing,
+                just_installed: false,
             };
             assert_eq!(decide(&s), want, "case {i}");
         }
@@ -392,7 +397,31 @@ mod tests {
             alive: &none,
             digests: &[],
             trailing: false,
+            just_installed: false,
         };
         assert_eq!(decide(&s), Action::TakeOver(vec!["a".into()]));
+    }
+
+    #[test]
+    fn a_joiner_waits_for_its_leaders_first_word_about_the_cluster() {
+        // b just received the cluster from a, whose last heartbeat predates it.
+        let m = meta("a", &["a", "b"], 2);
+        let alive = set(&["a"]);
+        let situation = |just_installed| Situation {
+            me: "b",
+            meta: &m,
+            status: Status::Primary,
+            state: NodeState::Synced,
+            alive: &alive,
+            digests: &[],
+            trailing: false,
+            just_installed,
+        };
+        assert_eq!(decide(&situation(true)), Action::Nothing);
+        // Later, a leader that answers without the cluster has lost it.
+        assert_eq!(
+            decide(&situation(false)),
+            Action::TakeOver(vec!["b".into()])
+        );
     }
 }

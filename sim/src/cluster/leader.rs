@@ -75,7 +75,9 @@ pub async fn commit(
             seq,
         }];
         full.extend(batch);
-        Ok((full.clone(), (seq, meta.view.clone(), full)))
+        let me = node.clusters.me();
+        let here = full.iter().cloned().map(|m| m.for_node(me)).collect();
+        Ok((here, (seq, meta.view.clone(), full)))
     });
     let (seq, view, full) = match applied {
         Ok(v) => v,

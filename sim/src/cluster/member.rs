@@ -27,7 +27,8 @@ pub fn apply(
         if meta.view.epoch != epoch || meta.seq + 1 != seq {
             return Ok((Vec::new(), false));
         }
-        Ok((batch, true))
+        let me = node.clusters.me();
+        Ok((batch.into_iter().map(|m| m.for_node(me)).collect(), true))
     });
     match outcome {
         Ok(true) => {
@@ -123,6 +124,7 @@ pub fn install(node: &Node, meta: ClusterMeta, tables: Vec<Table>) -> Reply {
             node.clusters.set_state(&name, Some(status), Some(state));
             if let Some(l) = node.clusters.locals().get_mut(&name) {
                 l.trailing = None;
+                l.installed = Some(std::time::Instant::now());
             }
             node.log.line(&format!(
                 "cluster '{name}': state transfer received, synced"

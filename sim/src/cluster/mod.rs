@@ -111,6 +111,9 @@ struct Local {
     join_path: String,
     /// `cluster_<c>_last_error` (shown only when set).
     last_error: Option<String>,
+    /// When this node last received the cluster by a state transfer: until its leader's next
+    /// heartbeat arrives, what that leader reported before says nothing about the cluster.
+    installed: Option<Instant>,
 }
 
 /// Per-node replication state (one per process, inside [`crate::node::Node`]).
@@ -210,6 +213,7 @@ impl Clusters {
                 received: 0,
                 join_path: String::new(),
                 last_error: None,
+                installed: None,
             },
         );
     }

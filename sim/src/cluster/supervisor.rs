@@ -85,6 +85,12 @@ fn evaluate(node: &Node, name: &str) -> Action {
             .trailing
             .is_some_and(|(since, _, _)| since.elapsed() > timings.suspect)
     };
+    let just_installed = node
+        .clusters
+        .locals()
+        .get(name)
+        .and_then(|l| l.installed)
+        .is_some_and(|at| at.elapsed() < timings.suspect);
     decide(&Situation {
         me: node.clusters.me(),
         meta: &meta,
@@ -93,6 +99,7 @@ fn evaluate(node: &Node, name: &str) -> Action {
         alive: &alive,
         digests: &digests,
         trailing,
+        just_installed,
     })
 }
 

@@ -105,6 +105,7 @@ async fn add(node: &Node, name: &str, tables: &[String]) -> Result<(), String> {
             .map(|table| Mutation::ClusterAttach {
                 cluster: name.to_string(),
                 table: Box::new(table),
+                origin: node.clusters.me().to_string(),
             })
             .collect::<Vec<_>>()
     };

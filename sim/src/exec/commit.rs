@@ -57,9 +57,16 @@ pub async fn commit<R>(
     Ok(result)
 }
 
+/// The `cluster` of a [`routed_ref`]: whichever cluster the table is in when the write is
+/// planned (not a name a statement can spell).
+const ROUTED: &str = "*routed*";
+
 /// The cluster-prefix rules for writes (`Err` is searchd's text).
 pub fn check_prefix(table: &Table, reference: &TableRef) -> Result<(), String> {
     let name = &table.name;
+    if reference.cluster.as_deref() == Some(ROUTED) {
+        return Ok(());
+    }
     match (&table.cluster, &reference.cluster) {
         (None, None) => Ok(()),
         (Some(c), None) => Err(format!(
@@ -90,10 +97,12 @@ pub fn write_cluster(
 }
 
 /// How a shard table (or a shard write from another node) names its target: through the
-/// target's own cluster, as searchd's shard routing writes clustered shards.
-pub fn routed_ref(node: &Node, name: &str) -> TableRef {
+/// cluster the target is in when the write is planned, under the write lock (as searchd's shard
+/// routing writes clustered shards). Resolving it earlier would fail a write that meets the
+/// table joining or leaving a cluster in between.
+pub fn routed_ref(name: &str) -> TableRef {
     TableRef {
-        cluster: node.catalog().get(name).and_then(|t| t.cluster.clone()),
+        cluster: Some(ROUTED.to_string()),
         name: name.to_string(),
     }
 }

@@ -50,9 +50,9 @@ fn routed_targets(targets: &Targets) -> Vec<Target> {
 }
 
 /// The statement's target, with the implicit cluster of a shard write from another node.
-fn target_ref(node: &Node, session: &Session, reference: &TableRef) -> TableRef {
+fn target_ref(session: &Session, reference: &TableRef) -> TableRef {
     if session.shard_write && reference.cluster.is_none() {
-        routed_ref(node, &reference.name)
+        routed_ref(&reference.name)
     } else {
         reference.clone()
     }
@@ -71,7 +71,7 @@ pub async fn insert(node: &Node, session: &mut Session, ins: &Insert) -> ExecRes
         ))),
         _ => {
             let ins = Insert {
-                table: target_ref(node, session, &ins.table),
+                table: target_ref(session, &ins.table),
                 ..ins.clone()
             };
             local_insert(node, session, &ins).await
@@ -220,7 +220,7 @@ async fn shard_insert(
             Target::Local(table) => {
                 let sub = Insert {
                     replace: ins.replace,
-                    table: routed_ref(node, table),
+                    table: routed_ref(table),
                     columns: full_columns(schema),
                     rows: rows.iter().map(|r| row_literals(schema, r)).collect(),
                 };
@@ -469,11 +469,7 @@ async fn change(node: &Node, session: &Session, change: Change<'_>) -> ExecResul
         Some(TableDef::Shard { targets, .. }) | Some(TableDef::Distributed { targets }) => {
             fan_out_write(node, &targets, pinned_id(change.filter()), change).await
         }
-        _ => {
-            change
-                .run_local(node, target_ref(node, session, reference))
-                .await
-        }
+        _ => change.run_local(node, target_ref(session, reference)).await,
     }
 }
 
@@ -555,9 +551,7 @@ async fn fan_out_write(
     for target in chosen {
         match target {
             Target::Local(t) => {
-                if let Output::Ok { affected: n } =
-                    change.run_local(node, routed_ref(node, t)).await?
-                {
+                if let Output::Ok { affected: n } = change.run_local(node, routed_ref(t)).await? {
                     affected += n;
                 }
             }

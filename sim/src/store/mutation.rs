@@ -60,10 +60,20 @@ pub enum Mutation {
     ClusterDelete {
         cluster: String,
     },
-    /// Attaches a table, shipped whole, to a cluster (replacing any local copy).
+    /// Attaches a table, shipped whole, to a cluster (replacing any local copy on the members
+    /// that receive it). `origin`, the node that ran `ALTER CLUSTER … ADD`, keeps its own copy:
+    /// see [`Mutation::for_node`].
     ClusterAttach {
         cluster: String,
         table: Box<Table>,
+        #[serde(default)]
+        origin: String,
+    },
+    /// Attaches the local table of that name to a cluster, rows as they are (the node that ran
+    /// `ALTER CLUSTER … ADD`).
+    ClusterAttachLocal {
+        cluster: String,
+        table: String,
     },
     /// Detaches a table from a cluster; it stays as a local table.
     ClusterDetach {
@@ -101,6 +111,27 @@ pub enum ApplyError {
     NoColumn { table: String, column: String },
     #[error("unknown cluster '{0}'")]
     NoCluster(String),
+}
+
+impl Mutation {
+    /// The form of a replicated batch that node `me` applies: the node that ran
+    /// `ALTER CLUSTER … ADD` keeps its own copy of the table, rows written while the statement
+    /// ran included; the others install the copy shipped when it started. Whether searchd ships
+    /// rows written during the ADD is not recorded, so the simulator takes the cautious side:
+    /// they stay on the origin only.
+    pub fn for_node(self, me: &str) -> Mutation {
+        match self {
+            Mutation::ClusterAttach {
+                cluster,
+                table,
+                origin,
+            } if origin == me => Mutation::ClusterAttachLocal {
+                cluster,
+                table: table.name,
+            },
+            other => other,
+        }
+    }
 }
 
 pub fn apply(catalog: &mut Catalog, m: &Mutation) -> Result<(), ApplyError> {
@@ -183,18 +214,13 @@ pub fn apply(catalog: &mut Catalog, m: &Mutation) -> Result<(), ApplyError> {
                 .ok_or_else(|| ApplyError::NoCluster(cluster.clone()))?;
             detach_all(catalog, &meta.name);
         }
-        Mutation::ClusterAttach { cluster, table } => {
-            let meta = catalog
-                .cluster_mut(cluster)
-                .ok_or_else(|| ApplyError::NoCluster(cluster.clone()))?;
-            if !meta
-                .tables
-                .iter()
-                .any(|t| Catalog::key(t) == Catalog::key(&table.name))
-            {
-                meta.tables.push(table.name.clone());
-            }
+        Mutation::ClusterAttach { cluster, table, .. } => {
+            list_in_cluster(catalog, cluster, &table.name)?;
             install_table(catalog, table, cluster);
+        }
+        Mutation::ClusterAttachLocal { cluster, table } => {
+            list_in_cluster(catalog, cluster, table)?;
+            rt_mut(catalog, table)?.cluster = Some(cluster.clone());
         }
         Mutation::ClusterDetach { cluster, table } => {
             let meta = catalog
@@ -235,6 +261,21 @@ pub fn apply(catalog: &mut Catalog, m: &Mutation) -> Result<(), ApplyError> {
 }
 
 /// Puts a shipped table in place of any local one, attached to `cluster`.
+/// Adds `table` to the cluster's table list (once).
+fn list_in_cluster(catalog: &mut Catalog, cluster: &str, table: &str) -> Result<(), ApplyError> {
+    let meta = catalog
+        .cluster_mut(cluster)
+        .ok_or_else(|| ApplyError::NoCluster(cluster.to_string()))?;
+    if !meta
+        .tables
+        .iter()
+        .any(|t| Catalog::key(t) == Catalog::key(table))
+    {
+        meta.tables.push(table.to_string());
+    }
+    Ok(())
+}
+
 fn install_table(catalog: &mut Catalog, table: &Table, cluster: &str) {
     let mut t = table.clone();
     // The id index is not shipped; rebuild it.
@@ -377,6 +418,7 @@ mod tests {
                 &Mutation::ClusterAttach {
                     cluster: "c".into(),
                     table: Box::new(table),
+                    origin: "elsewhere".into(),
                 },
             )
             .unwrap();
@@ -384,6 +426,37 @@ mod tests {
         // The shipped copy replaces the local one and is found by id.
         assert!(c.get("t").unwrap().data.contains(5));
         assert_eq!(c.cluster("c").unwrap().tables, ["t", "u"]);
+        // The node that ran the ADD keeps its own rows, also those the shipped copy lacks.
+        let stale = c.get("local").unwrap().clone();
+        apply(
+            &mut c,
+            &Mutation::Insert {
+                table: "local".into(),
+                rows: vec![Row {
+                    id: 9,
+                    values: vec![Value::Int(1)],
+                }],
+            },
+        )
+        .unwrap();
+        let attach = Mutation::ClusterAttach {
+            cluster: "c".into(),
+            table: Box::new(stale),
+            origin: "me".into(),
+        };
+        apply(&mut c, &attach.clone().for_node("me")).unwrap();
+        assert!(c.get("local").unwrap().data.contains(9));
+        assert_eq!(c.get("local").unwrap().cluster.as_deref(), Some("c"));
+        assert_eq!(c.cluster("c").unwrap().tables, ["t", "u", "local"]);
+        assert_eq!(attach.clone().for_node("other"), attach);
+        apply(
+            &mut c,
+            &Mutation::ClusterDetach {
+                cluster: "c".into(),
+                table: "local".into(),
+            },
+        )
+        .unwrap();
         apply(
             &mut c,
             &Mutation::ClusterDetach {

@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::ddl;
 use super::{Step, StepList};
 use crate::ids::{ClusterName, NodeId, TableName};
-use crate::placement::{internal_cluster_name, Placement, ShardTable};
+use crate::placement::{ClusterMap, Placement, ShardTable};
 
 /// The queue items of a DROP: every wrapper first (so nothing routes to a
-/// shard being removed), then the replicated shards are detached from their
-/// internal clusters once (one statement per cluster, on the smallest
-/// holder), then every holder drops
-/// its copy after that detach, and finally every internal cluster of the
-/// table that no other table uses is deleted once, after its detaches.
+/// shard being removed), then the replicated shards are detached from the
+/// clusters their smallest holder reports them in (one statement per
+/// cluster), then every holder drops its copy after that detach, and finally
+/// every cluster the drop leaves empty (and not in
+/// `clusters_in_use_elsewhere`) is deleted once, after its detaches.
 ///
 /// A drop only moves forward, so there are no rollbacks. The daemon refuses
 /// to DROP while a member is down, so every holder is live and no cluster
@@ -21,6 +21,7 @@ pub fn drop_steps(
     table: &TableName,
     placement: &Placement,
     wrapper_nodes: &[NodeId],
+    clusters: &ClusterMap,
     clusters_in_use_elsewhere: &BTreeSet<ClusterName>,
 ) -> Vec<Step> {
     let mut list = StepList::default();
@@ -32,9 +33,10 @@ pub fn drop_steps(
     // detaches every shard of the table that shares the replica set.
     let mut groups: BTreeMap<(ClusterName, NodeId), Vec<u32>> = BTreeMap::new();
     for (shard, replicas) in placement.shards() {
-        if replicas.len() >= 2 {
+        let holder = &replicas[0];
+        if let Some(cluster) = clusters.cluster_of(holder, &ShardTable::new(table, shard)) {
             groups
-                .entry((internal_cluster_name(replicas), replicas[0].clone()))
+                .entry((cluster.clone(), holder.clone()))
                 .or_default()
                 .push(shard);
         }
@@ -61,11 +63,16 @@ pub fn drop_steps(
             );
         }
     }
+    let mine: BTreeSet<String> = placement
+        .shards()
+        .map(|(shard, _)| ShardTable::new(table, shard).to_string())
+        .collect();
     for (cluster, indexes) in detaches {
-        if clusters_in_use_elsewhere.contains(&cluster) {
+        let owner = list.steps[indexes[0]].node.clone();
+        let emptied = clusters.tables_in(&owner, &cluster).is_subset(&mine);
+        if !emptied || clusters_in_use_elsewhere.contains(&cluster) {
             continue;
         }
-        let owner = list.steps[indexes[0]].node.clone();
         let wait_for = list.cross_node(&owner, &indexes);
         list.push(
             &owner,

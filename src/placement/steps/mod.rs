@@ -11,7 +11,7 @@ mod drop;
 mod rebalance;
 mod wrapper;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub use create::{create_steps, create_steps_with_existing};
 pub use ddl::Ddl;
@@ -19,8 +19,8 @@ pub use drop::drop_steps;
 pub use rebalance::rebalance_steps;
 pub use wrapper::wrapper_ddl;
 
-use super::NodeState;
-use crate::ids::{ClusterName, NodeId, TableName};
+use super::{ClusterMap, NodeState};
+use crate::ids::{NodeId, TableName};
 use crate::sqltext::quote_literal;
 
 /// What a sharded table looks like, for DDL generation.
@@ -127,12 +127,13 @@ pub struct StepContext<'a> {
     /// intermediate routing wrappers. Nodes in state `new` have no wrapper
     /// yet.
     pub nodes: &'a BTreeMap<NodeId, NodeState>,
-    /// Internal clusters that exist already because other tables use
-    /// them: they are joined by nobody and never created again.
-    pub existing_clusters: &'a BTreeSet<ClusterName>,
-    /// Internal clusters other tables use now or will use after their own
-    /// plans: never deleted.
-    pub clusters_in_use_elsewhere: &'a BTreeSet<ClusterName>,
+    /// The replication clusters the live nodes run and the tables in each:
+    /// where every shard is detached from, and which clusters the plan
+    /// leaves empty.
+    pub clusters: &'a ClusterMap,
+    /// Unique to the operation (its group's name): the clusters the plan
+    /// creates are named after it, so none is ever made twice.
+    pub salt: &'a str,
 }
 
 /// Appends steps and hands back their indexes.

@@ -1,5 +1,7 @@
 //! A rebalance plan as queue steps: copy → verify → switch → retire, with
-//! every write landing on the copy that is shipped.
+//! every write landing on the copy that is shipped, and every copy shipped by
+//! a state transfer (`JOIN CLUSTER`), the one way searchd copies a table that
+//! is being written to as one consistent whole.
 //!
 //! The steps come in phases; each phase waits for the one before it, and
 //! within a phase all shards proceed in parallel:
@@ -8,20 +10,23 @@
 //!    cluster is routed, in the wrappers of every live node, to its donor
 //!    alone. From here until phase 7 writes reach only the copy that will be
 //!    shipped, so none is lost when the shard leaves its cluster.
-//! 2. **Detach** those shards from their old clusters on the donor (after
-//!    `pc.bootstrap` when the live members no longer form a majority).
+//! 2. **Detach** those shards from the clusters the donors report them in
+//!    (after `pc.bootstrap` when the live members no longer form a majority).
 //! 3. **Temporary copies.** A shard whose donor does not stay a holder is
 //!    first copied to one new holder through a temporary cluster: create it
 //!    on the donor, add the shard, join it from the target (the join ships
-//!    the table), verify the row counts.
+//!    the table), verify the copy.
 //! 4. **Route to the new donors** of those shards, then (5) detach them from
 //!    the temporary clusters and delete those.
-//! 6. **Attach.** Create the new replica sets' clusters (unless they exist),
-//!    join the other holders, attach the shards on their donors, verify the
-//!    row count on every new holder.
+//! 6. **New replica sets.** The donor of each new replica set creates a
+//!    cluster of the plan's own (never a name used before: a node that was
+//!    away may still run an old cluster under its old name) and adds the
+//!    shards while it is the only member, so nothing is shipped yet; every
+//!    other holder then joins it, which ships the shards as they are at that
+//!    moment with every later write, and each copy is verified.
 //! 7. **Final wrappers** on every node, the full replica lists restored.
 //! 8. **Retire** the replicas that are no longer wanted and delete the old
-//!    clusters nothing uses any more.
+//!    clusters the plan leaves empty.
 //!
 //! Rollback is possible until phase 8 starts; retiring only happens after
 //! every new copy is verified and routed to.
@@ -33,9 +38,9 @@ use super::ddl::{self, Ddl};
 use super::wrapper::{routed_wrapper, Route, Routing};
 use super::{Action, Step, StepContext, StepList, TableDdl};
 use crate::ids::{ClusterName, NodeId};
-use crate::placement::names::temp_cluster_name;
+use crate::placement::names::{fresh_cluster_name, temp_cluster_name};
 use crate::placement::plan::donor;
-use crate::placement::{internal_cluster_name, NodeState, Placement, ShardTable, TablePlan};
+use crate::placement::{NodeState, Placement, ShardTable, TablePlan};
 
 /// The steps that take `plan.current` to `plan.target`. A plan without a
 /// current placement is a CREATE, with wrappers on every live node.
@@ -48,11 +53,11 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
             .filter(|n| state(n).is_live())
             .cloned()
             .collect();
-        return create_steps_with_existing(ddl, &plan.target, &live, ctx.existing_clusters);
+        return create_steps_with_existing(ddl, &plan.target, &live, &ctx.clusters.names());
     };
     let changes: Vec<ShardChange> = current
         .shards()
-        .filter_map(|(shard, _)| ShardChange::new(ddl, current, &plan.target, shard, &state))
+        .filter_map(|(shard, _)| ShardChange::new(ddl, current, &plan.target, shard, &state, ctx))
         .collect();
     let mut builder = Builder {
         ddl,
@@ -199,55 +204,47 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
     barrier.extend(temp_verifies);
     barrier.extend(temp_detach_of_shard.values());
 
-    // 6. Attach to the new clusters.
-    let mut existing: BTreeSet<ClusterName> = current.internal_clusters();
-    existing.extend(ctx.existing_clusters.iter().cloned());
-    let mut joins: BTreeMap<ClusterName, Vec<usize>> = BTreeMap::new();
+    // 6. New replica sets: a fresh cluster on the donor, joined by the
+    // other holders.
     for ((cluster, owner), group) in grouped(&changes, |c| {
         c.new_cluster.clone().map(|h| (h, c.attach_donor().clone()))
     }) {
-        if !existing.contains(&cluster) && !joins.contains_key(&cluster) {
-            let created = builder.list.ddl(
-                &owner,
-                ddl::create_cluster_if_not_exists(&cluster),
-                Some(ddl::delete_cluster(&cluster)),
-            );
-            let members = group[0].new.iter().filter(|m| **m != owner);
-            let joined = members
-                .map(|m| {
-                    builder.list.push(
-                        m,
-                        Action::Ddl(ddl::join_cluster(&cluster, &owner)),
-                        Some(Action::Ddl(ddl::delete_cluster(&cluster))),
-                        vec![created],
-                    )
-                })
-                .collect();
-            joins.insert(cluster.clone(), joined);
-        }
-        for change in &group {
-            for node in change.added.iter().filter(|n| **n != owner) {
-                builder.rollback_only(node, ddl::drop_shard(&ddl.table, change.shard));
-            }
-        }
-        let mut after: Vec<usize> = joins.get(&cluster).cloned().unwrap_or_default();
-        after.extend(
-            group
-                .iter()
-                .filter_map(|c| temp_detach_of_shard.get(&c.shard)),
-        );
-        let tables: Vec<ShardTable> = group.iter().map(|c| c.table.clone()).collect();
-        let wait_for = builder.list.cross_node(&owner, &after);
-        let attached = builder.list.push(
+        let detached: Vec<usize> = group
+            .iter()
+            .filter_map(|c| {
+                temp_detach_of_shard
+                    .get(&c.shard)
+                    .or(detach_of_shard.get(&c.shard))
+            })
+            .copied()
+            .collect();
+        let wait_for = builder.list.cross_node(&owner, &detached);
+        builder.list.push(
             &owner,
-            Action::Ddl(ddl::alter_cluster_add(&cluster, &tables)),
-            Some(Action::Ddl(ddl::alter_cluster_drop(&cluster, &tables))),
+            Action::Ddl(ddl::create_cluster_if_not_exists(&cluster)),
+            Some(Action::Ddl(ddl::delete_cluster(&cluster))),
             wait_for,
         );
-        barrier.push(attached);
-        for change in &group {
-            for node in change.added.iter().filter(|n| **n != owner) {
-                barrier.push(builder.verify(node, &change.table, &owner, &[attached]));
+        let tables: Vec<ShardTable> = group.iter().map(|c| c.table.clone()).collect();
+        let added = builder.list.ddl(
+            &owner,
+            ddl::alter_cluster_add(&cluster, &tables),
+            Some(ddl::alter_cluster_drop(&cluster, &tables)),
+        );
+        barrier.push(added);
+        for member in group[0].new.iter().filter(|m| **m != owner) {
+            for change in group.iter().filter(|c| c.added.contains(member)) {
+                builder.rollback_only(member, ddl::drop_shard(&ddl.table, change.shard));
+            }
+            let wait_for = builder.list.cross_node(member, &[added]);
+            let joined = builder.list.push(
+                member,
+                Action::Ddl(ddl::join_cluster(&cluster, &owner)),
+                Some(Action::Ddl(ddl::delete_cluster(&cluster))),
+                wait_for,
+            );
+            for change in &group {
+                barrier.push(builder.verify(member, &change.table, &owner, &[joined]));
             }
         }
     }
@@ -259,11 +256,24 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         .filter(|&i| state(&builder.list.steps[i].node).is_live())
         .collect();
 
-    // 8. Retire, then delete clusters nothing uses any more.
-    let still_used = plan.target.internal_clusters();
+    // 8. Retire, then delete the old clusters the plan leaves empty.
     let deleted: BTreeSet<ClusterName> = detaches
         .keys()
-        .filter(|c| !still_used.contains(*c) && !ctx.clusters_in_use_elsewhere.contains(*c))
+        .filter(|cluster| {
+            let leaving: BTreeSet<String> = changes
+                .iter()
+                .filter(|c| c.old_cluster.as_ref() == Some(*cluster))
+                .map(|c| c.table.to_string())
+                .collect();
+            changes
+                .iter()
+                .filter(|c| c.old_cluster.as_ref() == Some(*cluster))
+                .all(|c| {
+                    ctx.clusters
+                        .tables_in(&c.donor, cluster)
+                        .is_subset(&leaving)
+                })
+        })
         .cloned()
         .collect();
     for change in &changes {
@@ -314,14 +324,14 @@ pub fn rebalance_steps(ddl: &TableDdl, plan: &TablePlan, ctx: &StepContext<'_>) 
         if !deleted.contains(&cluster) {
             continue;
         }
-        let members = changes
+        let Some(owner) = changes
             .iter()
             .find(|c| c.old_cluster.as_ref() == Some(&cluster))
-            .map(|c| c.old.clone())
-            .unwrap_or_default();
-        let Some(owner) = members.iter().find(|m| state(m).is_live()) else {
+            .map(|c| c.donor.clone())
+        else {
             continue;
         };
+        let owner = &owner;
         let mut after = indexes;
         after.extend(settled_live.iter().copied());
         let wait_for = builder.list.cross_node(owner, &after);
@@ -343,7 +353,9 @@ struct ShardChange {
     new: Vec<NodeId>,
     /// The live holder whose copy is shipped first.
     donor: NodeId,
+    /// The cluster the donor reports the shard in.
     old_cluster: Option<ClusterName>,
+    /// The cluster the plan makes for the new replica set.
     new_cluster: Option<ClusterName>,
     /// When the donor does not stay: the temporary cluster and the new
     /// holder it carries the shard to, which then donates to the others.
@@ -359,6 +371,7 @@ impl ShardChange {
         target: &Placement,
         shard: u32,
         state: &dyn Fn(&NodeId) -> NodeState,
+        ctx: &StepContext<'_>,
     ) -> Option<Self> {
         let old = current.replicas(shard);
         let new = target.replicas(shard);
@@ -372,16 +385,21 @@ impl ShardChange {
         let temp = (!new.contains(&donor))
             .then(|| added.first())
             .flatten()
-            .map(|to| (temp_cluster_name(&ddl.table, shard, &donor, to), to.clone()));
-        let cluster = |set: &[NodeId]| (set.len() >= 2).then(|| internal_cluster_name(set));
+            .map(|to| {
+                let name = temp_cluster_name(ctx.salt, &ddl.table, shard, &donor, to);
+                (name, to.clone())
+            });
+        let table = ShardTable::new(&ddl.table, shard);
+        let attach_donor = temp.as_ref().map_or(&donor, |(_, to)| to);
+        let new_cluster = (new.len() >= 2).then(|| fresh_cluster_name(ctx.salt, new, attach_donor));
         Some(Self {
             shard,
-            table: ShardTable::new(&ddl.table, shard),
+            old_cluster: ctx.clusters.cluster_of(&donor, &table).cloned(),
+            table,
             old: old.to_vec(),
             new: new.to_vec(),
             donor,
-            old_cluster: cluster(old),
-            new_cluster: cluster(new),
+            new_cluster,
             temp,
             added,
             retired: old.iter().filter(|n| !new.contains(n)).cloned().collect(),

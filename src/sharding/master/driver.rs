@@ -14,15 +14,14 @@ use crate::ids::{ClusterName, NodeId};
 use crate::sharding::clock::now_ms;
 use crate::sharding::config::RetryPolicy;
 use crate::sharding::daemon;
-use crate::sharding::daemon::LocalNode;
+use crate::sharding::daemon::{ClusterReport, LocalNode};
 use crate::sharding::election::Role;
 use crate::sharding::master::command::Command;
 use crate::sharding::master::engine::{EngineConfig, MasterEngine};
-use crate::sharding::master::rebalance;
 use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::metadata::Metadata;
 use crate::sharding::node::NodeApi;
-use crate::sharding::records::{GroupStatus, PlacementRow, QueueRow};
+use crate::sharding::records::{GroupStatus, QueueRow};
 use crate::sharding::store::{MetaStore, StoreError};
 use crate::sharding::ticker::{Signals, Ticker};
 
@@ -113,8 +112,12 @@ pub async fn load(
     }
     let placement = store.placement_rows(None).await?;
     let registered = store.registrations().await?.into_keys().collect();
-    let cluster_status = match &members {
-        Some(m) => observe_degraded(api, me, &placement, &m.active).await,
+    let clusters = match &members {
+        // Local sharding replicates nothing: there is no cluster to ask about.
+        Some(m) if store.scope().cluster().is_none() => {
+            m.active.iter().map(|n| (n.clone(), Vec::new())).collect()
+        }
+        Some(m) => observe_clusters(api, me, &m.active).await,
         None => BTreeMap::new(),
     };
     Ok(Snapshot {
@@ -130,32 +133,31 @@ pub async fn load(
         failures,
         placement,
         registered,
-        cluster_status,
+        clusters,
     })
 }
 
-/// `cluster_<c>_status` on each surviving member of every internal cluster
-/// that lost members (what promotion decides from). A member that cannot be
-/// asked is left out.
-async fn observe_degraded(
+/// The replication clusters of every live node (promotion and plans decide
+/// from them). A node that cannot be asked is left out.
+async fn observe_clusters(
     api: &dyn NodeApi,
     me: &NodeId,
-    placement: &[PlacementRow],
     live: &BTreeSet<NodeId>,
-) -> BTreeMap<(ClusterName, NodeId), String> {
+) -> BTreeMap<NodeId, Vec<ClusterReport>> {
     let mut out = BTreeMap::new();
-    for set in rebalance::degraded_sets(placement, live) {
-        for node in &set.survivors {
-            let remote;
-            let on: &dyn NodeApi = if node == me {
-                api
-            } else {
-                remote = api.for_node(node);
-                &*remote
-            };
-            if let Ok(Some(health)) = daemon::cluster_health(on, &set.cluster).await {
-                out.insert((set.cluster.clone(), node.clone()), health.status);
+    for node in live {
+        let remote;
+        let on: &dyn NodeApi = if node == me {
+            api
+        } else {
+            remote = api.for_node(node);
+            &*remote
+        };
+        match daemon::cluster_reports(on).await {
+            Ok(reports) => {
+                out.insert(node.clone(), reports);
             }
+            Err(e) => debug!(node = %node, error = %e, "cannot read the node's clusters"),
         }
     }
     out

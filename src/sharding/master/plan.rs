@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::ids::{ClusterName, NodeId, TableName};
-use crate::placement::{self, Step, TableDdl};
+use crate::placement::{self, ClusterMap, Step, TableDdl};
 use crate::sharding::records::placement::{placement_of, rows_of};
 use crate::sharding::records::{OpRequest, PlacementRow, TableState};
 
@@ -52,12 +52,15 @@ pub fn create(
 }
 
 /// The DROP of `table` from its committed placement `mine`; when that is
-/// lost, whatever the live nodes may hold. Clusters in `in_use_elsewhere`
-/// are kept.
+/// lost, whatever the live nodes may hold. Each shard is detached from the
+/// cluster its holders report it in (`clusters`; where a holder did not
+/// report, the one CREATE put it in). A cluster is deleted once the drop
+/// leaves it empty, unless it is in `in_use_elsewhere`.
 pub fn drop(
     live: &BTreeSet<NodeId>,
     table: &TableName,
     mine: &[PlacementRow],
+    clusters: &ClusterMap,
     in_use_elsewhere: &BTreeSet<ClusterName>,
 ) -> Result<Planned, String> {
     let placement = placement_of(mine).map_err(|e| {
@@ -71,7 +74,8 @@ pub fn drop(
         nodes = live.clone();
     }
     let nodes: Vec<NodeId> = nodes.into_iter().collect();
-    let steps = placement::drop_steps(table, &placement, &nodes, in_use_elsewhere);
+    let clusters = clusters.or_derived(table, &placement);
+    let steps = placement::drop_steps(table, &placement, &nodes, &clusters, in_use_elsewhere);
     Ok(Planned {
         steps,
         nodes,

@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::{
-    self, internal_cluster_name, Model, NodeSpec, NodeState, Placement, Step, StepContext,
-    TableDdl, TableModel,
+    self, ClusterMap, Model, NodeSpec, NodeState, Placement, Step, StepContext, TableDdl,
+    TableModel,
 };
+use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::placement::{clusters_in_use, placement_of};
-use crate::sharding::records::{PlacementRow, TableState};
+use crate::sharding::records::{GroupName, PlacementRow, TableState};
 use crate::sharding::topology::Membership;
 
 /// What to do about one table.
@@ -100,14 +101,17 @@ fn node_states(
     states
 }
 
-/// Decides about `table`, whose committed placement is `rows`.
+/// Decides about `table`, whose committed placement is `rows`; `clusters`
+/// is what the live nodes report of their replication clusters, `group` the
+/// name the rebalance's group will have.
 pub fn consider(
     table: &TableName,
     state: &TableState,
     rows: &[PlacementRow],
     members: &Membership,
     registered: &BTreeSet<NodeId>,
-    neighbours: &Neighbours,
+    clusters: &ClusterMap,
+    group: &GroupName,
 ) -> Verdict {
     let Ok(current) = placement_of(rows) else {
         return Verdict::Skip(format!(
@@ -163,6 +167,17 @@ pub fn consider(
     if table_plan.moves.is_empty() {
         return Verdict::Balanced;
     }
+    // Where each shard is detached from is what its holders report.
+    if let Some(node) = current
+        .nodes()
+        .into_iter()
+        .find(|n| members.active.contains(n) && !clusters.knows(n))
+    {
+        return Verdict::Skip(format!(
+            "Skipping rebalance for table {table}: node {node} did not report its replication \
+             clusters; trying again"
+        ));
+    }
     let ddl = TableDdl {
         table: table.clone(),
         columns: (!state.structure.is_empty()).then(|| state.structure.clone()),
@@ -173,8 +188,8 @@ pub fn consider(
         &table_plan,
         &StepContext {
             nodes: &states,
-            existing_clusters: &neighbours.existing,
-            clusters_in_use_elsewhere: &neighbours.in_use,
+            clusters,
+            salt: group.as_str(),
         },
     );
     let deferred: BTreeSet<NodeId> = steps
@@ -235,28 +250,29 @@ impl Degraded {
     }
 }
 
-/// Every internal replica set of the committed placement with members down.
-pub fn degraded_sets(rows: &[PlacementRow], live: &BTreeSet<NodeId>) -> Vec<Degraded> {
-    let mut sets: BTreeSet<Vec<NodeId>> = BTreeSet::new();
-    let mut by_table: BTreeMap<&TableName, Vec<PlacementRow>> = BTreeMap::new();
-    for r in rows {
-        by_table.entry(&r.table).or_default().push(r.clone());
-    }
-    for rows in by_table.values() {
-        if let Ok(p) = placement_of(rows) {
-            sets.extend(
-                p.shards()
-                    .filter(|(_, replicas)| replicas.len() >= 2)
-                    .map(|(_, replicas)| replicas.to_vec()),
-            );
+/// Every replication cluster a live node runs, other than `user_cluster`,
+/// whose members include nodes that are down: what promotion decides from.
+/// The members are the cluster's own (`nodes_set`), so a cluster a rebalance
+/// made counts as much as one CREATE made.
+pub fn degraded_sets(
+    reports: &BTreeMap<NodeId, Vec<ClusterReport>>,
+    live: &BTreeSet<NodeId>,
+    user_cluster: Option<&ClusterName>,
+) -> Vec<Degraded> {
+    let mut sets: BTreeMap<ClusterName, BTreeSet<NodeId>> = BTreeMap::new();
+    for report in reports.values().flatten() {
+        if Some(&report.name) != user_cluster {
+            sets.entry(report.name.clone())
+                .or_default()
+                .extend(report.nodes_set.iter().cloned());
         }
     }
     sets.into_iter()
-        .filter_map(|set| {
+        .filter_map(|(cluster, set)| {
             let (survivors, down): (Vec<NodeId>, Vec<NodeId>) =
-                set.iter().cloned().partition(|n| live.contains(n));
-            (!down.is_empty()).then(|| Degraded {
-                cluster: internal_cluster_name(&set),
+                set.into_iter().partition(|n| live.contains(n));
+            (!down.is_empty()).then_some(Degraded {
+                cluster,
                 survivors,
                 down,
             })

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use crate::ids::{ClusterName, NodeId, TableName};
+use crate::ids::{NodeId, TableName};
+use crate::placement::ClusterMap;
+use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::{
     GroupName, GroupRecord, Lease, PlacementRow, QueueRow, RowFailure, Scope, TableState,
     TableStatus,
@@ -36,9 +38,9 @@ pub struct Snapshot {
     /// Nodes whose shardbuddy registered (`node:<id>`): only they can run
     /// queue rows.
     pub registered: BTreeSet<NodeId>,
-    /// `cluster_<c>_status` of internal clusters that lost members, as each
-    /// of their surviving members reports it.
-    pub cluster_status: BTreeMap<(ClusterName, NodeId), String>,
+    /// The replication clusters each live node runs, as it reports them (a
+    /// node that could not be asked is missing).
+    pub clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
 }
 
 impl Snapshot {
@@ -47,6 +49,18 @@ impl Snapshot {
             .as_ref()
             .map(|m| m.active.clone())
             .unwrap_or_default()
+    }
+
+    /// Which cluster holds which table on the nodes that reported.
+    pub fn cluster_map(&self) -> ClusterMap {
+        let mut map = ClusterMap::default();
+        for (node, reports) in &self.clusters {
+            map.reported(node);
+            for r in reports {
+                map.insert(node, r.name.clone(), r.tables.iter().cloned());
+            }
+        }
+        map
     }
 
     /// Unfinished rows of `group` (none when all are processed).

@@ -13,6 +13,7 @@ use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::Action;
 use crate::protocol::ResultSet;
 use crate::sharding::config::RetryPolicy;
+use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
     queue_id, GroupKind, GroupName, GroupRecord, GroupStatus, Lease, OpKind, OpRequest,
@@ -56,7 +57,9 @@ struct World {
     failures: BTreeMap<u64, RowFailure>,
     placement: Vec<PlacementRow>,
     registered: BTreeSet<NodeId>,
-    cluster_status: BTreeMap<(ClusterName, NodeId), String>,
+    /// What each node reports of its replication clusters (live nodes
+    /// without an entry run none).
+    clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
     woken: Vec<&'static str>,
     bootstrapped: Vec<(NodeId, ClusterName)>,
 }
@@ -85,7 +88,7 @@ impl World {
             failures: BTreeMap::new(),
             placement: Vec::new(),
             registered: live.iter().map(|n| id(n)).collect(),
-            cluster_status: BTreeMap::new(),
+            clusters: BTreeMap::new(),
             woken: Vec::new(),
             bootstrapped: Vec::new(),
         }
@@ -139,7 +142,12 @@ impl World {
             failures: self.failures.clone(),
             placement: self.placement.clone(),
             registered: self.registered.clone(),
-            cluster_status: self.cluster_status.clone(),
+            clusters: self
+                .members
+                .iter()
+                .flat_map(|m| m.active.iter())
+                .map(|n| (n.clone(), self.clusters.get(n).cloned().unwrap_or_default()))
+                .collect(),
         }
     }
 
@@ -809,4 +817,174 @@ fn nothing_happens_without_the_lease_or_with_a_newer_master_around() {
         vec![],
         "no planning while the membership is unknown"
     );
+}
+
+// ---- rebalancing ---------------------------------------------------------------
+
+/// `name` as `node` reports it: its status, members and tables.
+fn report(name: &str, status: &str, members: &[&str], tables: &[&str]) -> ClusterReport {
+    ClusterReport {
+        name: ClusterName::parse(name).unwrap(),
+        status: status.into(),
+        nodes_set: members.iter().map(|n| id(n)).collect(),
+        tables: tables.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+/// Cluster `c` on `a:1`, `b:1` (live) and `c:1` (down); `t` is done with
+/// shard 0 on `a:1`+`b:1` and shard 1 on `a:1`+`c:1`, each in the cluster
+/// CREATE made for its replica set, as the live nodes report.
+fn world_after_losing_c() -> World {
+    let c = ClusterName::parse("c").unwrap();
+    let scope = Scope::Cluster(c);
+    let mut world = World::new(scope.clone(), &["a:1", "b:1"], "a:1", 1);
+    world.members.as_mut().unwrap().all.insert(id("c:1"));
+    world.request(OpKind::Create, 2, 2, 30_000);
+    let state = world.tables.get_mut(&table()).unwrap();
+    state
+        .start(GroupName::from("shard_create_t_1"), vec![], vec![])
+        .unwrap();
+    state.succeed(ok_result()).unwrap();
+    for (node, shards) in [("a:1", vec![0, 1]), ("b:1", vec![0]), ("c:1", vec![1])] {
+        world.placement.push(PlacementRow {
+            scope: scope.clone(),
+            node: id(node),
+            table: table(),
+            shards,
+        });
+    }
+    let ab = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
+    let ac = crate::placement::internal_cluster_name(&[id("a:1"), id("c:1")]);
+    world.clusters.insert(
+        id("a:1"),
+        vec![
+            report(ab.as_str(), "primary", &["a:1", "b:1"], &["system.t_s0"]),
+            report(
+                ac.as_str(),
+                "non-primary",
+                &["a:1", "c:1"],
+                &["system.t_s1"],
+            ),
+        ],
+    );
+    world.clusters.insert(
+        id("b:1"),
+        vec![report(
+            ab.as_str(),
+            "primary",
+            &["a:1", "b:1"],
+            &["system.t_s0"],
+        )],
+    );
+    world
+}
+
+fn bootstraps(commands: &[Command]) -> Vec<(&str, &str)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Bootstrap { node, cluster } => Some((node.as_str(), cluster.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_replica_set_that_lost_half_its_members_is_promoted_on_one_survivor() {
+    let mut world = world_after_losing_c();
+    // Two more sets on a:1: one whose down members are a majority (never
+    // promoted: they may be a primary component elsewhere), and the user's
+    // cluster (not a replica set).
+    world.clusters.get_mut(&id("a:1")).unwrap().extend([
+        report("minority", "non-primary", &["a:1", "c:1", "d:1"], &[]),
+        report("c", "non-primary", &["a:1", "b:1", "c:1"], &[]),
+    ]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let ac = crate::placement::internal_cluster_name(&[id("a:1"), id("c:1")]);
+    let commands = world.step(&mut engine);
+    assert_eq!(bootstraps(&commands), vec![("a:1", ac.as_str())]);
+    // Not again while the statement may still be on its way; again when
+    // the set still reports non-primary two seconds later.
+    world.elapsed = Duration::from_millis(1_999);
+    assert!(bootstraps(&world.step(&mut engine)).is_empty());
+    world.elapsed = Duration::from_millis(2_000);
+    assert_eq!(
+        bootstraps(&world.step(&mut engine)),
+        vec![("a:1", ac.as_str())]
+    );
+}
+
+#[test]
+fn a_lost_copy_is_rebuilt_in_a_cluster_of_the_rebalances_own() {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let commands = world.step(&mut engine);
+    let group = world.group_named(GroupKind::Rebalance);
+    assert!(
+        commands.contains(&Command::Log(Event::RebalanceDueToInactive(
+            "Rebalancing due to inactive nodes: c:1".into()
+        )))
+    );
+    let rows: Vec<QueueRow> = world
+        .rows
+        .values()
+        .filter(|r| r.group == group)
+        .cloned()
+        .collect();
+    let sql: Vec<(&str, String)> = rows
+        .iter()
+        .map(|r| (r.node.as_str(), r.action.to_query_text()))
+        .collect();
+    let ab = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
+    let ac = crate::placement::internal_cluster_name(&[id("a:1"), id("c:1")]);
+    let fresh = crate::placement::names::fresh_cluster_name(
+        group.as_str(),
+        &[id("a:1"), id("b:1")],
+        &id("a:1"),
+    );
+    let has = |node: &str, text: &str| sql.iter().any(|(n, s)| *n == node && s == text);
+    // Shard 1 leaves the cluster its donor reports it in, goes into a new
+    // cluster on its donor, and b:1 joins that cluster: the join ships it.
+    assert!(has("a:1", &format!("ALTER CLUSTER {ac} DROP system.t_s1")));
+    assert!(has(
+        "a:1",
+        &format!("CREATE CLUSTER IF NOT EXISTS {fresh} '{fresh}' as path")
+    ));
+    assert!(has(
+        "a:1",
+        &format!("ALTER CLUSTER {fresh} ADD system.t_s1")
+    ));
+    assert!(has(
+        "b:1",
+        &format!("JOIN CLUSTER {fresh} at 'a:1' '{fresh}' as path")
+    ));
+    assert!(has("b:1", "SHARDBUDDY VERIFY COPY system.t_s1 MATCH 'a:1'"));
+    // Nothing is added to a cluster that has other members, and the
+    // cluster the shard left is deleted once empty; shard 0's stays.
+    assert!(!sql
+        .iter()
+        .any(|(_, s)| s.starts_with(&format!("ALTER CLUSTER {ab} ADD"))));
+    assert!(has("a:1", &format!("DELETE CLUSTER {ac}")));
+    assert!(!sql
+        .iter()
+        .any(|(_, s)| *s == format!("DELETE CLUSTER {ab}")));
+}
+
+#[test]
+fn no_rebalance_is_planned_while_a_holder_has_not_reported_its_clusters() {
+    let mut world = world_after_losing_c();
+    world.clusters.remove(&id("b:1"));
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let mut snapshot = world.snapshot();
+    snapshot.clusters.remove(&id("b:1"));
+    let commands = engine.step(&snapshot, &CONFIG);
+    assert!(
+        commands.contains(&Command::Log(Event::RebalanceSkipped(
+            "Skipping rebalance for table t: node b:1 did not report its replication clusters; \
+             trying again"
+                .into()
+        ))),
+        "{commands:?}"
+    );
+    assert!(!commands.iter().any(|c| matches!(c, Command::Enqueue(_))));
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::json;
 
 use crate::ids::{NodeId, TableName};
-use crate::placement::{self, Action, Ddl};
+use crate::placement::{self, Action, ClusterMap, Ddl, ShardTable};
 use crate::protocol::{Column, ColumnType, ResultSet};
 use crate::sharding::daemon;
 use crate::sharding::ops::common::{is_permission_denied, OpError};
@@ -84,6 +84,18 @@ async fn copies_being_built(
     Ok(out)
 }
 
+/// Adds what `node` reports of its replication clusters to `clusters` (a
+/// node that does not answer adds nothing).
+async fn observe(ctx: &Context, node: &NodeId, clusters: &mut ClusterMap) {
+    let api = ctx.node.api().for_node(node);
+    if let Ok(reports) = daemon::cluster_reports(&*api).await {
+        clusters.reported(node);
+        for r in reports {
+            clusters.insert(node, r.name, r.tables);
+        }
+    }
+}
+
 fn status_columns() -> Vec<Column> {
     [
         ("table", ColumnType::String),
@@ -136,6 +148,8 @@ pub async fn status(
         }
     }
     let building = copies_being_built(&*store).await?;
+    let mut asked = BTreeSet::new();
+    let mut clusters = ClusterMap::default();
     for ((table, shard), (cluster, mut holders)) in shards {
         holders.sort();
         let down = inactive.get(&cluster).cloned().unwrap_or_default();
@@ -156,7 +170,22 @@ pub async fn status(
         } else {
             "broken"
         };
-        let replication_cluster = placement::internal_cluster_name(&holders);
+        // The cluster a holder reports the shard in (a rebalance moves shards
+        // into clusters of its own); where none says, the one CREATE made.
+        let here = ShardTable::new(&table, shard);
+        for node in holders
+            .iter()
+            .chain(building.get(&(table.clone(), shard)).into_iter().flatten())
+        {
+            if !down.contains(node) && asked.insert(node.clone()) {
+                observe(ctx, node, &mut clusters).await;
+            }
+        }
+        let replication_cluster = holders
+            .iter()
+            .find_map(|n| clusters.cluster_of(n, &here))
+            .cloned()
+            .unwrap_or_else(|| placement::internal_cluster_name(&holders));
         let mut push = |node: &NodeId, status: &str, replication: &str| {
             out.push_row(vec![
                 json!(table.as_str()),
@@ -174,9 +203,9 @@ pub async fn status(
         }
         // Copies a running rebalance is making, in their new replica set.
         if let Some(target) = building.get(&(table.clone(), shard)) {
-            let new_cluster = placement::internal_cluster_name(target);
             for node in target.iter().filter(|n| !holders.contains(n)) {
-                push(node, "pending", new_cluster.as_str());
+                let joined = clusters.cluster_of(node, &here).map(|c| c.to_string());
+                push(node, "pending", joined.as_deref().unwrap_or(""));
             }
         }
     }

@@ -15,7 +15,7 @@
 //!    every group it owns, discards groups of stale masters, and purges
 //!    finished groups after the retention period.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::ids::{ClusterName, NodeId, TableName};
@@ -109,6 +109,11 @@ impl MasterEngine {
 
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// The id [`MasterEngine::next_id`] hands out next.
+    fn peek_id(&self) -> u64 {
+        queue_id(self.epoch, self.next_seq)
     }
 
     fn next_id(&mut self) -> u64 {
@@ -237,10 +242,29 @@ impl MasterEngine {
             return refuse(table, state, msg, out);
         }
         let live = snap.live();
-        let clusters = clusters_elsewhere(snap, table);
+        // Plans need every live node's clusters; a node that did not report
+        // is asked again at the next step.
+        if live.iter().any(|n| !snap.clusters.contains_key(n)) {
+            return;
+        }
+        let neighbours = neighbours(snap, table);
+        let observed = snap.cluster_map();
         let planned = match state.kind {
-            OpKind::Create => plan::create(&live, table, &state, &request, &clusters),
-            OpKind::Drop => plan::drop(&live, table, &snap.placement_of(table), &clusters),
+            OpKind::Create => {
+                let existing = neighbours
+                    .existing
+                    .intersection(&observed.names())
+                    .cloned()
+                    .collect();
+                plan::create(&live, table, &state, &request, &existing)
+            }
+            OpKind::Drop => plan::drop(
+                &live,
+                table,
+                &snap.placement_of(table),
+                &observed,
+                &neighbours.in_use,
+            ),
         };
         match planned {
             Ok(planned) => self.enqueue(snap, table, state, planned, out),
@@ -468,7 +492,7 @@ fn wrong_scope(kind: OpKind, table: &TableName, bound: &Scope) -> String {
 /// tables being dropped (their clusters may be deleted before this table's
 /// steps run, so a CREATE makes them anew, after the DROP in every node's
 /// queue).
-fn clusters_elsewhere(snap: &Snapshot, table: &TableName) -> BTreeSet<ClusterName> {
+fn neighbours(snap: &Snapshot, table: &TableName) -> Neighbours {
     let dropping = |t: &TableName| {
         snap.open_groups_of(t)
             .any(|(_, g)| g.kind == GroupKind::Drop)
@@ -483,7 +507,7 @@ fn clusters_elsewhere(snap: &Snapshot, table: &TableName) -> BTreeSet<ClusterNam
         .filter(|r| r.table != *table && !dropping(&r.table))
         .cloned()
         .collect();
-    Neighbours::of(table, &kept, &rebalancing::running_targets(snap)).in_use
+    Neighbours::of(table, &kept, &rebalancing::running_targets(snap))
 }
 
 /// The rows of `steps` for `group`, the first with the id `first` (already

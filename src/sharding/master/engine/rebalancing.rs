@@ -8,7 +8,7 @@ use super::{abort, enqueue_group, MasterEngine};
 use crate::ids::{NodeId, TableName};
 use crate::sharding::master::command::{Command, Event};
 use crate::sharding::master::engine::EngineConfig;
-use crate::sharding::master::rebalance::{self, Neighbours, Planned, Verdict};
+use crate::sharding::master::rebalance::{self, Planned, Verdict};
 use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::records::placement::rows_of;
 use crate::sharding::records::{
@@ -29,14 +29,16 @@ impl MasterEngine {
         let Some(members) = snap.members.as_ref().filter(|m| m.primary) else {
             return;
         };
-        for set in rebalance::degraded_sets(&snap.placement, &members.active) {
+        for set in rebalance::degraded_sets(&snap.clusters, &members.active, snap.scope.cluster()) {
             if !set.may_promote() {
                 continue;
             }
             let non_primary = set.survivors.iter().find(|n| {
-                snap.cluster_status
-                    .get(&(set.cluster.clone(), (*n).clone()))
-                    .is_some_and(|s| s == "non-primary")
+                snap.clusters.get(*n).is_some_and(|reports| {
+                    reports
+                        .iter()
+                        .any(|r| r.name == set.cluster && r.status == "non-primary")
+                })
             });
             let Some(node) = non_primary else {
                 continue;
@@ -81,7 +83,7 @@ impl MasterEngine {
             .filter(|g| g.kind == GroupKind::Rebalance && !g.status.is_final() && !g.is_settled())
             .count();
         let mut room = config.rebalance.parallel.saturating_sub(running);
-        let targets = running_targets(snap);
+        let clusters = snap.cluster_map();
         for table in snap
             .placement
             .iter()
@@ -98,8 +100,19 @@ impl MasterEngine {
                 continue;
             }
             let rows = snap.placement_of(table);
-            let neighbours = Neighbours::of(table, &snap.placement, &targets);
-            match rebalance::consider(table, state, &rows, members, &snap.registered, &neighbours) {
+            // The name the group will have: the clusters it makes are named
+            // after it.
+            let group = GroupName::new(GroupKind::Rebalance, table, self.peek_id());
+            let verdict = rebalance::consider(
+                table,
+                state,
+                &rows,
+                members,
+                &snap.registered,
+                &clusters,
+                &group,
+            );
+            match verdict {
                 Verdict::Balanced => {
                     self.skips.remove(table);
                     self.losses.remove(table);
@@ -115,7 +128,7 @@ impl MasterEngine {
                         continue;
                     }
                     self.skips.remove(table);
-                    self.start_rebalance(snap, table, &rows, *planned, out);
+                    self.start_rebalance(snap, table, &rows, group, *planned, out);
                     room -= 1;
                 }
             }
@@ -163,6 +176,7 @@ impl MasterEngine {
         snap: &Snapshot,
         table: &TableName,
         rows: &[PlacementRow],
+        group: GroupName,
         planned: Planned,
         out: &mut Vec<Command>,
     ) {
@@ -186,7 +200,7 @@ impl MasterEngine {
             )));
         }
         let first = self.next_id();
-        let group = GroupName::new(GroupKind::Rebalance, table, first);
+        debug_assert_eq!(group, GroupName::new(GroupKind::Rebalance, table, first));
         let mut record = GroupRecord::committed(
             GroupKind::Rebalance,
             table,
