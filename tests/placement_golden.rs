@@ -342,38 +342,42 @@ fn worked_example_b_create_steps() {
     let table = |k: u32| format!("CREATE TABLE IF NOT EXISTS system.t_s{k} (id bigint) ");
     let drop = |k: u32| Some(format!("DROP TABLE IF EXISTS system.t_s{k}"));
     let wrapper = example_b_wrapper();
-    // Buddy's 16 items (spec §8.5), plus one no-op per shipped copy whose
-    // rollback removes that copy, which the `ADD` waits for.
-    let copy = |_shard: u32| NOOP.to_string();
+    // Buddy's 16 items (spec §8.5), plus one step per shipped copy that
+    // checks no table of its name is there and whose rollback removes the
+    // copy, which the `ADD` waits for. Unlike Buddy
+    // (A owns both of its sets, so C joins twice), each node owns one set and
+    // joins one, and the steps come in phases across the sets: every node's
+    // queue runs one statement at a time.
+    let copy = |shard: u32| format!("SHARDBUDDY EXPECT ABSENT system.t_s{shard}");
     let want = vec![
         (A, create_cluster(H_AC), vec![], delete(H_AC)),
+        (B, create_cluster(H_AB), vec![], delete(H_AB)),
+        (C, create_cluster(H_BC), vec![], delete(H_BC)),
         (C, join(H_AC, A), vec![0], delete(H_AC)),
+        (A, join(H_AB, B), vec![1], delete(H_AB)),
+        (B, join(H_BC, C), vec![2], delete(H_BC)),
         (A, table(0), vec![], drop(0)),
         (C, copy(0), vec![], drop(0)),
-        (A, create_cluster(H_AB), vec![], delete(H_AB)),
-        (B, join(H_AB, A), vec![4], delete(H_AB)),
-        (A, table(1), vec![], drop(1)),
-        (B, copy(1), vec![], drop(1)),
-        (A, table(3), vec![], drop(3)),
-        (B, copy(3), vec![], drop(3)),
-        (B, create_cluster(H_BC), vec![], delete(H_BC)),
-        (C, join(H_BC, B), vec![10], delete(H_BC)),
-        (B, table(2), vec![], drop(2)),
-        (C, copy(2), vec![], drop(2)),
+        (B, table(1), vec![], drop(1)),
+        (A, copy(1), vec![], drop(1)),
+        (B, table(3), vec![], drop(3)),
+        (A, copy(3), vec![], drop(3)),
+        (C, table(2), vec![], drop(2)),
+        (B, copy(2), vec![], drop(2)),
         (
             A,
             format!("ALTER CLUSTER {H_AC} ADD system.t_s0"),
-            vec![3],
+            vec![7],
             Some(format!("ALTER CLUSTER {H_AC} DROP system.t_s0")),
         ),
         (
-            A,
+            B,
             format!("ALTER CLUSTER {H_AB} ADD system.t_s1,system.t_s3"),
-            vec![7, 9],
+            vec![9, 11],
             Some(format!("ALTER CLUSTER {H_AB} DROP system.t_s1,system.t_s3")),
         ),
         (
-            B,
+            C,
             format!("ALTER CLUSTER {H_BC} ADD system.t_s2"),
             vec![13],
             Some(format!("ALTER CLUSTER {H_BC} DROP system.t_s2")),
@@ -468,6 +472,22 @@ fn zero_shard_nodes_get_a_wrapper() {
 }
 
 #[test]
+fn a_drop_deletes_each_replica_sets_cluster_on_another_node() {
+    let nodes = ids(&["n1:9312", "n2:9312", "n3:9312"]);
+    let placement = initial_placement(&nodes, 3, 2).unwrap();
+    let table = TableName::parse("t").unwrap();
+    let clusters = ClusterMap::derived([(&table, &placement)]);
+    let steps = drop_steps(&table, &placement, &nodes, &clusters, &BTreeSet::new());
+    let deleting: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.action.to_query_text().starts_with("DELETE CLUSTER"))
+        .map(|s| s.node.as_str())
+        .collect();
+    let distinct: BTreeSet<&str> = deleting.iter().copied().collect();
+    assert_eq!((deleting.len(), distinct.len()), (3, 3), "{deleting:?}");
+}
+
+#[test]
 fn drop_of_example_b() {
     let (nodes, placement) = example_b_placement();
     let elsewhere = BTreeSet::from([shardbuddy::ids::ClusterName::parse(H_BC).unwrap()]);
@@ -507,7 +527,8 @@ fn drop_of_example_b() {
         drop(C, 2, vec![5]),
         drop(A, 3, vec![]),
         drop(B, 3, vec![4]),
-        (A, format!("DELETE CLUSTER {H_AC}"), vec![], None),
+        // Deletions spread over the members (about 5 s each on searchd).
+        (C, format!("DELETE CLUSTER {H_AC}"), vec![3], None),
         (A, format!("DELETE CLUSTER {H_AB}"), vec![], None),
     ];
     assert_steps(&steps, &want);

@@ -216,6 +216,10 @@ async fn clustered_table_survives_a_node_loss_and_drops_everywhere() {
             "{}",
             node.node_id()
         );
+    }
+    wait_for_no_traces(&nodes, &["t"]).await;
+    for node in nodes.iter() {
+        let mut conn = conn(node).await;
         assert_eq!(
             traces_of(&mut conn, "t").await,
             Vec::<String>::new(),
@@ -334,8 +338,9 @@ async fn a_failing_step_rolls_the_whole_group_back_on_every_node() {
     let nodes = cluster_of_three().await;
     let mut ids: Vec<String> = nodes.iter().map(SimNode::node_id).collect();
     ids.sort();
-    // With A < B < C, shard 2 {B,C} is created on B (its owner). A table of
-    // that name already there must make the CREATE fail, not be adopted.
+    // With A < B < C, shard 2 lives on {B,C}. A table of that name already
+    // on B must make the CREATE fail, neither adopted nor overwritten by
+    // the copy the replica set's cluster would ship there.
     let b = nodes
         .iter()
         .find(|n| n.node_id() == ids[1])
@@ -584,6 +589,7 @@ async fn any_node_takes_statements_and_concurrent_creates_all_finish() {
     }
     let mut second = conn(&nodes[1]).await;
     exec(&mut second, "DROP TABLE c:a").await;
+    wait_for_no_traces(&nodes, &["a", "b0", "b1", "b2"]).await;
     for node in nodes.iter() {
         let mut conn = conn(node).await;
         assert!(

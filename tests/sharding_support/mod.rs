@@ -189,6 +189,28 @@ pub async fn traces_of(c: &mut Conn, table: &str) -> Vec<String> {
     found
 }
 
+/// Waits until no node holds a trace of `tables` (see [`traces_of`]). A DROP
+/// answers once the table is gone; the deletion of its clusters, and the
+/// queue rows doing it, go on after the answer.
+pub async fn wait_for_no_traces(nodes: &[SimNode], tables: &[&str]) {
+    wait_until(
+        &format!("no trace of {tables:?} on any node"),
+        Duration::from_secs(30),
+        async || {
+            for node in nodes {
+                let mut c = conn(node).await;
+                for table in tables {
+                    if !traces_of(&mut c, table).await.is_empty() {
+                        return false;
+                    }
+                }
+            }
+            true
+        },
+    )
+    .await;
+}
+
 /// Nodes of one test. When the test fails, their logs are printed, since the
 /// temporary directories holding them go away with the nodes.
 pub struct Nodes(pub Vec<SimNode>);

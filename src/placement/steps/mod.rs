@@ -54,6 +54,10 @@ pub enum Action {
     /// the one on `source` (row count and a checksum of the ids) before the
     /// plan goes on.
     VerifyCopy { table: String, source: NodeId },
+    /// Fails when a table of this name exists on the step's node: a copy
+    /// that `ALTER CLUSTER … ADD` or `JOIN` is about to ship there would
+    /// silently replace it (`golden/facts.md` §7).
+    ExpectAbsent { table: String },
     /// Does nothing; exists to carry a rollback or to be waited for.
     Noop,
 }
@@ -74,6 +78,7 @@ impl Action {
                     quote_literal(source.as_str())
                 )
             }
+            Action::ExpectAbsent { table } => format!("{MARKER} EXPECT ABSENT {table}"),
             Action::Noop => format!("{MARKER} NOOP"),
         }
     }
@@ -92,6 +97,14 @@ impl Action {
         let rest = text.strip_prefix(MARKER)?.strip_prefix(' ')?;
         if rest == "NOOP" {
             return Some(Action::Noop);
+        }
+        if let Some(table) = rest.strip_prefix("EXPECT ABSENT ") {
+            if table.is_empty() || table.contains(char::is_whitespace) {
+                return None;
+            }
+            return Some(Action::ExpectAbsent {
+                table: table.to_string(),
+            });
         }
         let (table, source) = rest.strip_prefix("VERIFY COPY ")?.split_once(" MATCH ")?;
         if table.is_empty() || table.contains(char::is_whitespace) {
@@ -196,6 +209,9 @@ mod tests {
             Action::Ddl(Ddl::parse("DROP TABLE IF EXISTS system.t_s0")),
             Action::Ddl(Ddl::Other("SHARDBUDDYX".into())),
             Action::Noop,
+            Action::ExpectAbsent {
+                table: "system.t_s2".into(),
+            },
             Action::VerifyCopy {
                 table: "system.t_s3".into(),
                 source: NodeId::new("10.0.0.1:9312"),
@@ -224,6 +240,7 @@ mod tests {
         assert_eq!(Action::from_query_text(""), None);
         for bad in [
             "SHARDBUDDY NOPE",
+            "SHARDBUDDY EXPECT ABSENT ",
             "SHARDBUDDY VERIFY COPY  MATCH 'a:1'",
             "SHARDBUDDY VERIFY COPY t MATCH a:1",
             "SHARDBUDDY VERIFY COPY t MATCH 'a'b'",

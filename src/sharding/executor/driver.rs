@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::client::ClientError;
 use crate::ids::NodeId;
-use crate::placement::{Action, Ddl};
+use crate::placement::{Action, Ddl, ShardTable};
 use crate::sharding::clock::now_ms;
 use crate::sharding::config::RetryPolicy;
 use crate::sharding::daemon::LocalNode;
@@ -192,6 +192,25 @@ struct Run<'a> {
     existing: ExistingTables,
 }
 
+/// Whether a row may take seconds: everything that changes a replication
+/// cluster (a join, a deletion and attaching are 1–5 s on real searchd,
+/// `golden/facts.md` §7–8) or reads whole copies. Creating and dropping
+/// tables and wrappers takes milliseconds.
+fn may_be_slow(action: &Action) -> bool {
+    !matches!(
+        action,
+        Action::Noop
+            | Action::ExpectAbsent { .. }
+            | Action::Ddl(
+                Ddl::CreateShard { .. }
+                    | Ddl::DropShard { .. }
+                    | Ddl::CreateWrapper { .. }
+                    | Ddl::DropWrapper { .. }
+                    | Ddl::SwapWrapper { .. }
+            )
+    )
+}
+
 /// Whether a row is claimed (`processing`, tries + 1) before it runs: when it
 /// can be undone (the master must not plan a rollback while it runs), or when
 /// a retry must know that an earlier attempt may have taken effect.
@@ -228,6 +247,12 @@ impl Run<'_> {
             }
         }
         for (k, &i) in batch.iter().enumerate() {
+            // Other nodes' rows may wait for what is done already: record it
+            // before a statement that can take seconds.
+            if may_be_slow(&rows[i].action) && !self.done.is_empty() {
+                self.done.flush(self.store).await?;
+                self.signals.master.notify_one();
+            }
             if !self.run_row(&mut rows[i]).await? {
                 let rest: Vec<usize> = batch[k + 1..]
                     .iter()
@@ -238,7 +263,9 @@ impl Run<'_> {
                     .await?;
                 return Ok(BatchEnd::Failed);
             }
-            if self.done.due() {
+            // A cluster statement is what other nodes' rows wait for: its
+            // completion is recorded at once.
+            if self.done.due() || may_be_slow(&rows[i].action) {
                 self.done.flush(self.store).await?;
                 self.signals.master.notify_one();
             }
@@ -310,6 +337,16 @@ impl Run<'_> {
     async fn execute(&mut self, row: &QueueRow) -> Result<(), Failure> {
         match &row.action {
             Action::Noop => Ok(()),
+            // Runs before anything can ship the table here (the ship waits
+            // for this row), so a table of that name is always foreign.
+            Action::ExpectAbsent { table } => {
+                if self.existing.contains(self.api, table).await? {
+                    return Err(foreign_shard(
+                        ShardTable::parse(table).map_or(0, |s| s.shard),
+                    ));
+                }
+                Ok(())
+            }
             Action::VerifyCopy { table, source } => verify_copy(self.api, table, source).await,
             Action::Ddl(ddl) => self.execute_ddl(ddl, row.tries).await,
         }
@@ -325,11 +362,7 @@ impl Run<'_> {
         // was unknown.
         if let Ddl::CreateShard { shard, .. } = ddl {
             if tries == 0 && self.existing.contains(self.api, &shard.to_string()).await? {
-                return Err(Failure::permanent(format!(
-                    "a table for shard {} already exists there and was not made by shardbuddy; \
-                     remove it (SHOW TABLES FROM system lists it) and retry",
-                    shard.shard
-                )));
+                return Err(foreign_shard(shard.shard));
             }
         }
         let err = match run_all(self.api, &verdict::statement(ddl)).await {
@@ -385,6 +418,10 @@ impl Completions {
         self.rows.push((id, tries, duration));
     }
 
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     fn due(&self) -> bool {
         self.rows.len() >= Self::MAX_ROWS
             || self.since.is_some_and(|t| t.elapsed() >= Self::MAX_DELAY)
@@ -433,6 +470,15 @@ impl ExistingTables {
             tables.insert(table.to_string());
         }
     }
+}
+
+/// A table of a shard's name that was there before shardbuddy made or
+/// shipped the shard.
+fn foreign_shard(shard: u32) -> Failure {
+    Failure::permanent(format!(
+        "a table for shard {shard} already exists there and was not made by shardbuddy; \
+         remove it (SHOW TABLES FROM system lists it) and retry"
+    ))
 }
 
 struct Failure {

@@ -988,3 +988,85 @@ fn no_rebalance_is_planned_while_a_holder_has_not_reported_its_clusters() {
     );
     assert!(!commands.iter().any(|c| matches!(c, Command::Enqueue(_))));
 }
+
+// ---- DROP answering before its clusters are deleted --------------------------
+
+#[test]
+fn a_drop_answers_once_the_table_is_gone_and_a_create_waits_for_the_cluster_it_deletes() {
+    let mut world = world_after_losing_c();
+    // c:1 is back and t lives on a:1 and b:1 alone, in their set's cluster.
+    let ab = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
+    world.placement.retain(|r| r.node != id("c:1"));
+    for r in world.placement.iter_mut() {
+        r.shards = vec![0];
+    }
+    world.members.as_mut().unwrap().all.remove(&id("c:1"));
+    for node in ["a:1", "b:1"] {
+        world.clusters.insert(
+            id(node),
+            vec![report(
+                ab.as_str(),
+                "primary",
+                &["a:1", "b:1"],
+                &["system.t_s0"],
+            )],
+        );
+    }
+    world.tables.clear();
+    world.request(OpKind::Drop, 0, 0, 30_000);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let drop = world.group_named(GroupKind::Drop);
+    let delete = format!("DELETE CLUSTER {ab}");
+    let ids_where = |world: &World, deleting: bool| -> Vec<u64> {
+        world
+            .rows
+            .values()
+            .filter(|r| r.group == drop && (r.action.to_query_text() == delete) == deleting)
+            .map(|r| r.id)
+            .collect()
+    };
+    let (deletions, rest) = (ids_where(&world, true), ids_where(&world, false));
+    assert_eq!(deletions.len(), 1);
+    for id in &rest {
+        let row = world.rows.get_mut(id).unwrap();
+        row.status = QueueStatus::Processed;
+    }
+    // Only the deletion is left: the requester is answered, the placement
+    // goes, the group stays until the cluster is deleted.
+    let commands = world.step(&mut engine);
+    assert!(commands.contains(&Command::DeletePlacement(table())));
+    assert!(commands.contains(&Command::TableChanged));
+    assert_eq!(world.tables[&table()].status, TableStatus::Done);
+    assert!(world.groups.contains_key(&drop));
+
+    // A CREATE of another table on the same pair waits for the deletion.
+    let u = TableName::parse("u").unwrap();
+    let request = OpRequest {
+        id: "req-u".into(),
+        by: id("a:1"),
+        at_ms: 0,
+        timeout_ms: 30_000,
+        scope: world.scope.clone(),
+        shards: 1,
+        rf: 2,
+    };
+    world.tables.insert(
+        u.clone(),
+        TableState::requested(OpKind::Create, request, "id bigint".into(), String::new()),
+    );
+    let waiting = world.step(&mut engine);
+    assert!(
+        !waiting.iter().any(|c| matches!(c, Command::Enqueue(_))),
+        "{waiting:?}"
+    );
+    // Once it is deleted, the DROP is finished and the CREATE planned.
+    world.rows.get_mut(&deletions[0]).unwrap().status = QueueStatus::Processed;
+    world.clusters.clear();
+    let commands = world.step(&mut engine);
+    assert!(!world.groups.contains_key(&drop));
+    assert!(
+        commands.iter().any(|c| matches!(c, Command::Enqueue(_))),
+        "{commands:?}"
+    );
+}

@@ -15,7 +15,7 @@
 //!    every group it owns, discards groups of stale masters, and purges
 //!    finished groups after the retention period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::ids::{ClusterName, NodeId, TableName};
@@ -267,6 +267,9 @@ impl MasterEngine {
             ),
         };
         match planned {
+            // A cluster the plan needs is still being deleted by an earlier
+            // DROP: planned again once it is gone (made anew then).
+            Ok(planned) if needs_a_cluster_being_deleted(snap, &planned.steps) => {}
             Ok(planned) => self.enqueue(snap, table, state, planned, out),
             Err(msg) => refuse(table, state, msg, out),
         }
@@ -357,6 +360,32 @@ impl MasterEngine {
         out: &mut Vec<Command>,
     ) {
         let started = *self.groups_seen.entry(name.clone()).or_insert(snap.now);
+        if rec.kind == GroupKind::Drop && only_cluster_deletions_left(snap.unfinished(name)) {
+            // The table is gone from every node: its requester is answered
+            // now, the clusters it leaves empty are deleted meanwhile (about
+            // 5 s each on real searchd). A deletion that fails for good is
+            // reported, not undone.
+            answer_drop(snap, name, rec, out);
+            let unfinished = snap.unfinished(name);
+            if unfinished.iter().all(|r| config.retry.is_final(r)) {
+                for row in unfinished {
+                    let error = snap
+                        .failures
+                        .get(&row.id)
+                        .map_or_else(|| "no reason recorded".to_string(), |f| f.error.clone());
+                    out.push(Command::Log(Event::CleanupFailed {
+                        table: rec.table.clone(),
+                        error: format!(
+                            "{} on node {} failed: {error}; run it there by hand",
+                            row.action.to_query_text(),
+                            row.node
+                        ),
+                    }));
+                }
+                complete(snap, name, rec, out);
+            }
+            return;
+        }
         // DROP only moves forward: it is never timed out, only a final
         // failure stops it.
         let deadline_passed = rec.kind == GroupKind::Create
@@ -543,6 +572,55 @@ fn refuse(table: &TableName, mut state: TableState, error: String, out: &mut Vec
         table: table.clone(),
         error,
     }));
+}
+
+/// Whether `steps` use a cluster that an unfinished row of some group
+/// deletes.
+fn needs_a_cluster_being_deleted(snap: &Snapshot, steps: &[Step]) -> bool {
+    let deleting: BTreeSet<&ClusterName> = snap
+        .unfinished
+        .values()
+        .flatten()
+        .filter_map(|r| match &r.action {
+            Action::Ddl(Ddl::DeleteCluster { cluster }) => Some(cluster),
+            _ => None,
+        })
+        .collect();
+    !deleting.is_empty()
+        && steps.iter().any(|s| match &s.action {
+            Action::Ddl(
+                Ddl::CreateCluster { cluster, .. }
+                | Ddl::JoinCluster { cluster, .. }
+                | Ddl::AlterClusterAdd { cluster, .. },
+            ) => deleting.contains(cluster),
+            _ => false,
+        })
+}
+
+/// Whether what is left of a group is deleting replication clusters.
+fn only_cluster_deletions_left(unfinished: &[QueueRow]) -> bool {
+    !unfinished.is_empty()
+        && unfinished
+            .iter()
+            .all(|r| matches!(r.action, Action::Ddl(Ddl::DeleteCluster { .. })))
+}
+
+/// Answers the requester of a DROP whose table is gone everywhere (once).
+fn answer_drop(snap: &Snapshot, name: &GroupName, rec: &GroupRecord, out: &mut Vec<Command>) {
+    let Some(state) = snap
+        .tables
+        .get(&rec.table)
+        .filter(|s| s.is_run_by(name) && s.status != TableStatus::Done)
+    else {
+        return;
+    };
+    let mut state = state.clone();
+    let ok = serde_json::to_value(vec![ResultSet::ok()]).unwrap_or_default();
+    if state.succeed(ok).is_ok() {
+        out.push(Command::DeletePlacement(rec.table.clone()));
+        out.push(Command::PutTable(rec.table.clone(), state));
+        out.push(Command::TableChanged);
+    }
 }
 
 fn complete(snap: &Snapshot, name: &GroupName, rec: &GroupRecord, out: &mut Vec<Command>) {

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use super::{abort, enqueue_group, MasterEngine};
 use crate::ids::{NodeId, TableName};
+use crate::placement::{Action, Ddl};
 use crate::sharding::master::command::{Command, Event};
 use crate::sharding::master::engine::EngineConfig;
 use crate::sharding::master::rebalance::{self, Planned, Verdict};
 use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::records::placement::rows_of;
 use crate::sharding::records::{
-    GroupKind, GroupName, GroupRecord, PlacementRow, RebalanceRecord, TableStatus,
+    GroupKind, GroupName, GroupRecord, PlacementRow, QueueRow, RebalanceRecord, TableStatus,
 };
 
 /// How soon an internal cluster is promoted again when it is still seen
@@ -273,7 +274,12 @@ impl MasterEngine {
             self.rebalance_failed.insert(table.clone(), snap.now);
             return abort(name, rec, error, out);
         }
-        let pending_here = unfinished.iter().any(|r| !deferred.contains(&r.node));
+        // Retired copies and emptied clusters do not hold the placement
+        // back: the wrappers route to the new copies by then, and deleting a
+        // cluster takes about 5 s on real searchd.
+        let pending_here = unfinished
+            .iter()
+            .any(|r| !deferred.contains(&r.node) && !is_clean_up(r));
         if !plan.settled && !pending_here {
             let mut settled = rec.clone();
             if settled.settle().is_err() {
@@ -309,6 +315,14 @@ impl MasterEngine {
             }
         }
     }
+}
+
+/// A step that only removes what the new placement no longer uses.
+fn is_clean_up(row: &QueueRow) -> bool {
+    matches!(
+        row.action,
+        Action::Ddl(Ddl::DeleteCluster { .. } | Ddl::DropShard { .. })
+    )
 }
 
 /// Ends a settled rebalance whose clean-up on a returned node failed: its
