@@ -23,6 +23,7 @@ pub mod config;
 pub mod console;
 pub mod handler;
 pub mod ids;
+pub mod metrics;
 pub mod placement;
 pub mod protocol;
 pub mod server;
