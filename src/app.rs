@@ -23,7 +23,7 @@ use crate::server::{self, ServerState};
 use crate::sharding::{self, ShardingConfig, ShardingHandler};
 
 mod lifecycle;
-mod logging;
+pub(crate) mod logging;
 
 use lifecycle::StopSignals;
 

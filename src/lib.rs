@@ -26,6 +26,7 @@ pub mod ids;
 pub mod metrics;
 pub mod placement;
 pub mod protocol;
+pub mod proxy;
 pub mod server;
 pub mod sharding;
 pub mod sql;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use manticore_sim::testkit::{NodeOptions, SimNode};
 
+pub mod proxy;
 pub mod scrape;
 pub mod traffic;
 use mysql_async::prelude::Queryable;
