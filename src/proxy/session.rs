@@ -258,7 +258,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
     ) -> io::Result<()> {
         info.error(
             ErrorKind::ER_UNKNOWN_COM_ERROR,
-            b"prepared statements are not supported",
+            b"prepared statements are not supported through the proxy; send the statement as text",
         )
         .await
     }
@@ -272,7 +272,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
         results
             .error(
                 ErrorKind::ER_UNKNOWN_COM_ERROR,
-                b"prepared statements are not supported",
+                b"prepared statements are not supported through the proxy; send the statement as text",
             )
             .await
     }
