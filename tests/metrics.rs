@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sharding_support::scrape::{metrics_addr, scrape, Metrics};
+use sharding_support::scrape::{get, metrics_addr, scrape, Metrics};
 use sharding_support::*;
 
 const METRICS: &[(&str, &str)] = &[("SHARDBUDDY_METRICS_ADDR", "127.0.0.1:0")];
@@ -173,6 +173,26 @@ async fn figures_follow_a_create_a_lost_node_and_the_rebalance() {
     );
     assert!(settled.sum("shardbuddy_queue_rows", &[("status", "processed")]) > processed);
 
+    // STATUS_PAGE_SCREENSHOT=<file.png> keeps a picture of the page now.
+    if let (Ok(path), Some(browser)) = (std::env::var("STATUS_PAGE_SCREENSHOT"), browser()) {
+        let shot = std::process::Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .args(["--virtual-time-budget=3000", "--window-size=1100,640"])
+            .arg(format!("--screenshot={path}"))
+            .arg(format!("http://{}/", addrs[0]))
+            .output()
+            .expect("the browser runs");
+        assert!(
+            shot.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shot.stderr)
+        );
+    }
     nodes[2].restart().expect("restart");
     let back = until(&addrs[0], "node 3 back and the rebalance done", |m| {
         m.sum("shardbuddy_node_up", &[("node", &lost)]) == 1.0
@@ -192,6 +212,75 @@ async fn figures_follow_a_create_a_lost_node_and_the_rebalance() {
         ),
         0.0
     );
+    status_page_draws_the_cluster(&addrs[0], &nodes);
+}
+
+/// A headless-capable browser, when one is installed.
+fn browser() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+}
+
+/// The status page and its data: plain HTTP, then (where a headless
+/// browser is installed) the page as the browser draws it.
+fn status_page_draws_the_cluster(addr: &str, nodes: &Nodes) {
+    let (status, content_type, page) = get(addr, "/");
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    for part in [
+        "<table id=\"nodes\">",
+        "<table id=\"copies\">",
+        "<table id=\"running\">",
+    ] {
+        assert!(page.contains(part), "{part} missing");
+    }
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
+    let (_, _, json) = get(addr, "/status.json");
+    let view: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(view["master"], view["me"]);
+    let table = &view["tables"][0];
+    assert_eq!(table["name"], "t");
+    assert_eq!(table["rf_status"], "ok");
+    let live = table["shards"]
+        .as_array()
+        .expect("shards")
+        .iter()
+        .flat_map(|s| s["copies"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["state"] == "live")
+        .count();
+    assert_eq!(live, 8, "{json}");
+
+    let Some(browser) = browser() else {
+        eprintln!(
+            "no headless browser installed: the status page was checked over plain HTTP only"
+        );
+        return;
+    };
+    let dom = std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        .args(["--virtual-time-budget=3000", "--dump-dom"])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("the browser runs");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-table=\"t\""), "{dom}");
+    for node in nodes.iter() {
+        assert!(
+            dom.contains(&format!("data-node=\"{}\"", node.node_id())),
+            "{dom}"
+        );
+    }
+    // Eight live copies, and the legend's sample.
+    assert_eq!(dom.matches("class=\"copy live\"").count(), 8 + 1, "{dom}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! The monitoring endpoint: `GET /metrics` (OpenMetrics text, which
-//! Prometheus scrapes as it is), `GET /status.json`, and the status page.
+//! Prometheus scrapes as it is), the status page at `/`, and its data at
+//! `GET /status.json`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -127,6 +128,11 @@ async fn respond(source: &dyn Source, request: Request<Incoming>) -> Response<Fu
             body.push_str("# EOF\n");
             reply(StatusCode::OK, OPENMETRICS, body.into())
         }
+        "/" | "/index.html" => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            Bytes::from_static(super::page::PAGE.as_bytes()),
+        ),
         "/status.json" => reply(
             StatusCode::OK,
             "application/json",
@@ -135,7 +141,7 @@ async fn respond(source: &dyn Source, request: Request<Incoming>) -> Response<Fu
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
-            Bytes::from_static(b"not found: try /metrics or /status.json\n"),
+            Bytes::from_static(b"not found: try /, /metrics or /status.json\n"),
         ),
     }
 }

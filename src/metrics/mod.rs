@@ -20,6 +20,7 @@ use crate::sharding::ops::Context;
 pub mod expose;
 pub mod hooks;
 pub mod http;
+pub mod page;
 pub mod view;
 
 /// The environment variable naming the metrics address.
