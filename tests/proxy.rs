@@ -114,12 +114,7 @@ async fn statements_reach_the_cluster_and_move_off_a_dead_node() {
     wait_until(
         "the survivors hold every shard",
         Duration::from_secs(30),
-        async || {
-            let copies = copies(&mut c, "t").await;
-            let holders: std::collections::BTreeSet<&str> =
-                copies.iter().map(|c| c.node.as_str()).collect();
-            copies.len() == 8 && holders.len() == 2 && copies.iter().all(|c| c.status == "active")
-        },
+        async || settled(&copies(&mut c, "t").await, 4, 2, 2),
     )
     .await;
     exec(
@@ -276,24 +271,14 @@ async fn reads_through_the_proxy_ride_out_wrapper_swaps() {
     wait_until(
         "every shard on the survivors",
         Duration::from_secs(30),
-        async || {
-            let copies = copies(&mut first, "t").await;
-            let holders: std::collections::BTreeSet<&str> =
-                copies.iter().map(|c| c.node.as_str()).collect();
-            copies.len() == 8 && holders.len() == 2 && copies.iter().all(|c| c.status == "active")
-        },
+        async || settled(&copies(&mut first, "t").await, 4, 2, 2),
     )
     .await;
     nodes[2].restart().expect("restart");
     wait_until(
         "copies on all three nodes again",
         Duration::from_secs(30),
-        async || {
-            let copies = copies(&mut first, "t").await;
-            let holders: std::collections::BTreeSet<&str> =
-                copies.iter().map(|c| c.node.as_str()).collect();
-            copies.len() == 8 && holders.len() == 3 && copies.iter().all(|c| c.status == "active")
-        },
+        async || settled(&copies(&mut first, "t").await, 4, 2, 3),
     )
     .await;
     traffic.wait_for_writes(20, Duration::from_secs(10)).await;

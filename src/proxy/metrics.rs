@@ -45,6 +45,17 @@ impl ProxyMetrics {
             .inc();
     }
 
+    /// The counter of statements `node` answered (`outcome="ok"`), for a
+    /// connection to keep.
+    pub fn answered(&self, node: &str) -> Counter {
+        self.statements
+            .get_or_create(&vec![
+                ("backend", node.to_string()),
+                ("outcome", "ok".to_string()),
+            ])
+            .clone()
+    }
+
     pub fn failover(&self, from: &str) {
         self.failovers
             .get_or_create(&vec![("from", from.to_string())])

@@ -20,6 +20,7 @@ use opensrv_mysql::{
     AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, OkResponse, ParamParser,
     QueryResultWriter, StatementMetaWriter, StatusFlags,
 };
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::AsyncWrite;
 
 use super::backends::{opts, Backend};
@@ -65,6 +66,8 @@ impl ProxyError {
 struct Attached {
     backend: Arc<Backend>,
     conn: mysql_async::Conn,
+    /// This node's count of answered statements, looked up once.
+    answered: Counter,
 }
 
 /// What a connection keeps between statements.
@@ -124,7 +127,12 @@ impl State {
                         // would have been refused on the first one too.
                         let _ = conn.query_drop(set.as_str()).await;
                     }
-                    self.attached = Some(Attached { backend, conn });
+                    let answered = shared.metrics.answered(&backend.mysql);
+                    self.attached = Some(Attached {
+                        backend,
+                        conn,
+                        answered,
+                    });
                     return Ok(());
                 }
                 Ok(Err(mysql_async::Error::Server(e))) => {
@@ -189,11 +197,6 @@ fn is_read_only(sql: &str) -> bool {
     ["select", "show", "desc", "describe", "explain"]
         .iter()
         .any(|verb| first == *verb || first.starts_with(&format!("{verb} ")))
-}
-
-/// Whether a driver error means the connection to the node is gone.
-fn connection_lost(e: &mysql_async::Error) -> bool {
-    !matches!(e, mysql_async::Error::Server(_))
 }
 
 fn opensrv_type(t: mysql_async::consts::ColumnType) -> ColumnType {
@@ -318,18 +321,21 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
                 metrics.statement("none", "unreachable");
                 return results.error(e.kind(), e.to_string().as_bytes()).await;
             }
-            let node = state.node();
             let Some(attached) = state.attached.as_mut() else {
                 continue;
             };
+            let answered = attached.answered.clone();
             let error = match attached.conn.query_iter(sql).await {
                 Ok(result) => {
                     let relayed = relay(result, results, columns).await;
-                    metrics.statement(&node, if relayed.is_ok() { "ok" } else { "client_gone" });
+                    if relayed.is_ok() {
+                        answered.inc();
+                    }
                     return relayed;
                 }
                 Err(e) => e,
             };
+            let node = state.node();
             match error {
                 mysql_async::Error::Server(e)
                     if e.message.contains(SWAP_WINDOW)
@@ -350,7 +356,8 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
                         .error(ErrorKind::from(e.code), e.message.as_bytes())
                         .await;
                 }
-                e if connection_lost(&e) => {
+                // Anything but the node's own answer: the connection is gone.
+                e => {
                     tracing::debug!(node = %node, error = %e, "lost the connection to a node");
                     state.detach(true);
                     metrics.failover(&node);
@@ -369,12 +376,6 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
                             .await;
                     }
                     except = Some(node);
-                }
-                e => {
-                    metrics.statement(&node, "error");
-                    return results
-                        .error(ErrorKind::ER_UNKNOWN_ERROR, e.to_string().as_bytes())
-                        .await;
                 }
             }
         }

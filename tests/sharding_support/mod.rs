@@ -264,6 +264,18 @@ pub async fn copies(c: &mut Conn, table: &str) -> Vec<Copy> {
         .collect()
 }
 
+/// Each shard has `rf` active copies, on `nodes` distinct nodes in all, none
+/// pending or inactive.
+pub fn settled(copies: &[Copy], shards: u32, rf: usize, nodes: usize) -> bool {
+    let active = copies.iter().filter(|c| c.status == "active").count();
+    let holders: std::collections::BTreeSet<&str> =
+        copies.iter().map(|c| c.node.as_str()).collect();
+    active == copies.len()
+        && copies.len() == shards as usize * rf
+        && holders.len() == nodes
+        && copies.iter().all(|c| c.rf_status == "ok")
+}
+
 /// Polls `check` until it holds (hang protection only: what is waited for is
 /// a condition, not a time).
 pub async fn wait_until<F>(what: &str, timeout: Duration, mut check: F)
