@@ -18,11 +18,12 @@ use crate::client::{ClientConfig, DaemonClient, FallbackBuddy};
 use crate::config::{BindAddr, Config};
 use crate::console::ConsoleHandler;
 use crate::handler::{Handler, Registry};
+use crate::metrics;
 use crate::server::{self, ServerState};
 use crate::sharding::{self, ShardingConfig, ShardingHandler};
 
 mod lifecycle;
-mod logging;
+pub(crate) mod logging;
 
 use lifecycle::StopSignals;
 
@@ -39,16 +40,21 @@ pub struct AppContext {
     pub tasks: TaskTracker,
 }
 
-/// The statement handlers, in the order they are asked to claim a request;
-/// the first claim wins. Starts the background services they rely on.
-pub fn handlers(ctx: &AppContext) -> Vec<Box<dyn Handler>> {
+/// Reads the sharding settings from the environment and starts the
+/// sharding background services.
+pub fn start_sharding(ctx: &AppContext) -> Arc<sharding::ops::Context> {
     let (config, warnings) = ShardingConfig::from_env(|name| std::env::var(name).ok());
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let sharding = sharding::start(config, &ctx.daemon, &ctx.shutdown, &ctx.tasks);
+    sharding::start(config, &ctx.daemon, &ctx.shutdown, &ctx.tasks)
+}
+
+/// The statement handlers, in the order they are asked to claim a request;
+/// the first claim wins.
+pub fn handlers(ctx: &AppContext, sharding: &Arc<sharding::ops::Context>) -> Vec<Box<dyn Handler>> {
     let statements =
-        || -> Vec<Box<dyn Handler>> { vec![Box::new(ShardingHandler::new(Arc::clone(&sharding)))] };
+        || -> Vec<Box<dyn Handler>> { vec![Box::new(ShardingHandler::new(Arc::clone(sharding)))] };
     let console = ConsoleHandler::new(
         Registry::new(statements()),
         ctx.daemon.clone(),
@@ -57,6 +63,25 @@ pub fn handlers(ctx: &AppContext) -> Vec<Box<dyn Handler>> {
     let mut handlers: Vec<Box<dyn Handler>> = vec![Box::new(console)];
     handlers.extend(statements());
     handlers
+}
+
+/// Serves the metrics and the status page when `SHARDBUDDY_METRICS_ADDR`
+/// asks for them. A bad address or a taken port is logged, never fatal:
+/// searchd must keep its helper.
+async fn start_metrics(ctx: &AppContext, sharding: &Arc<sharding::ops::Context>) {
+    let Ok(raw) = std::env::var(metrics::ADDR_ENV) else {
+        return;
+    };
+    match metrics::parse_addr(&raw) {
+        Ok(addr) => {
+            let source = Arc::new(metrics::HelperSource::new(Arc::clone(sharding)));
+            metrics::http::start(&addr, source, ctx.shutdown.clone(), &ctx.tasks).await;
+        }
+        Err(err) => tracing::warn!(
+            "{} is not an address to serve metrics on ({err}); metrics are off",
+            metrics::ADDR_ENV
+        ),
+    }
 }
 
 /// Runs the helper process: binds, prints the handshake, serves until
@@ -153,7 +178,9 @@ async fn serve(
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
     };
-    let registry = Registry::new(handlers(&ctx));
+    let sharding = start_sharding(&ctx);
+    let registry = Registry::new(handlers(&ctx, &sharding));
+    start_metrics(&ctx, &sharding).await;
     let fallback = config
         .fallback_url
         .as_deref()

@@ -59,17 +59,6 @@ async fn assert_writes_kept(c: &mut mysql_async::Conn, record: &Record) {
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 }
 
-/// Each shard has `rf` active copies, on `nodes` distinct nodes in all, none
-/// pending or inactive.
-fn settled(copies: &[Copy], shards: u32, rf: usize, nodes: usize) -> bool {
-    let active = copies.iter().filter(|c| c.status == "active").count();
-    let holders: BTreeSet<&str> = copies.iter().map(|c| c.node.as_str()).collect();
-    active == copies.len()
-        && copies.len() == shards as usize * rf
-        && holders.len() == nodes
-        && copies.iter().all(|c| c.rf_status == "ok")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_node_of_rf2_heals_on_the_survivors_without_losing_a_write() {
     let mut nodes = cluster_of(3, &[]).await;

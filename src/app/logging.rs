@@ -18,19 +18,45 @@ pub struct LogControl {
     level: Mutex<LogLevel>,
 }
 
+/// The environment variable that picks the log format.
+pub const FORMAT_ENV: &str = "SHARDBUDDY_LOG_FORMAT";
+
+/// Whether `SHARDBUDDY_LOG_FORMAT` asks for one JSON object per line.
+fn json_wanted(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
+}
+
 /// Installs the process-wide logger. Call only after the handshake line has
 /// been printed: nothing may reach stdout before it.
+///
+/// With `SHARDBUDDY_LOG_FORMAT=json` every line is one JSON object (level,
+/// message and the event's fields: `table`, `group`, `node`, …), which
+/// searchd relays as it is behind its `[BUDDY]` prefix.
 pub fn init(level: LogLevel) -> Arc<LogControl> {
     let (filter, handle) = reload::Layer::new(filter_for(level));
-    let output = fmt::layer()
-        .with_writer(std::io::stdout)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false);
+    let json = json_wanted(std::env::var(FORMAT_ENV).ok().as_deref());
+    let text = (!json).then(|| {
+        fmt::layer()
+            .with_writer(std::io::stdout)
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+    });
+    let json = json.then(|| {
+        fmt::layer()
+            .json()
+            .with_writer(std::io::stdout)
+            .without_time()
+            .with_target(false)
+            .with_current_span(false)
+            .with_span_list(false)
+            .flatten_event(true)
+    });
     // Fails only if a logger is already installed, which then keeps working.
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(output)
+        .with(text)
+        .with(json)
         .try_init();
     Arc::new(LogControl {
         filter: handle,
@@ -70,6 +96,14 @@ impl LogLevelControl for LogControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_asked_for_by_name() {
+        assert!(json_wanted(Some("json")));
+        assert!(json_wanted(Some(" JSON ")));
+        assert!(!json_wanted(Some("text")));
+        assert!(!json_wanted(None));
+    }
 
     #[test]
     fn buddy_levels_map_onto_tracing_levels() {

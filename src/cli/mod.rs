@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod parse;
 mod plan;
+mod proxy;
 mod serve;
 
 /// Exit status of a command line that cannot be understood (clap's).
@@ -61,6 +62,7 @@ enum Command {
     Demo(demo::Args),
     Plan(plan::Args),
     Parse(parse::Args),
+    Proxy(proxy::Args),
 }
 
 /// Entry point of the `shardbuddy` binary.
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args),
             Command::Plan(args) => plan::run(args),
             Command::Parse(args) => parse::run(args),
+            Command::Proxy(args) => proxy::run(args),
         },
         // A word that is no command fails to parse, so this is not reached;
         // without a command, shardbuddy is the helper.

@@ -3,6 +3,7 @@
 //! the fallback Buddy or answer with the daemon's own error.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -27,11 +28,32 @@ pub(super) async fn answer(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let (response, handler, outcome) = answer_request(state, id, headers, body).await;
+    crate::metrics::hooks::request_served(handler, outcome, started.elapsed());
+    response
+}
+
+/// Who answered a request, and how (labels of the request metrics).
+type Answered = (Response<Full<Bytes>>, &'static str, &'static str);
+
+const NOBODY: &str = "none";
+
+async fn answer_request(
+    state: &Arc<ServerState>,
+    id: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Answered {
     let request = match BuddyRequest::from_envelope(id.as_str(), &body) {
         Ok(request) => Arc::new(request),
         Err(invalid) => {
             tracing::debug!(request_id = %id, error = %invalid, "rejected an invalid envelope");
-            return envelope(&ResponseEnvelope::invalid(&invalid));
+            return (
+                envelope(&ResponseEnvelope::invalid(&invalid)),
+                NOBODY,
+                "invalid",
+            );
         }
     };
     tracing::debug!(
@@ -42,40 +64,50 @@ pub(super) async fn answer(
         body = clipped(&request.body),
         "request received"
     );
-    let reply = match run_handlers(state, Arc::clone(&request)).await {
+    let (reply, handler, outcome) = match run_handlers(state, Arc::clone(&request)).await {
         Outcome::Replied(handler, Reply::Sets(sets)) => {
             tracing::debug!(request_id = %request.id, handler, sets = sets.len(), "answered");
-            if http_sql(&request) == Some(true) {
+            let reply = if http_sql(&request) == Some(true) {
                 // searchd would re-serialise an array compactly; a string
                 // reaches the client verbatim, in the daemon's own layout.
                 ResponseEnvelope::text(request.format, &raw_reply_text(&sets))
             } else {
                 ResponseEnvelope::result_sets(request.format, &sets)
-            }
+            };
+            (reply, handler, "result")
         }
         Outcome::Replied(handler, Reply::Text(text)) => {
             tracing::debug!(request_id = %request.id, handler, bytes = text.len(), "answered with text");
-            ResponseEnvelope::text(request.format, &text)
+            (
+                ResponseEnvelope::text(request.format, &text),
+                handler,
+                "text",
+            )
         }
         Outcome::Replied(handler, Reply::Error(text)) => {
             tracing::debug!(request_id = %request.id, handler, error = %text, "answered with an error");
-            if http_sql(&request).is_some() {
+            let reply = if http_sql(&request).is_some() {
                 ResponseEnvelope::error_with_daemon_status(request.format, &text)
             } else {
                 ResponseEnvelope::error(request.format, &text)
-            }
+            };
+            (reply, handler, "error")
         }
         Outcome::Replied(handler, Reply::Decline) => {
             tracing::debug!(request_id = %request.id, handler, "declined");
-            return unclaimed(state, &request, headers, body).await;
+            let response = unclaimed(state, &request, headers, body).await;
+            return (response, handler, "declined");
         }
-        Outcome::Unclaimed => return unclaimed(state, &request, headers, body).await,
+        Outcome::Unclaimed => {
+            let response = unclaimed(state, &request, headers, body).await;
+            return (response, NOBODY, "unclaimed");
+        }
         Outcome::Crashed => {
             tracing::error!(request_id = %request.id, "a handler failed; returning the daemon's own error");
-            ResponseEnvelope::not_mine(&request)
+            (ResponseEnvelope::not_mine(&request), NOBODY, "crashed")
         }
     };
-    envelope(&reply)
+    (envelope(&reply), handler, outcome)
 }
 
 /// For a request that failed on HTTP `/sql`: whether it asked for

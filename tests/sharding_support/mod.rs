@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use manticore_sim::testkit::{NodeOptions, SimNode};
 
+pub mod proxy;
+pub mod scrape;
 pub mod traffic;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Row, Value};
@@ -282,6 +284,18 @@ pub async fn copies(c: &mut Conn, table: &str) -> Vec<Copy> {
             rf_status: r[7].clone(),
         })
         .collect()
+}
+
+/// Each shard has `rf` active copies, on `nodes` distinct nodes in all, none
+/// pending or inactive.
+pub fn settled(copies: &[Copy], shards: u32, rf: usize, nodes: usize) -> bool {
+    let active = copies.iter().filter(|c| c.status == "active").count();
+    let holders: std::collections::BTreeSet<&str> =
+        copies.iter().map(|c| c.node.as_str()).collect();
+    active == copies.len()
+        && copies.len() == shards as usize * rf
+        && holders.len() == nodes
+        && copies.iter().all(|c| c.rf_status == "ok")
 }
 
 /// Polls `check` until it holds (hang protection only: what is waited for is

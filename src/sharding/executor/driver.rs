@@ -296,6 +296,7 @@ impl Run<'_> {
         let tries = row.tries + 1;
         let started = Instant::now();
         let outcome = self.execute(row).await;
+        crate::metrics::hooks::step_ran(&row.action, outcome.is_ok(), started.elapsed());
         let duration = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         row.tries = tries;
         row.updated_at = now_ms();

@@ -103,6 +103,27 @@ pub enum Event {
 }
 
 impl Event {
+    /// The table and operation group it is about (log fields).
+    pub fn subject(&self) -> (Option<&TableName>, Option<&GroupName>) {
+        match self {
+            Event::Enqueued { table, group, .. }
+            | Event::Done { table, group }
+            | Event::Aborted { table, group, .. }
+            | Event::RebalanceStarted { table, group, .. } => (Some(table), Some(group)),
+            Event::RollingBack { group, .. }
+            | Event::RollbackFailed { group }
+            | Event::DiscardedStale { group, .. }
+            | Event::DiscardedUncommitted { group } => (None, Some(group)),
+            Event::Refused { table, .. }
+            | Event::RebalanceCompleted { table }
+            | Event::CleanupFailed { table, .. } => (Some(table), None),
+            Event::TookOffice { .. }
+            | Event::RebalanceDueToInactive(_)
+            | Event::RebalanceSkipped(_)
+            | Event::Promoted { .. } => (None, None),
+        }
+    }
+
     /// Whether operators should see it as a problem.
     pub fn is_warning(&self) -> bool {
         matches!(

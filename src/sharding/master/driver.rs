@@ -200,8 +200,17 @@ pub async fn apply(
             Command::TableChanged => signals.table_changed.notify_waiters(),
             Command::StepAgain => signals.master.notify_one(),
             Command::Bootstrap { node, cluster } => bootstrap(api, me, &node, &cluster).await,
-            Command::Log(event) if event.is_warning() => warn!("{event}"),
-            Command::Log(event) => info!("{event}"),
+            Command::Log(event) => {
+                // The message stays Buddy's text; the fields are for
+                // machine-readable logs (SHARDBUDDY_LOG_FORMAT=json).
+                let (table, group) = event.subject();
+                let (table, group) = (table.map(|t| t.as_str()), group.map(|g| g.as_str()));
+                if event.is_warning() {
+                    warn!(table, group, "{event}");
+                } else {
+                    info!(table, group, "{event}");
+                }
+            }
         }
     }
     Ok(())
