@@ -23,6 +23,7 @@ use crate::sharding::{self, ShardingConfig, ShardingHandler};
 
 mod lifecycle;
 mod logging;
+mod memory;
 
 use lifecycle::StopSignals;
 
@@ -63,6 +64,7 @@ pub fn handlers(ctx: &AppContext) -> Vec<Box<dyn Handler>> {
 /// SIGTERM/SIGINT or the parent's death, and exits 0.
 pub fn run(config: Config, ignored_args: &[String]) -> ExitCode {
     let parent = std::os::unix::process::parent_id();
+    memory::return_large_blocks();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads)
         .thread_name("shardbuddy-worker")
