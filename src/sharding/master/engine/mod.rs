@@ -11,11 +11,13 @@
 //! 3. discards rows whose group was never committed (a master that stopped
 //!    between writing rows and committing, or a write of its own that
 //!    failed half-way);
-//! 4. with the membership known: plans every waiting request, supervises
-//!    every group it owns, discards groups of stale masters, and purges
-//!    finished groups after the retention period.
+//! 4. with the membership known: plans every waiting request (one whose
+//!    plan would work on an internal cluster another table's operation
+//!    holds waits, see `in_flight`), supervises every group it owns,
+//!    discards groups of stale masters, and purges finished groups after the
+//!    retention period.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::ids::{ClusterName, NodeId, TableName};
@@ -28,14 +30,18 @@ use crate::sharding::master::plan::{self, Planned};
 use crate::sharding::master::progress::{self, Progress};
 use crate::sharding::master::rebalance::Neighbours;
 use crate::sharding::master::snapshot::{needs_planning, Snapshot};
+use crate::sharding::records::placement::clusters_in_use;
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
-    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind,
-    PlacementRow, QueueRow, Scope, TableState, TableStatus,
+    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, QueueRow,
+    Scope, TableState, TableStatus,
 };
 use crate::sharding::wording;
 
+mod in_flight;
 mod rebalancing;
+
+use in_flight::InFlight;
 
 /// What the engine's decisions depend on besides the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +87,10 @@ pub struct MasterEngine {
     losses: BTreeMap<TableName, (Vec<NodeId>, Instant)>,
     /// When each internal cluster was last promoted.
     promoted: BTreeMap<ClusterName, Instant>,
+    /// The internal clusters held by operations under way, this step.
+    in_flight: InFlight,
+    /// Requests whose wait for another table's operation was logged.
+    waits_logged: BTreeSet<String>,
 }
 
 impl MasterEngine {
@@ -104,6 +114,8 @@ impl MasterEngine {
             rebalance_failed: BTreeMap::new(),
             losses: BTreeMap::new(),
             promoted: BTreeMap::new(),
+            in_flight: InFlight::default(),
+            waits_logged: BTreeSet::new(),
         }
     }
 
@@ -141,6 +153,7 @@ impl MasterEngine {
         if snap.members.is_none() {
             return out;
         }
+        self.in_flight = InFlight::of(snap);
         for (table, state) in &snap.tables {
             if needs_planning(state, &snap.groups) {
                 self.start(snap, table, state, &mut out);
@@ -266,10 +279,43 @@ impl MasterEngine {
                 &neighbours.in_use,
             ),
         };
-        match planned {
-            Ok(planned) => self.enqueue(snap, table, state, planned, out),
-            Err(msg) => refuse(table, state, msg, out),
+        let planned = match planned {
+            Ok(planned) => planned,
+            Err(msg) => return refuse(table, state, msg, out),
+        };
+        let clusters = match &planned.placement {
+            Some(rows) => clusters_in_use(rows),
+            None => in_flight::clusters_of(&observed, table, &snap.placement_of(table)),
+        };
+        if let Some((other, cluster)) = self.in_flight.holder_of(table, &clusters) {
+            if self.waits_logged.insert(request.id.clone()) {
+                out.push(Command::Log(Event::Waiting {
+                    table: table.clone(),
+                    other,
+                    cluster,
+                }));
+            }
+            return;
         }
+        self.waits_logged.remove(&request.id);
+        self.in_flight.hold(table, clusters);
+        self.enqueue(snap, table, state, planned, out);
+    }
+
+    /// Whether an operation of another table holds an internal cluster the
+    /// shards of `table` are in.
+    fn shares_a_cluster_in_flight(&self, snap: &Snapshot, table: &TableName) -> bool {
+        let clusters =
+            in_flight::clusters_of(&snap.cluster_map(), table, &snap.placement_of(table));
+        self.in_flight.holder_of(table, &clusters).is_some()
+    }
+
+    /// Records that an operation of `table` starts on the clusters its
+    /// shards are in.
+    fn hold_clusters_of(&mut self, snap: &Snapshot, table: &TableName) {
+        let clusters =
+            in_flight::clusters_of(&snap.cluster_map(), table, &snap.placement_of(table));
+        self.in_flight.hold(table, clusters);
     }
 
     /// Rows, placement, table state, and the commit record last: until it is
@@ -488,26 +534,12 @@ fn wrong_scope(kind: OpKind, table: &TableName, bound: &Scope) -> String {
 }
 
 /// The internal clusters that tables other than `table` use and keep using:
-/// committed placement and the targets of running rebalances, but not the
-/// tables being dropped (their clusters may be deleted before this table's
-/// steps run, so a CREATE makes them anew, after the DROP in every node's
-/// queue).
+/// committed placement and the targets of running rebalances. A table whose
+/// DROP is requested still counts: an operation that shares a cluster with
+/// it is planned either before its DROP (which then keeps the cluster) or
+/// after the DROP has finished (see `in_flight`).
 fn neighbours(snap: &Snapshot, table: &TableName) -> Neighbours {
-    let dropping = |t: &TableName| {
-        snap.open_groups_of(t)
-            .any(|(_, g)| g.kind == GroupKind::Drop)
-            || snap
-                .tables
-                .get(t)
-                .is_some_and(|s| s.kind == OpKind::Drop && s.in_flight())
-    };
-    let kept: Vec<PlacementRow> = snap
-        .placement
-        .iter()
-        .filter(|r| r.table != *table && !dropping(&r.table))
-        .cloned()
-        .collect();
-    Neighbours::of(table, &kept, &rebalancing::running_targets(snap))
+    Neighbours::of(table, &snap.placement, &rebalancing::running_targets(snap))
 }
 
 /// The rows of `steps` for `group`, the first with the id `first` (already
