@@ -17,7 +17,7 @@ use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
     queue_id, GroupKind, GroupName, GroupRecord, GroupStatus, Lease, OpKind, OpRequest,
-    PlacementRow, QueueRow, QueueStatus, RowFailure, Scope, TableState, TableStatus,
+    PlacementRow, QueueRow, QueueStatus, Registration, RowFailure, Scope, TableState, TableStatus,
 };
 use crate::sharding::topology::Membership;
 
@@ -33,6 +33,7 @@ const CONFIG: EngineConfig = EngineConfig {
         parallel: 2,
         retry_after: Duration::from_secs(30),
     },
+    liveness: Duration::from_secs(5),
 };
 
 fn id(s: &str) -> NodeId {
@@ -57,6 +58,7 @@ struct World {
     failures: BTreeMap<u64, RowFailure>,
     placement: Vec<PlacementRow>,
     registered: BTreeSet<NodeId>,
+    registrations: BTreeMap<NodeId, Registration>,
     /// What each node reports of its replication clusters (live nodes
     /// without an entry run none).
     clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
@@ -88,6 +90,7 @@ impl World {
             failures: BTreeMap::new(),
             placement: Vec::new(),
             registered: live.iter().map(|n| id(n)).collect(),
+            registrations: BTreeMap::new(),
             clusters: BTreeMap::new(),
             woken: Vec::new(),
             bootstrapped: Vec::new(),
@@ -103,6 +106,7 @@ impl World {
             scope: self.scope.clone(),
             shards,
             rf,
+            instance: None,
         };
         let state = TableState::requested(kind, request, "id bigint".into(), String::new());
         self.tables.insert(table(), state);
@@ -142,6 +146,7 @@ impl World {
             failures: self.failures.clone(),
             placement: self.placement.clone(),
             registered: self.registered.clone(),
+            registrations: self.registrations.clone(),
             clusters: self
                 .members
                 .iter()
@@ -1042,6 +1047,7 @@ fn request_of(world: &World, t: &str, shards: u32, rf: u32) -> OpRequest {
         scope: world.scope.clone(),
         shards,
         rf,
+        instance: None,
     }
 }
 
@@ -1237,5 +1243,141 @@ fn operations_sharing_an_internal_cluster_are_planned_one_after_the_other() {
                 case.name
             );
         }
+    }
+}
+
+// ---- requesters that are gone ------------------------------------------------------
+
+/// What happens to the shardbuddy process of node n2 that received the
+/// statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fate {
+    /// It keeps beating.
+    Beats,
+    /// searchd restarts it before the master planned the statement.
+    RestartsBeforePlanning,
+    /// searchd restarts it once the rows are queued.
+    RestartsAfterPlanning,
+    /// It dies once the rows are queued and nothing replaces it.
+    StopsAfterPlanning,
+}
+
+/// The end of a statement, as the metadata shows it.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// Its state says done; the table is placed (or, a DROP, gone).
+    Done,
+    /// No trace of the request at all.
+    Discarded,
+    /// Its state is failed with this error; nothing of a CREATE is placed,
+    /// a DROP left the table placed.
+    Failed(String),
+}
+
+/// Defect 2: a request whose requester is gone before the master plans it
+/// is discarded, a CREATE whose requester goes before it is done is
+/// undone, and a CREATE is done only once its requester was seen alive
+/// after its rows were; a DROP already under way is finished.
+#[test]
+fn statements_whose_requester_is_gone_do_not_take_effect() {
+    let t = table();
+    let gone = |kind| crate::sharding::wording::requester_gone(kind, &table(), &id("n2"));
+    let cases = [
+        (OpKind::Create, Fate::Beats, End::Done),
+        (OpKind::Create, Fate::RestartsBeforePlanning, End::Discarded),
+        (
+            OpKind::Create,
+            Fate::RestartsAfterPlanning,
+            End::Failed(gone(OpKind::Create)),
+        ),
+        (
+            OpKind::Create,
+            Fate::StopsAfterPlanning,
+            End::Failed(gone(OpKind::Create)),
+        ),
+        (OpKind::Drop, Fate::Beats, End::Done),
+        (
+            OpKind::Drop,
+            Fate::RestartsBeforePlanning,
+            End::Failed(gone(OpKind::Drop)),
+        ),
+        (OpKind::Drop, Fate::StopsAfterPlanning, End::Done),
+    ];
+    for (kind, fate, want) in cases {
+        let placed: &[(&str, &[&str])] = match kind {
+            OpKind::Create => &[],
+            OpKind::Drop => &[("t", &["n1"])],
+        };
+        let mut world = world_with_tables(&["n1", "n2"], placed);
+        let mut beats = BTreeMap::from([("n1", ("master", 1)), ("n2", ("p1", 1))]);
+        let register = |world: &mut World, beats: &BTreeMap<&str, (&str, u64)>| {
+            world.registrations = beats
+                .iter()
+                .map(|(node, (instance, beat))| {
+                    let reg = Registration {
+                        seen_at: 0,
+                        version: String::new(),
+                        instance: instance.to_string(),
+                        beat: *beat,
+                    };
+                    (id(node), reg)
+                })
+                .collect();
+        };
+        register(&mut world, &beats);
+        let mut engine = engine_in_office(&mut world, 1, "n1");
+        let mut request = request_of(&world, "t", 2, 1);
+        request.by = id("n2");
+        request.instance = Some("p1".into());
+        let state = match world.tables.remove(&t) {
+            Some(done) => TableState::requested(kind, request, done.structure, done.extra),
+            None => TableState::requested(kind, request, "id bigint".into(), String::new()),
+        };
+        world.tables.insert(t.clone(), state);
+        let mut restarted = false;
+        for _ in 0..30 {
+            let planned = world.groups.values().any(|g| g.kind != GroupKind::Rollback);
+            let replace = match fate {
+                Fate::RestartsBeforePlanning => true,
+                Fate::RestartsAfterPlanning => planned,
+                _ => false,
+            };
+            if replace && !restarted {
+                beats.insert("n2", ("p2", 1));
+                restarted = true;
+            }
+            for (node, (_, beat)) in beats.iter_mut() {
+                let dead = *node == "n2" && fate == Fate::StopsAfterPlanning && planned;
+                if !dead {
+                    *beat += 1;
+                }
+            }
+            register(&mut world, &beats);
+            world.elapsed += Duration::from_millis(500);
+            world.step(&mut engine);
+            let open: Vec<GroupName> = world
+                .groups
+                .iter()
+                .filter(|(_, g)| !g.status.is_final())
+                .map(|(n, _)| n.clone())
+                .collect();
+            for group in &open {
+                world.run_group(group);
+                world.run_group(&group.rollback());
+            }
+        }
+        let state = world.tables.get(&t);
+        let placed = world.placement.iter().any(|r| r.table == t);
+        let got = match state {
+            None => End::Discarded,
+            Some(s) if s.status == TableStatus::Done => End::Done,
+            Some(s) => End::Failed(s.error.clone().unwrap_or_default()),
+        };
+        assert_eq!(got, want, "{kind:?} {fate:?}");
+        let placed_after = matches!(
+            (kind, &got),
+            (OpKind::Create, End::Done) | (OpKind::Drop, End::Failed(_))
+        );
+        assert_eq!(placed, placed_after, "{kind:?} {fate:?}: placement");
     }
 }

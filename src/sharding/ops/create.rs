@@ -55,6 +55,7 @@ pub async fn run(
         scope: Scope::from(stmt.cluster.clone()),
         shards: stmt.shards,
         rf: stmt.rf,
+        instance: Some(ctx.pulse.instance().to_string()),
     };
     let id = request.id.clone();
     let state = TableState::requested(

@@ -80,6 +80,7 @@ pub async fn run(
         scope: Scope::from(cluster.clone()),
         shards: 0,
         rf: 0,
+        instance: Some(ctx.pulse.instance().to_string()),
     };
     let id = request.id.clone();
     let next = TableState::requested(OpKind::Drop, request, state.structure, state.extra);

@@ -11,9 +11,10 @@
 //! 3. discards rows whose group was never committed (a master that stopped
 //!    between writing rows and committing, or a write of its own that
 //!    failed half-way);
-//! 4. with the membership known: plans every waiting request (one whose
-//!    plan would work on an internal cluster another table's operation
-//!    holds waits, see `in_flight`), supervises every group it owns,
+//! 4. with the membership known: plans every waiting request whose
+//!    requester is alive (see `liveness`; one whose plan would work on an
+//!    internal cluster another table's operation holds waits, see
+//!    `in_flight`), supervises every group it owns,
 //!    discards groups of stale masters, and purges finished groups after the
 //!    retention period.
 
@@ -33,15 +34,17 @@ use crate::sharding::master::snapshot::{needs_planning, Snapshot};
 use crate::sharding::records::placement::clusters_in_use;
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
-    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, QueueRow,
-    Scope, TableState, TableStatus,
+    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, OpRequest,
+    QueueRow, Scope, TableState, TableStatus,
 };
 use crate::sharding::wording;
 
 mod in_flight;
+mod liveness;
 mod rebalancing;
 
 use in_flight::InFlight;
+use liveness::{Liveness, Requester};
 
 /// What the engine's decisions depend on besides the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,9 @@ pub struct EngineConfig {
     /// finished.
     pub retention: Duration,
     pub rebalance: RebalanceConfig,
+    /// A shardbuddy process whose registration has not changed for this
+    /// long is gone (the lease timeout).
+    pub liveness: Duration,
 }
 
 /// When rebalances start.
@@ -91,6 +97,10 @@ pub struct MasterEngine {
     in_flight: InFlight,
     /// Requests whose wait for another table's operation was logged.
     waits_logged: BTreeSet<String>,
+    /// Which shardbuddy processes are alive.
+    liveness: Liveness,
+    /// When this office first saw every row of each CREATE done.
+    done_seen: BTreeMap<GroupName, Instant>,
 }
 
 impl MasterEngine {
@@ -116,6 +126,8 @@ impl MasterEngine {
             promoted: BTreeMap::new(),
             in_flight: InFlight::default(),
             waits_logged: BTreeSet::new(),
+            liveness: Liveness::default(),
+            done_seen: BTreeMap::new(),
         }
     }
 
@@ -144,6 +156,7 @@ impl MasterEngine {
         if !ours || snap.groups.values().any(|g| g.epoch > self.epoch) {
             return Vec::new();
         }
+        self.liveness.observe(&snap.registrations, snap.now);
         let mut out = Vec::new();
         let uncommitted = self.discard_uncommitted(snap, &mut out);
         if !self.adopted {
@@ -156,7 +169,7 @@ impl MasterEngine {
         self.in_flight = InFlight::of(snap);
         for (table, state) in &snap.tables {
             if needs_planning(state, &snap.groups) {
-                self.start(snap, table, state, &mut out);
+                self.start(snap, config, table, state, &mut out);
             }
         }
         for (name, rec) in &snap.groups {
@@ -221,6 +234,7 @@ impl MasterEngine {
     fn start(
         &mut self,
         snap: &Snapshot,
+        config: &EngineConfig,
         table: &TableName,
         state: &TableState,
         out: &mut Vec<Command>,
@@ -249,6 +263,14 @@ impl MasterEngine {
             .or_insert(snap.now);
         if snap.now.duration_since(seen) >= Duration::from_millis(request.timeout_ms) {
             return refuse(table, state, "Waiting timeout exceeded.".into(), out);
+        }
+        match self
+            .liveness
+            .requester(&request, seen, None, snap.now, config.liveness)
+        {
+            Requester::Alive => {}
+            Requester::Unknown => return,
+            Requester::Gone => return discard(table, state, &request, out),
         }
         if request.scope != snap.scope {
             let msg = wrong_scope(state.kind, table, &snap.scope);
@@ -409,9 +431,29 @@ impl MasterEngine {
             && rec
                 .timeout_ms
                 .is_some_and(|t| snap.now.duration_since(started) >= Duration::from_millis(t));
-        match progress::assess(snap.unfinished(name), &config.retry, deadline_passed) {
+        let assessed = progress::assess(snap.unfinished(name), &config.retry, deadline_passed);
+        // A CREATE is done only once its requester was seen alive after all
+        // its rows were, and undone when its requester is gone.
+        let requester = match (rec.kind, &assessed) {
+            (GroupKind::Create, Progress::Done) => {
+                let done = *self.done_seen.entry(name.clone()).or_insert(snap.now);
+                self.requester_of(snap, config, name, rec, started, Some(done))
+            }
+            (GroupKind::Create, _) => self.requester_of(snap, config, name, rec, started, None),
+            _ => None,
+        };
+        if let Some((request, Requester::Gone)) = &requester {
+            let error = wording::requester_gone(OpKind::Create, &rec.table, &request.by);
+            self.done_seen.remove(name);
+            return abort(name, rec, error, out);
+        }
+        match assessed {
             Progress::Running => {}
-            Progress::Done => complete(snap, name, rec, out),
+            Progress::Done if matches!(requester, Some((_, Requester::Unknown))) => {}
+            Progress::Done => {
+                self.done_seen.remove(name);
+                complete(snap, name, rec, out)
+            }
             Progress::TimedOut => abort(name, rec, "Waiting timeout exceeded.".into(), out),
             Progress::Failed { row, node } => {
                 let error = snap.failures.get(&row).map_or_else(
@@ -428,6 +470,35 @@ impl MasterEngine {
                 );
             }
         }
+    }
+
+    /// The request `name` carries out, and whether its requester is alive
+    /// (after `after`, when given); `None` when the table's state is not
+    /// this group's (an operation whose requester stopped waiting).
+    fn requester_of(
+        &self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        name: &GroupName,
+        rec: &GroupRecord,
+        started: Instant,
+        after: Option<Instant>,
+    ) -> Option<(OpRequest, Requester)> {
+        let request = snap
+            .tables
+            .get(&rec.table)
+            .filter(|s| s.is_run_by(name))?
+            .request
+            .clone()?;
+        let asked = self
+            .requests_seen
+            .get(&request.id)
+            .copied()
+            .unwrap_or(started);
+        let status = self
+            .liveness
+            .requester(&request, asked, after, snap.now, config.liveness);
+        Some((request, status))
     }
 
     /// Once no live node is still running a row of the aborted group, undo
@@ -562,6 +633,25 @@ fn enqueue_group(
 
 fn undone(executed: bool, success: bool) -> RollbackOutcome {
     RollbackOutcome { executed, success }
+}
+
+/// The requester of a request that was not planned yet is gone, and its
+/// client has had searchd's own error: the request is dropped. A CREATE
+/// leaves no trace; a DROP leaves the table as it was, its state failed
+/// with the reason (as a DROP that failed does), for the next DROP.
+fn discard(table: &TableName, state: TableState, request: &OpRequest, out: &mut Vec<Command>) {
+    let error = wording::requester_gone(state.kind, table, &request.by);
+    match state.kind {
+        OpKind::Create => {
+            out.push(Command::DeleteTable(table.clone()));
+            out.push(Command::TableChanged);
+            out.push(Command::Log(Event::Refused {
+                table: table.clone(),
+                error,
+            }));
+        }
+        OpKind::Drop => refuse(table, state, error, out),
+    }
 }
 
 /// The request cannot be carried out: its requester gets `error`.

@@ -1,4 +1,5 @@
-//! Statements that overlap on a three-node cluster: each must get a true
+//! Statements that race on a three-node cluster, with each other or with
+//! the death of the shardbuddy that received them: each must get a true
 //! answer and leave the cluster as that answer says.
 
 mod sharding_support;
@@ -92,6 +93,59 @@ async fn defect_1_a_concurrent_drop_does_not_break_an_unrelated_create() {
                 "round {round}: an empty internal cluster on {}: {clusters:?}",
                 node.node_id()
             );
+        }
+    }
+}
+
+/// Defect 2: an error answer that was not true. The shardbuddy of the node a
+/// client sent `CREATE TABLE c:t …` to is killed (`kill -9`) 10 to 120 ms in:
+/// the client gets searchd's own error (`P03: syntax error …`), so the
+/// CREATE must not take effect, on a non-master node and on the master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn defect_2_a_create_whose_shardbuddy_is_killed_does_not_take_effect() {
+    let nodes = cluster_of(3, &[]).await;
+    for (round, (node, delay_ms)) in [(1, 10), (1, 40), (1, 80), (1, 120), (0, 20), (0, 100)]
+        .into_iter()
+        .enumerate()
+    {
+        let node = &nodes[node];
+        let helper = helper_pid(node).expect("the node runs its shardbuddy");
+        let restarts = node.log_text().matches("[BUDDY] started").count();
+        let table = format!("k{round}");
+        let create = tokio::spawn(run_on(
+            node.mysql_url(),
+            format!("CREATE TABLE c:{table} (id bigint, title text) shards='2' rf='2'"),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        kill_9(helper);
+        let answer = create.await.expect("create task");
+        eprintln!("round {round}: killed after {delay_ms} ms, the client got {answer:?}");
+        wait_for_log_count(node, "[BUDDY] started", restarts + 1);
+        let mut c = conn(node).await;
+        match &answer {
+            // Done before the kill: it must be there.
+            Ok(()) => insert_docs(&mut c, &table, 1..=10).await,
+            Err(_) => {
+                wait_until(
+                    &format!("round {round}: no trace of {table} ({answer:?})"),
+                    std::time::Duration::from_secs(20),
+                    async || {
+                        let mut clean = true;
+                        for n in nodes.iter() {
+                            let mut c = conn(n).await;
+                            let left: Vec<String> = traces_of(&mut c, &table)
+                                .await
+                                .into_iter()
+                                .filter(|t| *t != format!("table:{table}"))
+                                .collect();
+                            let tables = column(&mut c, "SHOW TABLES").await;
+                            clean &= left.is_empty() && !tables.contains(&table);
+                        }
+                        clean
+                    },
+                )
+                .await;
+            }
         }
     }
 }
