@@ -24,6 +24,7 @@ use crate::sharding::{self, ShardingConfig, ShardingHandler};
 
 mod lifecycle;
 pub(crate) mod logging;
+mod memory;
 
 use lifecycle::StopSignals;
 
@@ -88,6 +89,7 @@ async fn start_metrics(ctx: &AppContext, sharding: &Arc<sharding::ops::Context>)
 /// SIGTERM/SIGINT or the parent's death, and exits 0.
 pub fn run(config: Config, ignored_args: &[String]) -> ExitCode {
     let parent = std::os::unix::process::parent_id();
+    memory::return_large_blocks();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads)
         .thread_name("shardbuddy-worker")

@@ -75,7 +75,7 @@ impl Default for Config {
             daemon_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(3),
             fallback_timeout: Duration::from_secs(300),
-            max_body_bytes: 64 * 1024 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
         }
     }

@@ -400,3 +400,100 @@ fn bodies_over_the_limit_are_refused_without_reading_them_all() {
         json!(0)
     );
 }
+
+/// A 50 MB body that is not JSON to its end: a 52 MB array of zeros once
+/// peaked at 1.9 GB (the body became a JSON tree before the envelope was
+/// checked), and an object of 5M keys left 170 MB held afterwards.
+fn fifty_megabytes_of_malformed_json() -> [(&'static str, Vec<u8>); 2] {
+    let mut array = b"[".to_vec();
+    array.extend(std::iter::repeat_n(*b"0,", 25 * 1024 * 1024).flatten());
+    let mut object = b"{".to_vec();
+    for i in 0..3_900_000 {
+        object.extend(format!("\"k{i:07}\":0,").as_bytes());
+    }
+    [("array", array), ("object", object)]
+}
+
+/// Sends `body` with chunked transfer coding (no declared length).
+fn post_chunked(addr: std::net::SocketAddr, body: &[u8]) -> http::HttpReply {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(support::HANG_TIMEOUT))
+        .expect("timeout");
+    let head =
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut sent = stream.write_all(head.as_bytes());
+    for chunk in body.chunks(1024 * 1024) {
+        if sent.is_err() {
+            break;
+        }
+        sent = stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .and_then(|()| stream.write_all(chunk))
+            .and_then(|()| stream.write_all(b"\r\n"));
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no reply: {text:?}"));
+    http::HttpReply {
+        status,
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
+/// Defect 3: memory amplification on the helper port. A helper receiving a
+/// 50 MB malformed body peaks under 150 MB resident and returns within
+/// 10 MB of its idle size, with the default limit (the body is refused)
+/// and with a limit that lets it be read and parsed.
+#[test]
+fn defect_3_memory_amplification_on_the_helper_port() {
+    const MIB: u64 = 1024;
+    for flags in [&[][..], &["--max-body-size=67108864"][..]] {
+        let buddy = Shardbuddy::start(flags);
+        // A first request, so what every request allocates is in the idle size.
+        assert_eq!(http::post(buddy.addr, &envelope_with(&[])).status, 200);
+        let idle = buddy.memory_kib("VmRSS");
+        for (shape, body) in fifty_megabytes_of_malformed_json() {
+            assert!(body.len() >= 50_000_000, "{shape}: {}", body.len());
+            for chunked in [false, true] {
+                buddy.reset_peak_memory();
+                let reply = if chunked {
+                    post_chunked(buddy.addr, &body)
+                } else {
+                    http::post(buddy.addr, &body)
+                };
+                let want = if flags.is_empty() { 413 } else { 200 };
+                assert_eq!(reply.status, want, "{flags:?} {shape} chunked={chunked}");
+                if !flags.is_empty() && !chunked {
+                    assert_eq!(
+                        reply.text(),
+                        invalid_reply("json response", "Failed to parse request payload")
+                    );
+                }
+                let peak = buddy.memory_kib("VmHWM");
+                assert!(
+                    peak < 150 * MIB,
+                    "{flags:?} {shape} chunked={chunked}: peak {} MB",
+                    peak / MIB
+                );
+                let settled = support::process::poll(support::HANG_TIMEOUT, || {
+                    buddy.memory_kib("VmRSS") < idle + 10 * MIB
+                });
+                assert!(
+                    settled,
+                    "{flags:?} {shape} chunked={chunked}: {} MB held after the reply, {} MB idle",
+                    buddy.memory_kib("VmRSS") / MIB,
+                    idle / MIB
+                );
+            }
+        }
+    }
+}

@@ -279,6 +279,12 @@ async fn cluster_errors_are_buddys_and_leave_no_trace() {
         error(&mut first, "drop table t6").await,
         "table 't6' belongs to cluster 'c': use DROP TABLE c:t6"
     );
+    exec(&mut first, "CREATE TABLE loose_rt (title text)").await;
+    assert_eq!(
+        error(&mut first, "drop table c:loose_rt").await,
+        "table 'loose_rt' is not in cluster 'c': it is a plain table of this node, use DROP TABLE loose_rt"
+    );
+    exec(&mut first, "DROP TABLE loose_rt").await;
     exec(&mut first, "CREATE TABLE plain_rt (title text)").await;
     exec(&mut first, "ALTER CLUSTER c ADD plain_rt").await;
     assert_eq!(

@@ -71,7 +71,7 @@ pub(crate) struct HelperArgs {
     /// How long in-flight requests may finish after SIGTERM [default: 5]
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     shutdown_grace: Option<Duration>,
-    /// Largest request body accepted from searchd [default: 67108864]
+    /// Largest request body accepted from searchd [default: 16777216]
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_body_size: Option<u64>,
 }

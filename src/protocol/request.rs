@@ -7,8 +7,7 @@
 //! recursive check does), `version`; then the version value, the `type`
 //! value and the `path_query`.
 
-use serde_json::{Map, Value};
-
+use super::fields::{self, EnvelopeFields, Leaf, Part, RawJson};
 use crate::sql::normalize_payload;
 
 /// The only request protocol version this helper speaks.
@@ -99,7 +98,7 @@ pub struct BuddyRequest {
     /// `error.message`: the error the daemon would have returned.
     pub error_message: String,
     /// `error.body`: the daemon's original HTTP error body, if any.
-    pub error_body: Option<Value>,
+    pub error_body: Option<RawJson>,
     /// `user`: the authenticated session user, `""` without auth.
     pub user: String,
     /// `message.path_query`: `""` for MySQL, e.g. `/sql?mode=raw` for HTTP.
@@ -115,19 +114,21 @@ pub struct BuddyRequest {
 }
 
 impl BuddyRequest {
-    /// Validates a raw envelope (spec §2.4) and builds the request.
+    /// Validates a raw envelope (spec §2.4) and builds the request. The body
+    /// is read as a stream (see [`fields`](super::fields)): its memory use is
+    /// the size of the fields kept, whatever the rest holds.
     pub fn from_envelope(id: impl Into<String>, raw: &[u8]) -> Result<Self, InvalidEnvelope> {
-        let object = decode_object(raw).map_err(|problem| InvalidEnvelope {
+        let envelope = decode_object(raw).map_err(|problem| InvalidEnvelope {
             problem,
             reply_format: RequestFormat::Json,
         })?;
         // Buddy answers in SQL format only when it could read the type.
-        let reply_format = object
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(RequestFormat::from_request_type)
-            .unwrap_or(RequestFormat::Json);
-        Self::from_object(id.into(), &object).map_err(|problem| InvalidEnvelope {
+        let reply_format = match &envelope.kind {
+            Leaf::Str(kind) => RequestFormat::from_request_type(kind),
+            _ => None,
+        }
+        .unwrap_or(RequestFormat::Json);
+        Self::from_fields(id.into(), envelope).map_err(|problem| InvalidEnvelope {
             problem,
             reply_format,
         })
@@ -138,32 +139,35 @@ impl BuddyRequest {
         Endpoint::from_path_query(&self.path_query).unwrap_or(Endpoint::Json)
     }
 
-    fn from_object(id: String, envelope: &Map<String, Value>) -> Result<Self, EnvelopeProblem> {
-        let request_type = required_str(envelope, "type")?;
-        let error = required_object(envelope, "error")?;
-        let message = required_object(envelope, "message")?;
-        let path_query = required_str(message, "path_query")?;
-        let body = required_str(message, "body")?;
-        let version = match envelope.get("version") {
-            None => return Err(EnvelopeProblem::MissingField("version")),
-            Some(v) => v.as_i64().ok_or(EnvelopeProblem::WrongType {
-                field: "version",
-                php_type: "integer",
-            })?,
+    fn from_fields(id: String, envelope: EnvelopeFields) -> Result<Self, EnvelopeProblem> {
+        let request_type = required_str(envelope.kind, "type")?;
+        let error = required_object(envelope.error, "error")?;
+        let message = required_object(envelope.message, "message")?;
+        let path_query = required_str(message.path_query, "path_query")?;
+        let body = required_str(message.body, "body")?;
+        let version = match envelope.version {
+            Leaf::Absent => return Err(EnvelopeProblem::MissingField("version")),
+            Leaf::Int(version) => version,
+            _ => {
+                return Err(EnvelopeProblem::WrongType {
+                    field: "version",
+                    php_type: "integer",
+                })
+            }
         };
         if version != PROTOCOL_VERSION {
             return Err(EnvelopeProblem::Version(version));
         }
-        let format = RequestFormat::from_request_type(request_type)
-            .ok_or_else(|| EnvelopeProblem::UnknownType(request_type.to_string()))?;
-        let endpoint = Endpoint::from_path_query(path_query)
-            .ok_or_else(|| EnvelopeProblem::UnknownPathQuery(path_query.to_string()))?;
+        let format = RequestFormat::from_request_type(&request_type)
+            .ok_or(EnvelopeProblem::UnknownType(request_type))?;
+        let endpoint = Endpoint::from_path_query(&path_query)
+            .ok_or_else(|| EnvelopeProblem::UnknownPathQuery(path_query.clone()))?;
 
         let body = match endpoint {
             Endpoint::Cli | Endpoint::CliJson if body.trim().is_empty() => {
-                statement_in_query_string(path_query).unwrap_or_else(|| body.to_string())
+                statement_in_query_string(&path_query).unwrap_or(body)
             }
-            _ => body.to_string(),
+            _ => body,
         };
         let payload = if endpoint.carries_sql() {
             normalize_payload(&body)
@@ -173,13 +177,13 @@ impl BuddyRequest {
         Ok(Self {
             id,
             format,
-            error_message: optional_str(error, "message", "error.message")?,
-            error_body: error.get("body").filter(|v| !v.is_null()).cloned(),
-            user: optional_str(envelope, "user", "user")?,
-            path_query: path_query.to_string(),
+            error_message: optional_str(error.message, "error.message")?,
+            error_body: error.body,
+            user: optional_str(envelope.user, "user")?,
+            path_query,
             body,
             payload,
-            http_method: optional_str(message, "http_method", "message.http_method")?,
+            http_method: optional_str(message.http_method, "message.http_method")?,
         })
     }
 }
@@ -228,64 +232,47 @@ pub struct InvalidEnvelope {
     pub reply_format: RequestFormat,
 }
 
-fn decode_object(raw: &[u8]) -> Result<Map<String, Value>, EnvelopeProblem> {
+fn decode_object(raw: &[u8]) -> Result<EnvelopeFields, EnvelopeProblem> {
     if raw.is_empty() {
         return Err(EnvelopeProblem::Missing);
     }
-    let text = std::str::from_utf8(raw).map_err(|_| EnvelopeProblem::Unparsable)?;
-    // serde_json's recursion limit turns absurd nesting into a parse error
-    // instead of a stack overflow.
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(object)) => Ok(object),
+    std::str::from_utf8(raw).map_err(|_| EnvelopeProblem::Unparsable)?;
+    match fields::parse::<EnvelopeFields>(raw) {
+        Ok(Part::Object(envelope)) => Ok(envelope),
         Ok(_) => Err(EnvelopeProblem::NotAnObject),
         Err(_) => Err(EnvelopeProblem::Unparsable),
     }
 }
 
-fn required<'a>(
-    object: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a Value, EnvelopeProblem> {
-    object
-        .get(field)
-        .ok_or(EnvelopeProblem::MissingField(field))
-}
-
-fn required_str<'a>(
-    object: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a str, EnvelopeProblem> {
-    required(object, field)?
-        .as_str()
-        .ok_or(EnvelopeProblem::WrongType {
-            field,
+fn required_str(field: Leaf, name: &'static str) -> Result<String, EnvelopeProblem> {
+    match field {
+        Leaf::Absent => Err(EnvelopeProblem::MissingField(name)),
+        Leaf::Str(s) => Ok(s),
+        _ => Err(EnvelopeProblem::WrongType {
+            field: name,
             php_type: "string",
-        })
+        }),
+    }
 }
 
-fn required_object<'a>(
-    object: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a Map<String, Value>, EnvelopeProblem> {
-    required(object, field)?
-        .as_object()
-        .ok_or(EnvelopeProblem::WrongType {
-            field,
+fn required_object<T>(field: Part<T>, name: &'static str) -> Result<T, EnvelopeProblem> {
+    match field {
+        Part::Absent => Err(EnvelopeProblem::MissingField(name)),
+        Part::Object(fields) => Ok(fields),
+        _ => Err(EnvelopeProblem::WrongType {
+            field: name,
             php_type: "array",
-        })
+        }),
+    }
 }
 
 /// An optional string field: absent or `null` reads as `""`. `label` names the
 /// field in the error, with its parent, because `message` exists at two levels.
-fn optional_str(
-    object: &Map<String, Value>,
-    field: &str,
-    label: &'static str,
-) -> Result<String, EnvelopeProblem> {
-    match object.get(field) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(EnvelopeProblem::WrongType {
+fn optional_str(field: Leaf, label: &'static str) -> Result<String, EnvelopeProblem> {
+    match field {
+        Leaf::Absent | Leaf::Null => Ok(String::new()),
+        Leaf::Str(s) => Ok(s),
+        _ => Err(EnvelopeProblem::WrongType {
             field: label,
             php_type: "string",
         }),
@@ -295,7 +282,7 @@ fn optional_str(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn envelope(overrides: &[(&str, Value)]) -> Vec<u8> {
         let mut base = json!({
@@ -488,7 +475,7 @@ mod tests {
                 id: "42_7".into(),
                 format: RequestFormat::Json,
                 error_message: "P02: syntax error".into(),
-                error_body: Some(json!({"error": "x"})),
+                error_body: Some(RawJson::from_value(&json!({"error": "x"}))),
                 user: "root".into(),
                 path_query: "/cli_json".into(),
                 body: "  SHOW SHARDING STATUS;\n".into(),
@@ -512,8 +499,8 @@ mod tests {
             ("", "")
         );
         assert_eq!(
-            (request.error_message.as_str(), request.error_body),
-            ("", None)
+            (request.error_message.as_str(), request.error_body.is_none()),
+            ("", true)
         );
     }
 

@@ -6,6 +6,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
+use super::fields::RawJson;
 use super::request::{BuddyRequest, InvalidEnvelope, RequestFormat, PROTOCOL_VERSION};
 use super::resultset::ResultSet;
 
@@ -19,8 +20,25 @@ pub const BAD_REQUEST_STATUS: u16 = 400;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponseEnvelope {
     format: RequestFormat,
-    message: Value,
+    message: Message,
     error_code: u16,
+}
+
+/// A reply's `message`: built here, or the daemon's error body passed on as
+/// the text it arrived as.
+#[derive(Debug, Clone, PartialEq)]
+enum Message {
+    Built(Value),
+    Passed(RawJson),
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Built(value) => value.serialize(s),
+            Self::Passed(raw) => raw.serialize(s),
+        }
+    }
 }
 
 impl ResponseEnvelope {
@@ -53,10 +71,14 @@ impl ResponseEnvelope {
     /// have sent them.
     pub fn not_mine(request: &BuddyRequest) -> Self {
         let message = match (request.format, &request.error_body) {
-            (RequestFormat::Json, Some(body)) => body.clone(),
-            _ => error_message(&request.error_message),
+            (RequestFormat::Json, Some(body)) => Message::Passed(body.clone()),
+            _ => Message::Built(error_message(&request.error_message)),
         };
-        Self::new(request.format, message, KEEP_DAEMON_STATUS)
+        Self {
+            format: request.format,
+            message,
+            error_code: KEEP_DAEMON_STATUS,
+        }
     }
 
     /// The reply to an envelope that failed validation.
@@ -72,10 +94,6 @@ impl ResponseEnvelope {
         self.format
     }
 
-    pub fn message(&self) -> &Value {
-        &self.message
-    }
-
     pub fn error_code(&self) -> u16 {
         self.error_code
     }
@@ -89,7 +107,7 @@ impl ResponseEnvelope {
     fn new(format: RequestFormat, message: Value, error_code: u16) -> Self {
         Self {
             format,
-            message,
+            message: Message::Built(message),
             error_code,
         }
     }
@@ -122,7 +140,7 @@ mod tests {
             id: "1".into(),
             format,
             error_message: "no such table 'x'".into(),
-            error_body,
+            error_body: error_body.as_ref().map(RawJson::from_value),
             user: String::new(),
             path_query: String::new(),
             body: "DESC x".into(),

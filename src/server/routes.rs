@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -57,12 +57,27 @@ pub(super) enum BodyError {
     Broken(String),
 }
 
-pub(super) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(err) => Err(BodyError::Broken(err.to_string())),
+/// Reads a body of at most `limit` bytes into one buffer. A declared length
+/// over the limit is refused before anything is read; otherwise the buffer
+/// is sized once from the declared length, so a body is held in memory
+/// exactly once (not as a list of chunks plus their concatenation).
+pub(super) async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
     }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut buffer = Vec::with_capacity(capacity);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| BodyError::Broken(err.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if data.len() > limit - buffer.len() {
+                return Err(BodyError::TooLarge);
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buffer))
 }
 
 pub(super) fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {

@@ -1,7 +1,8 @@
-//! The heartbeat task, the election's driver: registers this node once
-//! (`node:<id>`), then every interval reads the cluster view and the master
-//! lease, runs the election ([`Election`], sans I/O) and writes what it
-//! decides — it is the only writer of the lease — and publishes the role.
+//! The heartbeat task, the election's driver: every interval it renews this
+//! node's registration (`node:<id>`: this process and its beat, see
+//! [`Pulse`]), reads the cluster view and the master lease, runs the
+//! election ([`Election`], sans I/O) and writes what it decides — it is the
+//! only writer of the lease — and publishes the role.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::ids::NodeId;
-use crate::sharding::clock::now_s;
 use crate::sharding::daemon;
 use crate::sharding::daemon::LocalNode;
 use crate::sharding::election::{Election, LeaseWrite, Role, View};
 use crate::sharding::metadata::Metadata;
-use crate::sharding::records::{Lease, Registration};
+use crate::sharding::pulse::Pulse;
+use crate::sharding::records::Lease;
 use crate::sharding::store::{MetaStore, StoreError};
 use crate::sharding::ticker::{Signals, Ticker};
 
@@ -25,6 +26,7 @@ pub struct Heartbeat {
     pub node: LocalNode,
     pub metadata: Metadata,
     pub signals: Arc<Signals>,
+    pub pulse: Arc<Pulse>,
     pub interval: Duration,
     pub lease_timeout: Duration,
     pub role: watch::Sender<Role>,
@@ -33,7 +35,6 @@ pub struct Heartbeat {
 pub async fn run(task: Heartbeat, shutdown: CancellationToken) {
     let ticker = Ticker::new(task.interval, &task.signals.heartbeat, &shutdown);
     let mut election: Option<Election> = None;
-    let mut registered = false;
     while ticker.next(None).await {
         let me = match task.node.id().await {
             Ok(id) => id,
@@ -50,27 +51,18 @@ pub async fn run(task: Heartbeat, shutdown: CancellationToken) {
                 continue;
             }
         };
-        if !registered {
-            registered = register(&*store, &me).await;
-        }
+        beat(&*store, &me, &task.pulse).await;
         let election =
             election.get_or_insert_with(|| Election::new(me.clone(), task.lease_timeout));
         task.tick(&*store, &me, election).await;
     }
 }
 
-/// Writes `node:<id>` (Buddy's tests count these keys to see a node join).
-async fn register(store: &dyn MetaStore, me: &NodeId) -> bool {
-    let registration = Registration {
-        seen_at: now_s(),
-        version: crate::VERSION.to_string(),
-    };
-    match store.put_registration(me, &registration).await {
-        Ok(()) => true,
-        Err(e) => {
-            debug!(error = %e, "node registration not written");
-            false
-        }
+/// Writes `node:<id>` with this process's next beat (Buddy's tests count
+/// these keys to see a node join).
+pub async fn beat(store: &dyn MetaStore, me: &NodeId, pulse: &Pulse) {
+    if let Err(e) = store.put_registration(me, &pulse.registration()).await {
+        debug!(error = %e, "node registration not written");
     }
 }
 

@@ -35,6 +35,7 @@ pub mod master;
 pub mod metadata;
 pub mod node;
 pub mod ops;
+pub mod pulse;
 pub mod records;
 pub mod store;
 #[cfg(test)]
@@ -62,12 +63,14 @@ pub fn start(
     let node = LocalNode::new(Arc::new(client.as_system()));
     let metadata = Metadata::new(node.api().clone());
     let signals = Arc::new(Signals::default());
+    let pulse = Arc::new(pulse::Pulse::new());
     let (role_tx, role_rx) = watch::channel(Role::Follower { master: None });
     tasks.spawn(heartbeat::run(
         heartbeat::Heartbeat {
             node: node.clone(),
             metadata: metadata.clone(),
             signals: signals.clone(),
+            pulse: pulse.clone(),
             interval: config.heartbeat_interval,
             lease_timeout: config.lease_timeout,
             role: role_tx,
@@ -98,6 +101,7 @@ pub fn start(
                     parallel: config.rebalance_parallel,
                     retry_after: config.rebalance_retry,
                 },
+                liveness: config.lease_timeout,
             },
             role: role_rx,
         },
@@ -108,5 +112,6 @@ pub fn start(
         node,
         metadata,
         signals,
+        pulse,
     })
 }

@@ -1,7 +1,8 @@
 //! How daemon errors are quoted in messages shardbuddy writes itself: the
 //! daemon's words stay, but not the internal names it may repeat — the
 //! 32-hex names of internal replication clusters, and the generated
-//! statements a parser error quotes after `near '…'`.
+//! statements a parser error quotes after `near '…'`. Also the master's own
+//! texts that several decisions share.
 
 use std::sync::LazyLock;
 
@@ -23,6 +24,23 @@ pub fn daemon_error(error: &str) -> String {
         Some(near) if generated(near.as_str()) => text[..near.start()].to_string(),
         _ => text.into_owned(),
     }
+}
+
+/// Why a statement whose receiving shardbuddy stopped did not take effect
+/// (its client had searchd's own error instead of an answer).
+pub fn requester_gone(
+    kind: crate::sharding::records::OpKind,
+    table: &crate::ids::TableName,
+    node: &crate::ids::NodeId,
+) -> String {
+    let verb = match kind {
+        crate::sharding::records::OpKind::Create => "CREATE TABLE",
+        crate::sharding::records::OpKind::Drop => "DROP TABLE",
+    };
+    format!(
+        "table '{table}': the shardbuddy on node {node} that received {verb} stopped before answering, \
+         so it was not carried out; run {verb} again"
+    )
 }
 
 #[cfg(test)]

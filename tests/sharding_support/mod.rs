@@ -298,6 +298,44 @@ pub fn settled(copies: &[Copy], shards: u32, rf: usize, nodes: usize) -> bool {
         && copies.iter().all(|c| c.rf_status == "ok")
 }
 
+/// The pid of the shardbuddy process `node` runs as its helper.
+pub fn helper_pid(node: &SimNode) -> Option<i32> {
+    let parent = node.pid()?;
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid …`; comm may hold spaces, so split after ')'.
+            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent && comm == "shardbuddy").then_some(pid)
+        })
+}
+
+/// `kill -9 pid`.
+pub fn kill_9(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
+}
+
+/// Waits until `node`'s log holds `needle` at least `times` times.
+pub fn wait_for_log_count(node: &SimNode, needle: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node.log_text().matches(needle).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "node {} did not log '{needle}' {times} times",
+            node.index()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Polls `check` until it holds (hang protection only: what is waited for is
 /// a condition, not a time).
 pub async fn wait_until<F>(what: &str, timeout: Duration, mut check: F)

@@ -148,6 +148,24 @@ impl Shardbuddy {
         status
     }
 
+    /// A memory figure of `/proc/<pid>/status` in KiB: `VmRSS` (resident
+    /// now) or `VmHWM` (the peak since start or [`Self::reset_peak_memory`]).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    /// Resets `VmHWM` to the current resident size (Linux 4.0 and later).
+    pub fn reset_peak_memory(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .expect("write /proc/<pid>/clear_refs");
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }

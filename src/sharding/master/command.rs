@@ -76,6 +76,13 @@ pub enum Event {
         table: TableName,
         error: String,
     },
+    /// A request waits for another table's operation that holds an
+    /// internal cluster its plan works on.
+    Waiting {
+        table: TableName,
+        other: TableName,
+        cluster: ClusterName,
+    },
     /// Manticore's `Rebalancing due to inactive nodes: <ids>`.
     RebalanceDueToInactive(String),
     RebalanceStarted {
@@ -115,6 +122,7 @@ impl Event {
             | Event::DiscardedStale { group, .. }
             | Event::DiscardedUncommitted { group } => (None, Some(group)),
             Event::Refused { table, .. }
+            | Event::Waiting { table, .. }
             | Event::RebalanceCompleted { table }
             | Event::CleanupFailed { table, .. } => (Some(table), None),
             Event::TookOffice { .. }
@@ -185,6 +193,15 @@ impl fmt::Display for Event {
             Event::Refused { table, error } => {
                 write!(f, "request for table {table} refused: {error}")
             }
+            Event::Waiting {
+                table,
+                other,
+                cluster,
+            } => write!(
+                f,
+                "request for table {table} waits for the operation on table {other}, which works on \
+                 replica set {cluster}"
+            ),
             Event::RebalanceDueToInactive(line) | Event::RebalanceSkipped(line) => {
                 f.write_str(line)
             }

@@ -111,7 +111,8 @@ pub async fn load(
         }
     }
     let placement = store.placement_rows(None).await?;
-    let registered = store.registrations().await?.into_keys().collect();
+    let registrations = store.registrations().await?;
+    let registered = registrations.keys().cloned().collect();
     let clusters = match &members {
         // Local sharding replicates nothing: there is no cluster to ask about.
         Some(m) if store.scope().cluster().is_none() => {
@@ -133,6 +134,7 @@ pub async fn load(
         failures,
         placement,
         registered,
+        registrations,
         clusters,
     })
 }
@@ -248,6 +250,7 @@ mod tests {
                 parallel: 2,
                 retry_after: Duration::from_secs(30),
             },
+            liveness: Duration::from_secs(5),
         };
         store
             .put_lease(&Lease {
@@ -265,6 +268,7 @@ mod tests {
             scope: Scope::Local,
             shards: 2,
             rf: 1,
+            instance: None,
         };
         let state =
             TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());

@@ -8,8 +8,8 @@ use crate::ids::{NodeId, TableName};
 use crate::placement::ClusterMap;
 use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::{
-    GroupName, GroupRecord, Lease, PlacementRow, QueueRow, RowFailure, Scope, TableState,
-    TableStatus,
+    GroupName, GroupRecord, Lease, PlacementRow, QueueRow, Registration, RowFailure, Scope,
+    TableState, TableStatus,
 };
 use crate::sharding::topology::Membership;
 
@@ -38,6 +38,8 @@ pub struct Snapshot {
     /// Nodes whose shardbuddy registered (`node:<id>`): only they can run
     /// queue rows.
     pub registered: BTreeSet<NodeId>,
+    /// Those registrations: which process each node runs, and its beat.
+    pub registrations: BTreeMap<NodeId, Registration>,
     /// The replication clusters each live node runs, as it reports them (a
     /// node that could not be asked is missing).
     pub clusters: BTreeMap<NodeId, Vec<ClusterReport>>,

@@ -17,7 +17,7 @@ use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
     queue_id, GroupKind, GroupName, GroupRecord, GroupStatus, Lease, OpKind, OpRequest,
-    PlacementRow, QueueRow, QueueStatus, RowFailure, Scope, TableState, TableStatus,
+    PlacementRow, QueueRow, QueueStatus, Registration, RowFailure, Scope, TableState, TableStatus,
 };
 use crate::sharding::topology::Membership;
 
@@ -33,6 +33,7 @@ const CONFIG: EngineConfig = EngineConfig {
         parallel: 2,
         retry_after: Duration::from_secs(30),
     },
+    liveness: Duration::from_secs(5),
 };
 
 fn id(s: &str) -> NodeId {
@@ -57,6 +58,7 @@ struct World {
     failures: BTreeMap<u64, RowFailure>,
     placement: Vec<PlacementRow>,
     registered: BTreeSet<NodeId>,
+    registrations: BTreeMap<NodeId, Registration>,
     /// What each node reports of its replication clusters (live nodes
     /// without an entry run none).
     clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
@@ -88,6 +90,7 @@ impl World {
             failures: BTreeMap::new(),
             placement: Vec::new(),
             registered: live.iter().map(|n| id(n)).collect(),
+            registrations: BTreeMap::new(),
             clusters: BTreeMap::new(),
             woken: Vec::new(),
             bootstrapped: Vec::new(),
@@ -103,6 +106,7 @@ impl World {
             scope: self.scope.clone(),
             shards,
             rf,
+            instance: None,
         };
         let state = TableState::requested(kind, request, "id bigint".into(), String::new());
         self.tables.insert(table(), state);
@@ -142,6 +146,7 @@ impl World {
             failures: self.failures.clone(),
             placement: self.placement.clone(),
             registered: self.registered.clone(),
+            registrations: self.registrations.clone(),
             clusters: self
                 .members
                 .iter()
@@ -1050,6 +1055,7 @@ fn a_drop_answers_once_the_table_is_gone_and_a_create_waits_for_the_cluster_it_d
         scope: world.scope.clone(),
         shards: 1,
         rf: 2,
+        instance: None,
     };
     world.tables.insert(
         u.clone(),
@@ -1069,4 +1075,392 @@ fn a_drop_answers_once_the_table_is_gone_and_a_create_waits_for_the_cluster_it_d
         commands.iter().any(|c| matches!(c, Command::Enqueue(_))),
         "{commands:?}"
     );
+}
+
+// ---- operations that share an internal cluster ------------------------------------
+
+/// Cluster `c` of `nodes` (the first is the master); each of `tables` done,
+/// its one shard on `holders`, in the cluster CREATE names after them, as
+/// every holder reports it.
+fn world_with_tables(nodes: &[&str], tables: &[(&str, &[&str])]) -> World {
+    let scope = Scope::Cluster(ClusterName::parse("c").unwrap());
+    let mut world = World::new(scope.clone(), nodes, nodes[0], 1);
+    for (t, holders) in tables {
+        let name = TableName::parse(t).unwrap();
+        let mut state = TableState::requested(
+            OpKind::Create,
+            request_of(&world, t, 1, holders.len() as u32),
+            "id bigint".into(),
+            String::new(),
+        );
+        state
+            .start(
+                GroupName::from(format!("shard_create_{t}_1").as_str()),
+                vec![],
+                vec![],
+            )
+            .unwrap();
+        state.succeed(ok_result()).unwrap();
+        world.tables.insert(name.clone(), state);
+        for node in *holders {
+            world.placement.push(PlacementRow {
+                scope: scope.clone(),
+                node: id(node),
+                table: name.clone(),
+                shards: vec![0],
+            });
+        }
+        if holders.len() > 1 {
+            let ids: Vec<NodeId> = holders.iter().map(|n| id(n)).collect();
+            let set = crate::placement::internal_cluster_name(&ids).to_string();
+            for node in *holders {
+                attach(&mut world, node, &set, &[&format!("system.{t}_s0")]);
+            }
+        }
+    }
+    world
+}
+
+fn request_of(world: &World, t: &str, shards: u32, rf: u32) -> OpRequest {
+    OpRequest {
+        id: format!("req-{t}-{}", world.elapsed.as_millis()),
+        by: id("n1"),
+        at_ms: 0,
+        timeout_ms: 600_000,
+        scope: world.scope.clone(),
+        shards,
+        rf,
+        instance: None,
+    }
+}
+
+/// `node` reports `cluster` holding `tables` as well.
+fn attach(world: &mut World, node: &str, cluster: &str, tables: &[&str]) {
+    let reports = world.clusters.entry(id(node)).or_default();
+    if !reports.iter().any(|r| r.name.as_str() == cluster) {
+        reports.push(report(cluster, "primary", &[], &[]));
+    }
+    for r in reports.iter_mut().filter(|r| r.name.as_str() == cluster) {
+        r.tables.extend(tables.iter().map(|t| t.to_string()));
+    }
+}
+
+/// Runs every row of `group` and changes the nodes' reports as its cluster
+/// statements would (table statements change nothing a report shows).
+fn run_and_report(world: &mut World, group: &GroupName) {
+    let statements: Vec<(String, String)> = world
+        .rows
+        .values()
+        .filter(|r| r.group == *group)
+        .map(|r| (r.node.as_str().to_string(), r.action.to_query_text()))
+        .collect();
+    world.run_group(group);
+    for (node, sql) in statements {
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        match words.as_slice() {
+            ["CREATE", "CLUSTER", "IF", "NOT", "EXISTS", cluster, ..]
+            | ["JOIN", "CLUSTER", cluster, ..] => attach(world, &node, cluster, &[]),
+            ["ALTER", "CLUSTER", cluster, verb, tables] => {
+                let tables: Vec<&str> = tables.split(',').collect();
+                for reports in world.clusters.values_mut() {
+                    for r in reports.iter_mut().filter(|r| r.name.as_str() == *cluster) {
+                        match *verb {
+                            "ADD" => r.tables.extend(tables.iter().map(|t| t.to_string())),
+                            _ => r.tables.retain(|t| !tables.contains(&t.as_str())),
+                        }
+                    }
+                }
+            }
+            ["DELETE", "CLUSTER", cluster] => {
+                for reports in world.clusters.values_mut() {
+                    reports.retain(|r| r.name.as_str() != *cluster);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Defect 1 and its relatives, each a set of tables and waves of requests
+/// (the rows of one wave are enqueued before the next wave arrives, and
+/// run only after the last): the order the engine plans them in, which
+/// ones wait for another table's operation, and, once everything is done,
+/// that every replicated shard is in a cluster on each of its holders and
+/// no internal cluster is left empty.
+#[test]
+fn operations_sharing_an_internal_cluster_are_planned_one_after_the_other() {
+    type Wave<'a> = &'a [(&'a str, OpKind)];
+    struct Case<'a> {
+        name: &'a str,
+        nodes: &'a [&'a str],
+        tables: &'a [(&'a str, &'a [&'a str])],
+        waves: &'a [Wave<'a>],
+        planned: &'a [&'a str],
+        waited: &'a [&'a str],
+    }
+    let all: &[&str] = &["n1", "n2", "n3"];
+    let (create, drop) = (OpKind::Create, OpKind::Drop);
+    let cases = [
+        Case {
+            name: "a DROP planned first keeps a CREATE of the same set waiting until it is done",
+            nodes: all,
+            tables: &[("a", all)],
+            waves: &[&[("a", drop), ("b", create)]],
+            planned: &["a", "b"],
+            waited: &["b"],
+        },
+        Case {
+            name: "a CREATE planned first keeps the DROP from deleting its cluster",
+            nodes: all,
+            tables: &[("z", all)],
+            waves: &[&[("z", drop), ("b", create)]],
+            planned: &["b", "z"],
+            waited: &["z"],
+        },
+        Case {
+            name: "a DROP waits for an open CREATE of the same set",
+            nodes: all,
+            tables: &[("a", all)],
+            waves: &[&[("b", create)], &[("a", drop)]],
+            planned: &["b", "a"],
+            waited: &["a"],
+        },
+        Case {
+            name: "a CREATE waits for an open DROP of the same set",
+            nodes: all,
+            tables: &[("a", all)],
+            waves: &[&[("a", drop)], &[("b", create)]],
+            planned: &["a", "b"],
+            waited: &["b"],
+        },
+        Case {
+            name: "the second of two DROPs of one set deletes the cluster",
+            nodes: all,
+            tables: &[("a", all), ("b", all)],
+            waves: &[&[("a", drop), ("b", drop)]],
+            planned: &["a", "b"],
+            waited: &["b"],
+        },
+        Case {
+            name: "operations on other replica sets do not wait",
+            nodes: &["n1", "n2", "n3", "n4"],
+            tables: &[("a", &["n2", "n4"])],
+            waves: &[&[("a", drop), ("b", create)]],
+            planned: &["a", "b"],
+            waited: &[],
+        },
+    ];
+    for case in cases {
+        let mut world = world_with_tables(case.nodes, case.tables);
+        let mut engine = engine_in_office(&mut world, 1, case.nodes[0]);
+        let mut log = Vec::new();
+        for wave in case.waves {
+            for (t, kind) in *wave {
+                let rf = if *kind == OpKind::Create {
+                    case.tables[0].1.len()
+                } else {
+                    0
+                };
+                let request = request_of(&world, t, 1, rf as u32);
+                let state =
+                    TableState::requested(*kind, request, "id bigint".into(), String::new());
+                world.tables.insert(TableName::parse(t).unwrap(), state);
+            }
+            log.extend(world.step(&mut engine));
+        }
+        for _ in 0..10 {
+            let open: Vec<GroupName> = world
+                .groups
+                .iter()
+                .filter(|(_, g)| !g.status.is_final())
+                .map(|(n, _)| n.clone())
+                .collect();
+            for group in &open {
+                run_and_report(&mut world, group);
+            }
+            log.extend(world.step(&mut engine));
+            log.extend(world.step(&mut engine));
+        }
+        let planned: Vec<&str> = log
+            .iter()
+            .filter_map(|c| match c {
+                Command::Log(Event::Enqueued { table, .. }) => Some(table.as_str()),
+                _ => None,
+            })
+            .collect();
+        let waited: Vec<&str> = log
+            .iter()
+            .filter_map(|c| match c {
+                Command::Log(Event::Waiting { table, .. }) => Some(table.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(planned, case.planned, "{}: planned", case.name);
+        assert_eq!(waited, case.waited, "{}: waited", case.name);
+        let holds = |r: &&PlacementRow| r.shards.contains(&0);
+        for row in world.placement.iter().filter(holds) {
+            let copies = world
+                .placement
+                .iter()
+                .filter(holds)
+                .filter(|r| r.table == row.table)
+                .count();
+            if copies < 2 {
+                continue;
+            }
+            let shard = format!("system.{}_s0", row.table);
+            assert!(
+                world.clusters[&row.node]
+                    .iter()
+                    .any(|r| r.tables.contains(&shard)),
+                "{}: no cluster holds {shard} on {}: {:?}",
+                case.name,
+                row.node,
+                world.clusters
+            );
+        }
+        for (node, reports) in &world.clusters {
+            assert!(
+                reports.iter().all(|r| !r.tables.is_empty()),
+                "{}: an empty cluster on {node}: {reports:?}",
+                case.name
+            );
+        }
+    }
+}
+
+// ---- requesters that are gone ------------------------------------------------------
+
+/// What happens to the shardbuddy process of node n2 that received the
+/// statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fate {
+    /// It keeps beating.
+    Beats,
+    /// searchd restarts it before the master planned the statement.
+    RestartsBeforePlanning,
+    /// searchd restarts it once the rows are queued.
+    RestartsAfterPlanning,
+    /// It dies once the rows are queued and nothing replaces it.
+    StopsAfterPlanning,
+}
+
+/// The end of a statement, as the metadata shows it.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// Its state says done; the table is placed (or, a DROP, gone).
+    Done,
+    /// No trace of the request at all.
+    Discarded,
+    /// Its state is failed with this error; nothing of a CREATE is placed,
+    /// a DROP left the table placed.
+    Failed(String),
+}
+
+/// Defect 2: a request whose requester is gone before the master plans it
+/// is discarded, a CREATE whose requester goes before it is done is
+/// undone, and a CREATE is done only once its requester was seen alive
+/// after its rows were; a DROP already under way is finished.
+#[test]
+fn statements_whose_requester_is_gone_do_not_take_effect() {
+    let t = table();
+    let gone = |kind| crate::sharding::wording::requester_gone(kind, &table(), &id("n2"));
+    let cases = [
+        (OpKind::Create, Fate::Beats, End::Done),
+        (OpKind::Create, Fate::RestartsBeforePlanning, End::Discarded),
+        (
+            OpKind::Create,
+            Fate::RestartsAfterPlanning,
+            End::Failed(gone(OpKind::Create)),
+        ),
+        (
+            OpKind::Create,
+            Fate::StopsAfterPlanning,
+            End::Failed(gone(OpKind::Create)),
+        ),
+        (OpKind::Drop, Fate::Beats, End::Done),
+        (
+            OpKind::Drop,
+            Fate::RestartsBeforePlanning,
+            End::Failed(gone(OpKind::Drop)),
+        ),
+        (OpKind::Drop, Fate::StopsAfterPlanning, End::Done),
+    ];
+    for (kind, fate, want) in cases {
+        let placed: &[(&str, &[&str])] = match kind {
+            OpKind::Create => &[],
+            OpKind::Drop => &[("t", &["n1"])],
+        };
+        let mut world = world_with_tables(&["n1", "n2"], placed);
+        let mut beats = BTreeMap::from([("n1", ("master", 1)), ("n2", ("p1", 1))]);
+        let register = |world: &mut World, beats: &BTreeMap<&str, (&str, u64)>| {
+            world.registrations = beats
+                .iter()
+                .map(|(node, (instance, beat))| {
+                    let reg = Registration {
+                        seen_at: 0,
+                        version: String::new(),
+                        instance: instance.to_string(),
+                        beat: *beat,
+                    };
+                    (id(node), reg)
+                })
+                .collect();
+        };
+        register(&mut world, &beats);
+        let mut engine = engine_in_office(&mut world, 1, "n1");
+        let mut request = request_of(&world, "t", 2, 1);
+        request.by = id("n2");
+        request.instance = Some("p1".into());
+        let state = match world.tables.remove(&t) {
+            Some(done) => TableState::requested(kind, request, done.structure, done.extra),
+            None => TableState::requested(kind, request, "id bigint".into(), String::new()),
+        };
+        world.tables.insert(t.clone(), state);
+        let mut restarted = false;
+        for _ in 0..30 {
+            let planned = world.groups.values().any(|g| g.kind != GroupKind::Rollback);
+            let replace = match fate {
+                Fate::RestartsBeforePlanning => true,
+                Fate::RestartsAfterPlanning => planned,
+                _ => false,
+            };
+            if replace && !restarted {
+                beats.insert("n2", ("p2", 1));
+                restarted = true;
+            }
+            for (node, (_, beat)) in beats.iter_mut() {
+                let dead = *node == "n2" && fate == Fate::StopsAfterPlanning && planned;
+                if !dead {
+                    *beat += 1;
+                }
+            }
+            register(&mut world, &beats);
+            world.elapsed += Duration::from_millis(500);
+            world.step(&mut engine);
+            let open: Vec<GroupName> = world
+                .groups
+                .iter()
+                .filter(|(_, g)| !g.status.is_final())
+                .map(|(n, _)| n.clone())
+                .collect();
+            for group in &open {
+                world.run_group(group);
+                world.run_group(&group.rollback());
+            }
+        }
+        let state = world.tables.get(&t);
+        let placed = world.placement.iter().any(|r| r.table == t);
+        let got = match state {
+            None => End::Discarded,
+            Some(s) if s.status == TableStatus::Done => End::Done,
+            Some(s) => End::Failed(s.error.clone().unwrap_or_default()),
+        };
+        assert_eq!(got, want, "{kind:?} {fate:?}");
+        let placed_after = matches!(
+            (kind, &got),
+            (OpKind::Create, End::Done) | (OpKind::Drop, End::Failed(_))
+        );
+        assert_eq!(placed, placed_after, "{kind:?} {fate:?}: placement");
+    }
 }

@@ -10,6 +10,7 @@ use crate::ids::TableName;
 use crate::protocol::ResultSet;
 use crate::sharding::clock::now_ms;
 use crate::sharding::daemon::DaemonError;
+use crate::sharding::heartbeat;
 use crate::sharding::metadata::SetupError;
 use crate::sharding::ops::Context;
 use crate::sharding::records::{TableState, TableStatus};
@@ -116,7 +117,9 @@ pub enum Outcome {
 
 /// Waits until the master records the outcome of request `id` for `table`.
 /// A finished DROP or a failed CREATE leaves no trace: the state the outcome
-/// was read from is removed (`forget_when`).
+/// was read from is removed (`forget_when`). While it waits, this process's
+/// registration beats often, so the master sees the requester alive (a
+/// CREATE is completed only once it was, after its work was done).
 pub async fn await_outcome(
     ctx: &Context,
     store: &dyn MetaStore,
@@ -126,7 +129,14 @@ pub async fn await_outcome(
     forget_when: impl Fn(&Outcome) -> bool,
 ) -> Result<Vec<ResultSet>, OpError> {
     let deadline = Instant::now() + patience;
+    let me = ctx.node.id().await?;
+    let beat_every = ctx.config.heartbeat_interval.min(ctx.config.wait_poll * 5);
+    let mut last_beat: Option<Instant> = None;
     loop {
+        if last_beat.is_none_or(|at| at.elapsed() >= beat_every) {
+            heartbeat::beat(store, &me, &ctx.pulse).await;
+            last_beat = Some(Instant::now());
+        }
         let notified = ctx.signals.table_changed.notified();
         match store.table(table).await? {
             Some(state) if state.request_id() == Some(id) => {

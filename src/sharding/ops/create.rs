@@ -21,6 +21,7 @@ pub async fn run(
     stmt: &CreateSharded,
 ) -> Result<Vec<ResultSet>, OpError> {
     let t = &stmt.table;
+    check_table_type(stmt)?;
     common::check_schema_permission(ctx, user_name, t).await?;
     if common::show_create(ctx, t).await?.is_some() {
         return exists(stmt);
@@ -54,6 +55,7 @@ pub async fn run(
         scope: Scope::from(stmt.cluster.clone()),
         shards: stmt.shards,
         rf: stmt.rf,
+        instance: Some(ctx.pulse.instance().to_string()),
     };
     let id = request.id.clone();
     let state = TableState::requested(
@@ -79,6 +81,21 @@ fn exists(stmt: &CreateSharded) -> Result<Vec<ResultSet>, OpError> {
         Err(user(format!(
             "table '{t}': CREATE TABLE failed: table '{t}' already exists"
         )))
+    }
+}
+
+/// The shards of a sharded table are real-time tables and its wrapper is a
+/// `type='shard'` table, so any other `type` is refused before anything is
+/// made (it would otherwise fail only when a node creates its first shard).
+fn check_table_type(stmt: &CreateSharded) -> Result<(), OpError> {
+    let t = &stmt.table;
+    match stmt.options.iter().find(|o| o.name == "type") {
+        Some(o) if !o.value.eq_ignore_ascii_case("rt") => Err(user(format!(
+            "table '{t}': a sharded table is made of real-time shards and cannot have type='{}'; remove the \
+             type option and run the CREATE again",
+            o.value
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -135,5 +152,55 @@ fn binding_mismatch(bound: Option<&ClusterName>, t: &TableName) -> OpError {
             "this node already holds local sharded tables, which cannot be mixed with clustered ones: \
              use CREATE TABLE {t} without a cluster, or another node"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::TableOption;
+
+    #[test]
+    fn only_real_time_tables_can_be_sharded() {
+        let create = |options: &[(&str, &str)]| CreateSharded {
+            if_not_exists: false,
+            cluster: None,
+            table: TableName::parse("t").unwrap(),
+            columns: None,
+            options: options
+                .iter()
+                .map(|(name, value)| TableOption {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+            shards: 2,
+            rf: 1,
+            timeout: None,
+        };
+        let refused = |ty: &str| {
+            format!(
+                "table 't': a sharded table is made of real-time shards and cannot have type='{ty}'; remove the \
+                 type option and run the CREATE again"
+            )
+        };
+        type Options<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Options, Option<String>); 6] = [
+            (&[], None),
+            (&[("type", "rt")], None),
+            (&[("type", "RT"), ("min_infix_len", "2")], None),
+            (&[("type", "distributed")], Some(refused("distributed"))),
+            (
+                &[("min_infix_len", "2"), ("type", "shard")],
+                Some(refused("shard")),
+            ),
+            (&[("type", "pq")], Some(refused("pq"))),
+        ];
+        for (options, want) in cases {
+            let got = check_table_type(&create(options))
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(got, want, "{options:?}");
+        }
     }
 }

@@ -24,7 +24,13 @@ pub async fn run(
         None => None,
     };
     match common::show_create(ctx, t).await? {
-        Some(ddl) if !ddl.contains("type='shard'") => return Err(not_sharded(stmt)),
+        Some(ddl) if !ddl.contains("type='shard'") => {
+            let holder = match &stmt.cluster {
+                Some(_) => cluster_holding(ctx, t).await?,
+                None => None,
+            };
+            return Err(not_sharded(stmt, holder.as_ref()));
+        }
         Some(_) => {}
         // A DROP that failed half-way may have removed the wrapper already;
         // running it again finishes the cleanup.
@@ -74,6 +80,7 @@ pub async fn run(
         scope: Scope::from(cluster.clone()),
         shards: 0,
         rf: 0,
+        instance: Some(ctx.pulse.instance().to_string()),
     };
     let id = request.id.clone();
     let next = TableState::requested(OpKind::Drop, request, state.structure, state.extra);
@@ -85,17 +92,36 @@ pub async fn run(
     .await
 }
 
-fn not_sharded(stmt: &DropSharded) -> OpError {
+/// The refusal of a DROP of a table that is not sharded: what the table is,
+/// and how to drop it. `holder` is the replication cluster this node reports
+/// the table in, if any.
+fn not_sharded(stmt: &DropSharded, holder: Option<&ClusterName>) -> OpError {
     let t = &stmt.table;
-    match &stmt.cluster {
-        Some(c) => user(format!(
+    match (&stmt.cluster, holder) {
+        (Some(c), Some(h)) if c == h => user(format!(
             "table '{t}' is a regular table in cluster '{c}': use ALTER CLUSTER {c} DROP {t} to remove it from \
              the cluster, then DROP TABLE {t}"
         )),
-        None => user(format!(
+        (Some(c), Some(h)) => user(format!(
+            "table '{t}' is not in cluster '{c}': it is a regular table in cluster '{h}', use ALTER CLUSTER {h} \
+             DROP {t} to remove it from that cluster, then DROP TABLE {t}"
+        )),
+        (Some(c), None) => user(format!(
+            "table '{t}' is not in cluster '{c}': it is a plain table of this node, use DROP TABLE {t}"
+        )),
+        (None, _) => user(format!(
             "table '{t}' is not sharded: DROP SHARDED TABLE failed: table '{t}' must be sharded"
         )),
     }
+}
+
+/// The replication cluster this node reports `t` in.
+async fn cluster_holding(ctx: &Context, t: &TableName) -> Result<Option<ClusterName>, OpError> {
+    let reports = daemon::cluster_reports(&**ctx.node.api()).await?;
+    Ok(reports
+        .into_iter()
+        .find(|r| r.tables.iter().any(|held| held == t.as_str()))
+        .map(|r| r.name))
 }
 
 /// The user cluster a sharded table belongs to, from its placement rows (or
@@ -145,4 +171,51 @@ async fn check_health(ctx: &Context, c: &ClusterName) -> Result<(), OpError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_that_is_not_sharded_is_described_as_it_is() {
+        let c = ClusterName::parse("c").unwrap();
+        let d = ClusterName::parse("d").unwrap();
+        let drop = |cluster: Option<&ClusterName>| DropSharded {
+            if_exists: false,
+            cluster: cluster.cloned(),
+            table: TableName::parse("y").unwrap(),
+        };
+        let cases = [
+            (
+                Some(&c),
+                Some(&c),
+                "table 'y' is a regular table in cluster 'c': use ALTER CLUSTER c DROP y to remove it from the \
+                 cluster, then DROP TABLE y",
+            ),
+            (
+                Some(&c),
+                Some(&d),
+                "table 'y' is not in cluster 'c': it is a regular table in cluster 'd', use ALTER CLUSTER d DROP y \
+                 to remove it from that cluster, then DROP TABLE y",
+            ),
+            (
+                Some(&c),
+                None,
+                "table 'y' is not in cluster 'c': it is a plain table of this node, use DROP TABLE y",
+            ),
+            (
+                None,
+                Some(&d),
+                "table 'y' is not sharded: DROP SHARDED TABLE failed: table 'y' must be sharded",
+            ),
+        ];
+        for (typed, holder, want) in cases {
+            assert_eq!(
+                not_sharded(&drop(typed), holder).to_string(),
+                want,
+                "{typed:?} {holder:?}"
+            );
+        }
+    }
 }

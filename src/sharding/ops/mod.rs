@@ -10,6 +10,7 @@ use crate::protocol::BuddyRequest;
 use crate::sharding::config::ShardingConfig;
 use crate::sharding::daemon::LocalNode;
 use crate::sharding::metadata::Metadata;
+use crate::sharding::pulse::Pulse;
 use crate::sharding::ticker::Signals;
 use crate::sql::{self, Statement};
 
@@ -25,6 +26,9 @@ pub struct Context {
     pub node: LocalNode,
     pub metadata: Metadata,
     pub signals: Arc<Signals>,
+    /// This process's liveness, named in every request it writes and
+    /// renewed while a statement waits.
+    pub pulse: Arc<Pulse>,
 }
 
 pub struct ShardingHandler {

@@ -15,12 +15,18 @@ pub struct Lease {
 }
 
 /// The `node:<id>` value: a node whose shardbuddy runs (Buddy's tests count
-/// these keys to see that a node joined). Written when the process starts,
-/// not on every heartbeat; liveness comes from the cluster's view.
+/// these keys to see that a node joined), rewritten with every heartbeat:
+/// which process runs there, and a beat that changes while it is alive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// Wall clock of the registering node, for people to read.
     pub seen_at: i64,
     #[serde(default)]
     pub version: String,
+    /// The shardbuddy process (`<pid>-<start ms>`); requests name it too.
+    #[serde(default)]
+    pub instance: String,
+    /// Grows while that process is alive; only its changes matter.
+    #[serde(default)]
+    pub beat: u64,
 }

@@ -118,6 +118,11 @@ pub struct OpRequest {
     pub shards: u32,
     #[serde(default)]
     pub rf: u32,
+    /// The requesting shardbuddy process (its registration's `instance`):
+    /// a request whose process is gone before the master plans it is
+    /// discarded. Absent in requests of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -267,6 +272,7 @@ mod tests {
             scope,
             shards: 4,
             rf: 2,
+            instance: None,
         }
     }
 

@@ -11,9 +11,12 @@
 //! 3. discards rows whose group was never committed (a master that stopped
 //!    between writing rows and committing, or a write of its own that
 //!    failed half-way);
-//! 4. with the membership known: plans every waiting request, supervises
-//!    every group it owns, discards groups of stale masters, and purges
-//!    finished groups after the retention period.
+//! 4. with the membership known: plans every waiting request whose
+//!    requester is alive (see `liveness`; one whose plan would work on an
+//!    internal cluster another table's operation holds waits, see
+//!    `in_flight`), supervises every group it owns,
+//!    discards groups of stale masters, and purges finished groups after the
+//!    retention period.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -28,14 +31,20 @@ use crate::sharding::master::plan::{self, Planned};
 use crate::sharding::master::progress::{self, Progress};
 use crate::sharding::master::rebalance::Neighbours;
 use crate::sharding::master::snapshot::{needs_planning, Snapshot};
+use crate::sharding::records::placement::clusters_in_use;
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
-    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind,
-    PlacementRow, QueueRow, Scope, TableState, TableStatus,
+    epoch_of, queue_id, seq_of, GroupKind, GroupName, GroupRecord, GroupStatus, OpKind, OpRequest,
+    QueueRow, Scope, TableState, TableStatus,
 };
 use crate::sharding::wording;
 
+mod in_flight;
+mod liveness;
 mod rebalancing;
+
+use in_flight::InFlight;
+use liveness::{Liveness, Requester};
 
 /// What the engine's decisions depend on besides the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +54,9 @@ pub struct EngineConfig {
     /// finished.
     pub retention: Duration,
     pub rebalance: RebalanceConfig,
+    /// A shardbuddy process whose registration has not changed for this
+    /// long is gone (the lease timeout).
+    pub liveness: Duration,
 }
 
 /// When rebalances start.
@@ -81,6 +93,14 @@ pub struct MasterEngine {
     losses: BTreeMap<TableName, (Vec<NodeId>, Instant)>,
     /// When each internal cluster was last promoted.
     promoted: BTreeMap<ClusterName, Instant>,
+    /// The internal clusters held by operations under way, this step.
+    in_flight: InFlight,
+    /// Requests whose wait for another table's operation was logged.
+    waits_logged: BTreeSet<String>,
+    /// Which shardbuddy processes are alive.
+    liveness: Liveness,
+    /// When this office first saw every row of each CREATE done.
+    done_seen: BTreeMap<GroupName, Instant>,
 }
 
 impl MasterEngine {
@@ -104,6 +124,10 @@ impl MasterEngine {
             rebalance_failed: BTreeMap::new(),
             losses: BTreeMap::new(),
             promoted: BTreeMap::new(),
+            in_flight: InFlight::default(),
+            waits_logged: BTreeSet::new(),
+            liveness: Liveness::default(),
+            done_seen: BTreeMap::new(),
         }
     }
 
@@ -132,6 +156,7 @@ impl MasterEngine {
         if !ours || snap.groups.values().any(|g| g.epoch > self.epoch) {
             return Vec::new();
         }
+        self.liveness.observe(&snap.registrations, snap.now);
         let mut out = Vec::new();
         let uncommitted = self.discard_uncommitted(snap, &mut out);
         if !self.adopted {
@@ -141,9 +166,10 @@ impl MasterEngine {
         if snap.members.is_none() {
             return out;
         }
+        self.in_flight = InFlight::of(snap);
         for (table, state) in &snap.tables {
             if needs_planning(state, &snap.groups) {
-                self.start(snap, table, state, &mut out);
+                self.start(snap, config, table, state, &mut out);
             }
         }
         for (name, rec) in &snap.groups {
@@ -208,6 +234,7 @@ impl MasterEngine {
     fn start(
         &mut self,
         snap: &Snapshot,
+        config: &EngineConfig,
         table: &TableName,
         state: &TableState,
         out: &mut Vec<Command>,
@@ -236,6 +263,14 @@ impl MasterEngine {
             .or_insert(snap.now);
         if snap.now.duration_since(seen) >= Duration::from_millis(request.timeout_ms) {
             return refuse(table, state, "Waiting timeout exceeded.".into(), out);
+        }
+        match self
+            .liveness
+            .requester(&request, seen, None, snap.now, config.liveness)
+        {
+            Requester::Alive => {}
+            Requester::Unknown => return,
+            Requester::Gone => return discard(table, state, &request, out),
         }
         if request.scope != snap.scope {
             let msg = wrong_scope(state.kind, table, &snap.scope);
@@ -266,13 +301,48 @@ impl MasterEngine {
                 &neighbours.in_use,
             ),
         };
-        match planned {
-            // A cluster the plan needs is still being deleted by an earlier
-            // DROP: planned again once it is gone (made anew then).
-            Ok(planned) if needs_a_cluster_being_deleted(snap, &planned.steps) => {}
-            Ok(planned) => self.enqueue(snap, table, state, planned, out),
-            Err(msg) => refuse(table, state, msg, out),
+        let planned = match planned {
+            Ok(planned) => planned,
+            Err(msg) => return refuse(table, state, msg, out),
+        };
+        // A cluster the plan needs is still being deleted by an earlier DROP:
+        // planned again once it is gone (made anew then).
+        if needs_a_cluster_being_deleted(snap, &planned.steps) {
+            return;
         }
+        let clusters = match &planned.placement {
+            Some(rows) => clusters_in_use(rows),
+            None => in_flight::clusters_of(&observed, table, &snap.placement_of(table)),
+        };
+        if let Some((other, cluster)) = self.in_flight.holder_of(table, &clusters) {
+            if self.waits_logged.insert(request.id.clone()) {
+                out.push(Command::Log(Event::Waiting {
+                    table: table.clone(),
+                    other,
+                    cluster,
+                }));
+            }
+            return;
+        }
+        self.waits_logged.remove(&request.id);
+        self.in_flight.hold(table, clusters);
+        self.enqueue(snap, table, state, planned, out);
+    }
+
+    /// Whether an operation of another table holds an internal cluster the
+    /// shards of `table` are in.
+    fn shares_a_cluster_in_flight(&self, snap: &Snapshot, table: &TableName) -> bool {
+        let clusters =
+            in_flight::clusters_of(&snap.cluster_map(), table, &snap.placement_of(table));
+        self.in_flight.holder_of(table, &clusters).is_some()
+    }
+
+    /// Records that an operation of `table` starts on the clusters its
+    /// shards are in.
+    fn hold_clusters_of(&mut self, snap: &Snapshot, table: &TableName) {
+        let clusters =
+            in_flight::clusters_of(&snap.cluster_map(), table, &snap.placement_of(table));
+        self.in_flight.hold(table, clusters);
     }
 
     /// Rows, placement, table state, and the commit record last: until it is
@@ -392,9 +462,29 @@ impl MasterEngine {
             && rec
                 .timeout_ms
                 .is_some_and(|t| snap.now.duration_since(started) >= Duration::from_millis(t));
-        match progress::assess(snap.unfinished(name), &config.retry, deadline_passed) {
+        let assessed = progress::assess(snap.unfinished(name), &config.retry, deadline_passed);
+        // A CREATE is done only once its requester was seen alive after all
+        // its rows were, and undone when its requester is gone.
+        let requester = match (rec.kind, &assessed) {
+            (GroupKind::Create, Progress::Done) => {
+                let done = *self.done_seen.entry(name.clone()).or_insert(snap.now);
+                self.requester_of(snap, config, name, rec, started, Some(done))
+            }
+            (GroupKind::Create, _) => self.requester_of(snap, config, name, rec, started, None),
+            _ => None,
+        };
+        if let Some((request, Requester::Gone)) = &requester {
+            let error = wording::requester_gone(OpKind::Create, &rec.table, &request.by);
+            self.done_seen.remove(name);
+            return abort(name, rec, error, out);
+        }
+        match assessed {
             Progress::Running => {}
-            Progress::Done => complete(snap, name, rec, out),
+            Progress::Done if matches!(requester, Some((_, Requester::Unknown))) => {}
+            Progress::Done => {
+                self.done_seen.remove(name);
+                complete(snap, name, rec, out)
+            }
             Progress::TimedOut => abort(name, rec, "Waiting timeout exceeded.".into(), out),
             Progress::Failed { row, node } => {
                 let error = snap.failures.get(&row).map_or_else(
@@ -411,6 +501,35 @@ impl MasterEngine {
                 );
             }
         }
+    }
+
+    /// The request `name` carries out, and whether its requester is alive
+    /// (after `after`, when given); `None` when the table's state is not
+    /// this group's (an operation whose requester stopped waiting).
+    fn requester_of(
+        &self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        name: &GroupName,
+        rec: &GroupRecord,
+        started: Instant,
+        after: Option<Instant>,
+    ) -> Option<(OpRequest, Requester)> {
+        let request = snap
+            .tables
+            .get(&rec.table)
+            .filter(|s| s.is_run_by(name))?
+            .request
+            .clone()?;
+        let asked = self
+            .requests_seen
+            .get(&request.id)
+            .copied()
+            .unwrap_or(started);
+        let status = self
+            .liveness
+            .requester(&request, asked, after, snap.now, config.liveness);
+        Some((request, status))
     }
 
     /// Once no live node is still running a row of the aborted group, undo
@@ -517,26 +636,12 @@ fn wrong_scope(kind: OpKind, table: &TableName, bound: &Scope) -> String {
 }
 
 /// The internal clusters that tables other than `table` use and keep using:
-/// committed placement and the targets of running rebalances, but not the
-/// tables being dropped (their clusters may be deleted before this table's
-/// steps run, so a CREATE makes them anew, after the DROP in every node's
-/// queue).
+/// committed placement and the targets of running rebalances. A table whose
+/// DROP is requested still counts: an operation that shares a cluster with
+/// it is planned either before its DROP (which then keeps the cluster) or
+/// after the DROP has finished (see `in_flight`).
 fn neighbours(snap: &Snapshot, table: &TableName) -> Neighbours {
-    let dropping = |t: &TableName| {
-        snap.open_groups_of(t)
-            .any(|(_, g)| g.kind == GroupKind::Drop)
-            || snap
-                .tables
-                .get(t)
-                .is_some_and(|s| s.kind == OpKind::Drop && s.in_flight())
-    };
-    let kept: Vec<PlacementRow> = snap
-        .placement
-        .iter()
-        .filter(|r| r.table != *table && !dropping(&r.table))
-        .cloned()
-        .collect();
-    Neighbours::of(table, &kept, &rebalancing::running_targets(snap))
+    Neighbours::of(table, &snap.placement, &rebalancing::running_targets(snap))
 }
 
 /// The rows of `steps` for `group`, the first with the id `first` (already
@@ -559,6 +664,25 @@ fn enqueue_group(
 
 fn undone(executed: bool, success: bool) -> RollbackOutcome {
     RollbackOutcome { executed, success }
+}
+
+/// The requester of a request that was not planned yet is gone, and its
+/// client has had searchd's own error: the request is dropped. A CREATE
+/// leaves no trace; a DROP leaves the table as it was, its state failed
+/// with the reason (as a DROP that failed does), for the next DROP.
+fn discard(table: &TableName, state: TableState, request: &OpRequest, out: &mut Vec<Command>) {
+    let error = wording::requester_gone(state.kind, table, &request.by);
+    match state.kind {
+        OpKind::Create => {
+            out.push(Command::DeleteTable(table.clone()));
+            out.push(Command::TableChanged);
+            out.push(Command::Log(Event::Refused {
+                table: table.clone(),
+                error,
+            }));
+        }
+        OpKind::Drop => refuse(table, state, error, out),
+    }
 }
 
 /// The request cannot be carried out: its requester gets `error`.

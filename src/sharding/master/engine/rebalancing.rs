@@ -146,7 +146,7 @@ impl MasterEngine {
             .rebalance_failed
             .get(table)
             .is_some_and(|at| snap.now.duration_since(*at) < config.rebalance.retry_after);
-        open || failed_recently
+        open || failed_recently || self.shares_a_cluster_in_flight(snap, table)
     }
 
     /// A loss is acted on only once it has lasted the configured delay.
@@ -200,6 +200,7 @@ impl MasterEngine {
                 rebalance::inactive_line(&planned.inactive),
             )));
         }
+        self.hold_clusters_of(snap, table);
         let first = self.next_id();
         debug_assert_eq!(group, GroupName::new(GroupKind::Rebalance, table, first));
         let mut record = GroupRecord::committed(
