@@ -6,20 +6,6 @@ mod sharding_support;
 
 use sharding_support::*;
 
-/// Runs `sql` on a fresh connection to the node at `url`; the server's error
-/// text on failure.
-async fn run_on(url: String, sql: String) -> Result<(), String> {
-    use mysql_async::prelude::Queryable;
-    let opts = mysql_async::Opts::from_url(&url).map_err(|e| e.to_string())?;
-    let mut c = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    c.query_drop(sql).await.map_err(|e| match e {
-        mysql_async::Error::Server(e) => e.message,
-        other => other.to_string(),
-    })
-}
-
 /// Defect 1: a concurrent DROP broke an unrelated CREATE. Both tables have
 /// one shard on all three nodes, so both use the same internal cluster;
 /// when the DROP was queued first, it deleted that cluster under the CREATE,

@@ -274,6 +274,54 @@ async fn a_partitioned_minority_goes_non_primary_and_heals() {
     );
 }
 
+/// Galera acknowledges a write only once it is delivered in the primary
+/// component. Right after a cut, before anyone has noticed it, a leader that
+/// can no longer reach a majority of its cluster must not acknowledge a
+/// write: the other side goes on without it.
+#[tokio::test]
+async fn a_write_is_acknowledged_only_with_a_majority_reached() {
+    let nodes = three_node_cluster().await;
+    // Node 1 made the cluster and leads it.
+    let mut c1 = conn(&nodes[0]).await;
+    let mut c2 = conn(&nodes[1]).await;
+    partition(&[&[&nodes[0]], &[&nodes[1], &nodes[2]]]).unwrap();
+    let refused = error(
+        &mut c1,
+        "INSERT INTO c:t (id, title, n) VALUES (1, 'minority', 1)",
+    )
+    .await
+    .1;
+    assert!(
+        refused.starts_with("cluster 'c' is not ready, not primary state"),
+        "{refused}"
+    );
+    wait_counters(&nodes[1], "c", "a new view without node 1", |st| {
+        st["status"] == "primary" && st["size"] == "2"
+    })
+    .await;
+    exec(
+        &mut c2,
+        "INSERT INTO c:t (id, title, n) VALUES (2, 'majority', 2)",
+    )
+    .await;
+
+    heal(&[&nodes[0], &nodes[1], &nodes[2]]).unwrap();
+    for n in &nodes {
+        wait_counters(n, "c", "one view again", |st| {
+            st["status"] == "primary" && st["size"] == "3"
+        })
+        .await;
+    }
+    for n in &nodes {
+        assert_eq!(
+            rows(&mut conn(n).await, "SELECT title FROM t").await,
+            vec![s(&["majority"])],
+            "{}",
+            n.node_id()
+        );
+    }
+}
+
 #[tokio::test]
 async fn concurrent_conflicting_writes_end_in_one_order_everywhere() {
     let nodes = three_node_cluster().await;

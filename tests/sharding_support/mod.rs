@@ -348,3 +348,17 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs `sql` on a fresh connection to the node at `url`; the server's error
+/// text on failure.
+pub async fn run_on(url: String, sql: String) -> Result<(), String> {
+    use mysql_async::prelude::Queryable;
+    let opts = mysql_async::Opts::from_url(&url).map_err(|e| e.to_string())?;
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    c.query_drop(sql).await.map_err(|e| match e {
+        mysql_async::Error::Server(e) => e.message,
+        other => other.to_string(),
+    })
+}

@@ -64,6 +64,11 @@ pub struct Traffic {
 impl Traffic {
     /// `base` rows are in the table already.
     pub async fn start(mysql_url: &str, table: &str, base: u64) -> Self {
+        Self::start_at(mysql_url, table, base, FIRST_WRITE_ID).await
+    }
+
+    /// As [`Traffic::start`], the writer's ids counting from `first_id`.
+    pub async fn start_at(mysql_url: &str, table: &str, base: u64, first_id: u64) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let record = Arc::new(Mutex::new(Record::default()));
         let acked = Arc::new(AtomicU64::new(0));
@@ -77,7 +82,7 @@ impl Traffic {
             );
             let mut conn = Conn::new(opts.clone()).await.expect("writer connects");
             tokio::spawn(async move {
-                let mut id = FIRST_WRITE_ID;
+                let mut id = first_id;
                 while !stop.load(Ordering::Relaxed) {
                     let sql = format!("INSERT INTO {table} (id, title) VALUES ({id}, 'w')");
                     match conn.query_drop(&sql).await {
@@ -119,13 +124,19 @@ impl Traffic {
                     let got: Result<Option<u64>, _> = conn
                         .query_first(format!("SELECT COUNT(*) FROM {table}"))
                         .await;
-                    let mut r = record.lock().unwrap();
-                    r.reads += 1;
-                    match got {
-                        Ok(Some(n)) if n < before => r.short_reads.push((before, n)),
-                        Ok(_) => {}
-                        Err(e) => *r.read_errors.entry(e.to_string()).or_default() += 1,
+                    {
+                        let mut r = record.lock().unwrap();
+                        r.reads += 1;
+                        match got {
+                            Ok(Some(n)) if n < before => r.short_reads.push((before, n)),
+                            Ok(_) => {}
+                            Err(e) => *r.read_errors.entry(e.to_string()).or_default() += 1,
+                        }
                     }
+                    // Yield: a connection that fails at once must not spin
+                    // (nor keep the runtime from shutting down when a test
+                    // fails).
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             })
         };

@@ -101,13 +101,29 @@ pub async fn commit(
         seq,
         batch: full,
     };
-    let behind = send_all(node, &others, &req).await;
+    let sent = send_all(node, &others, &req).await;
     if deleted {
         node.clusters.forget(cluster);
-    } else {
-        for m in behind {
-            transfer(node, cluster, &m).await;
+        return Reply::Committed { seq };
+    }
+    let mut reached = sent.answered;
+    for m in sent.behind {
+        if transfer(node, cluster, &m).await {
+            reached += 1;
         }
+    }
+    // Galera answers a commit only once its write-set is delivered in the
+    // primary component: when the members that did not answer could be the
+    // majority, the writer cannot know it is on the side that keeps
+    // working, and the write is not acknowledged (in Galera it waits for
+    // the new view and fails when it is not primary). The write stays
+    // here; a state transfer replaces it if the other side goes on.
+    if 2 * (reached + 1) <= view.members.len() {
+        let state = node
+            .clusters
+            .state(cluster)
+            .map_or(NodeState::Synced, |(_, s)| s);
+        return refused(not_ready_text(cluster, state));
     }
     Reply::Committed { seq }
 }
@@ -154,9 +170,17 @@ fn is_delete(batch: &[Mutation]) -> bool {
         .any(|m| matches!(m, Mutation::ClusterDelete { .. }))
 }
 
-/// Sends a message to members concurrently; returns those that answered `Behind`. Members that
-/// do not answer are left to the failure detector.
-pub(super) async fn send_all(node: &Node, members: &[Member], req: &Request) -> Vec<Member> {
+/// What members answered a message sent to them all.
+pub(super) struct Sent {
+    /// Members that took it.
+    pub answered: usize,
+    /// Members that answered `Behind` (they need a state transfer).
+    pub behind: Vec<Member>,
+}
+
+/// Sends a message to members concurrently. Members that do not answer are left to the
+/// failure detector.
+pub(super) async fn send_all(node: &Node, members: &[Member], req: &Request) -> Sent {
     let timeout = node.clusters.timings.message_timeout;
     let mut calls = JoinSet::new();
     for m in members {
@@ -165,17 +189,21 @@ pub(super) async fn send_all(node: &Node, members: &[Member], req: &Request) -> 
         let call = node.clusters.call_owned(m.id.clone(), req, timeout);
         calls.spawn(async move { (m, call.await) });
     }
-    let mut behind = Vec::new();
+    let mut sent = Sent {
+        answered: 0,
+        behind: Vec::new(),
+    };
     while let Some(done) = calls.join_next().await {
         match done {
-            Ok((m, Ok(Reply::Behind))) => behind.push(m),
+            Ok((_, Ok(Reply::Ok))) => sent.answered += 1,
+            Ok((m, Ok(Reply::Behind))) => sent.behind.push(m),
             Ok((m, Ok(Reply::Refused { reason }))) => node
                 .log
                 .line(&format!("WARNING: cluster: {} refused: {reason}", m.id)),
             _ => {}
         }
     }
-    behind
+    sent
 }
 
 /// The cluster's full state as this node holds it.

@@ -44,7 +44,7 @@ async fn install_view(node: &Node, cluster: &str, view: View, joiner: Option<&st
         seq,
     };
     for group in [others, last] {
-        for m in send_all(node, &group, &req).await {
+        for m in send_all(node, &group, &req).await.behind {
             transfer(node, cluster, &m).await;
         }
     }

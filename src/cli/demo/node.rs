@@ -2,11 +2,12 @@
 //! group of its own, with this binary as its helper. Killing the group kills
 //! the node and its shardbuddy together; the demo reaps what it starts.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -212,33 +213,48 @@ fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Ports handed out by this demo, so two nodes never get the same one (the
-/// OS may offer a just-released port again).
-static TAKEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+/// Ports handed out by this demo, so two nodes never get the same one.
+static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
 fn free_port() -> std::io::Result<u16> {
-    for _ in 0..100 {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        if TAKEN.lock().unwrap_or_else(|p| p.into_inner()).insert(port) {
-            return Ok(port);
-        }
-    }
-    Err(std::io::Error::other("no free port found"))
+    free_range(1)
 }
 
-/// `len` consecutive ports that are free now.
-fn free_range(len: u16) -> std::io::Result<(u16, u16)> {
-    for _ in 0..100 {
-        let first = free_port()?;
-        let Some(last) = first.checked_add(len - 1) else {
-            continue;
-        };
+/// The kernel's ephemeral port range (`ip_local_port_range`).
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// The first of `count` consecutive free ports, below the ephemeral range:
+/// a port in that range may be taken by an outgoing connection between this
+/// check and the node's bind, and one an outgoing connection left in
+/// TIME-WAIT cannot be bound for a minute, so on a busy machine a run of
+/// free ones is hard to find there. (The simulator's test kit picks its
+/// ports the same way; the demo does not depend on the simulator's crate.)
+fn free_range(count: u16) -> std::io::Result<u16> {
+    let (low, _) = ephemeral_ports();
+    let first = 10_000u16.min(low.saturating_sub(count));
+    let slots = (low.saturating_sub(first) / count).max(1);
+    // Start somewhere that differs between processes (demos started together
+    // have neighbouring pids, hence the hash), then walk the slots.
+    let spread = u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    let start = (spread % u64::from(slots)) as u16;
+    for step in 0..slots {
+        let base = first + ((start + step) % slots) * count;
         let mut taken = TAKEN.lock().unwrap_or_else(|p| p.into_inner());
-        let free = (first + 1..=last)
-            .all(|p| !taken.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok());
-        if free {
-            taken.extend(first..=last);
-            return Ok((first, last));
+        let set = taken.get_or_insert_with(HashSet::new);
+        if (0..count).any(|i| set.contains(&(base + i))) {
+            continue;
+        }
+        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            set.extend((0..count).map(|i| base + i));
+            return Ok(base);
         }
     }
     Err(std::io::Error::other("no free range of ports found"))
@@ -250,7 +266,11 @@ fn allocate(engine: &Engine) -> Result<Ports, DemoError> {
         mysql: free_port().map_err(io)?,
         http: free_port().map_err(io)?,
         api: free_port().map_err(io)?,
-        replication: free_range(engine.replication_ports()).map_err(io)?,
+        replication: {
+            let len = engine.replication_ports();
+            let first = free_range(len).map_err(io)?;
+            (first, first + len - 1)
+        },
     })
 }
 

@@ -125,24 +125,9 @@ pub fn consider(
         .filter(|n| states.get(n) == Some(&NodeState::Inactive))
         .collect();
     let rf = u32::try_from(current.max_replicas()).unwrap_or(u32::MAX);
-    let live = states.values().filter(|s| s.accepts_shards()).count();
     if !inactive.is_empty() {
-        if rf == 1 {
-            return Verdict::Skip(format!(
-                "Skipping rebalance for table {table}: RF=1 and nodes are inactive"
-            ));
-        }
-        if live < rf as usize {
-            return Verdict::Skip(format!(
-                "Skipping rebalance for table {table}: only {live} active nodes"
-            ));
-        }
-        if let Some((shard, unsafe_set)) = majority_unreachable(&current, &members.active) {
-            return Verdict::Skip(format!(
-                "Skipping rebalance for table {table}: the unreachable copies of shard {shard} ({}) \
-                 could still be a majority of its replica set; waiting for them to return",
-                join(&unsafe_set)
-            ));
+        if let Some(why) = cannot_heal(table, &current, &states, rf, members) {
+            return Verdict::Skip(why);
         }
     }
     let nodes: Vec<NodeSpec> = states
@@ -197,21 +182,53 @@ pub fn consider(
         .map(|s| s.node.clone())
         .filter(|n| !members.active.contains(n))
         .collect();
-    let reason = if !inactive.is_empty() {
+    Verdict::Rebalance(Box::new(Planned {
+        steps,
+        target: table_plan.target,
+        deferred: deferred.into_iter().collect(),
+        reason: reason(&inactive, &states),
+        inactive,
+        copies: table_plan.totals.copies,
+    }))
+}
+
+/// Why the copies lost with inactive nodes cannot be made again now (the
+/// `Skipping rebalance …` line), if they cannot.
+fn cannot_heal(
+    table: &TableName,
+    current: &Placement,
+    states: &BTreeMap<NodeId, NodeState>,
+    rf: u32,
+    members: &Membership,
+) -> Option<String> {
+    let live = states.values().filter(|s| s.accepts_shards()).count();
+    if rf == 1 {
+        return Some(format!(
+            "Skipping rebalance for table {table}: RF=1 and nodes are inactive"
+        ));
+    }
+    if live < rf as usize {
+        return Some(format!(
+            "Skipping rebalance for table {table}: only {live} active nodes"
+        ));
+    }
+    let (shard, unsafe_set) = majority_unreachable(current, &members.active)?;
+    Some(format!(
+        "Skipping rebalance for table {table}: the unreachable copies of shard {shard} ({}) \
+         could still be a majority of its replica set; waiting for them to return",
+        join(&unsafe_set)
+    ))
+}
+
+/// What a rebalance is for, as its log line says.
+fn reason(inactive: &[NodeId], states: &BTreeMap<NodeId, NodeState>) -> &'static str {
+    if !inactive.is_empty() {
         "node lost"
     } else if states.values().any(|s| *s == NodeState::New) {
         "node added"
     } else {
         "balance"
-    };
-    Verdict::Rebalance(Box::new(Planned {
-        steps,
-        target: table_plan.target,
-        deferred: deferred.into_iter().collect(),
-        inactive,
-        reason,
-        copies: table_plan.totals.copies,
-    }))
+    }
 }
 
 /// A shard whose unreachable copies are more than half of its replica set:

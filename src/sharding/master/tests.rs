@@ -976,6 +976,30 @@ fn a_lost_copy_is_rebuilt_in_a_cluster_of_the_rebalances_own() {
 }
 
 #[test]
+fn a_rebalance_writes_its_placement_before_it_is_recorded_settled() {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Rebalance);
+    world.run_group(&group);
+    let commands = world.step(&mut engine);
+    let placed = commands
+        .iter()
+        .position(|c| matches!(c, Command::ReplacePlacement(t, _) if *t == table()))
+        .expect("the new placement is written");
+    let settled = commands
+        .iter()
+        .position(|c| {
+            matches!(c, Command::PutGroup(g, rec)
+                if *g == group && rec.rebalance.as_ref().is_some_and(|r| r.settled))
+        })
+        .expect("the group is settled");
+    // A master that stops between the two leaves a group its successor
+    // settles again, never a settled group with the old placement.
+    assert!(placed < settled, "{commands:?}");
+}
+
+#[test]
 fn no_rebalance_is_planned_while_a_holder_has_not_reported_its_clusters() {
     let mut world = world_after_losing_c();
     world.clusters.remove(&id("b:1"));

@@ -282,26 +282,7 @@ impl MasterEngine {
         if live.iter().any(|n| !snap.clusters.contains_key(n)) {
             return;
         }
-        let neighbours = neighbours(snap, table);
-        let observed = snap.cluster_map();
-        let planned = match state.kind {
-            OpKind::Create => {
-                let existing = neighbours
-                    .existing
-                    .intersection(&observed.names())
-                    .cloned()
-                    .collect();
-                plan::create(&live, table, &state, &request, &existing)
-            }
-            OpKind::Drop => plan::drop(
-                &live,
-                table,
-                &snap.placement_of(table),
-                &observed,
-                &neighbours.in_use,
-            ),
-        };
-        let planned = match planned {
+        let planned = match plan_request(snap, &live, table, &state, &request) {
             Ok(planned) => planned,
             Err(msg) => return refuse(table, state, msg, out),
         };
@@ -312,21 +293,36 @@ impl MasterEngine {
         }
         let clusters = match &planned.placement {
             Some(rows) => clusters_in_use(rows),
-            None => in_flight::clusters_of(&observed, table, &snap.placement_of(table)),
+            None => in_flight::clusters_of(&snap.cluster_map(), table, &snap.placement_of(table)),
         };
-        if let Some((other, cluster)) = self.in_flight.holder_of(table, &clusters) {
-            if self.waits_logged.insert(request.id.clone()) {
-                out.push(Command::Log(Event::Waiting {
-                    table: table.clone(),
-                    other,
-                    cluster,
-                }));
-            }
+        if self.waits_for_another(table, &request, &clusters, out) {
             return;
         }
-        self.waits_logged.remove(&request.id);
         self.in_flight.hold(table, clusters);
         self.enqueue(snap, table, state, planned, out);
+    }
+
+    /// Whether the operation of another table holds one of `clusters`, so
+    /// that `request` waits (logged once per request).
+    fn waits_for_another(
+        &mut self,
+        table: &TableName,
+        request: &OpRequest,
+        clusters: &BTreeSet<ClusterName>,
+        out: &mut Vec<Command>,
+    ) -> bool {
+        let Some((other, cluster)) = self.in_flight.holder_of(table, clusters) else {
+            self.waits_logged.remove(&request.id);
+            return false;
+        };
+        if self.waits_logged.insert(request.id.clone()) {
+            out.push(Command::Log(Event::Waiting {
+                table: table.clone(),
+                other,
+                cluster,
+            }));
+        }
+        true
     }
 
     /// Whether an operation of another table holds an internal cluster the
@@ -436,25 +432,7 @@ impl MasterEngine {
             // 5 s each on real searchd). A deletion that fails for good is
             // reported, not undone.
             answer_drop(snap, name, rec, out);
-            let unfinished = snap.unfinished(name);
-            if unfinished.iter().all(|r| config.retry.is_final(r)) {
-                for row in unfinished {
-                    let error = snap
-                        .failures
-                        .get(&row.id)
-                        .map_or_else(|| "no reason recorded".to_string(), |f| f.error.clone());
-                    out.push(Command::Log(Event::CleanupFailed {
-                        table: rec.table.clone(),
-                        error: format!(
-                            "{} on node {} failed: {error}; run it there by hand",
-                            row.action.to_query_text(),
-                            row.node
-                        ),
-                    }));
-                }
-                complete(snap, name, rec, out);
-            }
-            return;
+            return finish_cluster_deletions(snap, config, name, rec, out);
         }
         // DROP only moves forward: it is never timed out, only a final
         // failure stops it.
@@ -632,6 +610,67 @@ fn wrong_scope(kind: OpKind, table: &TableName, bound: &Scope) -> String {
         Scope::Local => {
             format!("sharded tables of this node are local, not in a cluster: use {verb} {table}")
         }
+    }
+}
+
+/// A DROP whose requester was answered completes once its cluster
+/// deletions are done, or failed for good (reported for an operator, not
+/// undone).
+fn finish_cluster_deletions(
+    snap: &Snapshot,
+    config: &EngineConfig,
+    name: &GroupName,
+    rec: &GroupRecord,
+    out: &mut Vec<Command>,
+) {
+    let unfinished = snap.unfinished(name);
+    if !unfinished.iter().all(|r| config.retry.is_final(r)) {
+        return;
+    }
+    for row in unfinished {
+        let error = snap
+            .failures
+            .get(&row.id)
+            .map_or_else(|| "no reason recorded".to_string(), |f| f.error.clone());
+        out.push(Command::Log(Event::CleanupFailed {
+            table: rec.table.clone(),
+            error: format!(
+                "{} on node {} failed: {error}; run it there by hand",
+                row.action.to_query_text(),
+                row.node
+            ),
+        }));
+    }
+    complete(snap, name, rec, out);
+}
+
+/// The plan of a CREATE or DROP request on the `live` nodes, or why it is
+/// refused.
+fn plan_request(
+    snap: &Snapshot,
+    live: &BTreeSet<NodeId>,
+    table: &TableName,
+    state: &TableState,
+    request: &OpRequest,
+) -> Result<Planned, String> {
+    let neighbours = neighbours(snap, table);
+    let observed = snap.cluster_map();
+    match state.kind {
+        OpKind::Create => {
+            let existing = neighbours
+                .existing
+                .intersection(&observed.names())
+                .cloned()
+                .collect();
+            plan::create(live, table, state, request, &existing)
+        }
+        OpKind::Drop => plan::drop(
+            live,
+            table,
+            &snap.placement_of(table),
+            &observed,
+            &neighbours.in_use,
+        ),
     }
 }
 

@@ -301,8 +301,12 @@ impl MasterEngine {
                     shards: shards.clone(),
                 })
                 .collect();
-            out.push(Command::PutGroup(name.clone(), settled));
+            // The placement first: a master that stops between the two
+            // writes leaves a group that is settled again by the next one
+            // (the same placement written again), never a settled group
+            // whose placement was not written.
             out.push(Command::ReplacePlacement(table.clone(), rows));
+            out.push(Command::PutGroup(name.clone(), settled));
             out.push(Command::Log(Event::RebalanceCompleted {
                 table: table.clone(),
             }));
