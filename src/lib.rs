@@ -21,6 +21,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod console;
+pub mod failpoint;
 pub mod handler;
 pub mod ids;
 pub mod metrics;

@@ -61,6 +61,7 @@ const COVERED_SOURCES: &[&str] = &[
     "src/sql/error.rs",
     "src/ids.rs",
     "src/client/error.rs",
+    "src/failpoint.rs",
 ];
 
 struct Row {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::ClientError;
+use crate::failpoint;
 use crate::handler::Reply;
 use crate::ids::TableName;
 use crate::protocol::ResultSet;
@@ -31,6 +32,12 @@ pub enum OpError {
 impl From<ClientError> for OpError {
     fn from(e: ClientError) -> Self {
         OpError::Store(StoreError::Client(e))
+    }
+}
+
+impl From<failpoint::Injected> for OpError {
+    fn from(e: failpoint::Injected) -> Self {
+        OpError::User(e.text)
     }
 }
 
@@ -128,6 +135,7 @@ pub async fn await_outcome(
     patience: Duration,
     forget_when: impl Fn(&Outcome) -> bool,
 ) -> Result<Vec<ResultSet>, OpError> {
+    failpoint::hit(failpoint::HELPER_AFTER_REQUEST).await?;
     let deadline = Instant::now() + patience;
     let me = ctx.node.id().await?;
     let beat_every = ctx.config.heartbeat_interval.min(ctx.config.wait_poll * 5);
@@ -157,6 +165,7 @@ pub async fn await_outcome(
                 if forget_when(&outcome) {
                     store.delete_table(table).await?;
                 }
+                failpoint::hit(failpoint::HELPER_BEFORE_REPLY).await?;
                 return match outcome {
                     Outcome::Done(sets) => Ok(sets),
                     Outcome::Failed(msg) => Err(user(msg)),
