@@ -17,6 +17,7 @@
 //!   command line.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
