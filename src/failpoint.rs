@@ -23,8 +23,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The executor is about to run a queue row's statement.
@@ -110,11 +113,41 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 static SETTINGS: LazyLock<RwLock<BTreeMap<&'static str, Action>>> =
     LazyLock::new(|| RwLock::new(BTreeMap::new()));
 
-/// Reaches failpoint `name`: nothing unless it is set.
-pub async fn hit(name: &'static str) -> Result<(), Injected> {
-    if !ARMED.load(Ordering::Relaxed) {
-        return Ok(());
+/// Reaches failpoint `name`: nothing unless it is set. The check is made
+/// when the future is created (callers await it at once), inline, so an
+/// unset failpoint costs one relaxed load, a branch and a poll that returns
+/// at once; the place's work is boxed only while some failpoint is set.
+#[inline]
+pub fn hit(name: &'static str) -> Hit {
+    if ARMED.load(Ordering::Relaxed) {
+        Hit(Some(Box::pin(act(name))))
+    } else {
+        Hit(None)
     }
+}
+
+/// What a set failpoint does, boxed.
+type Acting = Pin<Box<dyn Future<Output = Result<(), Injected>> + Send>>;
+
+/// The future of [`hit`].
+#[must_use = "a failpoint acts only when awaited"]
+pub struct Hit(Option<Acting>);
+
+impl Future for Hit {
+    type Output = Result<(), Injected>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            None => Poll::Ready(Ok(())),
+            Some(acting) => acting.as_mut().poll(cx),
+        }
+    }
+}
+
+/// What failpoint `name` does, when any failpoint is set.
+#[cold]
+async fn act(name: &'static str) -> Result<(), Injected> {
     let action = match SETTINGS.read() {
         Ok(settings) => settings.get(name).cloned(),
         Err(poisoned) => poisoned.into_inner().get(name).cloned(),

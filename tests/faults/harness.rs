@@ -118,12 +118,13 @@ pub async fn check_through(node: &SimNode) -> Result<Report, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Polls the checker until it finds the cluster consistent; how long that
-/// took. Panics with the last discrepancies after `bound`.
-pub async fn wait_consistent(nodes: &[SimNode], bound: Duration, what: &str) -> Duration {
+/// Polls the checker (through `via`) until it finds the cluster
+/// consistent; how long that took. Panics with the last discrepancies after
+/// `bound`.
+pub async fn wait_consistent(via: &SimNode, bound: Duration, what: &str) -> Duration {
     let started = Instant::now();
     loop {
-        let last: Vec<String> = match check_through(&nodes[0]).await {
+        let last: Vec<String> = match check_through(via).await {
             Ok(report) if report.is_consistent() => return started.elapsed(),
             Ok(report) => report.discrepancies.iter().map(|d| d.to_string()).collect(),
             Err(e) => vec![e],
@@ -192,8 +193,8 @@ pub async fn master_index(nodes: &[SimNode]) -> usize {
 }
 
 /// Whether `table` is placed (the metadata lists copies of it).
-pub async fn placed(nodes: &[SimNode], table: &str) -> bool {
-    let mut c = conn(&nodes[0]).await;
+pub async fn placed(via: &SimNode, table: &str) -> bool {
+    let mut c = conn(via).await;
     !copies(&mut c, table).await.is_empty()
 }
 
@@ -207,4 +208,33 @@ pub async fn wait_helpers(nodes: &[SimNode]) {
         )
         .await;
     }
+}
+
+/// SHOW SHARDING STATUS of `table` through `node`, or `None` while the
+/// node's helper cannot answer it (it is being restarted).
+pub async fn try_copies(node: &SimNode, table: &str) -> Option<Vec<Copy>> {
+    let mut c = conn(node).await;
+    let result: Result<Vec<mysql_async::Row>, _> =
+        c.query(format!("SHOW SHARDING STATUS {table}")).await;
+    let rows = result.ok()?;
+    Some(
+        rows.iter()
+            .map(|r| {
+                let text = |i: usize| -> String {
+                    match r.as_ref(i) {
+                        Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into(),
+                        Some(mysql_async::Value::Int(n)) => n.to_string(),
+                        Some(mysql_async::Value::UInt(n)) => n.to_string(),
+                        _ => String::new(),
+                    }
+                };
+                Copy {
+                    shard: text(1).parse().unwrap_or(u32::MAX),
+                    node: text(2),
+                    status: text(3),
+                    rf_status: text(7),
+                }
+            })
+            .collect(),
+    )
 }

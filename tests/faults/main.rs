@@ -18,6 +18,7 @@
 mod sharding_support;
 
 mod harness;
+mod rebalance;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -111,14 +112,17 @@ struct Tally {
 
 impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} cases", self.cases)?;
+        if self.answered_ok + self.answered_error + self.helper_gone > 0 {
+            write!(
+                f,
+                ": {} OK, {} shardbuddy errors, {} searchd errors (helper gone)",
+                self.answered_ok, self.answered_error, self.helper_gone
+            )?;
+        }
         write!(
             f,
-            "{} cases: {} OK, {} shardbuddy errors, {} searchd errors (helper gone); \
-             0 inconsistencies (each settled within {:?}, slowest {:.1} s); {} violations",
-            self.cases,
-            self.answered_ok,
-            self.answered_error,
-            self.helper_gone,
+            "; 0 inconsistencies (each settled within {:?}, slowest {:.1} s); {} violations",
             SETTLE_BOUND,
             self.slowest_settle.as_secs_f64(),
             self.violations.len()
@@ -166,7 +170,7 @@ async fn run_case(nodes: &Nodes, rng: &mut Rng, case: Case, table: &str, tally: 
         let mut c = conn(&nodes[0]).await;
         exec(&mut c, &create).await;
         insert_docs(&mut c, table, 1..=DROP_ROWS).await;
-        wait_consistent(nodes, SETTLE_BOUND, &format!("{table} created")).await;
+        wait_consistent(&nodes[0], SETTLE_BOUND, &format!("{table} created")).await;
     }
     let master = master_index(nodes).await;
     let target = match case.role {
@@ -194,13 +198,13 @@ async fn run_case(nodes: &Nodes, rng: &mut Rng, case: Case, table: &str, tally: 
     };
     let answer = Answer::of(run(&mut c, &sql).await);
     drop(c);
-    let settle = wait_consistent(nodes, SETTLE_BOUND, &format!("{case} ({table})")).await;
+    let settle = wait_consistent(&nodes[0], SETTLE_BOUND, &format!("{case} ({table})")).await;
     wait_helpers(nodes).await;
     let reached = helper_starts(node) > starts;
     if !reached {
         set_failpoints(node, "");
     }
-    let exists = placed(nodes, table).await;
+    let exists = placed(&nodes[0], table).await;
     eprintln!(
         "{case} (node {target}, sent to {requester}, {table}: shards {shards} rf {rf}): answer {answer:?}, \
          table {}, consistent after {:.1} s",
@@ -261,7 +265,7 @@ async fn run_case(nodes: &Nodes, rng: &mut Rng, case: Case, table: &str, tally: 
         }
         exec(&mut c, &format!("DROP TABLE c:{table}")).await;
         wait_consistent(
-            nodes,
+            &nodes[0],
             SETTLE_BOUND,
             &format!("{table} dropped after the case"),
         )
@@ -274,7 +278,7 @@ async fn campaign(test: &str, ops: &[Op], rounds: usize) -> Tally {
     let seed = seed(test);
     let mut rng = Rng::new(seed);
     let nodes = fault_cluster().await;
-    wait_consistent(&nodes, SETTLE_BOUND, "the new cluster").await;
+    wait_consistent(&nodes[0], SETTLE_BOUND, "the new cluster").await;
     let mut tally = Tally::default();
     let mut n = 0;
     for round in 0..rounds {
@@ -304,6 +308,12 @@ async fn drop_aborted_at_each_failpoint_answers_true_and_settles() {
     assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalancing_aborted_at_each_failpoint_heals_without_losing_rows() {
+    let tally = rebalance::rebalance_campaign("rebalance", 1).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+}
+
 /// The full campaign: `SHARDBUDDY_FAULT_ROUNDS` (default 5) rounds of every
 /// CREATE and DROP case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,9 +325,15 @@ async fn campaign_of_every_case_in_many_rounds() {
         .unwrap_or(5);
     let started = Instant::now();
     let tally = campaign("campaign", &[Op::Create, Op::Drop], rounds).await;
+    let rebalancing = rebalance::rebalance_campaign("campaign-rebalance", rounds).await;
     eprintln!(
-        "campaign: {rounds} rounds in {:.0} s: {tally}",
+        "campaign: {rounds} rounds in {:.0} s: CREATE/DROP {tally}; rebalancing {rebalancing}",
         started.elapsed().as_secs_f64()
     );
     assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+    assert!(
+        rebalancing.violations.is_empty(),
+        "{:#?}",
+        rebalancing.violations
+    );
 }
