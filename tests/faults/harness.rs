@@ -238,3 +238,18 @@ pub async fn try_copies(node: &SimNode, table: &str) -> Option<Vec<Copy>> {
             .collect(),
     )
 }
+
+/// Sets the failpoints of `node`'s helper; `false` when it cannot be
+/// reached (it is restarting).
+pub fn try_set_failpoints(node: &SimNode, spec: &str) -> bool {
+    let body = serde_json::json!({ "failpoints": spec }).to_string();
+    matches!(
+        http_post(
+            helper_port(node),
+            "/config",
+            &[("Content-Type", "application/json")],
+            &body,
+        ),
+        Ok((200, _))
+    )
+}

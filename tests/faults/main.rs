@@ -19,6 +19,7 @@ mod sharding_support;
 
 mod harness;
 mod rebalance;
+mod storm;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -311,6 +312,78 @@ async fn drop_aborted_at_each_failpoint_answers_true_and_settles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebalancing_aborted_at_each_failpoint_heals_without_losing_rows() {
     let tally = rebalance::rebalance_campaign("rebalance", 1).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+}
+
+/// Found by the storm: `CREATE TABLE IF NOT EXISTS` answered OK while
+/// another CREATE of the table was still running (or being undone, after
+/// its shardbuddy died), and the table then did not exist. Now, while a
+/// CREATE or DROP of the table is under way, `IF [NOT] EXISTS` answers that
+/// it is in progress. The first CREATE is held in the executors by a delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_defect_if_not_exists_during_another_create_is_not_ok() {
+    let nodes = cluster_of(3, &[]).await;
+    for node in nodes.iter() {
+        set_failpoints(node, "executor.before_run=delay(1500)");
+    }
+    let first = {
+        let url = nodes[1].mysql_url();
+        tokio::spawn(async move {
+            let opts = mysql_async::Opts::from_url(&url).expect("url");
+            let mut c = mysql_async::Conn::new(opts).await.expect("conn");
+            run(
+                &mut c,
+                "CREATE TABLE c:t (id bigint, title text) shards='2' rf='2'",
+            )
+            .await
+        })
+    };
+    let mut third = conn(&nodes[2]).await;
+    wait_until("the first CREATE is under way", SETTLE_BOUND, async || {
+        traces_of(&mut third, "t")
+            .await
+            .contains(&"table:t".to_string())
+    })
+    .await;
+    let again = run(
+        &mut third,
+        "CREATE TABLE IF NOT EXISTS c:t (id bigint, title text) shards='2' rf='2'",
+    )
+    .await;
+    let placed_then = placed(&nodes[2], "t").await;
+    assert!(
+        again.is_err() || placed_then,
+        "CREATE IF NOT EXISTS answered {again:?} while t is not placed"
+    );
+    assert_eq!(
+        again,
+        Err(
+            "table 't': a CREATE or DROP of this table is in progress; retry when it has finished"
+                .into()
+        )
+    );
+    let dropped = run(&mut third, "DROP TABLE IF EXISTS c:t").await;
+    assert!(
+        dropped.is_err(),
+        "DROP IF EXISTS answered {dropped:?} during the CREATE"
+    );
+    assert_eq!(first.await.expect("first CREATE"), Ok(()));
+    for node in nodes.iter() {
+        set_failpoints(node, "");
+    }
+    assert!(placed(&nodes[0], "t").await);
+    wait_consistent(&nodes[0], SETTLE_BOUND, "after the CREATE").await;
+}
+
+/// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every
+/// node under random aborts and helper kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_drop_storm_under_chaos_answers_true_and_settles() {
+    let secs = std::env::var("SHARDBUDDY_STORM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let tally = storm::storm("storm", secs).await;
     assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
 }
 

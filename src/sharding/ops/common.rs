@@ -90,6 +90,32 @@ fn user_error_permission(user: &str, table: &TableName) -> OpError {
     ))
 }
 
+/// Whether a CREATE or DROP of `table` is still under way: requested,
+/// planned and running, or being undone. Until it is over, whether the
+/// table exists is not known, so `IF [NOT] EXISTS` cannot answer OK.
+pub async fn busy(store: &dyn MetaStore, table: &TableName) -> Result<bool, OpError> {
+    let Some(state) = store.table(table).await? else {
+        return Ok(false);
+    };
+    if state.in_flight() {
+        return Ok(true);
+    }
+    Ok(match &state.operation_group {
+        Some(group) => store
+            .group(group)
+            .await?
+            .is_some_and(|record| !record.status.is_final()),
+        None => false,
+    })
+}
+
+/// The answer to a statement on a table whose CREATE or DROP is under way.
+pub fn in_progress(table: &TableName) -> OpError {
+    user(format!(
+        "table '{table}': a CREATE or DROP of this table is in progress; retry when it has finished"
+    ))
+}
+
 /// The daemon's full DDL of `table` (`SHOW CREATE TABLE … OPTION force=1`),
 /// or `None` when there is no such table.
 pub async fn show_create(ctx: &Context, table: &TableName) -> Result<Option<String>, OpError> {
