@@ -19,6 +19,7 @@ mod sharding_support;
 
 mod harness;
 mod rebalance;
+mod soak;
 mod storm;
 
 use std::fmt;
@@ -388,7 +389,8 @@ async fn a_create_drop_storm_under_chaos_answers_true_and_settles() {
 }
 
 /// The full campaign: `SHARDBUDDY_FAULT_ROUNDS` (default 5) rounds of every
-/// CREATE and DROP case.
+/// CREATE, DROP and rebalancing case, then a storm of
+/// `SHARDBUDDY_STORM_SECS` (default 60 here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: the full fault campaign"]
 async fn campaign_of_every_case_in_many_rounds() {
@@ -397,16 +399,35 @@ async fn campaign_of_every_case_in_many_rounds() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
     let started = Instant::now();
+    let storm_secs = std::env::var("SHARDBUDDY_STORM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let tally = campaign("campaign", &[Op::Create, Op::Drop], rounds).await;
     let rebalancing = rebalance::rebalance_campaign("campaign-rebalance", rounds).await;
+    let storm = storm::storm("campaign-storm", storm_secs).await;
     eprintln!(
-        "campaign: {rounds} rounds in {:.0} s: CREATE/DROP {tally}; rebalancing {rebalancing}",
+        "campaign: {rounds} rounds in {:.0} s: CREATE/DROP {tally}; rebalancing {rebalancing}; \
+         storm of {storm_secs} s {storm}",
         started.elapsed().as_secs_f64()
     );
-    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
-    assert!(
-        rebalancing.violations.is_empty(),
-        "{:#?}",
-        rebalancing.violations
-    );
+    for violations in [
+        &tally.violations,
+        &rebalancing.violations,
+        &storm.violations,
+    ] {
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+}
+
+/// Soak: `SHARDBUDDY_SOAK_SECS` (default 1800) of writes and reads while
+/// nodes are killed and come back; 0 lost rows, no helper growth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long: the soak"]
+async fn soak_with_writers_readers_and_node_kills() {
+    let secs = std::env::var("SHARDBUDDY_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1800);
+    soak::soak(secs).await;
 }
