@@ -46,7 +46,8 @@ pub const MASTER_AFTER_ROWS: &str = "master.after_rows";
 pub const MASTER_AFTER_COMMIT: &str = "master.after_commit";
 /// The helper accepted a request from searchd (a valid envelope).
 pub const HELPER_RECEIVED: &str = "helper.received";
-/// A CREATE or DROP wrote its request and waits for the master.
+/// A CREATE or DROP wrote its request and reads its outcome (each read;
+/// `error` fails the read).
 pub const HELPER_AFTER_REQUEST: &str = "helper.after_request";
 /// A CREATE or DROP read its outcome and is about to answer.
 pub const HELPER_BEFORE_REPLY: &str = "helper.before_reply";

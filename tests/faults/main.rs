@@ -376,6 +376,57 @@ async fn storm_defect_if_not_exists_during_another_create_is_not_ok() {
     wait_consistent(&nodes[0], SETTLE_BOUND, "after the CREATE").await;
 }
 
+/// A failed read of the outcome (here `helper.after_request=error(…)`)
+/// answered the client with that error at once, while the operation went
+/// on and succeeded. Now the read is retried; when it keeps failing until
+/// the statement's deadline, the answer says the outcome is not known and
+/// how to learn it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_reads_of_the_outcome_are_retried_and_never_answer_an_untrue_error() {
+    let nodes = cluster_of(3, &[("SHARDBUDDY_ROLLBACK_GRACE_MS", "500")]).await;
+    let node = &nodes[1];
+    set_failpoints(node, "helper.after_request=error(injected read failure)");
+    let create = {
+        let url = node.mysql_url();
+        tokio::spawn(async move {
+            let opts = mysql_async::Opts::from_url(&url).expect("url");
+            let mut c = mysql_async::Conn::new(opts).await.expect("conn");
+            run(
+                &mut c,
+                "CREATE TABLE c:r1 (id bigint, title text) shards='2' rf='2'",
+            )
+            .await
+        })
+    };
+    wait_until("the CREATE is done", SETTLE_BOUND, async || {
+        placed(&nodes[0], "r1").await
+    })
+    .await;
+    set_failpoints(node, "");
+    assert_eq!(create.await.expect("create task"), Ok(()));
+    assert!(node
+        .log_text()
+        .contains("cannot read the outcome of a statement yet"));
+
+    set_failpoints(node, "helper.after_request=error(injected read failure)");
+    let mut c = conn(node).await;
+    let answer = run(
+        &mut c,
+        "CREATE TABLE c:r2 (id bigint, title text) shards='2' rf='2' timeout='1'",
+    )
+    .await;
+    set_failpoints(node, "");
+    assert_eq!(
+        answer,
+        Err(
+            "table 'r2': the statement was handed over but its outcome cannot be read \
+             (injected read failure); check SHOW SHARDING STATUS r2 before running it again"
+                .into()
+        )
+    );
+    wait_consistent(&nodes[0], SETTLE_BOUND, "after the CREATEs").await;
+}
+
 /// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every
 /// node under random aborts and helper kills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -153,6 +153,11 @@ pub enum Outcome {
 /// was read from is removed (`forget_when`). While it waits, this process's
 /// registration beats often, so the master sees the requester alive (a
 /// CREATE is completed only once it was, after its work was done).
+///
+/// The request is written, so from here on an error answer must not be
+/// given while the operation may still go on: a failed read of the outcome
+/// is retried until the deadline, and then the answer says the outcome is
+/// not known and how to learn it.
 pub async fn await_outcome(
     ctx: &Context,
     store: &dyn MetaStore,
@@ -161,7 +166,6 @@ pub async fn await_outcome(
     patience: Duration,
     forget_when: impl Fn(&Outcome) -> bool,
 ) -> Result<Vec<ResultSet>, OpError> {
-    failpoint::hit(failpoint::HELPER_AFTER_REQUEST).await?;
     let deadline = Instant::now() + patience;
     let me = ctx.node.id().await?;
     let beat_every = ctx.config.heartbeat_interval.min(ctx.config.wait_poll * 5);
@@ -172,7 +176,22 @@ pub async fn await_outcome(
             last_beat = Some(Instant::now());
         }
         let notified = ctx.signals.table_changed.notified();
-        match store.table(table).await? {
+        let read = match failpoint::hit(failpoint::HELPER_AFTER_REQUEST).await {
+            Ok(()) => store.table(table).await.map_err(|e| e.to_string()),
+            Err(injected) => Err(injected.text),
+        };
+        let state = match read {
+            Ok(state) => state,
+            Err(error) if Instant::now() >= deadline => {
+                return Err(outcome_unknown(table, &error));
+            }
+            Err(error) => {
+                tracing::warn!(table = %table, error = %error, "cannot read the outcome of a statement yet; retrying");
+                tokio::time::sleep(ctx.config.wait_poll).await;
+                continue;
+            }
+        };
+        match state {
             Some(state) if state.request_id() == Some(id) => {
                 let outcome = match state.status {
                     TableStatus::Done => Outcome::Done(result_sets(&state)),
@@ -189,7 +208,11 @@ pub async fn await_outcome(
                     }
                 };
                 if forget_when(&outcome) {
-                    store.delete_table(table).await?;
+                    // The outcome stands whether or not its record goes:
+                    // a record left behind is replaced by the next request.
+                    if let Err(e) = store.delete_table(table).await {
+                        tracing::warn!(table = %table, error = %e, "cannot remove the record of a finished statement");
+                    }
                 }
                 failpoint::hit(failpoint::HELPER_BEFORE_REPLY).await?;
                 return match outcome {
@@ -204,6 +227,13 @@ pub async fn await_outcome(
             }
         }
     }
+}
+
+/// The answer when the outcome of a written request cannot be read.
+fn outcome_unknown(table: &TableName, error: &str) -> OpError {
+    user(format!(
+        "table '{table}': the statement was handed over but its outcome cannot be read ({error}); check SHOW SHARDING STATUS {table} before running it again"
+    ))
 }
 
 fn result_sets(state: &TableState) -> Vec<ResultSet> {
