@@ -817,6 +817,8 @@ fn a_request_whose_commit_keeps_failing_is_refused_at_its_timeout() {
         vec![
             Command::PurgeGroup(group.clone()),
             Command::Log(Event::DiscardedUncommitted { group }),
+            // The placement the uncommitted CREATE wrote goes too.
+            Command::DeletePlacement(table()),
             Command::PutTable(table(), failed),
             Command::TableChanged,
             Command::Log(Event::Refused {
@@ -1498,4 +1500,67 @@ fn statements_whose_requester_is_gone_do_not_take_effect() {
         );
         assert_eq!(placed, placed_after, "{kind:?} {fate:?}: placement");
     }
+}
+
+/// Found by the fault suite's storm: a master killed after writing a
+/// CREATE's placement and table state but before committing its group left
+/// that placement behind when the next master discarded the request (its
+/// requester had gone): the metadata placed a table no node held.
+#[test]
+fn storm_defect_a_create_discarded_after_its_master_stopped_leaves_no_placement() {
+    let t = table();
+    let mut world = world_with_tables(&["n1", "n2"], &[]);
+    let register = |world: &mut World, n2: &str, beat: u64| {
+        world.registrations = [("n1", "master"), ("n2", n2)]
+            .into_iter()
+            .map(|(node, instance)| {
+                let reg = Registration {
+                    seen_at: 0,
+                    version: String::new(),
+                    instance: instance.to_string(),
+                    beat,
+                };
+                (id(node), reg)
+            })
+            .collect();
+    };
+    register(&mut world, "p1", 1);
+    let mut old = engine_in_office(&mut world, 1, "n1");
+    let mut request = request_of(&world, "t", 2, 1);
+    request.by = id("n2");
+    request.instance = Some("p1".into());
+    world.tables.insert(
+        t.clone(),
+        TableState::requested(OpKind::Create, request, "id bigint".into(), String::new()),
+    );
+    let planning = old.step(&world.snapshot(), &CONFIG);
+    // The master dies after the table state, before the commit record.
+    let state_at = planning
+        .iter()
+        .position(|c| matches!(c, Command::PutTable(..)))
+        .expect("the table state is written");
+    for command in planning.into_iter().take(state_at + 1) {
+        world.apply(command);
+    }
+    assert!(world.placement.iter().any(|r| r.table == t));
+
+    // The requester is replaced (searchd restarted it) and a new master
+    // takes office.
+    world.lease = Some(Lease {
+        node: id("n1"),
+        epoch: 2,
+        beat: 0,
+    });
+    let mut engine = MasterEngine::new(2, id("n1"), queue_id(1, 100));
+    for beat in 2..20 {
+        register(&mut world, "p2", beat);
+        world.elapsed += Duration::from_millis(500);
+        world.step(&mut engine);
+    }
+    assert!(!world.tables.contains_key(&t), "{:?}", world.tables.get(&t));
+    assert!(
+        world.placement.iter().all(|r| r.table != t),
+        "{:?}",
+        world.placement
+    );
 }

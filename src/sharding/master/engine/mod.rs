@@ -251,6 +251,14 @@ impl MasterEngine {
             if state.request_again().is_err() {
                 return;
             }
+            // That master also wrote the placement of the CREATE it planned
+            // (a CREATE is only requested for a table that is not placed):
+            // it goes, and is written again if the request is planned again
+            // (found by the fault suite's storm: a discarded request left a
+            // placement no node held).
+            if state.kind == OpKind::Create {
+                out.push(Command::DeletePlacement(table.clone()));
+            }
         }
         let Some(request) = state.request.clone() else {
             let msg =
