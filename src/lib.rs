@@ -17,10 +17,12 @@
 //!   command line.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod console;
+pub mod failpoint;
 pub mod handler;
 pub mod ids;
 pub mod metrics;

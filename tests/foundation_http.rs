@@ -144,3 +144,79 @@ fn the_log_level_changes_at_run_time() {
         "{lines:?}"
     );
 }
+
+const ENVELOPE: &[u8] = br#"{"type":"unknown sql request","error":{"message":"e","body":null},"version":3,"message":{"path_query":"","body":"x"}}"#;
+
+#[test]
+fn failpoints_are_set_at_start_and_through_config() {
+    let buddy = Shardbuddy::start_with_env(
+        &[],
+        &[(
+            "SHARDBUDDY_FAILPOINTS",
+            "helper.received=error(refused here)",
+        )],
+    );
+    let refused = http::post(buddy.addr, ENVELOPE);
+    assert_eq!(refused.json()["message"], json!({"error": "refused here"}));
+    assert_eq!(
+        config(&buddy, "GET", "").json(),
+        json!({"log_level": "info", "failpoints": "helper.received=error(refused here)"})
+    );
+    // Replaced at run time, then cleared: the request path works again.
+    let set = config(
+        &buddy,
+        "POST",
+        r#"{"failpoints":"helper.received=delay(1),executor.before_run=abort"}"#,
+    );
+    assert_eq!(
+        set.json(),
+        json!({"log_level": "info", "failpoints": "executor.before_run=abort,helper.received=delay(1)"})
+    );
+    assert_eq!(
+        http::post(buddy.addr, ENVELOPE).json()["message"],
+        json!({"error": "e"})
+    );
+    let bad = config(
+        &buddy,
+        "POST",
+        r#"{"failpoints":"helper.received=explode"}"#,
+    );
+    assert_eq!(
+        (bad.status, bad.json()["error"].clone()),
+        (
+            500,
+            json!("'explode' is not an action; expected panic, abort, error(<text>), delay(<ms>), hang or off")
+        )
+    );
+    assert_eq!(
+        config(&buddy, "POST", r#"{"failpoints":""}"#).json(),
+        json!({"log_level": "info"})
+    );
+}
+
+#[test]
+fn an_abort_failpoint_ends_the_process_at_once() {
+    let mut buddy =
+        Shardbuddy::start_with_env(&[], &[("SHARDBUDDY_FAILPOINTS", "helper.received=abort")]);
+    assert!(http::try_request(buddy.addr, "POST", "/", &[], ENVELOPE).is_err());
+    let status = buddy
+        .wait_exit(support::HANG_TIMEOUT)
+        .expect("the process ended");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "{status:?}: ended as by kill -9");
+}
+
+#[test]
+fn a_bad_failpoint_setting_stops_the_start() {
+    let output = std::process::Command::new(support::process::BINARY)
+        .env("SHARDBUDDY_FAILPOINTS", "nowhere=abort")
+        .output()
+        .expect("run shardbuddy");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'nowhere=abort' of SHARDBUDDY_FAILPOINTS: there is no failpoint 'nowhere'"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no handshake");
+}

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod demo;
 mod parse;
 mod plan;
@@ -59,6 +60,7 @@ pub(crate) struct Cli {
 /// one-line summary; `long_about`: the `--help` text).
 #[derive(Debug, Subcommand)]
 enum Command {
+    Check(check::Args),
     Demo(demo::Args),
     Plan(plan::Args),
     Parse(parse::Args),
@@ -81,6 +83,7 @@ pub fn main() -> ExitCode {
             command: Some(command),
             ..
         }) => match command {
+            Command::Check(args) => check::run(args),
             Command::Demo(args) => demo::run(args),
             Command::Plan(args) => plan::run(args),
             Command::Parse(args) => parse::run(args),

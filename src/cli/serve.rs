@@ -22,6 +22,8 @@ use crate::config::{normalize_http_url, parse_seconds, BindAddr, Config, LogLeve
 const FALLBACK_ENV: &str = "SHARDBUDDY_FALLBACK_URL";
 /// The bearer token of `system.buddy`, set by searchd when auth is on.
 const TOKEN_ENV: &str = "BUDDY_TOKEN";
+/// Failpoints set from the start (`name=action[,…]`, see [`crate::failpoint`]).
+const FAILPOINTS_ENV: &str = "SHARDBUDDY_FAILPOINTS";
 
 /// The options of helper mode, the command line searchd starts its helper
 /// with. Part of [`Cli`], so `shardbuddy --help` shows them next to the
@@ -113,6 +115,14 @@ const FLAGS: &[Flag] = &[
 /// Server-mode entry point.
 pub fn run(args: Vec<String>) -> ExitCode {
     let token = take_token();
+    if let Ok(spec) = std::env::var(FAILPOINTS_ENV) {
+        if let Err(err) = crate::failpoint::configure(&spec) {
+            let message = format!("invalid value '{spec}' of {FAILPOINTS_ENV}: {err}");
+            Cli::command()
+                .error(ErrorKind::InvalidValue, message)
+                .exit();
+        }
+    }
     let fallback_env = std::env::var(FALLBACK_ENV).ok();
     match parse(args, fallback_env, token) {
         Ok((config, ignored)) => crate::app::run(config, &ignored),

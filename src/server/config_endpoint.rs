@@ -1,5 +1,8 @@
 //! `/config`: searchd posts `{"log_level":"…"}` here when its own log level
 //! changes at run time (spec §1.8). `GET` reads the level, `POST` sets it.
+//! The same body may carry `"failpoints":"name=action[,…]"`, which replaces
+//! the failpoint settings (`""` clears them); `GET` shows them while any is
+//! set.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -11,6 +14,7 @@ use serde_json::{json, Value};
 use super::routes::{json_response, read_body};
 use super::ServerState;
 use crate::config::LogLevel;
+use crate::failpoint;
 
 /// A log-level change is a few bytes; anything much larger is not one.
 const MAX_CONFIG_BODY: usize = 64 * 1024;
@@ -41,7 +45,11 @@ pub(super) async fn respond(
 }
 
 fn current(state: &ServerState) -> Response<Full<Bytes>> {
-    let body = json!({ "log_level": state.log_level.current().as_str() });
+    let mut body = json!({ "log_level": state.log_level.current().as_str() });
+    let failpoints = failpoint::current();
+    if !failpoints.is_empty() {
+        body["failpoints"] = Value::String(failpoints);
+    }
     json_response(StatusCode::OK, body.to_string().into())
 }
 
@@ -49,28 +57,88 @@ async fn update(state: &ServerState, body: Incoming) -> Result<(), String> {
     let raw = read_body(body, MAX_CONFIG_BODY)
         .await
         .map_err(|_| "Failed to read config payload".to_string())?;
-    let level = parse_change(&raw)?;
-    state.log_level.set(level)?;
-    tracing::info!(log_level = %level, "log level changed");
+    let change = parse_change(&raw)?;
+    if let Some(spec) = &change.failpoints {
+        failpoint::configure(spec).map_err(|e| e.to_string())?;
+        tracing::warn!(failpoints = %failpoint::current(), "failpoints changed");
+    }
+    if let Some(level) = change.log_level {
+        state.log_level.set(level)?;
+        tracing::info!(log_level = %level, "log level changed");
+    }
     Ok(())
 }
 
-/// The level named by a `{"log_level":"…"}` body.
-fn parse_change(raw: &[u8]) -> Result<LogLevel, String> {
+/// What a `/config` body asks to change.
+#[derive(Debug, PartialEq)]
+struct Change {
+    log_level: Option<LogLevel>,
+    failpoints: Option<String>,
+}
+
+/// The changes of a `{"log_level":"…"}` or `{"failpoints":"…"}` body
+/// (both may be given); nothing is applied unless all of it is valid.
+fn parse_change(raw: &[u8]) -> Result<Change, String> {
     let value: Value =
         serde_json::from_slice(raw).map_err(|_| "Failed to parse config payload".to_string())?;
-    match value.get("log_level") {
-        None => Err("Mandatory field 'log_level' is missing".into()),
-        Some(Value::String(name)) => name
-            .parse()
-            .map_err(|e: crate::config::ConfigError| format!("'{name}' is not a log level: {e}")),
-        Some(_) => Err("Field 'log_level' must be a string".into()),
-    }
+    let failpoints = match value.get("failpoints") {
+        None => None,
+        Some(Value::String(spec)) => {
+            failpoint::parse(spec).map_err(|e| e.to_string())?;
+            Some(spec.clone())
+        }
+        Some(_) => return Err("Field 'failpoints' must be a string".into()),
+    };
+    let log_level = match value.get("log_level") {
+        None if failpoints.is_some() => None,
+        None => return Err("Mandatory field 'log_level' is missing".into()),
+        Some(Value::String(name)) => {
+            Some(name.parse().map_err(|e: crate::config::ConfigError| {
+                format!("'{name}' is not a log level: {e}")
+            })?)
+        }
+        Some(_) => return Err("Field 'log_level' must be a string".into()),
+    };
+    Ok(Change {
+        log_level,
+        failpoints,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failpoint_changes_are_parsed_with_or_without_a_level() {
+        let change = |log_level, failpoints: Option<&str>| {
+            Ok(Change {
+                log_level,
+                failpoints: failpoints.map(str::to_string),
+            })
+        };
+        let cases: [(&[u8], Result<Change, String>); 4] = [
+            (
+                br#"{"failpoints":"helper.received=abort"}"#,
+                change(None, Some("helper.received=abort")),
+            ),
+            (
+                br#"{"failpoints":"","log_level":"debug"}"#,
+                change(Some(LogLevel::Debug), Some("")),
+            ),
+            (
+                br#"{"failpoints":"x=abort","log_level":"debug"}"#,
+                Err(failpoint::SettingError::UnknownName("x".into()).to_string()),
+            ),
+            (
+                br#"{"failpoints":1}"#,
+                Err("Field 'failpoints' must be a string".into()),
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(parse_change(raw), want, "{}", String::from_utf8_lossy(raw));
+        }
+    }
 
     #[test]
     fn log_level_changes_are_parsed() {
@@ -94,8 +162,8 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(
-                parse_change(raw),
-                want.map_err(str::to_string),
+                parse_change(raw).map(|c| c.log_level),
+                want.map(Some).map_err(str::to_string),
                 "{}",
                 String::from_utf8_lossy(raw)
             );

@@ -11,6 +11,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 
 use super::routes::json_response;
 use super::ServerState;
+use crate::failpoint;
 use crate::handler::Reply;
 use crate::protocol::{raw_reply_text, BuddyRequest, Endpoint, ResponseEnvelope};
 
@@ -56,6 +57,10 @@ async fn answer_request(
             );
         }
     };
+    if let Err(injected) = failpoint::hit(failpoint::HELPER_RECEIVED).await {
+        let reply = ResponseEnvelope::error(request.format, &injected.text);
+        return (envelope(&reply), NOBODY, "failpoint");
+    }
     tracing::debug!(
         request_id = %request.id,
         format = ?request.format,

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::client::ClientError;
+use crate::failpoint;
 use crate::ids::NodeId;
 use crate::placement::{Action, Ddl, ShardTable};
 use crate::sharding::clock::now_ms;
@@ -295,7 +296,16 @@ impl Run<'_> {
     async fn run_row(&mut self, row: &mut QueueRow) -> Result<bool, StoreError> {
         let tries = row.tries + 1;
         let started = Instant::now();
-        let outcome = self.execute(row).await;
+        let injected = |i: failpoint::Injected| Failure::permanent(i.text);
+        let outcome = match failpoint::hit(failpoint::EXECUTOR_BEFORE_RUN).await {
+            Ok(()) => match self.execute(row).await {
+                Ok(()) => failpoint::hit(failpoint::EXECUTOR_AFTER_RUN)
+                    .await
+                    .map_err(injected),
+                failed => failed,
+            },
+            Err(i) => Err(injected(i)),
+        };
         crate::metrics::hooks::step_ran(&row.action, outcome.is_ok(), started.elapsed());
         let duration = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         row.tries = tries;
@@ -429,6 +439,10 @@ impl Completions {
     }
 
     async fn flush(&mut self, store: &dyn MetaStore) -> Result<(), StoreError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        failpoint::hit(failpoint::EXECUTOR_BEFORE_RECORD).await?;
         let mut by_tries: BTreeMap<u32, (Vec<u64>, i64)> = BTreeMap::new();
         for (id, tries, duration) in self.rows.drain(..) {
             let entry = by_tries.entry(tries).or_default();
@@ -441,6 +455,7 @@ impl Completions {
                 .set_statuses(&ids, QueueStatus::Processed, tries, duration)
                 .await?;
         }
+        failpoint::hit(failpoint::EXECUTOR_AFTER_RECORD).await?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::failpoint;
 use crate::ids::{ClusterName, NodeId};
 use crate::sharding::clock::now_ms;
 use crate::sharding::config::RetryPolicy;
@@ -187,16 +188,29 @@ pub async fn apply(
     signals: &Signals,
     commands: Vec<Command>,
 ) -> Result<(), StoreError> {
+    let mut enqueued = false;
+    if commands.iter().any(|c| matches!(c, Command::Enqueue(_))) {
+        failpoint::hit(failpoint::MASTER_AFTER_PLAN).await?;
+    }
     for command in commands {
         match command {
-            Command::Enqueue(rows) => store.enqueue(&rows).await?,
+            Command::Enqueue(rows) => {
+                store.enqueue(&rows).await?;
+                enqueued = true;
+                failpoint::hit(failpoint::MASTER_AFTER_ROWS).await?;
+            }
             Command::ReplacePlacement(table, rows) => {
                 store.replace_placement(&table, &rows).await?
             }
             Command::DeletePlacement(table) => store.delete_placement(&table).await?,
             Command::PutTable(table, state) => store.put_table(&table, &state).await?,
             Command::DeleteTable(table) => store.delete_table(&table).await?,
-            Command::PutGroup(name, record) => store.put_group(&name, &record).await?,
+            Command::PutGroup(name, record) => {
+                store.put_group(&name, &record).await?;
+                if enqueued && record.status == GroupStatus::Committed {
+                    failpoint::hit(failpoint::MASTER_AFTER_COMMIT).await?;
+                }
+            }
             Command::PurgeGroup(name) => store.purge_group(&name).await?,
             Command::WakeExecutors => signals.executor.notify_one(),
             Command::TableChanged => signals.table_changed.notify_waiters(),

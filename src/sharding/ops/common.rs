@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::ClientError;
+use crate::failpoint;
 use crate::handler::Reply;
 use crate::ids::TableName;
 use crate::protocol::ResultSet;
@@ -31,6 +32,12 @@ pub enum OpError {
 impl From<ClientError> for OpError {
     fn from(e: ClientError) -> Self {
         OpError::Store(StoreError::Client(e))
+    }
+}
+
+impl From<failpoint::Injected> for OpError {
+    fn from(e: failpoint::Injected) -> Self {
+        OpError::User(e.text)
     }
 }
 
@@ -83,6 +90,32 @@ fn user_error_permission(user: &str, table: &TableName) -> OpError {
     ))
 }
 
+/// Whether a CREATE or DROP of `table` is still under way: requested,
+/// planned and running, or being undone. Until it is over, whether the
+/// table exists is not known, so `IF [NOT] EXISTS` cannot answer OK.
+pub async fn busy(store: &dyn MetaStore, table: &TableName) -> Result<bool, OpError> {
+    let Some(state) = store.table(table).await? else {
+        return Ok(false);
+    };
+    if state.in_flight() {
+        return Ok(true);
+    }
+    Ok(match &state.operation_group {
+        Some(group) => store
+            .group(group)
+            .await?
+            .is_some_and(|record| !record.status.is_final()),
+        None => false,
+    })
+}
+
+/// The answer to a statement on a table whose CREATE or DROP is under way.
+pub fn in_progress(table: &TableName) -> OpError {
+    user(format!(
+        "table '{table}': a CREATE or DROP of this table is in progress; retry when it has finished"
+    ))
+}
+
 /// The daemon's full DDL of `table` (`SHOW CREATE TABLE … OPTION force=1`),
 /// or `None` when there is no such table.
 pub async fn show_create(ctx: &Context, table: &TableName) -> Result<Option<String>, OpError> {
@@ -120,6 +153,11 @@ pub enum Outcome {
 /// was read from is removed (`forget_when`). While it waits, this process's
 /// registration beats often, so the master sees the requester alive (a
 /// CREATE is completed only once it was, after its work was done).
+///
+/// The request is written, so from here on an error answer must not be
+/// given while the operation may still go on: a failed read of the outcome
+/// is retried until the deadline, and then the answer says the outcome is
+/// not known and how to learn it.
 pub async fn await_outcome(
     ctx: &Context,
     store: &dyn MetaStore,
@@ -138,7 +176,22 @@ pub async fn await_outcome(
             last_beat = Some(Instant::now());
         }
         let notified = ctx.signals.table_changed.notified();
-        match store.table(table).await? {
+        let read = match failpoint::hit(failpoint::HELPER_AFTER_REQUEST).await {
+            Ok(()) => store.table(table).await.map_err(|e| e.to_string()),
+            Err(injected) => Err(injected.text),
+        };
+        let state = match read {
+            Ok(state) => state,
+            Err(error) if Instant::now() >= deadline => {
+                return Err(outcome_unknown(table, &error));
+            }
+            Err(error) => {
+                tracing::warn!(table = %table, error = %error, "cannot read the outcome of a statement yet; retrying");
+                tokio::time::sleep(ctx.config.wait_poll).await;
+                continue;
+            }
+        };
+        match state {
             Some(state) if state.request_id() == Some(id) => {
                 let outcome = match state.status {
                     TableStatus::Done => Outcome::Done(result_sets(&state)),
@@ -155,8 +208,13 @@ pub async fn await_outcome(
                     }
                 };
                 if forget_when(&outcome) {
-                    store.delete_table(table).await?;
+                    // The outcome stands whether or not its record goes:
+                    // a record left behind is replaced by the next request.
+                    if let Err(e) = store.delete_table(table).await {
+                        tracing::warn!(table = %table, error = %e, "cannot remove the record of a finished statement");
+                    }
                 }
+                failpoint::hit(failpoint::HELPER_BEFORE_REPLY).await?;
                 return match outcome {
                     Outcome::Done(sets) => Ok(sets),
                     Outcome::Failed(msg) => Err(user(msg)),
@@ -169,6 +227,13 @@ pub async fn await_outcome(
             }
         }
     }
+}
+
+/// The answer when the outcome of a written request cannot be read.
+fn outcome_unknown(table: &TableName, error: &str) -> OpError {
+    user(format!(
+        "table '{table}': the statement was handed over but its outcome cannot be read ({error}); check SHOW SHARDING STATUS {table} before running it again"
+    ))
 }
 
 fn result_sets(state: &TableState) -> Vec<ResultSet> {

@@ -24,6 +24,12 @@ pub async fn run(
     check_table_type(stmt)?;
     common::check_schema_permission(ctx, user_name, t).await?;
     if common::show_create(ctx, t).await?.is_some() {
+        // The table may be one a CREATE is still making, or undoing.
+        if let Some(store) = ctx.metadata.store().await? {
+            if common::busy(&*store, t).await? {
+                return Err(common::in_progress(t));
+            }
+        }
         return exists(stmt);
     }
     match &stmt.cluster {
@@ -39,8 +45,8 @@ pub async fn run(
     if store.scope().cluster() != stmt.cluster.as_ref() {
         return Err(binding_mismatch(store.scope().cluster(), t));
     }
-    if store.table(t).await?.is_some_and(|s| s.in_flight()) {
-        return exists(stmt);
+    if common::busy(&*store, t).await? {
+        return Err(common::in_progress(t));
     }
     let me = ctx.node.id().await?;
     let timeout = stmt

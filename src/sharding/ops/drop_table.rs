@@ -37,7 +37,16 @@ pub async fn run(
         None if state
             .as_ref()
             .is_some_and(|s| s.kind == OpKind::Drop && s.status == TableStatus::Failed) => {}
-        None if stmt.if_exists => return Ok(vec![ResultSet::ok()]),
+        // Not here yet (or any more) while a CREATE or DROP of it is
+        // under way: whether it will exist is not known yet.
+        None if stmt.if_exists => {
+            if let Some(store) = &store {
+                if common::busy(&**store, t).await? {
+                    return Err(common::in_progress(t));
+                }
+            }
+            return Ok(vec![ResultSet::ok()]);
+        }
         None => {
             return Err(user(format!(
                 "table '{t}' is missing: DROP TABLE failed: table '{t}' must exist"

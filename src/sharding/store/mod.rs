@@ -37,6 +37,9 @@ pub enum StoreError {
     Client(#[from] ClientError),
     #[error("the sharding metadata on this node is damaged ({0}); compare SHOW SHARDING STATUS on another node")]
     Corrupt(String),
+    /// A failpoint on the way to the metadata was set to fail.
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
 }
 
 impl StoreError {

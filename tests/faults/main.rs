@@ -1,0 +1,484 @@
+//! The fault suite: for every failpoint a CREATE or a DROP passes, abort the
+//! process there (as `kill -9` would) on the master and on a non-master,
+//! then check that the cluster becomes consistent within a bound
+//! ([`harness::SETTLE_BOUND`], judged by `shardbuddy::check`) and that the
+//! client's answer was true: OK means done; shardbuddy's error means undone
+//! (or says the outcome is unknown); searchd's own error (its helper died)
+//! says nothing about the outcome, but a CREATE whose helper died before it
+//! was done is undone (README, "When shardbuddy stops in the middle of a
+//! statement"). No acknowledged row may be lost.
+//!
+//! `cargo test --test faults` runs the CI subset: every case once, with
+//! table shapes and the non-master drawn from a printed seed
+//! (`SHARDBUDDY_SEED=<n>` replays a run). `cargo test --test faults --
+//! --ignored campaign` runs `SHARDBUDDY_FAULT_ROUNDS` (default 5) rounds of
+//! every case.
+
+#[path = "../sharding_support/mod.rs"]
+mod sharding_support;
+
+mod harness;
+mod rebalance;
+mod soak;
+mod storm;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use harness::*;
+use shardbuddy::failpoint;
+use sharding_support::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Master,
+    NonMaster,
+}
+
+/// One fault: abort at `point` on a node of `role`. The statement is sent
+/// to that node, or with `elsewhere` to another one (whose shardbuddy then
+/// lives to answer).
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    op: Op,
+    point: &'static str,
+    role: Role,
+    elsewhere: bool,
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} {} with {}=abort on the {:?}",
+            self.op,
+            if self.elsewhere {
+                "sent elsewhere"
+            } else {
+                "sent there"
+            },
+            self.point,
+            self.role
+        )
+    }
+}
+
+/// Every case of `op`: each failpoint on the master and each that a
+/// non-master passes (all but the master's own) on a non-master; the
+/// master's and the executor's also with the statement sent to another
+/// node (the helper's request path is only passed where it was sent).
+fn cases(op: Op) -> Vec<Case> {
+    let mut out = Vec::new();
+    for &point in failpoint::NAMES {
+        let roles: &[Role] = if point.starts_with("master.") {
+            &[Role::Master]
+        } else {
+            &[Role::Master, Role::NonMaster]
+        };
+        let elsewhere: &[bool] = if point.starts_with("helper.") {
+            &[false]
+        } else {
+            &[false, true]
+        };
+        for &role in roles {
+            for &elsewhere in elsewhere {
+                out.push(Case {
+                    op,
+                    point,
+                    role,
+                    elsewhere,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What one case found.
+#[derive(Debug, Default)]
+struct Tally {
+    cases: usize,
+    answered_ok: usize,
+    answered_error: usize,
+    helper_gone: usize,
+    /// Answers the outcome contradicts, and other broken promises.
+    violations: Vec<String>,
+    slowest_settle: Duration,
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} cases", self.cases)?;
+        if self.answered_ok + self.answered_error + self.helper_gone > 0 {
+            write!(
+                f,
+                ": {} OK, {} shardbuddy errors, {} searchd errors (helper gone)",
+                self.answered_ok, self.answered_error, self.helper_gone
+            )?;
+        }
+        write!(
+            f,
+            "; 0 inconsistencies (each settled within {:?}, slowest {:.1} s); {} violations",
+            SETTLE_BOUND,
+            self.slowest_settle.as_secs_f64(),
+            self.violations.len()
+        )
+    }
+}
+
+const DROP_ROWS: u64 = 20;
+const ANCHOR_ROWS: u64 = 100;
+
+/// A cluster of three nodes with the anchor table `keep` (its rows must
+/// survive every fault; it also makes `SHOW SHARDING MASTER` answer).
+async fn fault_cluster() -> Nodes {
+    let nodes = cluster_of(3, &[]).await;
+    let mut c = conn(&nodes[0]).await;
+    exec(
+        &mut c,
+        "CREATE TABLE c:keep (id bigint, title text) shards='2' rf='2'",
+    )
+    .await;
+    insert_docs(&mut c, "keep", 1..=ANCHOR_ROWS).await;
+    nodes
+}
+
+/// Every node still reads all of the anchor table's rows.
+async fn anchor_intact(nodes: &[manticore_sim::testkit::SimNode]) {
+    for node in nodes {
+        let mut c = conn(node).await;
+        assert_eq!(
+            count(&mut c, "SELECT COUNT(*) FROM keep").await,
+            ANCHOR_ROWS,
+            "rows of keep through node {}",
+            node.index()
+        );
+    }
+}
+
+/// Runs one case on table `table`; adds what it found to `tally`.
+async fn run_case(nodes: &Nodes, rng: &mut Rng, case: Case, table: &str, tally: &mut Tally) {
+    let shards = rng.range(1, 3);
+    let rf = rng.range(1, 3);
+    let create =
+        format!("CREATE TABLE c:{table} (id bigint, title text) shards='{shards}' rf='{rf}'");
+    if case.op == Op::Drop {
+        let mut c = conn(&nodes[0]).await;
+        exec(&mut c, &create).await;
+        insert_docs(&mut c, table, 1..=DROP_ROWS).await;
+        wait_consistent(&nodes[0], SETTLE_BOUND, &format!("{table} created")).await;
+    }
+    let master = master_index(nodes).await;
+    let target = match case.role {
+        Role::Master => master,
+        Role::NonMaster => {
+            let others: Vec<usize> = (0..nodes.len()).filter(|i| *i != master).collect();
+            others[rng.range(0, others.len() as u64 - 1) as usize]
+        }
+    };
+    let node = &nodes[target];
+    let requester = if case.elsewhere {
+        let others: Vec<usize> = (0..nodes.len()).filter(|i| *i != target).collect();
+        others[rng.range(0, others.len() as u64 - 1) as usize]
+    } else {
+        target
+    };
+    // Connect first: the connection's own set-up must not meet the failpoint.
+    let mut c = conn(&nodes[requester]).await;
+    let starts = helper_starts(node);
+    let spec = format!("{}=abort", case.point);
+    set_failpoints(node, &spec);
+    let sql = match case.op {
+        Op::Create => create.clone(),
+        Op::Drop => format!("DROP TABLE c:{table}"),
+    };
+    let answer = Answer::of(run(&mut c, &sql).await);
+    drop(c);
+    let settle = wait_consistent(&nodes[0], SETTLE_BOUND, &format!("{case} ({table})")).await;
+    wait_helpers(nodes).await;
+    let reached = helper_starts(node) > starts;
+    if !reached {
+        set_failpoints(node, "");
+    }
+    let exists = placed(&nodes[0], table).await;
+    eprintln!(
+        "{case} (node {target}, sent to {requester}, {table}: shards {shards} rf {rf}): answer {answer:?}, \
+         table {}, consistent after {:.1} s",
+        if exists { "exists" } else { "absent" },
+        settle.as_secs_f64()
+    );
+    tally.cases += 1;
+    tally.slowest_settle = tally.slowest_settle.max(settle);
+    match answer {
+        Answer::Ok => tally.answered_ok += 1,
+        Answer::HelperGone(_) => tally.helper_gone += 1,
+        Answer::Error(_) => tally.answered_error += 1,
+    }
+    let mut violation = |what: String| {
+        eprintln!("VIOLATION: {case} ({table}): {what}");
+        tally.violations.push(format!("{case} ({table}): {what}"));
+    };
+    if !reached {
+        violation("the failpoint was never reached".into());
+    }
+    let truth = match (case.op, &answer) {
+        (Op::Create, Answer::Ok) => exists,
+        (Op::Drop, Answer::Ok) => !exists,
+        // Done just before its helper died: it stays done.
+        (Op::Create, Answer::HelperGone(_)) => {
+            case.point == failpoint::HELPER_BEFORE_REPLY || !exists
+        }
+        (Op::Drop, Answer::HelperGone(_)) => true,
+        (_, a) if a.says_outcome_unknown() => true,
+        (Op::Create, Answer::Error(_)) => !exists,
+        (Op::Drop, Answer::Error(_)) => exists,
+    };
+    if !truth {
+        violation(format!(
+            "answered {answer:?} but the table {}",
+            if exists { "exists" } else { "is absent" }
+        ));
+    }
+    // Rows: a surviving table keeps what was acknowledged; a created one
+    // takes writes on every node.
+    if exists {
+        let mut c = conn(&nodes[0]).await;
+        let want = if case.op == Op::Create {
+            insert_docs(&mut c, table, 1..=10).await;
+            10
+        } else {
+            DROP_ROWS
+        };
+        for n in nodes.iter() {
+            let mut c = conn(n).await;
+            let got = count(&mut c, &format!("SELECT COUNT(*) FROM {table}")).await;
+            if got != want {
+                violation(format!(
+                    "{got} rows through node {} instead of {want}",
+                    n.index()
+                ));
+            }
+        }
+        exec(&mut c, &format!("DROP TABLE c:{table}")).await;
+        wait_consistent(
+            &nodes[0],
+            SETTLE_BOUND,
+            &format!("{table} dropped after the case"),
+        )
+        .await;
+    }
+}
+
+/// Runs every case of `ops`, `rounds` times, on one cluster.
+async fn campaign(test: &str, ops: &[Op], rounds: usize) -> Tally {
+    let seed = seed(test);
+    let mut rng = Rng::new(seed);
+    let nodes = fault_cluster().await;
+    wait_consistent(&nodes[0], SETTLE_BOUND, "the new cluster").await;
+    let mut tally = Tally::default();
+    let mut n = 0;
+    for round in 0..rounds {
+        for &op in ops {
+            for case in cases(op) {
+                n += 1;
+                let table = format!("f{n}");
+                run_case(&nodes, &mut rng, case, &table, &mut tally).await;
+            }
+        }
+        anchor_intact(&nodes).await;
+        eprintln!("{test}: round {} of {rounds} done: {tally}", round + 1);
+    }
+    eprintln!("{test}: seed {seed}: {tally}");
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_aborted_at_each_failpoint_answers_true_and_settles() {
+    let tally = campaign("create", &[Op::Create], 1).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_aborted_at_each_failpoint_answers_true_and_settles() {
+    let tally = campaign("drop", &[Op::Drop], 1).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalancing_aborted_at_each_failpoint_heals_without_losing_rows() {
+    let tally = rebalance::rebalance_campaign("rebalance", 1).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+}
+
+/// Found by the storm: `CREATE TABLE IF NOT EXISTS` answered OK while
+/// another CREATE of the table was still running (or being undone, after
+/// its shardbuddy died), and the table then did not exist. Now, while a
+/// CREATE or DROP of the table is under way, `IF [NOT] EXISTS` answers that
+/// it is in progress. The first CREATE is held in the executors by a delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_defect_if_not_exists_during_another_create_is_not_ok() {
+    let nodes = cluster_of(3, &[]).await;
+    for node in nodes.iter() {
+        set_failpoints(node, "executor.before_run=delay(1500)");
+    }
+    let first = {
+        let url = nodes[1].mysql_url();
+        tokio::spawn(async move {
+            let opts = mysql_async::Opts::from_url(&url).expect("url");
+            let mut c = mysql_async::Conn::new(opts).await.expect("conn");
+            run(
+                &mut c,
+                "CREATE TABLE c:t (id bigint, title text) shards='2' rf='2'",
+            )
+            .await
+        })
+    };
+    let mut third = conn(&nodes[2]).await;
+    wait_until("the first CREATE is under way", SETTLE_BOUND, async || {
+        traces_of(&mut third, "t")
+            .await
+            .contains(&"table:t".to_string())
+    })
+    .await;
+    let again = run(
+        &mut third,
+        "CREATE TABLE IF NOT EXISTS c:t (id bigint, title text) shards='2' rf='2'",
+    )
+    .await;
+    let placed_then = placed(&nodes[2], "t").await;
+    assert!(
+        again.is_err() || placed_then,
+        "CREATE IF NOT EXISTS answered {again:?} while t is not placed"
+    );
+    assert_eq!(
+        again,
+        Err(
+            "table 't': a CREATE or DROP of this table is in progress; retry when it has finished"
+                .into()
+        )
+    );
+    let dropped = run(&mut third, "DROP TABLE IF EXISTS c:t").await;
+    assert!(
+        dropped.is_err(),
+        "DROP IF EXISTS answered {dropped:?} during the CREATE"
+    );
+    assert_eq!(first.await.expect("first CREATE"), Ok(()));
+    for node in nodes.iter() {
+        set_failpoints(node, "");
+    }
+    assert!(placed(&nodes[0], "t").await);
+    wait_consistent(&nodes[0], SETTLE_BOUND, "after the CREATE").await;
+}
+
+/// A failed read of the outcome (here `helper.after_request=error(…)`)
+/// answered the client with that error at once, while the operation went
+/// on and succeeded. Now the read is retried; when it keeps failing until
+/// the statement's deadline, the answer says the outcome is not known and
+/// how to learn it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_reads_of_the_outcome_are_retried_and_never_answer_an_untrue_error() {
+    let nodes = cluster_of(3, &[("SHARDBUDDY_ROLLBACK_GRACE_MS", "500")]).await;
+    let node = &nodes[1];
+    set_failpoints(node, "helper.after_request=error(injected read failure)");
+    let create = {
+        let url = node.mysql_url();
+        tokio::spawn(async move {
+            let opts = mysql_async::Opts::from_url(&url).expect("url");
+            let mut c = mysql_async::Conn::new(opts).await.expect("conn");
+            run(
+                &mut c,
+                "CREATE TABLE c:r1 (id bigint, title text) shards='2' rf='2'",
+            )
+            .await
+        })
+    };
+    wait_until("the CREATE is done", SETTLE_BOUND, async || {
+        placed(&nodes[0], "r1").await
+    })
+    .await;
+    set_failpoints(node, "");
+    assert_eq!(create.await.expect("create task"), Ok(()));
+    assert!(node
+        .log_text()
+        .contains("cannot read the outcome of a statement yet"));
+
+    set_failpoints(node, "helper.after_request=error(injected read failure)");
+    let mut c = conn(node).await;
+    let answer = run(
+        &mut c,
+        "CREATE TABLE c:r2 (id bigint, title text) shards='2' rf='2' timeout='1'",
+    )
+    .await;
+    set_failpoints(node, "");
+    assert_eq!(
+        answer,
+        Err(
+            "table 'r2': the statement was handed over but its outcome cannot be read \
+             (injected read failure); check SHOW SHARDING STATUS r2 before running it again"
+                .into()
+        )
+    );
+    wait_consistent(&nodes[0], SETTLE_BOUND, "after the CREATEs").await;
+}
+
+/// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every
+/// node under random aborts and helper kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_drop_storm_under_chaos_answers_true_and_settles() {
+    let secs = std::env::var("SHARDBUDDY_STORM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let tally = storm::storm("storm", secs).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+}
+
+/// The full campaign: `SHARDBUDDY_FAULT_ROUNDS` (default 5) rounds of every
+/// CREATE, DROP and rebalancing case, then a storm of
+/// `SHARDBUDDY_STORM_SECS` (default 60 here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: the full fault campaign"]
+async fn campaign_of_every_case_in_many_rounds() {
+    let rounds = std::env::var("SHARDBUDDY_FAULT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let started = Instant::now();
+    let storm_secs = std::env::var("SHARDBUDDY_STORM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let tally = campaign("campaign", &[Op::Create, Op::Drop], rounds).await;
+    let rebalancing = rebalance::rebalance_campaign("campaign-rebalance", rounds).await;
+    let storm = storm::storm("campaign-storm", storm_secs).await;
+    eprintln!(
+        "campaign: {rounds} rounds in {:.0} s: CREATE/DROP {tally}; rebalancing {rebalancing}; \
+         storm of {storm_secs} s {storm}",
+        started.elapsed().as_secs_f64()
+    );
+    for violations in [
+        &tally.violations,
+        &rebalancing.violations,
+        &storm.violations,
+    ] {
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+}
+
+/// Soak: `SHARDBUDDY_SOAK_SECS` (default 1800) of writes and reads while
+/// nodes are killed and come back; 0 lost rows, no helper growth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long: the soak"]
+async fn soak_with_writers_readers_and_node_kills() {
+    let secs = std::env::var("SHARDBUDDY_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1800);
+    soak::soak(secs).await;
+}

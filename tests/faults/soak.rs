@@ -1,0 +1,123 @@
+//! Soak: a writer and a reader run through node 0 while nodes 1 and 2 are
+//! killed and restarted in turn (each loss and each return rebalances the
+//! RF=2 table), for `SHARDBUDDY_SOAK_SECS` (default 1800). Reports lost
+//! acknowledged rows (must be 0), reader errors and short reads, and the
+//! resident memory of every process over time; the helper of node 0, never
+//! killed, must not grow.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use manticore_sim::testkit::SimNode;
+
+use crate::harness::*;
+use crate::sharding_support::traffic::{Traffic, FIRST_WRITE_ID};
+use crate::sharding_support::*;
+
+/// `VmRSS` of `pid` in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// One sample: (node, daemon RSS, helper RSS) in MiB.
+fn sample(nodes: &[SimNode]) -> Vec<(usize, f64, f64)> {
+    nodes
+        .iter()
+        .map(|n| {
+            let daemon = n.pid().and_then(rss_kib).unwrap_or(0);
+            let helper = helper_pid(n).and_then(|p| rss_kib(p as u32)).unwrap_or(0);
+            (n.index(), daemon as f64 / 1024.0, helper as f64 / 1024.0)
+        })
+        .collect()
+}
+
+async fn wait_settled(via: &SimNode, holders: usize, what: &str) {
+    wait_until(what, SETTLE_BOUND, async || {
+        try_copies(via, "t")
+            .await
+            .is_some_and(|c| settled(&c, 4, 2, holders))
+    })
+    .await;
+}
+
+pub async fn soak(secs: u64) {
+    let seed = seed("soak");
+    let mut rng = Rng::new(seed);
+    let mut nodes = cluster_of(3, &[]).await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='4' rf='2'",
+    )
+    .await;
+    insert_docs(&mut first, "t", 1..=1000).await;
+    let traffic = Traffic::start(&nodes[0].mysql_url(), "t", 1000).await;
+    let started = Instant::now();
+    let mut samples = vec![(0.0, sample(&nodes))];
+    let mut cycles = 0;
+    let mut warm_helper0 = None;
+    while started.elapsed() < Duration::from_secs(secs) {
+        let victim = rng.range(1, 2) as usize;
+        nodes[victim].kill();
+        wait_settled(&nodes[0], 2, "healed on the survivors").await;
+        nodes[victim].restart().expect("restart");
+        wait_for_log(&nodes[victim], "[BUDDY] started", Duration::from_secs(20));
+        wait_settled(&nodes[0], 3, "back on three nodes").await;
+        wait_consistent(&nodes[0], SETTLE_BOUND, "after a kill and return").await;
+        cycles += 1;
+        let now = sample(&nodes);
+        if cycles == 1 {
+            warm_helper0 = Some(now[0].2);
+        }
+        samples.push((started.elapsed().as_secs_f64(), now));
+    }
+    let record = traffic.stop().await;
+    let stored: BTreeSet<u64> = column(
+        &mut first,
+        &format!(
+            "SELECT id FROM t WHERE id >= {FIRST_WRITE_ID} ORDER BY id ASC LIMIT 10000000 OPTION max_matches=10000000"
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|s| s.parse().expect("id"))
+    .collect();
+    let lost: Vec<u64> = record
+        .acknowledged
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !stored.contains(id))
+        .collect();
+    eprintln!(
+        "soak: seed {seed}: {:.0} s, {cycles} kill/return cycles, {} writes acknowledged, {} refused, \
+         {} lost; {} reads, {} short, reader errors {:?}",
+        started.elapsed().as_secs_f64(),
+        record.acknowledged.len(),
+        record.write_errors.len(),
+        lost.len(),
+        record.reads,
+        record.short_reads.len(),
+        record.read_errors
+    );
+    eprintln!("soak: RSS in MiB (node: daemon/helper) over time:");
+    for (at, s) in &samples {
+        let cells: Vec<String> = s
+            .iter()
+            .map(|(i, d, h)| format!("{i}: {d:.1}/{h:.1}"))
+            .collect();
+        eprintln!("soak: {at:>7.0} s  {}", cells.join("  "));
+    }
+    assert!(lost.is_empty(), "acknowledged rows lost: {lost:?}");
+    if let (Some(warm), Some((_, last))) = (warm_helper0, samples.last()) {
+        assert!(
+            last[0].2 <= warm + 20.0,
+            "the helper of node 0 grew from {warm:.1} MiB to {:.1} MiB",
+            last[0].2
+        );
+    }
+}
