@@ -240,7 +240,7 @@ impl Run<'_> {
             // `processing`; so after the claim, one look at the group tells
             // whether these rows may still take effect.
             let group = self.store.group(&rows[batch[0]].group).await?;
-            if group.is_none_or(|g| g.status != GroupStatus::Committed) {
+            if group.is_none_or(|g| g.status != GroupStatus::Committed || g.is_paused()) {
                 self.set_each(rows, &claimed, |r| Ok((r.status, r.tries)))
                     .await?;
                 return Ok(BatchEnd::Withdrawn);

@@ -112,6 +112,7 @@ pub async fn load(
     }
     let placement = store.placement_rows(None).await?;
     let registrations = store.registrations().await?;
+    let controls = store.controls().await?;
     let registered = registrations.keys().cloned().collect();
     let clusters = match &members {
         // Local sharding replicates nothing: there is no cluster to ask about.
@@ -136,6 +137,7 @@ pub async fn load(
         registered,
         registrations,
         clusters,
+        controls,
     })
 }
 
@@ -198,6 +200,7 @@ pub async fn apply(
             Command::DeleteTable(table) => store.delete_table(&table).await?,
             Command::PutGroup(name, record) => store.put_group(&name, &record).await?,
             Command::PurgeGroup(name) => store.purge_group(&name).await?,
+            Command::PutControl(table, request) => store.put_control(&table, &request).await?,
             Command::WakeExecutors => signals.executor.notify_one(),
             Command::TableChanged => signals.table_changed.notify_waiters(),
             Command::StepAgain => signals.master.notify_one(),
@@ -249,6 +252,7 @@ mod tests {
                 delay: Duration::ZERO,
                 parallel: 2,
                 retry_after: Duration::from_secs(30),
+                automatic: true,
             },
             liveness: Duration::from_secs(5),
         };

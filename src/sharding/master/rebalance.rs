@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::{
-    self, ClusterMap, Model, NodeSpec, NodeState, Placement, Step, StepContext, TableDdl,
-    TableModel,
+    self, ClusterMap, Model, MoveReason, NodeSpec, NodeState, Placement, Step, StepContext,
+    TableDdl, TableModel,
 };
 use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::placement::{clusters_in_use, placement_of};
-use crate::sharding::records::{GroupName, PlacementRow, TableState};
+use crate::sharding::records::{GroupName, MoveRecord, PlacementRow, TableState};
 use crate::sharding::topology::Membership;
 
 /// What to do about one table.
@@ -43,6 +43,21 @@ pub struct Planned {
     pub inactive: Vec<NodeId>,
     pub reason: &'static str,
     pub copies: u64,
+    /// The planner's moves, one per replica created or retired.
+    pub moves: Vec<MoveRecord>,
+    /// The fewest copies any plan needs (the planner's lower bound).
+    pub lower_bound: u64,
+}
+
+/// How a move's reason reads for operators.
+pub fn move_reason(reason: MoveReason) -> &'static str {
+    match reason {
+        MoveReason::RestoreRf | MoveReason::RetireDead => "node lost",
+        MoveReason::Drain => "drain",
+        MoveReason::BalanceNewNode => "node added",
+        MoveReason::Balance => "balance",
+        MoveReason::ExcessReplica => "excess replica",
+    }
 }
 
 /// What the other tables and groups mean for this table's plan.
@@ -211,6 +226,17 @@ pub fn consider(
         inactive,
         reason,
         copies: table_plan.totals.copies,
+        moves: table_plan
+            .moves
+            .iter()
+            .map(|m| MoveRecord {
+                shard: m.shard,
+                from: m.from.clone(),
+                to: m.to.clone(),
+                reason: move_reason(m.reason).to_string(),
+            })
+            .collect(),
+        lower_bound: table_plan.lower_bound,
     }))
 }
 

@@ -11,13 +11,15 @@ use crate::sharding::config::ShardingConfig;
 use crate::sharding::daemon::LocalNode;
 use crate::sharding::metadata::Metadata;
 use crate::sharding::pulse::Pulse;
+use crate::sharding::records::{ControlAction, StopKind};
 use crate::sharding::ticker::Signals;
-use crate::sql::{self, Statement};
+use crate::sql::{self, Statement, StopMode};
 
 pub mod common;
 pub mod create;
 pub mod drop_table;
 pub mod fanout;
+pub mod rebalance;
 pub mod show;
 
 /// What the statement handlers work with.
@@ -63,14 +65,30 @@ impl ShardingHandler {
             Statement::Optimize { table, options } => {
                 fan_out(table, fanout::FanOut::Optimize(options)).await
             }
-            Statement::Rebalance { .. }
-            | Statement::ExplainRebalance { .. }
-            | Statement::StopRebalance { .. }
-            | Statement::PauseRebalance { .. }
-            | Statement::ResumeRebalance { .. }
-            | Statement::ShowRebalanceStatus { .. } => Reply::Error(
-                "rebalancing statements are not supported by this version of shardbuddy".into(),
+            Statement::Rebalance { target } => common::reply(
+                rebalance::request(ctx, user, &target, ControlAction::Rebalance).await,
             ),
+            Statement::ExplainRebalance { target } => {
+                common::reply(rebalance::explain(ctx, user, target.as_ref()).await)
+            }
+            Statement::StopRebalance { target, mode } => {
+                let kind = match mode {
+                    StopMode::Graceful => StopKind::Graceful,
+                    StopMode::Immediate => StopKind::Immediate,
+                };
+                common::reply(
+                    rebalance::request(ctx, user, &target, ControlAction::Stop(kind)).await,
+                )
+            }
+            Statement::PauseRebalance { target } => {
+                common::reply(rebalance::request(ctx, user, &target, ControlAction::Pause).await)
+            }
+            Statement::ResumeRebalance { target } => {
+                common::reply(rebalance::request(ctx, user, &target, ControlAction::Resume).await)
+            }
+            Statement::ShowRebalanceStatus { target } => {
+                common::reply(rebalance::status(ctx, user, target.as_ref()).await)
+            }
         }
     }
 }

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use crate::client::ClientError;
 use crate::ids::{NodeId, TableName};
 use crate::sharding::records::{
-    GroupName, GroupRecord, Lease, PlacementRow, QueueRow, QueueStatus, Registration, RowFailure,
-    Scope, TableState,
+    ControlRequest, GroupName, GroupRecord, Lease, PlacementRow, QueueRow, QueueStatus,
+    Registration, RowFailure, Scope, TableState,
 };
 
 #[cfg(test)]
@@ -88,6 +88,12 @@ pub trait MetaStore: Send + Sync {
     /// Every `group:<g>` value that reads as a group record.
     async fn groups(&self) -> Result<BTreeMap<GroupName, GroupRecord>>;
     async fn put_group(&self, group: &GroupName, record: &GroupRecord) -> Result<()>;
+
+    /// Every `rebalance:<t>` value that reads as an operator's request.
+    async fn controls(&self) -> Result<BTreeMap<TableName, ControlRequest>>;
+    async fn control(&self, table: &TableName) -> Result<Option<ControlRequest>>;
+    async fn put_control(&self, table: &TableName, request: &ControlRequest) -> Result<()>;
+    async fn delete_control(&self, table: &TableName) -> Result<()>;
 
     async fn row_failure(&self, row: u64) -> Result<Option<RowFailure>>;
     async fn put_row_failure(&self, row: u64, failure: &RowFailure) -> Result<()>;
