@@ -1624,11 +1624,18 @@ fn an_immediate_stop_undoes_the_group_keeps_the_placement_and_holds_the_table() 
     assert!(!world.rows.values().any(|r| r.group == group));
     assert_eq!(world.placement, before);
     // Not rebalanced automatically again: the stop holds the table.
+    let mut seen = Vec::new();
     for _ in 0..3 {
         world.elapsed += Duration::from_secs(60);
         let commands = world.step(&mut engine);
         assert!(!commands.iter().any(|c| matches!(c, Command::Enqueue(_))));
+        seen.extend(commands);
     }
+    assert!(seen.contains(&Command::Log(Event::RebalanceSkipped(
+        "Skipping rebalance for table t: an operator stopped its rebalance; REBALANCE TABLE t \
+         starts one again"
+            .into()
+    ))));
     // Until REBALANCE TABLE, which plans with the same function and answers
     // the plan's summary.
     control(&mut world, Rebalance);

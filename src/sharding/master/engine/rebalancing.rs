@@ -106,7 +106,8 @@ impl MasterEngine {
             }
             if held_by_stop(snap, table) {
                 let why = format!(
-                    "Skipping rebalance for table {table}: an operator stopped its rebalance;                      REBALANCE TABLE {table} starts one again"
+                    "Skipping rebalance for table {table}: an operator stopped its rebalance; \
+                     REBALANCE TABLE {table} starts one again"
                 );
                 if self.skips.get(table) != Some(&why) {
                     self.skips.insert(table.clone(), why.clone());
