@@ -343,10 +343,19 @@ pub async fn status(
         } else {
             p.moves_done
         };
-        let pct = if plan.steps_total == 0 {
-            100.0
+        let work_done = if completed {
+            plan.work_total
         } else {
-            (steps_done as f64 * 1000.0 / plan.steps_total as f64).floor() / 10.0
+            p.work_done
+        };
+        let pct = if plan.work_total == 0 {
+            if completed {
+                100.0
+            } else {
+                0.0
+            }
+        } else {
+            (work_done as f64 * 1000.0 / plan.work_total as f64).floor() / 10.0
         };
         let phase = match g.status {
             GroupStatus::Aborting | GroupStatus::RollingBack => "rolling back",

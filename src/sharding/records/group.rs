@@ -199,6 +199,10 @@ pub struct MoveRecord {
 pub struct RebalanceProgress {
     /// Forward steps processed (never decreases).
     pub steps_done: u64,
+    /// The estimated work of the processed steps (see
+    /// [`RebalanceRecord::work_total`]; never decreases).
+    #[serde(default)]
+    pub work_done: u64,
     /// Moves whose copy is verified (or whose retired replica is dropped).
     #[serde(default)]
     pub moves_done: u64,
@@ -235,6 +239,11 @@ pub struct RebalanceRecord {
     /// Forward steps the group has.
     #[serde(default)]
     pub steps_total: u64,
+    /// The work of all its steps, each weighted by what its kind costs on
+    /// real searchd (a state transfer ~1 s, deleting a cluster ~5 s, a
+    /// CREATE TABLE ~1 ms): progress and ETA are shares of it.
+    #[serde(default)]
+    pub work_total: u64,
     /// The planner's moves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moves: Vec<MoveRecord>,

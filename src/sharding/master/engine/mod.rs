@@ -44,7 +44,7 @@ mod liveness;
 mod operator;
 mod rebalancing;
 
-pub use operator::{summary_columns, wrong_cluster};
+pub use operator::{step_cost, summary_columns, wrong_cluster};
 
 use in_flight::InFlight;
 use liveness::{Liveness, Requester};

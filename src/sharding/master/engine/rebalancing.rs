@@ -233,6 +233,10 @@ impl MasterEngine {
             deferred: planned.deferred.clone(),
             settled: false,
             steps_total: rows.len() as u64,
+            work_total: rows
+                .iter()
+                .map(|r| super::operator::step_cost(&r.action))
+                .sum(),
             moves: planned.moves.clone(),
             copies: planned.copies,
             ..RebalanceRecord::default()
