@@ -288,6 +288,45 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     let s = status(&mut first).await.unwrap();
     assert!(s.steps_done < s.steps_total, "{s:?}");
 
+    // The master's shardbuddy is killed (-9): the next term of office keeps
+    // the group paused, since the record says so.
+    let offices = |nodes: &Nodes| -> usize {
+        nodes
+            .iter()
+            .map(|n| {
+                n.log_text()
+                    .matches("took office as sharding master")
+                    .count()
+            })
+            .sum()
+    };
+    let before_kill = offices(&nodes);
+    let master_id = rows(&mut first, "SHOW SHARDING MASTER").await[0][0].clone();
+    let master = nodes
+        .iter()
+        .find(|n| n.node_id() == master_id)
+        .expect("the master is one of the nodes");
+    let restarts = master.log_text().matches("[BUDDY] started").count();
+    kill_9(helper_pid(master).expect("the master runs its shardbuddy"));
+    wait_for_log_count(master, "[BUDDY] started", restarts + 1);
+    wait_until(
+        "a new term of office",
+        Duration::from_secs(30),
+        async || offices(&nodes) > before_kill,
+    )
+    .await;
+    let mut first = conn(&nodes[0]).await;
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(3) {
+        assert_eq!(
+            started_rows(&mut first, &group).await,
+            started,
+            "a row of the paused group started under the new master"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status(&mut first).await.unwrap().state, "paused");
+
     // 2. Resume, then stop immediately mid-move: the placement is as before,
     //    no row lost, no temporary cluster left.
     let resumed = rows(&mut first, "RESUME REBALANCE c:t").await;
