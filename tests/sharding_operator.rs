@@ -440,3 +440,106 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     .await;
     assert_eq!(count(&mut first, "SELECT COUNT(*) FROM t").await, 10_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
+    use sharding_support::traffic::Traffic;
+    let nodes = cluster_of(4, &[]).await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='4' rf='2'",
+    )
+    .await;
+    insert_docs(&mut first, "t", 1..=2_000).await;
+    let fourth = nodes[3].node_id();
+    assert!(placement(&mut first)
+        .await
+        .iter()
+        .any(|(_, n)| *n == fourth));
+    for (sql, expected) in [
+        (
+            "ALTER CLUSTER other DRAIN NODE '127.0.0.1:1'".to_string(),
+            "sharded tables of these nodes live in cluster 'c', not 'other': use ALTER CLUSTER c",
+        ),
+        (
+            "ALTER CLUSTER c DRAIN NODE '127.0.0.1:1'".to_string(),
+            "node '127.0.0.1:1' is not a member of cluster 'c'",
+        ),
+        (
+            format!("ALTER CLUSTER c UNDRAIN NODE '{fourth}'"),
+            "is not drained",
+        ),
+    ] {
+        let got = error(&mut first, &sql).await;
+        assert!(got.contains(expected), "{sql}: {got}");
+    }
+    let traffic = Traffic::start(&nodes[0].mysql_url(), "t", 2_000).await;
+    traffic.wait_for_writes(20, Duration::from_secs(10)).await;
+    let answer = rows(
+        &mut first,
+        &format!("ALTER CLUSTER c DRAIN NODE '{fourth}'"),
+    )
+    .await;
+    assert_eq!(
+        (answer[0][0].as_str(), answer[0][1].as_str()),
+        (fourth.as_str(), "draining")
+    );
+    let again = error(
+        &mut first,
+        &format!("ALTER CLUSTER c DRAIN NODE '{fourth}'"),
+    )
+    .await;
+    assert!(
+        again.contains(&format!("node '{fourth}' is already drained")),
+        "{again}"
+    );
+    let mut lowest_rf = usize::MAX;
+    wait_until(
+        "every copy off the drained node, RF 2 on the other three",
+        Duration::from_secs(60),
+        async || {
+            let copies = copies(&mut first, "t").await;
+            for shard in 0..4 {
+                let active = copies
+                    .iter()
+                    .filter(|c| c.shard == shard && c.status == "active")
+                    .count();
+                lowest_rf = lowest_rf.min(active);
+            }
+            settled(&copies, 4, 2, 3) && copies.iter().all(|c| c.node != fourth)
+        },
+    )
+    .await;
+    traffic.wait_for_writes(20, Duration::from_secs(10)).await;
+    let record = traffic.stop().await;
+    let s = status(&mut first).await;
+    println!(
+        "drain: {} reads ({:?} errors), {} writes acknowledged, {} refused; lowest active \
+         copies of a shard seen {lowest_rf}; {s:?}",
+        record.reads,
+        record.read_errors,
+        record.acknowledged.len(),
+        record.write_errors.len()
+    );
+    assert!(lowest_rf >= 2, "RF dropped during the drain");
+    assert!(record.short_reads.is_empty(), "{:?}", record.short_reads);
+    let total = count(&mut first, "SELECT COUNT(*) FROM t").await;
+    assert!(total >= 2_000 + record.acknowledged.len() as u64);
+    // UNDRAIN lets the node hold copies again (after the next rebalance).
+    let back = rows(
+        &mut first,
+        &format!("ALTER CLUSTER c UNDRAIN NODE '{fourth}'"),
+    )
+    .await;
+    assert_eq!(back[0][1], "active");
+    wait_until(
+        "the undrained node to hold copies again",
+        Duration::from_secs(60),
+        async || {
+            let copies = copies(&mut first, "t").await;
+            settled(&copies, 4, 2, 4)
+        },
+    )
+    .await;
+}

@@ -53,6 +53,13 @@ pub enum Statement {
     ShowRebalanceStatus {
         target: Option<QualifiedName>,
     },
+    /// `ALTER CLUSTER <c> DRAIN NODE '<id>'` (`drain`) or `… UNDRAIN NODE
+    /// '<id>'`: the node gets no new shard copies and its copies move off.
+    DrainNode {
+        cluster: ClusterName,
+        node: String,
+        drain: bool,
+    },
 }
 
 /// `[<cluster>:]<table>`.
@@ -226,6 +233,16 @@ impl fmt::Display for Statement {
             Self::ShowRebalanceStatus { target } => {
                 write_optional_target(f, "SHOW REBALANCE STATUS", target.as_ref())
             }
+            Self::DrainNode {
+                cluster,
+                node,
+                drain,
+            } => write!(
+                f,
+                "ALTER CLUSTER {cluster} {} NODE {}",
+                if *drain { "DRAIN" } else { "UNDRAIN" },
+                crate::sqltext::quote_literal(node)
+            ),
         }
     }
 }

@@ -307,5 +307,12 @@ pub fn statement() -> impl Strategy<Value = Statement> {
         qualified().prop_map(|target| Statement::PauseRebalance { target }),
         qualified().prop_map(|target| Statement::ResumeRebalance { target }),
         option::of(qualified()).prop_map(|target| Statement::ShowRebalanceStatus { target }),
+        (cluster(), "[a-z0-9.:'_-]{0,20}", any::<bool>()).prop_map(|(cluster, node, drain)| {
+            Statement::DrainNode {
+                cluster,
+                node,
+                drain,
+            }
+        }),
     ]
 }

@@ -113,6 +113,7 @@ pub async fn load(
     let placement = store.placement_rows(None).await?;
     let registrations = store.registrations().await?;
     let controls = store.controls().await?;
+    let drained = store.drained().await?.into_keys().collect();
     let registered = registrations.keys().cloned().collect();
     let clusters = match &members {
         // Local sharding replicates nothing: there is no cluster to ask about.
@@ -138,6 +139,7 @@ pub async fn load(
         registrations,
         clusters,
         controls,
+        drained,
     })
 }
 

@@ -97,6 +97,7 @@ fn node_states(
     rows: &[PlacementRow],
     members: &Membership,
     registered: &BTreeSet<NodeId>,
+    drained: &BTreeSet<NodeId>,
 ) -> BTreeMap<NodeId, NodeState> {
     // Nodes with a placement row hold the wrapper, shards or not.
     let holders: BTreeSet<NodeId> = rows.iter().map(|r| r.node.clone()).collect();
@@ -104,6 +105,8 @@ fn node_states(
     for node in members.all.iter().chain(&members.active).chain(&holders) {
         let state = if !members.active.contains(node) {
             NodeState::Inactive
+        } else if drained.contains(node) {
+            NodeState::Draining
         } else if holders.contains(node) {
             NodeState::Active
         } else if registered.contains(node) {
@@ -116,24 +119,39 @@ fn node_states(
     states
 }
 
-/// Decides about `table`, whose committed placement is `rows`; `clusters`
-/// is what the live nodes report of their replication clusters, `group` the
-/// name the rebalance's group will have.
+/// What the plan of a table depends on besides its own placement.
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster<'a> {
+    pub members: &'a Membership,
+    /// Nodes whose shardbuddy registered.
+    pub registered: &'a BTreeSet<NodeId>,
+    /// Nodes an operator drained.
+    pub drained: &'a BTreeSet<NodeId>,
+    /// What the live nodes report of their replication clusters.
+    pub clusters: &'a ClusterMap,
+}
+
+/// Decides about `table`, whose committed placement is `rows`, in `cluster`;
+/// `group` is the name the rebalance's group will have.
 pub fn consider(
     table: &TableName,
     state: &TableState,
     rows: &[PlacementRow],
-    members: &Membership,
-    registered: &BTreeSet<NodeId>,
-    clusters: &ClusterMap,
+    cluster: Cluster<'_>,
     group: &GroupName,
 ) -> Verdict {
+    let Cluster {
+        members,
+        registered,
+        drained,
+        clusters,
+    } = cluster;
     let Ok(current) = placement_of(rows) else {
         return Verdict::Skip(format!(
             "Skipping rebalance for table {table}: its placement metadata cannot be read"
         ));
     };
-    let states = node_states(rows, members, registered);
+    let states = node_states(rows, members, registered, drained);
     let inactive: Vec<NodeId> = current
         .nodes()
         .into_iter()
@@ -212,8 +230,14 @@ pub fn consider(
         .map(|s| s.node.clone())
         .filter(|n| !members.active.contains(n))
         .collect();
+    let draining = current
+        .nodes()
+        .iter()
+        .any(|n| states.get(n) == Some(&NodeState::Draining));
     let reason = if !inactive.is_empty() {
         "node lost"
+    } else if draining {
+        "drain"
     } else if states.values().any(|s| *s == NodeState::New) {
         "node added"
     } else {

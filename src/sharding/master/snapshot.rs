@@ -45,6 +45,9 @@ pub struct Snapshot {
     pub clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
     /// Operators' rebalance statements (`rebalance:<t>`), answered or not.
     pub controls: BTreeMap<TableName, ControlRequest>,
+    /// Nodes an operator drained: they get no new copies and their copies
+    /// move off.
+    pub drained: BTreeSet<NodeId>,
 }
 
 impl Snapshot {

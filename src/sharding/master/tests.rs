@@ -64,6 +64,7 @@ struct World {
     /// without an entry run none).
     clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
     controls: BTreeMap<TableName, crate::sharding::records::ControlRequest>,
+    drained: BTreeSet<NodeId>,
     woken: Vec<&'static str>,
     bootstrapped: Vec<(NodeId, ClusterName)>,
 }
@@ -95,6 +96,7 @@ impl World {
             registrations: BTreeMap::new(),
             clusters: BTreeMap::new(),
             controls: BTreeMap::new(),
+            drained: BTreeSet::new(),
             woken: Vec::new(),
             bootstrapped: Vec::new(),
         }
@@ -157,6 +159,7 @@ impl World {
                 .map(|n| (n.clone(), self.clusters.get(n).cloned().unwrap_or_default()))
                 .collect(),
             controls: self.controls.clone(),
+            drained: self.drained.clone(),
         }
     }
 
@@ -1780,4 +1783,67 @@ fn rebalance_table_says_what_is_missing_to_keep_rf() {
         )
     );
     assert!(world.groups.is_empty());
+}
+
+#[test]
+fn a_drained_node_hands_its_copies_over_and_gets_no_new_ones() {
+    let mut world = world_with_tables(&["a:1", "b:1", "c:1"], &[("t", &["a:1", "b:1"])]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let quiet = world.step(&mut engine);
+    assert!(!quiet.iter().any(|c| matches!(c, Command::Enqueue(_))));
+    world.drained.insert(id("b:1"));
+    let commands = world.step(&mut engine);
+    let started = commands.iter().find_map(|c| match c {
+        Command::Log(Event::RebalanceStarted { reason, copies, .. }) => Some((*reason, *copies)),
+        _ => None,
+    });
+    assert_eq!(started, Some(("drain", 1)));
+    let group = world.group_named(GroupKind::Rebalance);
+    let plan = world.groups[&group].rebalance.clone().unwrap();
+    let holds = |node: &str| {
+        plan.target
+            .iter()
+            .any(|(n, shards)| n.as_str() == node && shards.contains(&0))
+    };
+    assert!(holds("a:1") && holds("c:1") && !holds("b:1"), "{plan:?}");
+    assert!(plan.moves.iter().all(|m| m.reason == "drain"), "{plan:?}");
+    // A CREATE places nothing on the drained node.
+    let live: BTreeSet<NodeId> = ["a:1", "b:1", "c:1"].into_iter().map(id).collect();
+    let request = request_of(&world, "u", 3, 2);
+    let state = TableState::requested(
+        OpKind::Create,
+        request.clone(),
+        "id bigint".into(),
+        String::new(),
+    );
+    let planned = super::plan::create(
+        &live,
+        &world.drained,
+        &TableName::parse("u").unwrap(),
+        &state,
+        &request,
+        &BTreeSet::new(),
+    )
+    .unwrap();
+    let rows = planned.placement.unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r.node == id("b:1") && r.shards.is_empty()));
+    assert!(rows
+        .iter()
+        .all(|r| r.node != id("b:1") || r.shards.is_empty()));
+    world.drained.insert(id("c:1"));
+    assert_eq!(
+        super::plan::create(
+            &live,
+            &world.drained,
+            &TableName::parse("u").unwrap(),
+            &state,
+            &request,
+            &BTreeSet::new(),
+        )
+        .unwrap_err(),
+        "table 'u': RF=2 needs 2 nodes that are not drained, 1 are; undrain a node with ALTER \
+         CLUSTER … UNDRAIN NODE"
+    );
 }

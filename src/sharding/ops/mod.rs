@@ -89,6 +89,11 @@ impl ShardingHandler {
             Statement::ShowRebalanceStatus { target } => {
                 common::reply(rebalance::status(ctx, user, target.as_ref()).await)
             }
+            Statement::DrainNode {
+                cluster,
+                node,
+                drain,
+            } => common::reply(rebalance::drain(ctx, &cluster, &node, drain).await),
         }
     }
 }

@@ -244,9 +244,12 @@ pub async fn explain(
             table,
             state,
             &rows,
-            &members,
-            &snap.registered,
-            &clusters,
+            rebalance::Cluster {
+                members: &members,
+                registered: &snap.registered,
+                drained: &snap.drained,
+                clusters: &clusters,
+            },
             &group,
         ) {
             Verdict::Balanced => note("balanced: nothing to move".into()),
@@ -430,6 +433,81 @@ fn utc(ms: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// `ALTER CLUSTER c DRAIN NODE '<id>'` / `UNDRAIN`: records (or removes)
+/// the drain; the master moves the node's copies off (automatically, or at
+/// the next `REBALANCE TABLE` when automatic rebalancing is off) and places
+/// no new ones there.
+pub async fn drain(
+    ctx: &Context,
+    cluster: &crate::ids::ClusterName,
+    node: &str,
+    drain: bool,
+) -> Result<Vec<ResultSet>, OpError> {
+    let Some(store) = ctx.metadata.store().await? else {
+        return Err(user(format!(
+            "cluster '{cluster}' has no sharded tables on this node: there is nothing to drain"
+        )));
+    };
+    match store.scope().cluster() {
+        Some(c) if c == cluster => {}
+        Some(c) => {
+            return Err(user(format!(
+                "sharded tables of these nodes live in cluster '{c}', not '{cluster}': use ALTER \
+                 CLUSTER {c}"
+            )))
+        }
+        None => {
+            return Err(user(format!(
+                "sharded tables of this node are local, not in cluster '{cluster}': there is \
+                 nothing to drain"
+            )))
+        }
+    }
+    let me = ctx.node.id().await?;
+    let members = crate::sharding::daemon::membership(&**ctx.node.api(), store.scope(), &me)
+        .await
+        .ok_or_else(|| user("the cluster's membership cannot be read on this node; retry"))?;
+    let id = crate::ids::NodeId::new(node);
+    if !members.all.contains(&id) && !members.active.contains(&id) {
+        return Err(user(format!(
+            "node '{node}' is not a member of cluster '{cluster}'; SHOW STATUS LIKE \
+             'cluster_{cluster}_nodes_set' lists them"
+        )));
+    }
+    let drained = store.drained().await?;
+    match (drain, drained.contains_key(&id)) {
+        (true, true) => return Err(user(format!("node '{node}' is already drained"))),
+        (false, false) => return Err(user(format!("node '{node}' is not drained"))),
+        (true, false) => {
+            let record = crate::sharding::records::DrainRecord {
+                by: me,
+                at_ms: now_ms(),
+            };
+            store.put_drain(&id, &record).await?;
+        }
+        (false, true) => store.delete_drain(&id).await?,
+    }
+    ctx.signals.master.notify_one();
+    let copies: usize = store
+        .placement_rows(None)
+        .await?
+        .iter()
+        .filter(|r| r.node == id)
+        .map(|r| r.shards.len())
+        .sum();
+    let mut set = ResultSet::with_columns(vec![
+        Column::new("node", ColumnType::String),
+        Column::new("state", ColumnType::String),
+        Column::new("copies", ColumnType::LongLong),
+    ]);
+    set.push_row(vec![
+        json!(node),
+        json!(if drain { "draining" } else { "active" }),
+        json!(copies),
+    ]);
+    Ok(vec![set])
 }
 
 #[cfg(test)]

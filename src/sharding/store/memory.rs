@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::{MetaStore, Result};
 use crate::ids::{NodeId, TableName};
 use crate::sharding::records::{
-    ControlRequest, GroupName, GroupRecord, Lease, PlacementRow, QueueRow, QueueStatus,
-    Registration, RowFailure, Scope, TableState,
+    ControlRequest, DrainRecord, GroupName, GroupRecord, Lease, PlacementRow, QueueRow,
+    QueueStatus, Registration, RowFailure, Scope, TableState,
 };
 
 #[derive(Default)]
@@ -21,6 +21,7 @@ pub struct Contents {
     pub tables: BTreeMap<TableName, TableState>,
     pub groups: BTreeMap<GroupName, GroupRecord>,
     pub controls: BTreeMap<TableName, ControlRequest>,
+    pub drained: BTreeMap<NodeId, DrainRecord>,
     pub failures: BTreeMap<u64, RowFailure>,
     pub rows: BTreeMap<u64, QueueRow>,
     pub placement: Vec<PlacementRow>,
@@ -140,6 +141,20 @@ impl MetaStore for MemStore {
 
     async fn delete_control(&self, table: &TableName) -> Result<()> {
         self.with(|c| c.controls.remove(table));
+        Ok(())
+    }
+
+    async fn drained(&self) -> Result<BTreeMap<NodeId, DrainRecord>> {
+        Ok(self.with(|c| c.drained.clone()))
+    }
+
+    async fn put_drain(&self, node: &NodeId, record: &DrainRecord) -> Result<()> {
+        self.with(|c| c.drained.insert(node.clone(), record.clone()));
+        Ok(())
+    }
+
+    async fn delete_drain(&self, node: &NodeId) -> Result<()> {
+        self.with(|c| c.drained.remove(node));
         Ok(())
     }
 

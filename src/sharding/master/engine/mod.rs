@@ -319,7 +319,7 @@ impl MasterEngine {
                     .intersection(&observed.names())
                     .cloned()
                     .collect();
-                plan::create(&live, table, &state, &request, &existing)
+                plan::create(&live, &snap.drained, table, &state, &request, &existing)
             }
             OpKind::Drop => plan::drop(
                 &live,

@@ -196,13 +196,17 @@ impl MasterEngine {
         let rows = snap.placement_of(table);
         let state = snap.tables.get(table)?;
         let group = GroupName::new(GroupKind::Rebalance, table, self.peek_id());
+        let clusters = snap.cluster_map();
         let verdict = rebalance::consider(
             table,
             state,
             &rows,
-            members,
-            &snap.registered,
-            &snap.cluster_map(),
+            rebalance::Cluster {
+                members,
+                registered: &snap.registered,
+                drained: &snap.drained,
+                clusters: &clusters,
+            },
             &group,
         );
         match verdict {

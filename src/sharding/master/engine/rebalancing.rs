@@ -123,9 +123,12 @@ impl MasterEngine {
                 table,
                 state,
                 &rows,
-                members,
-                &snap.registered,
-                &clusters,
+                rebalance::Cluster {
+                    members,
+                    registered: &snap.registered,
+                    drained: &snap.drained,
+                    clusters: &clusters,
+                },
                 &group,
             );
             match verdict {
