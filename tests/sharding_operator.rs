@@ -474,6 +474,30 @@ async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
         let got = error(&mut first, &sql).await;
         assert!(got.contains(expected), "{sql}: {got}");
     }
+    // SHOW SHARDING HEALTH: healthy, with the master, the nodes and the table.
+    let health = rows(&mut first, "SHOW SHARDING HEALTH").await;
+    let fact = |health: &[Vec<String>], section: &str, item: &str| -> Option<String> {
+        health
+            .iter()
+            .find(|r| r[0] == section && r[1] == item)
+            .map(|r| r[2].clone())
+    };
+    assert_eq!(
+        fact(&health, "status", "overall").as_deref(),
+        Some("healthy"),
+        "{health:?}"
+    );
+    assert_eq!(
+        fact(&health, "nodes", "live").as_deref(),
+        Some("4/4"),
+        "{health:?}"
+    );
+    assert_eq!(
+        fact(&health, "table", "t").as_deref(),
+        Some("ok"),
+        "{health:?}"
+    );
+    assert!(health.iter().any(|r| r[0] == "master"), "{health:?}");
     let traffic = Traffic::start(&nodes[0].mysql_url(), "t", 2_000).await;
     traffic.wait_for_writes(20, Duration::from_secs(10)).await;
     let answer = rows(
@@ -526,6 +550,17 @@ async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
     assert!(record.short_reads.is_empty(), "{:?}", record.short_reads);
     let total = count(&mut first, "SELECT COUNT(*) FROM t").await;
     assert!(total >= 2_000 + record.acknowledged.len() as u64);
+    let health = rows(&mut first, "SHOW SHARDING HEALTH").await;
+    assert_eq!(
+        fact(&health, "status", "overall").as_deref(),
+        Some("warning"),
+        "{health:?}"
+    );
+    assert_eq!(
+        fact(&health, "nodes", "drained").as_deref(),
+        Some("1"),
+        "{health:?}"
+    );
     // UNDRAIN lets the node hold copies again (after the next rebalance).
     let back = rows(
         &mut first,
@@ -542,4 +577,10 @@ async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
         },
     )
     .await;
+    let health = rows(&mut first, "SHOW SHARDING HEALTH").await;
+    assert_eq!(
+        fact(&health, "status", "overall").as_deref(),
+        Some("healthy"),
+        "{health:?}"
+    );
 }

@@ -22,6 +22,8 @@ pub enum Statement {
         target: Option<QualifiedName>,
     },
     ShowShardingMaster,
+    /// `SHOW SHARDING HEALTH`: the cluster's sharding health as SQL.
+    ShowShardingHealth,
     Truncate {
         table: TableName,
     },
@@ -210,6 +212,7 @@ impl fmt::Display for Statement {
                 write_optional_target(f, "SHOW SHARDING STATUS", target.as_ref())
             }
             Self::ShowShardingMaster => f.write_str("SHOW SHARDING MASTER"),
+            Self::ShowShardingHealth => f.write_str("SHOW SHARDING HEALTH"),
             Self::Truncate { table } => write!(f, "TRUNCATE TABLE {table}"),
             Self::FlushRamchunk { table } => write!(f, "FLUSH RAMCHUNK {table}"),
             Self::Optimize { table, options } => {

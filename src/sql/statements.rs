@@ -55,6 +55,7 @@ enum Raw<'a> {
     },
     ShowShardingStatus(Option<RawQualifiedName<'a>>),
     ShowShardingMaster,
+    ShowShardingHealth,
     Truncate(Token<'a>),
     Flush(Token<'a>),
     Optimize(Token<'a>, Vec<(Token<'a>, Token<'a>)>),
@@ -82,6 +83,7 @@ fn build(raw: Raw<'_>) -> Result<Statement, SqlError> {
             target: optional(target)?,
         },
         Raw::ShowShardingMaster => Statement::ShowShardingMaster,
+        Raw::ShowShardingHealth => Statement::ShowShardingHealth,
         Raw::Truncate(table) => Statement::Truncate {
             table: table_name(&table)?,
         },
@@ -137,9 +139,10 @@ fn drop_table(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
 fn show_sharding(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
     let status = preceded(keyword("STATUS"), opt(qualified_name)).map(Raw::ShowShardingStatus);
     let master = keyword("MASTER").map(|_| Raw::ShowShardingMaster);
+    let health = keyword("HEALTH").map(|_| Raw::ShowShardingHealth);
     preceded(
         (keyword("SHOW"), keyword("SHARDING")),
-        alt((status, master)),
+        alt((status, master, health)),
     )
     .parse(input)
 }

@@ -297,6 +297,7 @@ pub fn statement() -> impl Strategy<Value = Statement> {
         }),
         option::of(qualified()).prop_map(|target| Statement::ShowShardingStatus { target }),
         Just(Statement::ShowShardingMaster),
+        Just(Statement::ShowShardingHealth),
         table().prop_map(|table| Statement::Truncate { table }),
         table().prop_map(|table| Statement::FlushRamchunk { table }),
         (table(), vec(optimize_option(), 0..3))

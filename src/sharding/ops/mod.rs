@@ -19,6 +19,7 @@ pub mod common;
 pub mod create;
 pub mod drop_table;
 pub mod fanout;
+pub mod health;
 pub mod rebalance;
 pub mod show;
 
@@ -58,6 +59,7 @@ impl ShardingHandler {
                 common::reply(show::status(ctx, user, target.as_ref()).await)
             }
             Statement::ShowShardingMaster => common::reply(show::master(ctx, user).await),
+            Statement::ShowShardingHealth => common::reply(health::health(ctx, user).await),
             Statement::Truncate { table } => fan_out(table, fanout::FanOut::Truncate).await,
             Statement::FlushRamchunk { table } => {
                 fan_out(table, fanout::FanOut::FlushRamchunk).await
