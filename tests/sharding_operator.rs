@@ -344,6 +344,26 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     .await;
     let stopping = rows(&mut first, "STOP REBALANCE c:t IMMEDIATE").await;
     assert_eq!(stopping[0][2], "stopping (rolling back)");
+    // The master's shardbuddy is killed while the group is stopping: the
+    // next term of office finishes the stop from the record.
+    let state = status(&mut first).await.unwrap().state;
+    let master_id = rows(&mut first, "SHOW SHARDING MASTER").await[0][0].clone();
+    let master = nodes
+        .iter()
+        .find(|n| n.node_id() == master_id)
+        .expect("the master is one of the nodes");
+    let restarts = master.log_text().matches("[BUDDY] started").count();
+    let before_kill = offices(&nodes);
+    kill_9(helper_pid(master).expect("the master runs its shardbuddy"));
+    println!("killed the master's shardbuddy while the rebalance was {state}");
+    wait_for_log_count(master, "[BUDDY] started", restarts + 1);
+    wait_until(
+        "a new term of office",
+        Duration::from_secs(30),
+        async || offices(&nodes) > before_kill,
+    )
+    .await;
+    let mut first = conn(&nodes[0]).await;
     wait_until(
         "the rebalance to be stopped",
         Duration::from_secs(90),
@@ -376,6 +396,7 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     let answer = rows(&mut first, "REBALANCE TABLE c:t").await;
     let second = answer[0][1].clone();
     assert_ne!(second, group);
+    assert!(second.starts_with("rebalance_t_"), "{answer:?}");
     let mut samples: Vec<Status> = Vec::new();
     let t0 = Instant::now();
     let mut stop_sent = false;

@@ -23,7 +23,7 @@ use crate::sharding::ops::show::visible_tables;
 use crate::sharding::ops::Context;
 use crate::sharding::records::{
     ControlAction, ControlRequest, ControlStatus, GroupKind, GroupName, GroupRecord, GroupStatus,
-    TableStatus,
+    OpKind, TableStatus,
 };
 use crate::sharding::store::MetaStore;
 use crate::sql::QualifiedName;
@@ -35,32 +35,66 @@ async fn sharded_table(
     target: &QualifiedName,
 ) -> Result<std::sync::Arc<dyn MetaStore>, OpError> {
     let t = &target.table;
-    match common::show_create(ctx, t).await? {
-        None => return Err(user(format!("table '{t}' does not exist"))),
-        Some(ddl) if !ddl.contains("type='shard'") => {
-            return Err(user(format!(
-                "table '{t}' is not a sharded table: only sharded tables are rebalanced"
-            )))
-        }
-        Some(_) => {}
-    }
-    let Some(store) = ctx.metadata.store().await? else {
-        return Err(user(format!(
+    let not_sharded = || {
+        user(format!(
             "table '{t}' is not a sharded table: only sharded tables are rebalanced"
-        )));
+        ))
     };
-    let rows = store.placement_rows(Some(t)).await?;
-    let state = store.table(t).await?;
-    if rows.is_empty() || state.is_none_or(|s| s.status != TableStatus::Done) {
-        return Err(user(format!(
-            "table '{t}' is not a sharded table (or its CREATE has not finished): only sharded \
-             tables are rebalanced"
-        )));
-    }
+    // The metadata first: the node's own wrapper may be missing for an
+    // instant while a rebalance replaces it.
+    let store = ctx.metadata.store().await?;
+    let state = match &store {
+        Some(store) => store.table(t).await?,
+        None => None,
+    };
+    let sharded = state
+        .as_ref()
+        .is_some_and(|s| s.kind == OpKind::Create && s.status == TableStatus::Done);
+    let (Some(store), true) = (store, sharded) else {
+        return Err(match common::show_create(ctx, t).await? {
+            None => user(format!("table '{t}' does not exist")),
+            Some(ddl) if ddl.contains("type='shard'") => user(format!(
+                "table '{t}' is not a sharded table (or its CREATE has not finished): only \
+                 sharded tables are rebalanced"
+            )),
+            Some(_) => not_sharded(),
+        });
+    };
     if target.cluster.as_ref() != store.scope().cluster() {
         return Err(user(wrong_cluster(t, store.scope())));
     }
     Ok(store)
+}
+
+/// The tables of `wanted` the user can see. A rebalance replaces a node's
+/// wrapper (DROP + CREATE), so `SHOW TABLES` may miss a table for an
+/// instant: one that is missing is looked for again, up to three times.
+async fn visible_of(
+    ctx: &Context,
+    user_name: &str,
+    wanted: &std::collections::BTreeSet<TableName>,
+) -> Result<std::collections::BTreeSet<TableName>, OpError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        let visible = visible_tables(ctx, user_name).await?;
+        if visible.is_empty() {
+            // No read grant at all: nothing is visible, no need to look again.
+            return Ok(seen);
+        }
+        seen.extend(
+            wanted
+                .iter()
+                .filter(|t| visible.contains_key(t.as_str()))
+                .cloned(),
+        );
+        if seen.len() == wanted.len() {
+            break;
+        }
+    }
+    Ok(seen)
 }
 
 /// `REBALANCE TABLE`, `PAUSE`, `RESUME`, `STOP`: a request the master
@@ -191,7 +225,6 @@ pub async fn explain(
             None => return Ok(vec![out]),
         },
     };
-    let visible = visible_tables(ctx, user_name).await?;
     let me = ctx.node.id().await?;
     let snap = driver::load(&*store, &**ctx.node.api(), &me, &ctx.config.retry).await?;
     let Some(members) = snap.members.clone() else {
@@ -211,7 +244,8 @@ pub async fn explain(
             names
         }
     };
-    for table in tables.iter().filter(|t| visible.contains_key(t.as_str())) {
+    let visible = visible_of(ctx, user_name, &tables.iter().cloned().collect()).await?;
+    for table in tables.iter().filter(|t| visible.contains(*t)) {
         let Some(state) = snap.tables.get(table) else {
             continue;
         };
@@ -313,11 +347,17 @@ pub async fn status(
             None => return Ok(vec![out]),
         },
     };
-    let visible = visible_tables(ctx, user_name).await?;
+    let groups = store.groups().await?;
+    let wanted = groups
+        .values()
+        .filter(|g| g.kind == GroupKind::Rebalance)
+        .map(|g| g.table.clone())
+        .collect();
+    let visible = visible_of(ctx, user_name, &wanted).await?;
     let mut latest: BTreeMap<TableName, (GroupName, GroupRecord)> = BTreeMap::new();
-    for (name, g) in store.groups().await? {
+    for (name, g) in groups {
         if g.kind != GroupKind::Rebalance
-            || !visible.contains_key(g.table.as_str())
+            || !visible.contains(&g.table)
             || target.is_some_and(|q| q.table != g.table)
         {
             continue;

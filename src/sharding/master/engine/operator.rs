@@ -316,12 +316,18 @@ impl MasterEngine {
         let work_left: u64 = unfinished.iter().map(|r| step_cost(&r.action)).sum();
         let done = plan.work_total.saturating_sub(work_left) + credit;
         p.work_done = p.work_done.max(done.min(plan.work_total));
-        // The rate observed so far (running ms per unit of work), applied to
-        // the work left.
-        p.eta_ms = (p.work_done > 0).then(|| {
-            let left = u128::from(plan.work_total.saturating_sub(p.work_done));
-            let eta = left * u128::from(p.running_ms) / u128::from(p.work_done);
-            u64::try_from(eta).unwrap_or(u64::MAX)
+        // The weights are durations measured on real searchd; what a step
+        // costs beyond its weight here (polling, hand-over between nodes, a
+        // slower host) is observed: the running time not explained by the
+        // work done, per step done. The ETA is the work left plus that
+        // overhead for each step left.
+        p.eta_ms = (p.steps_done > 0 || p.work_done > 0).then(|| {
+            let steps = p.steps_done.max(1);
+            let overhead = p.running_ms.saturating_sub(p.work_done) / steps;
+            let steps_left = plan.steps_total.saturating_sub(p.steps_done);
+            plan.work_total
+                .saturating_sub(p.work_done)
+                .saturating_add(steps_left.saturating_mul(overhead))
         });
         let moved = p.steps_done != before.steps_done
             || p.moves_done != before.moves_done
