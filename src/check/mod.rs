@@ -403,6 +403,8 @@ fn group_status(status: GroupStatus) -> &'static str {
         GroupStatus::Done => "done",
         GroupStatus::RollbackFailed => "rollback failed",
         GroupStatus::Stale => "stale",
+        GroupStatus::Stopped => "stopped",
+        GroupStatus::Undone => "undone",
     }
 }
 

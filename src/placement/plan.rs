@@ -95,6 +95,11 @@ pub struct TablePlan {
     pub unavailable: Vec<u32>,
     pub under_replicated: Vec<u32>,
     pub totals: Totals,
+    /// The fewest copies any plan needs to reach a balanced placement
+    /// (`README.md`, "Lower bound"): lost replicas plus what nodes above
+    /// their quota must shed. `totals.copies` equals it whenever it is
+    /// reachable.
+    pub lower_bound: u64,
 }
 
 /// The plan of every table of a model.
@@ -156,6 +161,7 @@ fn plan_table(model: &Model, table: &TableModel) -> TablePlan {
                 bytes_to_copy: Some(0),
                 ..Totals::default()
             },
+            lower_bound: 0,
         };
     };
     let view = View::new(model, current);
@@ -176,6 +182,7 @@ fn plan_table(model: &Model, table: &TableModel) -> TablePlan {
         })
         .collect();
     let totals = table_totals(&moves, &table.sizes, &unavailable, &under_replicated);
+    let lower_bound = copy_lower_bound(&view, table);
     TablePlan {
         table: table.name.clone(),
         shards: table.shards,
@@ -186,7 +193,43 @@ fn plan_table(model: &Model, table: &TableModel) -> TablePlan {
         unavailable,
         under_replicated,
         totals,
+        lower_bound,
     }
+}
+
+/// `T − max Σ min(t_i, c_i)`: `T` replicas of the available shards are
+/// wanted on the eligible nodes, node `i` ends with `t_i ∈ {⌊q_i⌋, ⌈q_i⌉}`
+/// of them and can keep at most `min(t_i, c_i)` of the `c_i` it holds now;
+/// the `⌈q_i⌉` slots go first to the nodes that hold at least that many.
+fn copy_lower_bound(view: &View<'_>, table: &TableModel) -> u64 {
+    let eligible: Vec<usize> = (0..view.ids.len())
+        .filter(|&i| view.states[i].accepts_shards())
+        .collect();
+    let available: Vec<&Vec<usize>> = view
+        .current
+        .iter()
+        .filter(|holders| view.live_count(holders) > 0)
+        .collect();
+    if eligible.is_empty() || available.is_empty() {
+        return 0;
+    }
+    let needed = u64::from(table.rf).min(eligible.len() as u64);
+    let total = needed * available.len() as u64;
+    let weights: Vec<u64> = eligible.iter().map(|&i| view.weights[i]).collect();
+    let quotas = super::balance::quotas(total, &weights, available.len() as u64);
+    let held: Vec<u64> = eligible
+        .iter()
+        .map(|&i| available.iter().filter(|h| h.contains(&i)).count() as u64)
+        .collect();
+    let floors: u64 = quotas.iter().map(|q| q.floor).sum();
+    let slots = total.saturating_sub(floors);
+    let kept_at_floor: u64 = quotas.iter().zip(&held).map(|(q, c)| q.floor.min(*c)).sum();
+    let gain = quotas
+        .iter()
+        .zip(&held)
+        .filter(|(q, c)| q.ceil() > q.floor && **c >= q.ceil())
+        .count() as u64;
+    total.saturating_sub(kept_at_floor + gain.min(slots))
 }
 
 /// One table's current placement as indexes into the model's nodes (in id

@@ -64,6 +64,10 @@ pub struct ShardingConfig {
     /// How long after a failed rebalance of a table the next one may start.
     /// `SHARDBUDDY_REBALANCE_RETRY_S`.
     pub rebalance_retry: Duration,
+    /// Whether the master rebalances on its own when membership changes;
+    /// off, only `REBALANCE TABLE` starts one (replica sets that lost their
+    /// majority are still promoted). `SHARDBUDDY_REBALANCE_AUTO` (`1`/`0`).
+    pub rebalance_auto: bool,
 }
 
 impl Default for ShardingConfig {
@@ -84,6 +88,7 @@ impl Default for ShardingConfig {
             rebalance_delay: Duration::ZERO,
             rebalance_parallel: 2,
             rebalance_retry: Duration::from_secs(30),
+            rebalance_auto: true,
         }
     }
 }
@@ -127,6 +132,15 @@ impl ShardingConfig {
                 Ok(v) if v > 0 => c.rebalance_parallel = v,
                 _ => warnings.push(format!(
                     "ignoring SHARDBUDDY_REBALANCE_PARALLEL={raw}: expected a positive integer"
+                )),
+            }
+        }
+        if let Some(raw) = env("SHARDBUDDY_REBALANCE_AUTO") {
+            match raw.trim() {
+                "1" | "on" | "true" => c.rebalance_auto = true,
+                "0" | "off" | "false" => c.rebalance_auto = false,
+                _ => warnings.push(format!(
+                    "ignoring SHARDBUDDY_REBALANCE_AUTO={raw}: expected 1 or 0"
                 )),
             }
         }

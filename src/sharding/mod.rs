@@ -100,6 +100,7 @@ pub fn start(
                     delay: config.rebalance_delay,
                     parallel: config.rebalance_parallel,
                     retry_after: config.rebalance_retry,
+                    automatic: config.rebalance_auto,
                 },
                 liveness: config.lease_timeout,
             },

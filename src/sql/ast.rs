@@ -22,6 +22,8 @@ pub enum Statement {
         target: Option<QualifiedName>,
     },
     ShowShardingMaster,
+    /// `SHOW SHARDING HEALTH`: the cluster's sharding health as SQL.
+    ShowShardingHealth,
     Truncate {
         table: TableName,
     },
@@ -52,6 +54,13 @@ pub enum Statement {
     },
     ShowRebalanceStatus {
         target: Option<QualifiedName>,
+    },
+    /// `ALTER CLUSTER <c> DRAIN NODE '<id>'` (`drain`) or `… UNDRAIN NODE
+    /// '<id>'`: the node gets no new shard copies and its copies move off.
+    DrainNode {
+        cluster: ClusterName,
+        node: String,
+        drain: bool,
     },
 }
 
@@ -203,6 +212,7 @@ impl fmt::Display for Statement {
                 write_optional_target(f, "SHOW SHARDING STATUS", target.as_ref())
             }
             Self::ShowShardingMaster => f.write_str("SHOW SHARDING MASTER"),
+            Self::ShowShardingHealth => f.write_str("SHOW SHARDING HEALTH"),
             Self::Truncate { table } => write!(f, "TRUNCATE TABLE {table}"),
             Self::FlushRamchunk { table } => write!(f, "FLUSH RAMCHUNK {table}"),
             Self::Optimize { table, options } => {
@@ -226,6 +236,16 @@ impl fmt::Display for Statement {
             Self::ShowRebalanceStatus { target } => {
                 write_optional_target(f, "SHOW REBALANCE STATUS", target.as_ref())
             }
+            Self::DrainNode {
+                cluster,
+                node,
+                drain,
+            } => write!(
+                f,
+                "ALTER CLUSTER {cluster} {} NODE {}",
+                if *drain { "DRAIN" } else { "UNDRAIN" },
+                crate::sqltext::quote_literal(node)
+            ),
         }
     }
 }

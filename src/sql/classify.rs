@@ -39,6 +39,8 @@ pub(crate) enum Operator {
     Pause,
     Resume,
     ShowStatus,
+    /// `ALTER CLUSTER <c> DRAIN|UNDRAIN NODE …`.
+    Drain,
 }
 
 pub(crate) fn classify(tokens: &[Token<'_>]) -> Option<Kind> {
@@ -67,6 +69,10 @@ pub(crate) fn classify(tokens: &[Token<'_>]) -> Option<Kind> {
     }
     if word(0, "REBALANCE") {
         return Some(Kind::Operator(Operator::Rebalance));
+    }
+    // The daemon's own `ALTER CLUSTER <c> ADD|DROP|UPDATE …` stay its own.
+    if word(0, "ALTER") && word(1, "CLUSTER") {
+        return (word(3, "DRAIN") || word(3, "UNDRAIN")).then_some(Kind::Operator(Operator::Drain));
     }
     let operator = [
         ("EXPLAIN", Operator::Explain),

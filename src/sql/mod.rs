@@ -92,6 +92,7 @@ const VERBS: &[&str] = &[
     "STOP",
     "PAUSE",
     "RESUME",
+    "ALTER",
 ];
 
 /// Whether the first word, after leading whitespace and comments, is one of

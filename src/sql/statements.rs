@@ -11,8 +11,8 @@ use super::ast::{DropSharded, Statement, StopMode};
 use super::classify::{FanOut, Kind, Operator};
 use super::create::parse_create;
 use super::cursor::{
-    end_of_statement, is_identifier, keyword, name, parse_all, punct, qualified_name, token,
-    Mismatch, PResult, RawQualifiedName, Tokens, Tracker,
+    end_of_statement, is_identifier, keyword, name, parse_all, punct, qualified_name, quoted_value,
+    token, Mismatch, PResult, RawQualifiedName, Tokens, Tracker,
 };
 use super::error::SqlError;
 use super::lexer::{Lexed, Token, TokenKind};
@@ -40,6 +40,7 @@ pub(crate) fn parse_statement(
         Kind::Operator(Operator::Pause) => pause,
         Kind::Operator(Operator::Resume) => resume,
         Kind::Operator(Operator::ShowStatus) => show_rebalance_status,
+        Kind::Operator(Operator::Drain) => drain,
     };
     let tracker = Tracker::default();
     let raw = parse_all(sql, lexed, &tracker, terminated(rule, end_of_statement))?;
@@ -54,6 +55,7 @@ enum Raw<'a> {
     },
     ShowShardingStatus(Option<RawQualifiedName<'a>>),
     ShowShardingMaster,
+    ShowShardingHealth,
     Truncate(Token<'a>),
     Flush(Token<'a>),
     Optimize(Token<'a>, Vec<(Token<'a>, Token<'a>)>),
@@ -63,6 +65,7 @@ enum Raw<'a> {
     Pause(RawQualifiedName<'a>),
     Resume(RawQualifiedName<'a>),
     ShowRebalanceStatus(Option<RawQualifiedName<'a>>),
+    Drain(Token<'a>, bool, Token<'a>),
 }
 
 fn build(raw: Raw<'_>) -> Result<Statement, SqlError> {
@@ -80,6 +83,7 @@ fn build(raw: Raw<'_>) -> Result<Statement, SqlError> {
             target: optional(target)?,
         },
         Raw::ShowShardingMaster => Statement::ShowShardingMaster,
+        Raw::ShowShardingHealth => Statement::ShowShardingHealth,
         Raw::Truncate(table) => Statement::Truncate {
             table: table_name(&table)?,
         },
@@ -112,6 +116,11 @@ fn build(raw: Raw<'_>) -> Result<Statement, SqlError> {
         Raw::ShowRebalanceStatus(target) => Statement::ShowRebalanceStatus {
             target: optional(target)?,
         },
+        Raw::Drain(cluster, drain, node) => Statement::DrainNode {
+            cluster: super::names::cluster_name(&cluster)?,
+            node: node.unquoted(),
+            drain,
+        },
     })
 }
 
@@ -130,9 +139,10 @@ fn drop_table(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
 fn show_sharding(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
     let status = preceded(keyword("STATUS"), opt(qualified_name)).map(Raw::ShowShardingStatus);
     let master = keyword("MASTER").map(|_| Raw::ShowShardingMaster);
+    let health = keyword("HEALTH").map(|_| Raw::ShowShardingHealth);
     preceded(
         (keyword("SHOW"), keyword("SHARDING")),
-        alt((status, master)),
+        alt((status, master, health)),
     )
     .parse(input)
 }
@@ -235,5 +245,23 @@ fn show_rebalance_status(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
     let head = (keyword("SHOW"), keyword("REBALANCE"), keyword("STATUS"));
     preceded(head, opt(qualified_name))
         .map(Raw::ShowRebalanceStatus)
+        .parse(input)
+}
+
+/// `ALTER CLUSTER <cluster> DRAIN|UNDRAIN NODE '<node id>'`
+fn drain(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
+    let verb = alt((
+        value(true, keyword("DRAIN")),
+        value(false, keyword("UNDRAIN")),
+    ));
+    (
+        preceded(
+            (keyword("ALTER"), keyword("CLUSTER")),
+            name("a cluster name"),
+        ),
+        verb,
+        preceded(keyword("NODE"), quoted_value),
+    )
+        .map(|(cluster, drain, node)| Raw::Drain(cluster, drain, node))
         .parse(input)
 }

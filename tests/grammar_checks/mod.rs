@@ -297,6 +297,7 @@ pub fn statement() -> impl Strategy<Value = Statement> {
         }),
         option::of(qualified()).prop_map(|target| Statement::ShowShardingStatus { target }),
         Just(Statement::ShowShardingMaster),
+        Just(Statement::ShowShardingHealth),
         table().prop_map(|table| Statement::Truncate { table }),
         table().prop_map(|table| Statement::FlushRamchunk { table }),
         (table(), vec(optimize_option(), 0..3))
@@ -307,5 +308,12 @@ pub fn statement() -> impl Strategy<Value = Statement> {
         qualified().prop_map(|target| Statement::PauseRebalance { target }),
         qualified().prop_map(|target| Statement::ResumeRebalance { target }),
         option::of(qualified()).prop_map(|target| Statement::ShowRebalanceStatus { target }),
+        (cluster(), "[a-z0-9.:'_-]{0,20}", any::<bool>()).prop_map(|(cluster, node, drain)| {
+            Statement::DrainNode {
+                cluster,
+                node,
+                drain,
+            }
+        }),
     ]
 }

@@ -338,6 +338,12 @@ pub fn check_plan(model: &Model, plan: &TablePlan) -> Result<Stats, String> {
     // Minimal movement: the simple bound, or a certificate of optimality.
     let current_load = loads(current);
     let bound = simple_bound(total, &bounds, &current_load);
+    if plan.lower_bound != bound {
+        return Err(format!(
+            "the plan reports the lower bound {}, computed independently it is {bound}",
+            plan.lower_bound
+        ));
+    }
     let mut stats = Stats {
         copies,
         above_simple_bound: 0,

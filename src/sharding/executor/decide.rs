@@ -36,6 +36,9 @@ enum Gate {
     Closed,
     /// Not yet: stop the pass.
     Hold(String),
+    /// An operator paused the group: pass over its rows (other groups' rows
+    /// on this node go on; the group's own later rows are passed over too).
+    Paused,
 }
 
 fn gate(row: &QueueRow, groups: &BTreeMap<GroupName, GroupRecord>, lease: &Lease) -> Gate {
@@ -48,6 +51,7 @@ fn gate(row: &QueueRow, groups: &BTreeMap<GroupName, GroupRecord>, lease: &Lease
         }
         None => Gate::Closed,
         Some(g) if g.status != GroupStatus::Committed => Gate::Closed,
+        Some(g) if g.is_paused() => Gate::Paused,
         Some(g) if g.owned_by(lease.epoch, &lease.node) => Gate::Open,
         // A committed group of an earlier master: the new master adopts it
         // (re-stamping the record) or discards it; wait for that decision.
@@ -84,7 +88,7 @@ pub fn next_row(
             continue;
         }
         match gate(row, groups, lease) {
-            Gate::Closed => continue,
+            Gate::Closed | Gate::Paused => continue,
             Gate::Hold(reason) => {
                 return Decision::Wait {
                     reason,
@@ -283,5 +287,22 @@ mod tests {
         assert!(matches!(run(None), Decision::Wait { .. }));
         assert_eq!(run(Some(Some(QueueStatus::Processed))), Decision::Run(0));
         assert_eq!(run(Some(None)), Decision::Run(0));
+    }
+
+    #[test]
+    fn rows_of_a_paused_group_are_passed_over_and_run_again_once_resumed() {
+        let mut g = groups(&[
+            ("r", GroupStatus::Committed, 1),
+            ("h", GroupStatus::Committed, 1),
+        ]);
+        let r = g.get_mut(&GroupName::from("r")).unwrap();
+        r.kind = GroupKind::Rebalance;
+        r.rebalance = Some(crate::sharding::records::RebalanceRecord::default());
+        r.pause().unwrap();
+        let rows = [row(1, 1, "r"), row(1, 2, "r"), row(1, 3, "h")];
+        assert_eq!(decide(&rows, &g, 1), Decision::Run(2));
+        assert_eq!(decide(&rows[..2], &g, 1), Decision::Idle);
+        g.get_mut(&GroupName::from("r")).unwrap().resume().unwrap();
+        assert_eq!(decide(&rows, &g, 1), Decision::Run(0));
     }
 }

@@ -178,7 +178,8 @@ enum BatchEnd {
     Completed,
     /// A row failed; the rows after it were given back.
     Failed,
-    /// The group was aborted meanwhile; the claimed rows were given back.
+    /// The group was aborted or paused meanwhile; the claimed rows not run
+    /// yet were given back.
     Withdrawn,
 }
 
@@ -241,7 +242,7 @@ impl Run<'_> {
             // `processing`; so after the claim, one look at the group tells
             // whether these rows may still take effect.
             let group = self.store.group(&rows[batch[0]].group).await?;
-            if group.is_none_or(|g| g.status != GroupStatus::Committed) {
+            if group.is_none_or(|g| g.status != GroupStatus::Committed || g.is_paused()) {
                 self.set_each(rows, &claimed, |r| Ok((r.status, r.tries)))
                     .await?;
                 return Ok(BatchEnd::Withdrawn);
@@ -253,6 +254,22 @@ impl Run<'_> {
             if may_be_slow(&rows[i].action) && !self.done.is_empty() {
                 self.done.flush(self.store).await?;
                 self.signals.master.notify_one();
+            }
+            // Before a statement that can take seconds, one more look at the
+            // group: a paused (or aborted) group starts nothing more; the
+            // statements it ran are not interrupted.
+            if k > 0 && may_be_slow(&rows[i].action) {
+                let group = self.store.group(&rows[i].group).await?;
+                if group.is_none_or(|g| g.status != GroupStatus::Committed || g.is_paused()) {
+                    let rest: Vec<usize> = batch[k..]
+                        .iter()
+                        .copied()
+                        .filter(|j| claimed.contains(j))
+                        .collect();
+                    self.set_each(rows, &rest, |r| Ok((r.status, r.tries)))
+                        .await?;
+                    return Ok(BatchEnd::Withdrawn);
+                }
             }
             if !self.run_row(&mut rows[i]).await? {
                 let rest: Vec<usize> = batch[k + 1..]

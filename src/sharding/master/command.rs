@@ -5,7 +5,9 @@
 use std::fmt;
 
 use crate::ids::{ClusterName, NodeId, TableName};
-use crate::sharding::records::{GroupName, GroupRecord, PlacementRow, QueueRow, TableState};
+use crate::sharding::records::{
+    ControlRequest, GroupName, GroupRecord, PlacementRow, QueueRow, TableState,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -17,6 +19,8 @@ pub enum Command {
     PutTable(TableName, TableState),
     DeleteTable(TableName),
     PutGroup(GroupName, GroupRecord),
+    /// Answer an operator's rebalance statement.
+    PutControl(TableName, ControlRequest),
     /// Remove a group's rows, their failure records and its commit record.
     PurgeGroup(GroupName),
     /// New rows are queued: executors should look now.
@@ -107,6 +111,11 @@ pub enum Event {
         node: NodeId,
         down: Vec<NodeId>,
     },
+    /// An operator's rebalance statement was carried out.
+    Operator {
+        table: TableName,
+        what: String,
+    },
 }
 
 impl Event {
@@ -124,6 +133,7 @@ impl Event {
             Event::Refused { table, .. }
             | Event::Waiting { table, .. }
             | Event::RebalanceCompleted { table }
+            | Event::Operator { table, .. }
             | Event::CleanupFailed { table, .. } => (Some(table), None),
             Event::TookOffice { .. }
             | Event::RebalanceDueToInactive(_)
@@ -219,6 +229,7 @@ impl fmt::Display for Event {
                 "after the rebalance of table {table}, the clean-up on a returned node failed and \
                  its leftovers stay there: {error}"
             ),
+            Event::Operator { table, what } => write!(f, "table {table}: {what}"),
             Event::RebalanceCompleted { table } => {
                 write!(f, "Rebalancing completed for table {table}")
             }

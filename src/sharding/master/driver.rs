@@ -113,6 +113,8 @@ pub async fn load(
     }
     let placement = store.placement_rows(None).await?;
     let registrations = store.registrations().await?;
+    let controls = store.controls().await?;
+    let drained = store.drained().await?.into_keys().collect();
     let registered = registrations.keys().cloned().collect();
     let clusters = match &members {
         // Local sharding replicates nothing: there is no cluster to ask about.
@@ -137,6 +139,8 @@ pub async fn load(
         registered,
         registrations,
         clusters,
+        controls,
+        drained,
     })
 }
 
@@ -212,6 +216,7 @@ pub async fn apply(
                 }
             }
             Command::PurgeGroup(name) => store.purge_group(&name).await?,
+            Command::PutControl(table, request) => store.put_control(&table, &request).await?,
             Command::WakeExecutors => signals.executor.notify_one(),
             Command::TableChanged => signals.table_changed.notify_waiters(),
             Command::StepAgain => signals.master.notify_one(),
@@ -263,6 +268,7 @@ mod tests {
                 delay: Duration::ZERO,
                 parallel: 2,
                 retry_after: Duration::from_secs(30),
+                automatic: true,
             },
             liveness: Duration::from_secs(5),
         };

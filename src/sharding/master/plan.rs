@@ -20,9 +20,11 @@ pub struct Planned {
 
 /// The CREATE of `table`, or the user-facing reason it cannot be planned.
 /// Replica sets another table already uses keep their internal cluster: it
-/// is neither created again nor undone by this table's rollback.
+/// is neither created again nor undone by this table's rollback. Nodes an
+/// operator drained get the wrapper but no shard.
 pub fn create(
     live: &BTreeSet<NodeId>,
+    drained: &BTreeSet<NodeId>,
     table: &TableName,
     state: &TableState,
     request: &OpRequest,
@@ -36,7 +38,21 @@ pub fn create(
             request.rf
         ));
     }
-    let placement = placement::initial_placement(&nodes, request.shards, request.rf)
+    let eligible: Vec<NodeId> = nodes
+        .iter()
+        .filter(|n| !drained.contains(*n))
+        .cloned()
+        .collect();
+    if (request.rf as usize) > eligible.len() {
+        return Err(format!(
+            "table '{table}': RF={} needs {} nodes that are not drained, {} are; undrain a node \
+             with ALTER CLUSTER … UNDRAIN NODE",
+            request.rf,
+            request.rf,
+            eligible.len()
+        ));
+    }
+    let placement = placement::initial_placement(&eligible, request.shards, request.rf)
         .map_err(|e| e.to_string())?;
     let ddl = TableDdl {
         table: table.clone(),

@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::{
-    self, ClusterMap, Model, NodeSpec, NodeState, Placement, Step, StepContext, TableDdl,
-    TableModel,
+    self, ClusterMap, Model, MoveReason, NodeSpec, NodeState, Placement, Step, StepContext,
+    TableDdl, TableModel,
 };
 use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::placement::{clusters_in_use, placement_of};
-use crate::sharding::records::{GroupName, PlacementRow, TableState};
+use crate::sharding::records::{GroupName, MoveRecord, PlacementRow, TableState};
 use crate::sharding::topology::Membership;
 
 /// What to do about one table.
@@ -43,6 +43,21 @@ pub struct Planned {
     pub inactive: Vec<NodeId>,
     pub reason: &'static str,
     pub copies: u64,
+    /// The planner's moves, one per replica created or retired.
+    pub moves: Vec<MoveRecord>,
+    /// The fewest copies any plan needs (the planner's lower bound).
+    pub lower_bound: u64,
+}
+
+/// How a move's reason reads for operators.
+pub fn move_reason(reason: MoveReason) -> &'static str {
+    match reason {
+        MoveReason::RestoreRf | MoveReason::RetireDead => "node lost",
+        MoveReason::Drain => "drain",
+        MoveReason::BalanceNewNode => "node added",
+        MoveReason::Balance => "balance",
+        MoveReason::ExcessReplica => "excess replica",
+    }
 }
 
 /// What the other tables and groups mean for this table's plan.
@@ -82,6 +97,7 @@ fn node_states(
     rows: &[PlacementRow],
     members: &Membership,
     registered: &BTreeSet<NodeId>,
+    drained: &BTreeSet<NodeId>,
 ) -> BTreeMap<NodeId, NodeState> {
     // Nodes with a placement row hold the wrapper, shards or not.
     let holders: BTreeSet<NodeId> = rows.iter().map(|r| r.node.clone()).collect();
@@ -89,6 +105,8 @@ fn node_states(
     for node in members.all.iter().chain(&members.active).chain(&holders) {
         let state = if !members.active.contains(node) {
             NodeState::Inactive
+        } else if drained.contains(node) {
+            NodeState::Draining
         } else if holders.contains(node) {
             NodeState::Active
         } else if registered.contains(node) {
@@ -101,24 +119,39 @@ fn node_states(
     states
 }
 
-/// Decides about `table`, whose committed placement is `rows`; `clusters`
-/// is what the live nodes report of their replication clusters, `group` the
-/// name the rebalance's group will have.
+/// What the plan of a table depends on besides its own placement.
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster<'a> {
+    pub members: &'a Membership,
+    /// Nodes whose shardbuddy registered.
+    pub registered: &'a BTreeSet<NodeId>,
+    /// Nodes an operator drained.
+    pub drained: &'a BTreeSet<NodeId>,
+    /// What the live nodes report of their replication clusters.
+    pub clusters: &'a ClusterMap,
+}
+
+/// Decides about `table`, whose committed placement is `rows`, in `cluster`;
+/// `group` is the name the rebalance's group will have.
 pub fn consider(
     table: &TableName,
     state: &TableState,
     rows: &[PlacementRow],
-    members: &Membership,
-    registered: &BTreeSet<NodeId>,
-    clusters: &ClusterMap,
+    cluster: Cluster<'_>,
     group: &GroupName,
 ) -> Verdict {
+    let Cluster {
+        members,
+        registered,
+        drained,
+        clusters,
+    } = cluster;
     let Ok(current) = placement_of(rows) else {
         return Verdict::Skip(format!(
             "Skipping rebalance for table {table}: its placement metadata cannot be read"
         ));
     };
-    let states = node_states(rows, members, registered);
+    let states = node_states(rows, members, registered, drained);
     let inactive: Vec<NodeId> = current
         .nodes()
         .into_iter()
@@ -186,9 +219,20 @@ pub fn consider(
         steps,
         target: table_plan.target,
         deferred: deferred.into_iter().collect(),
-        reason: reason(&inactive, &states),
+        reason: reason(&current, &inactive, &states),
         inactive,
         copies: table_plan.totals.copies,
+        moves: table_plan
+            .moves
+            .iter()
+            .map(|m| MoveRecord {
+                shard: m.shard,
+                from: m.from.clone(),
+                to: m.to.clone(),
+                reason: move_reason(m.reason).to_string(),
+            })
+            .collect(),
+        lower_bound: table_plan.lower_bound,
     }))
 }
 
@@ -221,9 +265,19 @@ fn cannot_heal(
 }
 
 /// What a rebalance is for, as its log line says.
-fn reason(inactive: &[NodeId], states: &BTreeMap<NodeId, NodeState>) -> &'static str {
+fn reason(
+    current: &Placement,
+    inactive: &[NodeId],
+    states: &BTreeMap<NodeId, NodeState>,
+) -> &'static str {
+    let draining = current
+        .nodes()
+        .iter()
+        .any(|n| states.get(n) == Some(&NodeState::Draining));
     if !inactive.is_empty() {
         "node lost"
+    } else if draining {
+        "drain"
     } else if states.values().any(|s| *s == NodeState::New) {
         "node added"
     } else {

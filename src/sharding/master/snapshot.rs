@@ -8,8 +8,8 @@ use crate::ids::{NodeId, TableName};
 use crate::placement::ClusterMap;
 use crate::sharding::daemon::ClusterReport;
 use crate::sharding::records::{
-    GroupName, GroupRecord, Lease, PlacementRow, QueueRow, Registration, RowFailure, Scope,
-    TableState, TableStatus,
+    ControlRequest, GroupName, GroupRecord, Lease, PlacementRow, QueueRow, Registration,
+    RowFailure, Scope, TableState, TableStatus,
 };
 use crate::sharding::topology::Membership;
 
@@ -43,6 +43,11 @@ pub struct Snapshot {
     /// The replication clusters each live node runs, as it reports them (a
     /// node that could not be asked is missing).
     pub clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
+    /// Operators' rebalance statements (`rebalance:<t>`), answered or not.
+    pub controls: BTreeMap<TableName, ControlRequest>,
+    /// Nodes an operator drained: they get no new copies and their copies
+    /// move off.
+    pub drained: BTreeSet<NodeId>,
 }
 
 impl Snapshot {

@@ -32,6 +32,7 @@ const CONFIG: EngineConfig = EngineConfig {
         delay: Duration::ZERO,
         parallel: 2,
         retry_after: Duration::from_secs(30),
+        automatic: true,
     },
     liveness: Duration::from_secs(5),
 };
@@ -62,6 +63,8 @@ struct World {
     /// What each node reports of its replication clusters (live nodes
     /// without an entry run none).
     clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
+    controls: BTreeMap<TableName, crate::sharding::records::ControlRequest>,
+    drained: BTreeSet<NodeId>,
     woken: Vec<&'static str>,
     bootstrapped: Vec<(NodeId, ClusterName)>,
 }
@@ -92,6 +95,8 @@ impl World {
             registered: live.iter().map(|n| id(n)).collect(),
             registrations: BTreeMap::new(),
             clusters: BTreeMap::new(),
+            controls: BTreeMap::new(),
+            drained: BTreeSet::new(),
             woken: Vec::new(),
             bootstrapped: Vec::new(),
         }
@@ -153,6 +158,8 @@ impl World {
                 .flat_map(|m| m.active.iter())
                 .map(|n| (n.clone(), self.clusters.get(n).cloned().unwrap_or_default()))
                 .collect(),
+            controls: self.controls.clone(),
+            drained: self.drained.clone(),
         }
     }
 
@@ -181,6 +188,9 @@ impl World {
             }
             Command::PutGroup(name, rec) => {
                 self.groups.insert(name, rec);
+            }
+            Command::PutControl(t, request) => {
+                self.controls.insert(t, request);
             }
             Command::PurgeGroup(name) => {
                 self.rows.retain(|_, r| r.group != name);
@@ -1586,5 +1596,378 @@ fn storm_defect_a_create_discarded_after_its_master_stopped_leaves_no_placement(
         world.placement.iter().all(|r| r.table != t),
         "{:?}",
         world.placement
+    );
+}
+
+// ---- operator control: REBALANCE TABLE, PAUSE, RESUME, STOP, progress -------
+
+fn control(world: &mut World, action: crate::sharding::records::ControlAction) {
+    let request = crate::sharding::records::ControlRequest::requested(
+        format!("ctl-{}", world.elapsed.as_millis()),
+        id("b:1"),
+        action,
+        world.scope.clone(),
+        0,
+    );
+    world.controls.insert(table(), request);
+}
+
+/// The answer to the last control request: `Ok(first row)` or `Err(error)`.
+fn answer(world: &World) -> Result<Vec<serde_json::Value>, String> {
+    use crate::sharding::records::ControlStatus;
+    let r = world.controls.get(&table()).expect("a request");
+    match r.status {
+        ControlStatus::Done => {
+            let sets = r.result.as_ref().and_then(|v| v.as_array()).unwrap();
+            let set = ResultSet::from_json(&sets[0]).unwrap();
+            Ok(set.rows.first().cloned().unwrap_or_default())
+        }
+        ControlStatus::Failed => Err(r.error.clone().unwrap()),
+        ControlStatus::Requested => Err("not answered".into()),
+    }
+}
+
+fn rebalance_world() -> (World, MasterEngine, GroupName) {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Rebalance);
+    (world, engine, group)
+}
+
+#[test]
+fn pause_and_resume_go_through_the_group_record_and_bad_forms_are_refused() {
+    use crate::sharding::records::ControlAction::*;
+    let (mut world, mut engine, group) = rebalance_world();
+    control(&mut world, Resume);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err("the rebalance of table 't' is not paused (it is running)".into())
+    );
+    control(&mut world, Pause);
+    world.step(&mut engine);
+    let row = answer(&world).unwrap();
+    assert_eq!(row[2], "paused");
+    assert!(world.groups[&group].is_paused());
+    // Paused survives a master change: the record carries it.
+    world.lease = Some(Lease {
+        node: id("b:1"),
+        epoch: 2,
+        beat: 0,
+    });
+    let mut next = MasterEngine::new(2, id("b:1"), 0);
+    world.step(&mut next);
+    assert!(world.groups[&group].is_paused());
+    assert_eq!(world.groups[&group].epoch, 2);
+    control(&mut world, Pause);
+    world.step(&mut next);
+    assert_eq!(
+        answer(&world),
+        Err("the rebalance of table 't' is already paused".into())
+    );
+    control(&mut world, Rebalance);
+    world.step(&mut next);
+    assert!(answer(&world)
+        .unwrap_err()
+        .starts_with("a rebalance of table 't' is already paused (group rebalance_t_"));
+    control(&mut world, Resume);
+    world.step(&mut next);
+    assert_eq!(answer(&world).unwrap()[2], "running");
+    assert!(!world.groups[&group].is_paused());
+}
+
+#[test]
+fn requests_for_another_cluster_or_a_table_without_a_rebalance_are_refused() {
+    use crate::sharding::records::ControlAction::*;
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    control(&mut world, Pause);
+    world.controls.get_mut(&table()).unwrap().scope = Scope::Local;
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err(
+            "table 't' is not sharded in that cluster: sharded tables of these nodes live in \
+             cluster 'c' (use c:t)"
+                .into()
+        )
+    );
+    // The refusal changed nothing: the automatic rebalance started in the
+    // same step is the only group.
+    assert_eq!(world.groups.len(), 1);
+    let group = world.group_named(GroupKind::Rebalance);
+    world.run_group(&group);
+    world.step(&mut engine);
+    world.step(&mut engine);
+    assert_eq!(world.groups[&group].status, GroupStatus::Done);
+    for action in [
+        Pause,
+        Resume,
+        Stop(crate::sharding::records::StopKind::Graceful),
+    ] {
+        control(&mut world, action);
+        world.step(&mut engine);
+        assert_eq!(
+            answer(&world),
+            Err("no rebalance of table 't' is running".into())
+        );
+    }
+    // Balanced now: REBALANCE TABLE answers so and starts nothing.
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    let row = answer(&world).unwrap();
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str()),
+        (Some(""), Some("balanced"))
+    );
+    assert_eq!(world.groups.len(), 1);
+}
+
+#[test]
+fn an_immediate_stop_undoes_the_group_keeps_the_placement_and_holds_the_table() {
+    use crate::sharding::records::{ControlAction::*, StopKind};
+    let (mut world, mut engine, group) = rebalance_world();
+    let before = world.placement.clone();
+    world.run_first(&group, 4);
+    control(&mut world, Stop(StopKind::Immediate));
+    world.step(&mut engine);
+    assert_eq!(answer(&world).unwrap()[2], "stopping (rolling back)");
+    assert_eq!(world.groups[&group].operator_state(), "stopping");
+    // Aborted, then its rollback planned and run, then stopped.
+    world.step(&mut engine);
+    assert_eq!(world.groups[&group].status, GroupStatus::RollingBack);
+    world.step(&mut engine);
+    world.run_group(&group.rollback());
+    world.step(&mut engine);
+    let rec = &world.groups[&group];
+    assert_eq!(rec.status, GroupStatus::Stopped);
+    assert!(rec
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("stopped by an operator"));
+    assert!(!world.groups.contains_key(&group.rollback()));
+    assert!(!world.rows.values().any(|r| r.group == group));
+    assert_eq!(world.placement, before);
+    // Not rebalanced automatically again: the stop holds the table.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        world.elapsed += Duration::from_secs(60);
+        let commands = world.step(&mut engine);
+        assert!(!commands.iter().any(|c| matches!(c, Command::Enqueue(_))));
+        seen.extend(commands);
+    }
+    assert!(seen.contains(&Command::Log(Event::RebalanceSkipped(
+        "Skipping rebalance for table t: an operator stopped its rebalance; REBALANCE TABLE t \
+         starts one again"
+            .into()
+    ))));
+    // Until REBALANCE TABLE, which plans with the same function and answers
+    // the plan's summary.
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    let row = answer(&world).unwrap();
+    let again = GroupName::from(row[1].as_str().unwrap());
+    assert_ne!(again, group);
+    assert_eq!(row[2], "node lost");
+    assert_eq!((row[4].as_u64(), row[5].as_u64()), (Some(1), Some(1)));
+    assert!(!world.groups.contains_key(&group), "the stop is released");
+    assert_eq!(world.groups.len(), 1);
+}
+
+#[test]
+fn a_graceful_stop_finishes_the_group_in_flight_and_ends_stopped() {
+    use crate::sharding::records::{ControlAction::*, StopKind};
+    let (mut world, mut engine, group) = rebalance_world();
+    control(&mut world, Pause);
+    world.step(&mut engine);
+    control(&mut world, Stop(StopKind::Graceful));
+    world.step(&mut engine);
+    assert!(
+        !world.groups[&group].is_paused(),
+        "a stop resumes the group"
+    );
+    control(&mut world, Stop(StopKind::Immediate));
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err("the rebalance of table 't' is already stopping".into())
+    );
+    world.run_group(&group);
+    world.step(&mut engine);
+    world.step(&mut engine);
+    let rec = &world.groups[&group];
+    assert_eq!(rec.status, GroupStatus::Stopped);
+    let plan = rec.rebalance.as_ref().unwrap();
+    assert!(plan.settled);
+    // The new placement is committed: shard 1 on a:1 and b:1.
+    let holders: Vec<&str> = world
+        .placement
+        .iter()
+        .filter(|r| r.shards.contains(&1))
+        .map(|r| r.node.as_str())
+        .collect();
+    assert_eq!(holders, vec!["a:1", "b:1"]);
+}
+
+#[test]
+fn progress_is_measured_on_the_masters_clock_and_never_goes_back() {
+    let (mut world, mut engine, group) = rebalance_world();
+    let total = world.groups[&group].rebalance.as_ref().unwrap().steps_total;
+    assert_eq!(
+        total,
+        world.rows.values().filter(|r| r.group == group).count() as u64
+    );
+    let progress = |w: &World| {
+        w.groups[&group]
+            .rebalance
+            .as_ref()
+            .unwrap()
+            .progress
+            .clone()
+    };
+    let mut last = progress(&world);
+    assert_eq!((last.steps_done, last.eta_ms), (0, None));
+    // The executors run one step after another, each taking as long as its
+    // kind costs: at that steady throughput the ETA is the time really left.
+    let costs: Vec<u64> = world
+        .rows
+        .values()
+        .filter(|r| r.group == group)
+        .map(|r| super::engine::step_cost(&r.action))
+        .collect();
+    for k in 1..total / 2 {
+        world.elapsed += Duration::from_millis(costs[k as usize - 1]);
+        world.run_first(&group, k as usize);
+        world.step(&mut engine);
+        let p = progress(&world);
+        assert!(p.steps_done >= last.steps_done, "{p:?} after {last:?}");
+        assert!(p.work_done > last.work_done, "{p:?} after {last:?}");
+        assert_eq!(p.steps_done, k);
+        assert!(p.elapsed_ms > last.elapsed_ms);
+        let left: u64 = costs[k as usize..].iter().sum();
+        assert_eq!(p.eta_ms, Some(left), "after {k} steps");
+        last = p;
+    }
+    assert_eq!(last.moves_done, 0, "no copy verified yet: {last:?}");
+    // Paused time counts as elapsed, not as running.
+    use crate::sharding::records::ControlAction::Pause;
+    control(&mut world, Pause);
+    world.step(&mut engine);
+    let paused = progress(&world);
+    world.elapsed += Duration::from_secs(5);
+    world.step(&mut engine);
+    let later = progress(&world);
+    assert_eq!(later.running_ms, paused.running_ms);
+    assert!(later.elapsed_ms >= paused.elapsed_ms + 5_000);
+    // Every move is done once every step is.
+    world.run_group(&group);
+    world.step(&mut engine);
+    let rec = &world.groups[&group];
+    let plan = rec.rebalance.as_ref().unwrap();
+    assert_eq!(plan.progress.moves_done, plan.moves.len() as u64);
+    assert_eq!(plan.progress.steps_done, total);
+}
+
+#[test]
+fn a_failed_rebalance_is_undone_and_kept_for_the_status() {
+    let (mut world, mut engine, group) = rebalance_world();
+    world.run_first(&group, 2);
+    world.fail_row(&group, 2, "boom");
+    world.step(&mut engine);
+    world.step(&mut engine);
+    world.run_group(&group.rollback());
+    world.step(&mut engine);
+    let rec = &world.groups[&group];
+    assert_eq!(rec.status, GroupStatus::Undone);
+    assert!(rec.error.as_deref().unwrap().contains("boom"));
+    // Kept for the retention period, then purged.
+    world.step(&mut engine);
+    assert_eq!(world.groups[&group].status, GroupStatus::Undone);
+    world.elapsed += CONFIG.retention;
+    world.step(&mut engine);
+    assert!(!world.groups.contains_key(&group));
+}
+
+#[test]
+fn rebalance_table_says_what_is_missing_to_keep_rf() {
+    use crate::sharding::records::ControlAction::Rebalance;
+    let mut world = world_after_losing_c();
+    world.members.as_mut().unwrap().active.remove(&id("b:1"));
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err(
+            "cannot rebalance table 't': keeping RF=2 needs 2 live nodes, 1 are live (down: \
+             b:1, c:1); add or bring back 1 node(s)"
+                .into()
+        )
+    );
+    assert!(world.groups.is_empty());
+}
+
+#[test]
+fn a_drained_node_hands_its_copies_over_and_gets_no_new_ones() {
+    let mut world = world_with_tables(&["a:1", "b:1", "c:1"], &[("t", &["a:1", "b:1"])]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let quiet = world.step(&mut engine);
+    assert!(!quiet.iter().any(|c| matches!(c, Command::Enqueue(_))));
+    world.drained.insert(id("b:1"));
+    let commands = world.step(&mut engine);
+    let started = commands.iter().find_map(|c| match c {
+        Command::Log(Event::RebalanceStarted { reason, copies, .. }) => Some((*reason, *copies)),
+        _ => None,
+    });
+    assert_eq!(started, Some(("drain", 1)));
+    let group = world.group_named(GroupKind::Rebalance);
+    let plan = world.groups[&group].rebalance.clone().unwrap();
+    let holds = |node: &str| {
+        plan.target
+            .iter()
+            .any(|(n, shards)| n.as_str() == node && shards.contains(&0))
+    };
+    assert!(holds("a:1") && holds("c:1") && !holds("b:1"), "{plan:?}");
+    assert!(plan.moves.iter().all(|m| m.reason == "drain"), "{plan:?}");
+    // A CREATE places nothing on the drained node.
+    let live: BTreeSet<NodeId> = ["a:1", "b:1", "c:1"].into_iter().map(id).collect();
+    let request = request_of(&world, "u", 3, 2);
+    let state = TableState::requested(
+        OpKind::Create,
+        request.clone(),
+        "id bigint".into(),
+        String::new(),
+    );
+    let planned = super::plan::create(
+        &live,
+        &world.drained,
+        &TableName::parse("u").unwrap(),
+        &state,
+        &request,
+        &BTreeSet::new(),
+    )
+    .unwrap();
+    let rows = planned.placement.unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r.node == id("b:1") && r.shards.is_empty()));
+    assert!(rows
+        .iter()
+        .all(|r| r.node != id("b:1") || r.shards.is_empty()));
+    world.drained.insert(id("c:1"));
+    assert_eq!(
+        super::plan::create(
+            &live,
+            &world.drained,
+            &TableName::parse("u").unwrap(),
+            &state,
+            &request,
+            &BTreeSet::new(),
+        )
+        .unwrap_err(),
+        "table 'u': RF=2 needs 2 nodes that are not drained, 1 are; undrain a node with ALTER \
+         CLUSTER … UNDRAIN NODE"
     );
 }

@@ -11,13 +11,16 @@ use crate::sharding::config::ShardingConfig;
 use crate::sharding::daemon::LocalNode;
 use crate::sharding::metadata::Metadata;
 use crate::sharding::pulse::Pulse;
+use crate::sharding::records::{ControlAction, StopKind};
 use crate::sharding::ticker::Signals;
-use crate::sql::{self, Statement};
+use crate::sql::{self, Statement, StopMode};
 
 pub mod common;
 pub mod create;
 pub mod drop_table;
 pub mod fanout;
+pub mod health;
+pub mod rebalance;
 pub mod show;
 
 /// What the statement handlers work with.
@@ -56,6 +59,7 @@ impl ShardingHandler {
                 common::reply(show::status(ctx, user, target.as_ref()).await)
             }
             Statement::ShowShardingMaster => common::reply(show::master(ctx, user).await),
+            Statement::ShowShardingHealth => common::reply(health::health(ctx, user).await),
             Statement::Truncate { table } => fan_out(table, fanout::FanOut::Truncate).await,
             Statement::FlushRamchunk { table } => {
                 fan_out(table, fanout::FanOut::FlushRamchunk).await
@@ -63,14 +67,35 @@ impl ShardingHandler {
             Statement::Optimize { table, options } => {
                 fan_out(table, fanout::FanOut::Optimize(options)).await
             }
-            Statement::Rebalance { .. }
-            | Statement::ExplainRebalance { .. }
-            | Statement::StopRebalance { .. }
-            | Statement::PauseRebalance { .. }
-            | Statement::ResumeRebalance { .. }
-            | Statement::ShowRebalanceStatus { .. } => Reply::Error(
-                "rebalancing statements are not supported by this version of shardbuddy".into(),
+            Statement::Rebalance { target } => common::reply(
+                rebalance::request(ctx, user, &target, ControlAction::Rebalance).await,
             ),
+            Statement::ExplainRebalance { target } => {
+                common::reply(rebalance::explain(ctx, user, target.as_ref()).await)
+            }
+            Statement::StopRebalance { target, mode } => {
+                let kind = match mode {
+                    StopMode::Graceful => StopKind::Graceful,
+                    StopMode::Immediate => StopKind::Immediate,
+                };
+                common::reply(
+                    rebalance::request(ctx, user, &target, ControlAction::Stop(kind)).await,
+                )
+            }
+            Statement::PauseRebalance { target } => {
+                common::reply(rebalance::request(ctx, user, &target, ControlAction::Pause).await)
+            }
+            Statement::ResumeRebalance { target } => {
+                common::reply(rebalance::request(ctx, user, &target, ControlAction::Resume).await)
+            }
+            Statement::ShowRebalanceStatus { target } => {
+                common::reply(rebalance::status(ctx, user, target.as_ref()).await)
+            }
+            Statement::DrainNode {
+                cluster,
+                node,
+                drain,
+            } => common::reply(rebalance::drain(ctx, &cluster, &node, drain).await),
         }
     }
 }

@@ -18,7 +18,10 @@ use crate::sql::QualifiedName;
 /// Tables the user can see, with their types (`SHOW TABLES` as the user). A
 /// user the daemon refuses `SHOW TABLES` (no read grant at all) sees nothing:
 /// the statement then answers an empty result, as Manticore's does.
-async fn visible_tables(ctx: &Context, user: &str) -> Result<BTreeMap<String, String>, OpError> {
+pub(super) async fn visible_tables(
+    ctx: &Context,
+    user: &str,
+) -> Result<BTreeMap<String, String>, OpError> {
     let set = match ctx.node.api().as_user(user).query_one("SHOW TABLES").await {
         Ok(set) => set,
         Err(e) if is_permission_denied(&e) => return Ok(BTreeMap::new()),

@@ -65,8 +65,17 @@ impl fmt::Display for GroupName {
 /// ```
 /// A rollback group is `committed` while it runs and `rollback_failed` when
 /// a step of it failed for good; undone groups and their rollbacks are
-/// purged. `stale` marks a group written by a master whose lease had already
-/// passed to another node; its rows never run.
+/// purged, except rebalances: an undone rebalance ends `stopped` (an
+/// operator stopped it) or `undone` (a step failed), and stays for
+/// `SHOW REBALANCE STATUS`. A rebalance an operator stopped gracefully ends
+/// `stopped` where it would have ended `done`. `stale` marks a group written
+/// by a master whose lease had already passed to another node; its rows
+/// never run.
+///
+/// A committed rebalance may also be *paused* (executors start none of its
+/// rows) and carry a *stop request*; both are fields beside the status,
+/// changed only through [`GroupRecord::pause`], [`GroupRecord::resume`] and
+/// [`GroupRecord::request_stop`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupStatus {
@@ -76,6 +85,11 @@ pub enum GroupStatus {
     Done,
     RollbackFailed,
     Stale,
+    /// A rebalance an operator stopped: finished (graceful) or undone
+    /// (immediate).
+    Stopped,
+    /// A rebalance whose step failed, undone.
+    Undone,
 }
 
 impl GroupStatus {
@@ -83,11 +97,15 @@ impl GroupStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            GroupStatus::Done | GroupStatus::RollbackFailed | GroupStatus::Stale
+            GroupStatus::Done
+                | GroupStatus::RollbackFailed
+                | GroupStatus::Stale
+                | GroupStatus::Stopped
+                | GroupStatus::Undone
         )
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             GroupStatus::Committed => "committed",
             GroupStatus::Aborting => "aborting",
@@ -95,6 +113,8 @@ impl GroupStatus {
             GroupStatus::Done => "done",
             GroupStatus::RollbackFailed => "rollback_failed",
             GroupStatus::Stale => "stale",
+            GroupStatus::Stopped => "stopped",
+            GroupStatus::Undone => "undone",
         }
     }
 }
@@ -141,8 +161,67 @@ pub struct GroupRecord {
     pub rebalance: Option<RebalanceRecord>,
 }
 
-/// What a rebalance group carries beyond its rows.
+/// How `STOP REBALANCE` treats the group in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopKind {
+    /// Let the group in flight finish, start no further rebalance.
+    Graceful,
+    /// Undo what the group did.
+    Immediate,
+}
+
+impl StopKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            StopKind::Graceful => "GRACEFUL",
+            StopKind::Immediate => "IMMEDIATE",
+        }
+    }
+}
+
+/// One replica change of a rebalance's plan, as the planner gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveRecord {
+    pub shard: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NodeId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<NodeId>,
+    /// `node lost`, `node added`, `drain`, `balance`, `retire`.
+    pub reason: String,
+}
+
+/// How far a rebalance has come, as its master measured it on its own
+/// monotonic clock (readers on other hosts never compare clocks: they show
+/// what the master wrote).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceProgress {
+    /// Forward steps processed (never decreases).
+    pub steps_done: u64,
+    /// The estimated work of the processed steps (see
+    /// [`RebalanceRecord::work_total`]; never decreases).
+    #[serde(default)]
+    pub work_done: u64,
+    /// Moves whose copy is verified (or whose retired replica is dropped).
+    #[serde(default)]
+    pub moves_done: u64,
+    /// What the first step not done yet does: `copying`, `verifying`,
+    /// `routing`, `detaching`, `retiring`, `done`.
+    #[serde(default)]
+    pub phase: String,
+    /// Time since the group started, across masters.
+    pub elapsed_ms: u64,
+    /// Of which not paused: throughput is measured over it.
+    pub running_ms: u64,
+    /// Remaining steps at the observed throughput; `None` before the first
+    /// step is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_ms: Option<u64>,
+}
+
+/// What a rebalance group carries beyond its rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RebalanceRecord {
     /// The placement it leads to: each node with its shards (nodes that keep
     /// only the wrapper have none).
@@ -157,6 +236,28 @@ pub struct RebalanceRecord {
     /// committed; only the deferred nodes' steps may remain.
     #[serde(default)]
     pub settled: bool,
+    /// Forward steps the group has.
+    #[serde(default)]
+    pub steps_total: u64,
+    /// The work of all its steps, each weighted by what its kind costs on
+    /// real searchd (a state transfer ~1 s, deleting a cluster ~5 s, a
+    /// CREATE TABLE ~1 ms): progress and ETA are shares of it.
+    #[serde(default)]
+    pub work_total: u64,
+    /// The planner's moves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<MoveRecord>,
+    /// Shard copies the plan makes.
+    #[serde(default)]
+    pub copies: u64,
+    #[serde(default)]
+    pub progress: RebalanceProgress,
+    /// Executors start none of its rows (rows running go on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// An operator asked it to stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<StopKind>,
 }
 
 impl GroupRecord {
@@ -277,6 +378,112 @@ impl GroupRecord {
         }
         self.epoch = epoch;
         self.master = master.clone();
+        Ok(())
+    }
+
+    /// An operator pauses a committed rebalance.
+    pub fn pause(&mut self) -> Result<(), TransitionError> {
+        self.operator_change(
+            "paused",
+            |r| !r.paused && r.stop.is_none(),
+            |r| r.paused = true,
+        )
+    }
+
+    /// An operator resumes a paused rebalance.
+    pub fn resume(&mut self) -> Result<(), TransitionError> {
+        self.operator_change("resumed", |r| r.paused, |r| r.paused = false)
+    }
+
+    /// An operator stops a committed rebalance; a paused one is resumed so
+    /// that it can finish (graceful) or be undone (immediate).
+    pub fn request_stop(&mut self, kind: StopKind) -> Result<(), TransitionError> {
+        self.operator_change(
+            "stopping",
+            |r| r.stop.is_none(),
+            |r| {
+                r.paused = false;
+                r.stop = Some(kind);
+            },
+        )
+    }
+
+    fn operator_change(
+        &mut self,
+        to: &'static str,
+        allowed: impl Fn(&RebalanceRecord) -> bool,
+        change: impl Fn(&mut RebalanceRecord),
+    ) -> Result<(), TransitionError> {
+        let from = self.operator_state();
+        match (&mut self.rebalance, self.status) {
+            (Some(r), GroupStatus::Committed) if allowed(r) => {
+                change(r);
+                Ok(())
+            }
+            _ => Err(TransitionError {
+                record: "operation group",
+                from: from.to_string(),
+                to,
+            }),
+        }
+    }
+
+    /// The state an operator sees: `running`, `paused`, `stopping`, or the
+    /// status's name.
+    pub fn operator_state(&self) -> &'static str {
+        let r = self.rebalance.as_ref();
+        match self.status {
+            GroupStatus::Committed | GroupStatus::Aborting | GroupStatus::RollingBack
+                if r.is_some_and(|r| r.stop.is_some()) =>
+            {
+                "stopping"
+            }
+            GroupStatus::Committed if r.is_some_and(|r| r.paused) => "paused",
+            GroupStatus::Committed => "running",
+            other => other.name(),
+        }
+    }
+
+    /// Whether executors may start its rows (not paused).
+    pub fn is_paused(&self) -> bool {
+        self.rebalance.as_ref().is_some_and(|r| r.paused)
+    }
+
+    /// The stop an operator asked for, if any.
+    pub fn stop_requested(&self) -> Option<StopKind> {
+        self.rebalance.as_ref().and_then(|r| r.stop)
+    }
+
+    /// A rebalance an operator stopped has ended: finished (graceful,
+    /// from `committed`) or undone (from `rolling_back`, or `aborting` when
+    /// nothing took effect).
+    pub fn stopped(&mut self, now_ms: i64) -> Result<(), TransitionError> {
+        if self.stop_requested().is_none() {
+            return Err(TransitionError {
+                record: "operation group",
+                from: self.status.name().to_string(),
+                to: "stopped",
+            });
+        }
+        self.go(
+            &[
+                GroupStatus::Committed,
+                GroupStatus::Aborting,
+                GroupStatus::RollingBack,
+            ],
+            GroupStatus::Stopped,
+        )?
+        .finished_at_ms = Some(now_ms);
+        Ok(())
+    }
+
+    /// A failed rebalance is undone (it stays for the status statement).
+    pub fn undone(&mut self, now_ms: i64) -> Result<(), TransitionError> {
+        self.go(
+            &[GroupStatus::Aborting, GroupStatus::RollingBack],
+            GroupStatus::Undone,
+        )?
+        .finished_at_ms = Some(now_ms);
         Ok(())
     }
 

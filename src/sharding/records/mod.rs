@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | a table's create/drop lifecycle and request | state `table:<t>` | [`table`] |
 //! | an operation group's commit record | state `group:<g>` | [`group`] |
+//! | an operator's rebalance statement for a table | state `rebalance:<t>` | [`control`] |
+//! | a node an operator drained | state `drain:<node>` | [`drain`] |
 //! | the master lease; Buddy's `master`, `cluster`, `cluster_hash` keys | state | [`lease`] |
 //! | a node's registration | state `node:<id>` | [`lease`] |
 //! | why a queue row's last attempt failed | state `row_error:<id>` | [`failure`] |
@@ -22,6 +24,8 @@ use serde_json::Value;
 
 use crate::ids::{NodeId, TableName};
 
+pub mod control;
+pub mod drain;
 pub mod failure;
 pub mod group;
 pub mod lease;
@@ -29,8 +33,13 @@ pub mod placement;
 pub mod queue;
 pub mod table;
 
+pub use control::{ControlAction, ControlRequest, ControlStatus};
+pub use drain::DrainRecord;
 pub use failure::RowFailure;
-pub use group::{GroupKind, GroupName, GroupRecord, GroupStatus, RebalanceRecord};
+pub use group::{
+    GroupKind, GroupName, GroupRecord, GroupStatus, MoveRecord, RebalanceProgress, RebalanceRecord,
+    StopKind,
+};
 pub use lease::{Lease, Registration};
 pub use placement::PlacementRow;
 pub use queue::{epoch_of, queue_id, seq_of, QueueRow, QueueStatus, SEQ_BITS};
@@ -65,12 +74,18 @@ pub enum StateKey {
     Group(GroupName),
     /// Why a queue row's last attempt failed.
     RowError(u64),
+    /// An operator's rebalance statement for a table, until answered.
+    Control(TableName),
+    /// A node an operator drained.
+    Drain(NodeId),
 }
 
 impl StateKey {
     pub const TABLE_PREFIX: &'static str = "table:";
     pub const GROUP_PREFIX: &'static str = "group:";
     pub const NODE_PREFIX: &'static str = "node:";
+    pub const CONTROL_PREFIX: &'static str = "rebalance:";
+    pub const DRAIN_PREFIX: &'static str = "drain:";
 
     pub fn render(&self) -> String {
         match self {
@@ -82,6 +97,8 @@ impl StateKey {
             StateKey::Table(t) => format!("{}{t}", Self::TABLE_PREFIX),
             StateKey::Group(g) => format!("{}{g}", Self::GROUP_PREFIX),
             StateKey::RowError(id) => format!("row_error:{id}"),
+            StateKey::Control(t) => format!("{}{t}", Self::CONTROL_PREFIX),
+            StateKey::Drain(n) => format!("{}{n}", Self::DRAIN_PREFIX),
         }
     }
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::{MetaStore, Result};
 use crate::ids::{NodeId, TableName};
 use crate::sharding::records::{
-    GroupName, GroupRecord, Lease, PlacementRow, QueueRow, QueueStatus, Registration, RowFailure,
-    Scope, TableState,
+    ControlRequest, DrainRecord, GroupName, GroupRecord, Lease, PlacementRow, QueueRow,
+    QueueStatus, Registration, RowFailure, Scope, TableState,
 };
 
 #[derive(Default)]
@@ -20,6 +20,8 @@ pub struct Contents {
     pub registrations: BTreeMap<NodeId, Registration>,
     pub tables: BTreeMap<TableName, TableState>,
     pub groups: BTreeMap<GroupName, GroupRecord>,
+    pub controls: BTreeMap<TableName, ControlRequest>,
+    pub drained: BTreeMap<NodeId, DrainRecord>,
     pub failures: BTreeMap<u64, RowFailure>,
     pub rows: BTreeMap<u64, QueueRow>,
     pub placement: Vec<PlacementRow>,
@@ -121,6 +123,38 @@ impl MetaStore for MemStore {
 
     async fn put_group(&self, group: &GroupName, record: &GroupRecord) -> Result<()> {
         self.with(|c| c.groups.insert(group.clone(), record.clone()));
+        Ok(())
+    }
+
+    async fn controls(&self) -> Result<BTreeMap<TableName, ControlRequest>> {
+        Ok(self.with(|c| c.controls.clone()))
+    }
+
+    async fn control(&self, table: &TableName) -> Result<Option<ControlRequest>> {
+        Ok(self.with(|c| c.controls.get(table).cloned()))
+    }
+
+    async fn put_control(&self, table: &TableName, request: &ControlRequest) -> Result<()> {
+        self.with(|c| c.controls.insert(table.clone(), request.clone()));
+        Ok(())
+    }
+
+    async fn delete_control(&self, table: &TableName) -> Result<()> {
+        self.with(|c| c.controls.remove(table));
+        Ok(())
+    }
+
+    async fn drained(&self) -> Result<BTreeMap<NodeId, DrainRecord>> {
+        Ok(self.with(|c| c.drained.clone()))
+    }
+
+    async fn put_drain(&self, node: &NodeId, record: &DrainRecord) -> Result<()> {
+        self.with(|c| c.drained.insert(node.clone(), record.clone()));
+        Ok(())
+    }
+
+    async fn delete_drain(&self, node: &NodeId) -> Result<()> {
+        self.with(|c| c.drained.remove(node));
         Ok(())
     }
 

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use crate::client::ClientError;
 use crate::ids::{NodeId, TableName};
 use crate::sharding::records::{
-    GroupName, GroupRecord, Lease, PlacementRow, QueueRow, QueueStatus, Registration, RowFailure,
-    Scope, TableState,
+    ControlRequest, DrainRecord, GroupName, GroupRecord, Lease, PlacementRow, QueueRow,
+    QueueStatus, Registration, RowFailure, Scope, TableState,
 };
 
 #[cfg(test)]
@@ -91,6 +91,17 @@ pub trait MetaStore: Send + Sync {
     /// Every `group:<g>` value that reads as a group record.
     async fn groups(&self) -> Result<BTreeMap<GroupName, GroupRecord>>;
     async fn put_group(&self, group: &GroupName, record: &GroupRecord) -> Result<()>;
+
+    /// Every `rebalance:<t>` value that reads as an operator's request.
+    async fn controls(&self) -> Result<BTreeMap<TableName, ControlRequest>>;
+    async fn control(&self, table: &TableName) -> Result<Option<ControlRequest>>;
+    async fn put_control(&self, table: &TableName, request: &ControlRequest) -> Result<()>;
+    async fn delete_control(&self, table: &TableName) -> Result<()>;
+
+    /// Every node an operator drained (`drain:<node>`).
+    async fn drained(&self) -> Result<BTreeMap<NodeId, DrainRecord>>;
+    async fn put_drain(&self, node: &NodeId, record: &DrainRecord) -> Result<()>;
+    async fn delete_drain(&self, node: &NodeId) -> Result<()>;
 
     async fn row_failure(&self, row: u64) -> Result<Option<RowFailure>>;
     async fn put_row_failure(&self, row: u64, failure: &RowFailure) -> Result<()>;

@@ -23,8 +23,9 @@ use crate::protocol::ResultSet;
 use crate::sharding::clock::now_s;
 use crate::sharding::node::NodeApi;
 use crate::sharding::records::{
-    decode_value, doc_id, encode_value, queue, GroupName, GroupRecord, Lease, PlacementRow,
-    QueueRow, QueueStatus, Registration, RowFailure, Scope, StateKey, TableState,
+    decode_value, doc_id, encode_value, queue, ControlRequest, DrainRecord, GroupName, GroupRecord,
+    Lease, PlacementRow, QueueRow, QueueStatus, Registration, RowFailure, Scope, StateKey,
+    TableState,
 };
 use crate::sqltext::quote_literal;
 
@@ -344,6 +345,44 @@ impl MetaStore for SqlStore {
 
     async fn put_group(&self, group: &GroupName, record: &GroupRecord) -> Result<()> {
         self.put(&StateKey::Group(group.clone()), record).await
+    }
+
+    async fn controls(&self) -> Result<BTreeMap<TableName, ControlRequest>> {
+        Ok(self
+            .list_as::<ControlRequest>(StateKey::CONTROL_PREFIX)
+            .await?
+            .into_iter()
+            .filter_map(|(name, r)| Some((TableName::parse(&name).ok()?, r)))
+            .collect())
+    }
+
+    async fn control(&self, table: &TableName) -> Result<Option<ControlRequest>> {
+        self.get_as(&StateKey::Control(table.clone())).await
+    }
+
+    async fn put_control(&self, table: &TableName, request: &ControlRequest) -> Result<()> {
+        self.put(&StateKey::Control(table.clone()), request).await
+    }
+
+    async fn delete_control(&self, table: &TableName) -> Result<()> {
+        self.delete(&StateKey::Control(table.clone())).await
+    }
+
+    async fn drained(&self) -> Result<BTreeMap<NodeId, DrainRecord>> {
+        Ok(self
+            .list_as::<DrainRecord>(StateKey::DRAIN_PREFIX)
+            .await?
+            .into_iter()
+            .map(|(node, r)| (NodeId::new(node), r))
+            .collect())
+    }
+
+    async fn put_drain(&self, node: &NodeId, record: &DrainRecord) -> Result<()> {
+        self.put(&StateKey::Drain(node.clone()), record).await
+    }
+
+    async fn delete_drain(&self, node: &NodeId) -> Result<()> {
+        self.delete(&StateKey::Drain(node.clone())).await
     }
 
     async fn row_failure(&self, row: u64) -> Result<Option<RowFailure>> {

@@ -41,7 +41,10 @@ use crate::sharding::wording;
 
 mod in_flight;
 mod liveness;
+mod operator;
 mod rebalancing;
+
+pub use operator::{step_cost, summary_columns, wrong_cluster};
 
 use in_flight::InFlight;
 use liveness::{Liveness, Requester};
@@ -69,6 +72,9 @@ pub struct RebalanceConfig {
     pub parallel: usize,
     /// How long after a failed rebalance of a table the next one may start.
     pub retry_after: Duration,
+    /// Whether membership changes start rebalances by themselves (else only
+    /// `REBALANCE TABLE` does).
+    pub automatic: bool,
 }
 
 /// One term of office of the master.
@@ -101,6 +107,10 @@ pub struct MasterEngine {
     liveness: Liveness,
     /// When this office first saw every row of each CREATE done.
     done_seen: BTreeMap<GroupName, Instant>,
+    /// Each running rebalance's clock (elapsed, running) on this office.
+    clocks: BTreeMap<GroupName, operator::GroupClock>,
+    /// Tables whose rebalance an operator started in this step.
+    started_now: BTreeSet<TableName>,
 }
 
 impl MasterEngine {
@@ -128,6 +138,8 @@ impl MasterEngine {
             waits_logged: BTreeSet::new(),
             liveness: Liveness::default(),
             done_seen: BTreeMap::new(),
+            clocks: BTreeMap::new(),
+            started_now: BTreeSet::new(),
         }
     }
 
@@ -172,12 +184,28 @@ impl MasterEngine {
                 self.start(snap, config, table, state, &mut out);
             }
         }
+        self.started_now.clear();
+        let mut changed = self.controls(snap, config, &mut out);
         for (name, rec) in &snap.groups {
             if rec.kind == GroupKind::Rollback || rec.status.is_final() {
                 continue;
             }
             if rec.owned_by(self.epoch, &self.me) {
-                self.supervise(snap, config, name, rec, &mut out);
+                let (mut rec, mut dirty) = match changed.remove(name) {
+                    Some(rec) => (rec, true),
+                    None => (rec.clone(), false),
+                };
+                if rec.kind == GroupKind::Rebalance && rec.status == GroupStatus::Committed {
+                    dirty |= self.measure(snap, name, &mut rec);
+                }
+                let before = out.len();
+                self.supervise(snap, config, name, &rec, &mut out);
+                let written = out[before..].iter().any(
+                    |c| matches!(c, Command::PutGroup(n, _) | Command::PurgeGroup(n) if n == name),
+                );
+                if dirty && !written {
+                    out.push(Command::PutGroup(name.clone(), rec));
+                }
             } else {
                 // Written by a master that lost the lease after this term
                 // began: its rows never ran (executors hold them); re-plan.
@@ -534,6 +562,9 @@ impl MasterEngine {
         let all_rows = snap.aborting.get(name).map_or(&[][..], Vec::as_slice);
         let undo = progress::to_undo(all_rows, &live);
         if undo.is_empty() {
+            if rec.kind == GroupKind::Rebalance {
+                return end_undone_rebalance(snap, name, rec, out);
+            }
             // Nothing took effect: leave no trace, then report.
             out.push(Command::PurgeGroup(name.clone()));
             out.push(Command::PurgeGroup(name.rollback()));
@@ -574,7 +605,15 @@ impl MasterEngine {
     /// requester removes it).
     fn purge(&mut self, snap: &Snapshot, config: &EngineConfig, out: &mut Vec<Command>) {
         for (name, rec) in &snap.groups {
-            if rec.kind == GroupKind::Rollback || !rec.status.is_final() {
+            if rec.status.is_final() {
+                self.clocks.remove(name);
+            }
+            // A rebalance an operator stopped holds its table until the
+            // next REBALANCE TABLE (or DROP) removes it.
+            if rec.kind == GroupKind::Rollback
+                || !rec.status.is_final()
+                || rec.status == GroupStatus::Stopped
+            {
                 continue;
             }
             let seen = *self.finished_seen.entry(name.clone()).or_insert(snap.now);
@@ -670,7 +709,7 @@ fn plan_request(
                 .intersection(&observed.names())
                 .cloned()
                 .collect();
-            plan::create(live, table, state, request, &existing)
+            plan::create(live, &snap.drained, table, state, request, &existing)
         }
         OpKind::Drop => plan::drop(
             live,
@@ -869,6 +908,9 @@ fn rollback_progress(
     if !(failed || all_done || live_done) {
         return;
     }
+    if all_done && rec.kind == GroupKind::Rebalance {
+        return end_undone_rebalance(snap, name, rec, out);
+    }
     if all_done {
         // Undone everywhere: a failed CREATE leaves no trace.
         out.push(Command::PurgeGroup(name.clone()));
@@ -914,6 +956,33 @@ fn report_rollback(
         out.push(Command::PutTable(rec.table.clone(), state));
         out.push(Command::TableChanged);
     }
+}
+
+/// A rebalance undone everywhere ends `stopped` (an operator stopped it) or
+/// `undone` (a step failed): its rows and its rollback's go, its record
+/// stays for `SHOW REBALANCE STATUS` (and, stopped, holds the table).
+fn end_undone_rebalance(
+    snap: &Snapshot,
+    name: &GroupName,
+    rec: &GroupRecord,
+    out: &mut Vec<Command>,
+) {
+    let mut ended = rec.clone();
+    let ok = if ended.stop_requested().is_some() {
+        ended.stopped(snap.now_ms)
+    } else {
+        ended.undone(snap.now_ms)
+    };
+    if ok.is_err() {
+        return;
+    }
+    out.push(Command::PurgeGroup(name.clone()));
+    out.push(Command::PurgeGroup(name.rollback()));
+    out.push(Command::PutGroup(name.clone(), ended));
+    out.push(Command::Log(Event::Operator {
+        table: rec.table.clone(),
+        what: format!("rebalance {name} undone, the placement is as before it"),
+    }));
 }
 
 fn discard_stale(snap: &Snapshot, name: &GroupName, rec: &GroupRecord, out: &mut Vec<Command>) {

@@ -13,7 +13,8 @@ use crate::sharding::master::rebalance::{self, Planned, Verdict};
 use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::records::placement::rows_of;
 use crate::sharding::records::{
-    GroupKind, GroupName, GroupRecord, PlacementRow, QueueRow, RebalanceRecord, TableStatus,
+    GroupKind, GroupName, GroupRecord, GroupStatus, PlacementRow, QueueRow, RebalanceRecord,
+    StopKind, TableStatus,
 };
 
 /// How soon an internal cluster is promoted again when it is still seen
@@ -75,7 +76,7 @@ impl MasterEngine {
         let Some(members) = snap.members.as_ref().filter(|m| m.primary) else {
             return;
         };
-        if snap.scope.cluster().is_none() {
+        if snap.scope.cluster().is_none() || !config.rebalance.automatic {
             return;
         }
         let running = snap
@@ -97,7 +98,21 @@ impl MasterEngine {
             let Some(state) = snap.tables.get(table) else {
                 continue;
             };
-            if state.status != TableStatus::Done || self.busy(snap, config, table) {
+            if state.status != TableStatus::Done
+                || self.busy(snap, config, table)
+                || self.started_now.contains(table)
+            {
+                continue;
+            }
+            if held_by_stop(snap, table) {
+                let why = format!(
+                    "Skipping rebalance for table {table}: an operator stopped its rebalance; \
+                     REBALANCE TABLE {table} starts one again"
+                );
+                if self.skips.get(table) != Some(&why) {
+                    self.skips.insert(table.clone(), why.clone());
+                    out.push(Command::Log(Event::RebalanceSkipped(why)));
+                }
                 continue;
             }
             let rows = snap.placement_of(table);
@@ -108,9 +123,12 @@ impl MasterEngine {
                 table,
                 state,
                 &rows,
-                members,
-                &snap.registered,
-                &clusters,
+                rebalance::Cluster {
+                    members,
+                    registered: &snap.registered,
+                    drained: &snap.drained,
+                    clusters: &clusters,
+                },
                 &group,
             );
             match verdict {
@@ -172,7 +190,7 @@ impl MasterEngine {
         snap.now.duration_since(since) < config.rebalance.delay
     }
 
-    fn start_rebalance(
+    pub(super) fn start_rebalance(
         &mut self,
         snap: &Snapshot,
         table: &TableName,
@@ -180,7 +198,7 @@ impl MasterEngine {
         group: GroupName,
         planned: Planned,
         out: &mut Vec<Command>,
-    ) {
+    ) -> usize {
         let scope = rows
             .first()
             .map(|r| r.scope.clone())
@@ -203,6 +221,8 @@ impl MasterEngine {
         self.hold_clusters_of(snap, table);
         let first = self.next_id();
         debug_assert_eq!(group, GroupName::new(GroupKind::Rebalance, table, first));
+        let rows = enqueue_group(&mut *self, &group, first, &planned.steps, snap.now_ms);
+        let count = rows.len();
         let mut record = GroupRecord::committed(
             GroupKind::Rebalance,
             table,
@@ -215,8 +235,15 @@ impl MasterEngine {
             reason: planned.reason.to_string(),
             deferred: planned.deferred.clone(),
             settled: false,
+            steps_total: rows.len() as u64,
+            work_total: rows
+                .iter()
+                .map(|r| super::operator::step_cost(&r.action))
+                .sum(),
+            moves: planned.moves.clone(),
+            copies: planned.copies,
+            ..RebalanceRecord::default()
         });
-        let rows = enqueue_group(&mut *self, &group, first, &planned.steps, snap.now_ms);
         out.push(Command::Enqueue(rows));
         out.push(Command::PutGroup(group.clone(), record));
         out.push(Command::WakeExecutors);
@@ -227,6 +254,7 @@ impl MasterEngine {
             copies: planned.copies,
         }));
         self.groups_seen.insert(group, snap.now);
+        count
     }
 
     /// Follows a committed rebalance: aborted when a step failed for good or
@@ -266,6 +294,13 @@ impl MasterEngine {
             )),
             _ => None,
         };
+        // An immediate stop undoes the group like a failure would, until its
+        // placement is committed (then it can only finish).
+        let error = error.or_else(|| {
+            (rec.stop_requested() == Some(StopKind::Immediate) && !plan.settled).then(|| {
+                format!("table '{table}': stopped by an operator (STOP REBALANCE IMMEDIATE)")
+            })
+        });
         if let Some(error) = error {
             if plan.settled {
                 // The placement is committed: what failed is the clean-up
@@ -315,11 +350,24 @@ impl MasterEngine {
         }
         if plan.settled && unfinished.is_empty() {
             let mut done = rec.clone();
-            if done.complete(snap.now_ms).is_ok() {
+            let ended = if done.stop_requested().is_some() {
+                done.stopped(snap.now_ms)
+            } else {
+                done.complete(snap.now_ms)
+            };
+            if ended.is_ok() {
                 out.push(Command::PutGroup(name.clone(), done));
             }
         }
     }
+}
+
+/// Whether an operator stopped the last rebalance of `table`: it is not
+/// rebalanced automatically until `REBALANCE TABLE` (or a DROP) clears that.
+fn held_by_stop(snap: &Snapshot, table: &TableName) -> bool {
+    snap.groups
+        .values()
+        .any(|g| g.table == *table && g.status == GroupStatus::Stopped)
 }
 
 /// A step that only removes what the new placement no longer uses.

@@ -1,0 +1,563 @@
+//! The operator's rebalancing statements: `SHOW REBALANCE STATUS`, `EXPLAIN
+//! REBALANCE`, `REBALANCE TABLE`, `PAUSE` / `RESUME` / `STOP REBALANCE`.
+//!
+//! Reads are answered here from the metadata; `EXPLAIN` plans with the very
+//! function the master's engine uses (`master::rebalance::consider`) on a
+//! snapshot loaded the way the master loads its own, and changes nothing.
+//! Changes are requests (`rebalance:<t>`) that the master carries out and
+//! answers; this node waits for the answer (see `records::control`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::ids::TableName;
+use crate::protocol::{Column, ColumnType, ResultSet};
+use crate::sharding::clock::now_ms;
+use crate::sharding::master::driver;
+use crate::sharding::master::engine::wrong_cluster;
+use crate::sharding::master::rebalance::{self, Verdict};
+use crate::sharding::ops::common::{self, user, OpError};
+use crate::sharding::ops::show::visible_tables;
+use crate::sharding::ops::Context;
+use crate::sharding::records::{
+    ControlAction, ControlRequest, ControlStatus, GroupKind, GroupName, GroupRecord, GroupStatus,
+    OpKind, TableStatus,
+};
+use crate::sharding::store::MetaStore;
+use crate::sql::QualifiedName;
+
+/// Checks that `target` names a sharded table where it lives; returns the
+/// store. Unknown table, plain table, wrong cluster: clear errors.
+async fn sharded_table(
+    ctx: &Context,
+    target: &QualifiedName,
+) -> Result<std::sync::Arc<dyn MetaStore>, OpError> {
+    let t = &target.table;
+    let not_sharded = || {
+        user(format!(
+            "table '{t}' is not a sharded table: only sharded tables are rebalanced"
+        ))
+    };
+    // The metadata first: the node's own wrapper may be missing for an
+    // instant while a rebalance replaces it.
+    let store = ctx.metadata.store().await?;
+    let state = match &store {
+        Some(store) => store.table(t).await?,
+        None => None,
+    };
+    let sharded = state
+        .as_ref()
+        .is_some_and(|s| s.kind == OpKind::Create && s.status == TableStatus::Done);
+    let (Some(store), true) = (store, sharded) else {
+        return Err(match common::show_create(ctx, t).await? {
+            None => user(format!("table '{t}' does not exist")),
+            Some(ddl) if ddl.contains("type='shard'") => user(format!(
+                "table '{t}' is not a sharded table (or its CREATE has not finished): only \
+                 sharded tables are rebalanced"
+            )),
+            Some(_) => not_sharded(),
+        });
+    };
+    if target.cluster.as_ref() != store.scope().cluster() {
+        return Err(user(wrong_cluster(t, store.scope())));
+    }
+    Ok(store)
+}
+
+/// The tables of `wanted` the user can see. A rebalance replaces a node's
+/// wrapper (DROP + CREATE), so `SHOW TABLES` may miss a table for an
+/// instant: one that is missing is looked for again, up to three times.
+async fn visible_of(
+    ctx: &Context,
+    user_name: &str,
+    wanted: &std::collections::BTreeSet<TableName>,
+) -> Result<std::collections::BTreeSet<TableName>, OpError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        let visible = visible_tables(ctx, user_name).await?;
+        if visible.is_empty() {
+            // No read grant at all: nothing is visible, no need to look again.
+            return Ok(seen);
+        }
+        seen.extend(
+            wanted
+                .iter()
+                .filter(|t| visible.contains_key(t.as_str()))
+                .cloned(),
+        );
+        if seen.len() == wanted.len() {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+/// `REBALANCE TABLE`, `PAUSE`, `RESUME`, `STOP`: a request the master
+/// carries out; answers what the master answered.
+pub async fn request(
+    ctx: &Context,
+    user_name: &str,
+    target: &QualifiedName,
+    action: ControlAction,
+) -> Result<Vec<ResultSet>, OpError> {
+    let t = &target.table;
+    common::check_schema_permission(ctx, user_name, t).await?;
+    let store = sharded_table(ctx, target).await?;
+    // Clear answers for what can be seen here already; the master checks
+    // again from its own snapshot.
+    let groups = store.groups().await?;
+    let open = groups
+        .iter()
+        .find(|(_, g)| g.table == *t && g.kind == GroupKind::Rebalance && !g.status.is_final());
+    match (action, open) {
+        (ControlAction::Pause | ControlAction::Resume | ControlAction::Stop(_), None) => {
+            return Err(user(format!("no rebalance of table '{t}' is running")))
+        }
+        (ControlAction::Pause, Some((_, g))) if g.is_paused() => {
+            return Err(user(format!(
+                "the rebalance of table '{t}' is already paused"
+            )))
+        }
+        (ControlAction::Resume, Some((_, g))) if !g.is_paused() => {
+            return Err(user(format!(
+                "the rebalance of table '{t}' is not paused (it is {})",
+                g.operator_state()
+            )))
+        }
+        _ => {}
+    }
+    if let Some(pending) = store.control(t).await? {
+        if pending.status == ControlStatus::Requested {
+            return Err(user(format!(
+                "another rebalance statement for table '{t}' is being carried out; retry when \
+                 it has been answered"
+            )));
+        }
+    }
+    let me = ctx.node.id().await?;
+    let id = common::request_id(me.as_str());
+    let request =
+        ControlRequest::requested(id.clone(), me, action, store.scope().clone(), now_ms());
+    store.put_control(t, &request).await?;
+    ctx.signals.master.notify_one();
+    let deadline = Instant::now() + ctx.config.default_timeout;
+    loop {
+        let notified = ctx.signals.table_changed.notified();
+        match store.control(t).await? {
+            Some(r) if r.id == id && r.status != ControlStatus::Requested => {
+                store.delete_control(t).await?;
+                return match r.status {
+                    ControlStatus::Failed => Err(user(r.error.unwrap_or_else(|| "refused".into()))),
+                    _ => Ok(result_sets(r.result.as_ref())),
+                };
+            }
+            Some(r) if r.id == id => {}
+            _ => {
+                return Err(user(format!(
+                    "table '{t}': the request was replaced by another one; see SHOW REBALANCE \
+                     STATUS"
+                )))
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(user(format!(
+                "Waiting timeout exceeded: the master has not answered yet; the request for \
+                 table '{t}' stays queued, see SHOW REBALANCE STATUS"
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.config.wait_poll) => {}
+            _ = notified => {}
+        }
+    }
+}
+
+fn result_sets(value: Option<&Value>) -> Vec<ResultSet> {
+    let sets: Vec<ResultSet> = value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| ResultSet::from_json(v).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if sets.is_empty() {
+        vec![ResultSet::ok()]
+    } else {
+        sets
+    }
+}
+
+fn explain_columns() -> Vec<Column> {
+    [
+        ("table", ColumnType::String),
+        ("shard", ColumnType::LongLong),
+        ("from", ColumnType::String),
+        ("to", ColumnType::String),
+        ("reason", ColumnType::String),
+        ("copies", ColumnType::LongLong),
+        ("lower_bound", ColumnType::LongLong),
+        ("note", ColumnType::String),
+    ]
+    .into_iter()
+    .map(|(n, t)| Column::new(n, t))
+    .collect()
+}
+
+/// `EXPLAIN REBALANCE [TABLE [c:]t]`: what `REBALANCE TABLE` would do now,
+/// one row per move; changes nothing.
+pub async fn explain(
+    ctx: &Context,
+    user_name: &str,
+    target: Option<&QualifiedName>,
+) -> Result<Vec<ResultSet>, OpError> {
+    let mut out = ResultSet::with_columns(explain_columns());
+    let store = match target {
+        Some(q) => sharded_table(ctx, q).await?,
+        None => match ctx.metadata.store().await? {
+            Some(store) => store,
+            None => return Ok(vec![out]),
+        },
+    };
+    let me = ctx.node.id().await?;
+    let snap = driver::load(&*store, &**ctx.node.api(), &me, &ctx.config.retry).await?;
+    let Some(members) = snap.members.clone() else {
+        return Err(user(
+            "the cluster's membership cannot be read on this node; retry".to_string(),
+        ));
+    };
+    let clusters = snap.cluster_map();
+    let tables: Vec<TableName> = match target {
+        Some(q) => vec![q.table.clone()],
+        None => {
+            let mut names: Vec<TableName> =
+                snap.placement.iter().map(|r| r.table.clone()).collect();
+            names.dedup();
+            names.sort();
+            names.dedup();
+            names
+        }
+    };
+    let visible = visible_of(ctx, user_name, &tables.iter().cloned().collect()).await?;
+    for table in tables.iter().filter(|t| visible.contains(*t)) {
+        let Some(state) = snap.tables.get(table) else {
+            continue;
+        };
+        let mut note = |text: String| {
+            out.push_row(vec![
+                json!(table.as_str()),
+                Value::Null,
+                json!(""),
+                json!(""),
+                json!(""),
+                json!(0),
+                json!(0),
+                json!(text),
+            ]);
+        };
+        if let Some((name, g)) = snap.open_groups_of(table).next() {
+            note(format!(
+                "an operation is under way (group {name}, {}); see SHOW REBALANCE STATUS",
+                g.operator_state()
+            ));
+            continue;
+        }
+        if snap.scope.cluster().is_none() {
+            note("sharded on this node alone: nothing to move".into());
+            continue;
+        }
+        let group = GroupName::new(GroupKind::Rebalance, table, 0);
+        let rows = snap.placement_of(table);
+        match rebalance::consider(
+            table,
+            state,
+            &rows,
+            rebalance::Cluster {
+                members: &members,
+                registered: &snap.registered,
+                drained: &snap.drained,
+                clusters: &clusters,
+            },
+            &group,
+        ) {
+            Verdict::Balanced => note("balanced: nothing to move".into()),
+            Verdict::Skip(why) => note(why),
+            Verdict::Rebalance(planned) => {
+                for m in &planned.moves {
+                    out.push_row(vec![
+                        json!(table.as_str()),
+                        json!(m.shard),
+                        json!(m.from.as_ref().map_or("", |n| n.as_str())),
+                        json!(m.to.as_ref().map_or("", |n| n.as_str())),
+                        json!(m.reason),
+                        json!(planned.copies),
+                        json!(planned.lower_bound),
+                        json!(""),
+                    ]);
+                }
+            }
+        }
+    }
+    Ok(vec![out])
+}
+
+fn status_columns() -> Vec<Column> {
+    [
+        ("table", ColumnType::String),
+        ("group", ColumnType::String),
+        ("state", ColumnType::String),
+        ("phase", ColumnType::String),
+        ("reason", ColumnType::String),
+        ("moves_done", ColumnType::LongLong),
+        ("moves_total", ColumnType::LongLong),
+        ("steps_done", ColumnType::LongLong),
+        ("steps_total", ColumnType::LongLong),
+        ("progress_pct", ColumnType::Double),
+        ("copies_total", ColumnType::LongLong),
+        ("rows_copied", ColumnType::LongLong),
+        ("started_at", ColumnType::String),
+        ("elapsed_s", ColumnType::Double),
+        ("eta_s", ColumnType::Double),
+        ("last_error", ColumnType::String),
+    ]
+    .into_iter()
+    .map(|(n, t)| Column::new(n, t))
+    .collect()
+}
+
+/// `SHOW REBALANCE STATUS [[c:]t]`: the latest rebalance of each table
+/// (running, paused, stopping, stopped, completed, failed), as its master
+/// recorded it.
+pub async fn status(
+    ctx: &Context,
+    user_name: &str,
+    target: Option<&QualifiedName>,
+) -> Result<Vec<ResultSet>, OpError> {
+    let mut out = ResultSet::with_columns(status_columns());
+    let store = match target {
+        Some(q) => sharded_table(ctx, q).await?,
+        None => match ctx.metadata.store().await? {
+            Some(store) => store,
+            None => return Ok(vec![out]),
+        },
+    };
+    let groups = store.groups().await?;
+    let wanted = groups
+        .values()
+        .filter(|g| g.kind == GroupKind::Rebalance)
+        .map(|g| g.table.clone())
+        .collect();
+    let visible = visible_of(ctx, user_name, &wanted).await?;
+    let mut latest: BTreeMap<TableName, (GroupName, GroupRecord)> = BTreeMap::new();
+    for (name, g) in groups {
+        if g.kind != GroupKind::Rebalance
+            || !visible.contains(&g.table)
+            || target.is_some_and(|q| q.table != g.table)
+        {
+            continue;
+        }
+        let newer = latest
+            .get(&g.table)
+            .is_none_or(|(n, old)| (g.started_at_ms, &name) > (old.started_at_ms, n));
+        if newer {
+            latest.insert(g.table.clone(), (name, g));
+        }
+    }
+    for (table, (name, g)) in latest {
+        let Some(plan) = g.rebalance.as_ref() else {
+            continue;
+        };
+        let p = &plan.progress;
+        let state = operator_state(&g);
+        let completed = g.status == GroupStatus::Done;
+        let steps_done = if completed {
+            plan.steps_total
+        } else {
+            p.steps_done
+        };
+        let moves_done = if completed {
+            plan.moves.len() as u64
+        } else {
+            p.moves_done
+        };
+        let work_done = if completed {
+            plan.work_total
+        } else {
+            p.work_done
+        };
+        let pct = if plan.work_total == 0 {
+            if completed {
+                100.0
+            } else {
+                0.0
+            }
+        } else {
+            (work_done as f64 * 1000.0 / plan.work_total as f64).floor() / 10.0
+        };
+        let phase = match g.status {
+            GroupStatus::Aborting | GroupStatus::RollingBack => "rolling back",
+            GroupStatus::Committed if plan.settled => "clean-up on returned nodes",
+            GroupStatus::Committed => p.phase.as_str(),
+            _ => "",
+        };
+        let eta = match g.status {
+            GroupStatus::Committed if !g.is_paused() => {
+                p.eta_ms.map_or(Value::Null, |ms| json!(ms as f64 / 1000.0))
+            }
+            _ if completed => json!(0.0),
+            _ => Value::Null,
+        };
+        out.push_row(vec![
+            json!(table.as_str()),
+            json!(name.as_str()),
+            json!(state),
+            json!(phase),
+            json!(plan.reason),
+            json!(moves_done),
+            json!(plan.moves.len()),
+            json!(steps_done),
+            json!(plan.steps_total),
+            json!(pct),
+            json!(plan.copies),
+            Value::Null,
+            json!(utc(g.started_at_ms)),
+            json!(p.elapsed_ms as f64 / 1000.0),
+            eta,
+            json!(g.error.clone().unwrap_or_default()),
+        ]);
+    }
+    Ok(vec![out])
+}
+
+/// The six states operators see.
+fn operator_state(g: &GroupRecord) -> &'static str {
+    match g.status {
+        GroupStatus::Done => "completed",
+        GroupStatus::Undone | GroupStatus::RollbackFailed | GroupStatus::Stale => "failed",
+        GroupStatus::Stopped => "stopped",
+        GroupStatus::Aborting | GroupStatus::RollingBack if g.stop_requested().is_none() => {
+            "failed"
+        }
+        _ => match g.operator_state() {
+            "paused" => "paused",
+            "stopping" => "stopping",
+            _ => "running",
+        },
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a wall-clock time in ms.
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `ALTER CLUSTER c DRAIN NODE '<id>'` / `UNDRAIN`: records (or removes)
+/// the drain; the master moves the node's copies off (automatically, or at
+/// the next `REBALANCE TABLE` when automatic rebalancing is off) and places
+/// no new ones there.
+pub async fn drain(
+    ctx: &Context,
+    cluster: &crate::ids::ClusterName,
+    node: &str,
+    drain: bool,
+) -> Result<Vec<ResultSet>, OpError> {
+    let Some(store) = ctx.metadata.store().await? else {
+        return Err(user(format!(
+            "cluster '{cluster}' has no sharded tables on this node: there is nothing to drain"
+        )));
+    };
+    match store.scope().cluster() {
+        Some(c) if c == cluster => {}
+        Some(c) => {
+            return Err(user(format!(
+                "sharded tables of these nodes live in cluster '{c}', not '{cluster}': use ALTER \
+                 CLUSTER {c}"
+            )))
+        }
+        None => {
+            return Err(user(format!(
+                "sharded tables of this node are local, not in cluster '{cluster}': there is \
+                 nothing to drain"
+            )))
+        }
+    }
+    let me = ctx.node.id().await?;
+    let members = crate::sharding::daemon::membership(&**ctx.node.api(), store.scope(), &me)
+        .await
+        .ok_or_else(|| user("the cluster's membership cannot be read on this node; retry"))?;
+    let id = crate::ids::NodeId::new(node);
+    if !members.all.contains(&id) && !members.active.contains(&id) {
+        return Err(user(format!(
+            "node '{node}' is not a member of cluster '{cluster}'; SHOW STATUS LIKE \
+             'cluster_{cluster}_nodes_set' lists them"
+        )));
+    }
+    let drained = store.drained().await?;
+    match (drain, drained.contains_key(&id)) {
+        (true, true) => return Err(user(format!("node '{node}' is already drained"))),
+        (false, false) => return Err(user(format!("node '{node}' is not drained"))),
+        (true, false) => {
+            let record = crate::sharding::records::DrainRecord {
+                by: me,
+                at_ms: now_ms(),
+            };
+            store.put_drain(&id, &record).await?;
+        }
+        (false, true) => store.delete_drain(&id).await?,
+    }
+    ctx.signals.master.notify_one();
+    let copies: usize = store
+        .placement_rows(None)
+        .await?
+        .iter()
+        .filter(|r| r.node == id)
+        .map(|r| r.shards.len())
+        .sum();
+    let mut set = ResultSet::with_columns(vec![
+        Column::new("node", ColumnType::String),
+        Column::new("state", ColumnType::String),
+        Column::new("copies", ColumnType::LongLong),
+    ]);
+    set.push_row(vec![
+        json!(node),
+        json!(if drain { "draining" } else { "active" }),
+        json!(copies),
+    ]);
+    Ok(vec![set])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_wall_clock_times() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_764_892_800_000), "2025-12-05 00:00:00");
+        assert_eq!(utc(951_782_400_000 + 3_723_000), "2000-02-29 01:02:03");
+    }
+}
