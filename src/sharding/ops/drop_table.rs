@@ -1,7 +1,7 @@
 //! `DROP TABLE [IF EXISTS] [c:]t` of a sharded table (spec §5.6): refused
 //! unless the cluster is fully healthy, then synchronous.
 
-use crate::ids::{ClusterName, TableName};
+use crate::ids::{ClusterName, NodeId, TableName};
 use crate::protocol::ResultSet;
 use crate::sharding::clock::now_ms;
 use crate::sharding::daemon;
@@ -60,17 +60,7 @@ pub async fn run(
         )));
     };
     let cluster = table_cluster(&*store, t, &state).await?;
-    match (&cluster, &stmt.cluster) {
-        (Some(c), typed) if typed.as_ref() != Some(c) => {
-            return Err(user(format!("table '{t}' belongs to cluster '{c}': use DROP TABLE {c}:{t}")))
-        }
-        (None, Some(typed)) => {
-            return Err(user(format!(
-                "table '{t}' is not in cluster '{typed}': it is a local sharded table, use DROP TABLE {t}"
-            )))
-        }
-        _ => {}
-    }
+    check_cluster(t, cluster.as_ref(), stmt.cluster.as_ref())?;
     if let Some(c) = &cluster {
         check_health(ctx, c).await?;
     }
@@ -81,16 +71,7 @@ pub async fn run(
     }
     let me = ctx.node.id().await?;
     let timeout = ctx.config.default_timeout;
-    let request = OpRequest {
-        id: common::request_id(me.as_str()),
-        by: me,
-        at_ms: now_ms(),
-        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-        scope: Scope::from(cluster.clone()),
-        shards: 0,
-        rf: 0,
-        instance: Some(ctx.pulse.instance().to_string()),
-    };
+    let request = drop_request(ctx, me, timeout, cluster);
     let id = request.id.clone();
     let next = TableState::requested(OpKind::Drop, request, state.structure, state.extra);
     store.put_table(t, &next).await?;
@@ -99,6 +80,42 @@ pub async fn run(
         matches!(o, Outcome::Done(_))
     })
     .await
+}
+
+/// Refuses a DROP whose cluster prefix does not match the table's cluster.
+fn check_cluster(
+    t: &TableName,
+    cluster: Option<&ClusterName>,
+    typed: Option<&ClusterName>,
+) -> Result<(), OpError> {
+    match (cluster, typed) {
+        (Some(c), typed) if typed != Some(c) => Err(user(format!(
+            "table '{t}' belongs to cluster '{c}': use DROP TABLE {c}:{t}"
+        ))),
+        (None, Some(typed)) => Err(user(format!(
+            "table '{t}' is not in cluster '{typed}': it is a local sharded table, use DROP TABLE {t}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The request this node writes to have the master drop the table.
+fn drop_request(
+    ctx: &Context,
+    me: NodeId,
+    timeout: std::time::Duration,
+    cluster: Option<ClusterName>,
+) -> OpRequest {
+    OpRequest {
+        id: common::request_id(me.as_str()),
+        by: me,
+        at_ms: now_ms(),
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        scope: Scope::from(cluster),
+        shards: 0,
+        rf: 0,
+        instance: Some(ctx.pulse.instance().to_string()),
+    }
 }
 
 /// The refusal of a DROP of a table that is not sharded: what the table is,

@@ -18,6 +18,7 @@ use crate::sharding::ops::common::OpError;
 use crate::sharding::ops::show::visible_tables;
 use crate::sharding::ops::Context;
 use crate::sharding::records::{GroupKind, GroupStatus, QueueStatus};
+use crate::sharding::store::MetaStore;
 
 struct Report {
     rows: Vec<[String; 4]>,
@@ -80,6 +81,22 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
         }
         None => (BTreeSet::new(), BTreeSet::new()),
     };
+    report_master(&mut report, &*store, &live, members.is_some()).await?;
+    let drained = report_nodes(&mut report, &*store, &live, &all, members.is_some()).await?;
+    report_tables(&mut report, &*store, &visible, &live).await?;
+    report_queue(&mut report, &*store).await?;
+    report_operations(&mut report, &*store).await?;
+    render(&mut out, report, !drained.is_empty());
+    Ok(vec![out])
+}
+
+/// The `master` fact (who holds the lease) and its alerts.
+async fn report_master(
+    report: &mut Report,
+    store: &dyn MetaStore,
+    live: &BTreeSet<NodeId>,
+    members_known: bool,
+) -> Result<(), OpError> {
     match store.lease().await? {
         Some(lease) => {
             let state = if live.contains(&lease.node) {
@@ -93,7 +110,7 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
                 format!("epoch {}", lease.epoch),
                 state,
             );
-            if !live.contains(&lease.node) && members.is_some() {
+            if !live.contains(&lease.node) && members_known {
                 report.alert(
                     "critical",
                     format!("the master {} is not live", lease.node),
@@ -108,7 +125,18 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
             "check that the nodes run shardbuddy (searchd's buddy_path)",
         ),
     }
-    let down: BTreeSet<NodeId> = all.difference(&live).cloned().collect();
+    Ok(())
+}
+
+/// The `nodes` facts (live, down, drained) and their alerts; returns the drained nodes.
+async fn report_nodes(
+    report: &mut Report,
+    store: &dyn MetaStore,
+    live: &BTreeSet<NodeId>,
+    all: &BTreeSet<NodeId>,
+    members_known: bool,
+) -> Result<BTreeSet<NodeId>, OpError> {
+    let down: BTreeSet<NodeId> = all.difference(live).cloned().collect();
     report.fact(
         "nodes",
         "live",
@@ -119,7 +147,7 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
             format!("down: {}", join(&down))
         },
     );
-    if members.is_none() {
+    if !members_known {
         report.alert(
             "warning",
             "the cluster's membership cannot be read on this node".into(),
@@ -142,7 +170,16 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
             join(&drained),
         );
     }
-    // Tables by rf_status.
+    Ok(drained)
+}
+
+/// Tables by rf_status: one `table` fact per visible table and its alerts.
+async fn report_tables(
+    report: &mut Report,
+    store: &dyn MetaStore,
+    visible: &BTreeMap<String, String>,
+    live: &BTreeSet<NodeId>,
+) -> Result<(), OpError> {
     let mut shards: BTreeMap<(TableName, u32), Vec<NodeId>> = BTreeMap::new();
     for row in store.placement_rows(None).await? {
         if !visible.contains_key(row.table.as_str()) {
@@ -195,7 +232,11 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
             );
         }
     }
-    // The queue.
+    Ok(())
+}
+
+/// The `queue` facts (unprocessed steps per node by status) and the failing-steps alert.
+async fn report_queue(report: &mut Report, store: &dyn MetaStore) -> Result<(), OpError> {
     let mut queue: BTreeMap<NodeId, BTreeMap<&'static str, usize>> = BTreeMap::new();
     let mut failing = 0;
     for row in store.unprocessed_rows().await? {
@@ -230,7 +271,11 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
             "they are retried with back-off; see the [BUDDY] lines in searchd's log",
         );
     }
-    // Operations.
+    Ok(())
+}
+
+/// The `operations` facts (running and failed groups) and one alert per failed one.
+async fn report_operations(report: &mut Report, store: &dyn MetaStore) -> Result<(), OpError> {
     let groups = store.groups().await?;
     let running: Vec<String> = groups
         .iter()
@@ -261,9 +306,14 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
             "see last_error in SHOW REBALANCE STATUS",
         );
     }
+    Ok(())
+}
+
+/// Writes the overall status row, then the facts, then the alerts.
+fn render(out: &mut ResultSet, report: Report, any_drained: bool) {
     let overall = if report.alerts.iter().any(|a| a.0 == "critical") {
         "critical"
-    } else if !report.alerts.is_empty() || !drained.is_empty() {
+    } else if !report.alerts.is_empty() || any_drained {
         "warning"
     } else {
         "healthy"
@@ -290,5 +340,4 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
             json!(action),
         ]);
     }
-    Ok(vec![out])
 }

@@ -7,7 +7,7 @@
 //! Changes are requests (`rebalance:<t>`) that the master carries out and
 //! answers; this node waits for the answer (see `records::control`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -17,7 +17,8 @@ use crate::protocol::{Column, ColumnType, ResultSet};
 use crate::sharding::clock::now_ms;
 use crate::sharding::master::driver;
 use crate::sharding::master::engine::wrong_cluster;
-use crate::sharding::master::rebalance::{self, Verdict};
+use crate::sharding::master::rebalance::{self, Planned, Verdict};
+use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::ops::common::{self, user, OpError};
 use crate::sharding::ops::show::visible_tables;
 use crate::sharding::ops::Context;
@@ -233,17 +234,7 @@ pub async fn explain(
         ));
     };
     let clusters = snap.cluster_map();
-    let tables: Vec<TableName> = match target {
-        Some(q) => vec![q.table.clone()],
-        None => {
-            let mut names: Vec<TableName> =
-                snap.placement.iter().map(|r| r.table.clone()).collect();
-            names.dedup();
-            names.sort();
-            names.dedup();
-            names
-        }
-    };
+    let tables = explained_tables(&snap, target);
     let visible = visible_of(ctx, user_name, &tables.iter().cloned().collect()).await?;
     for table in tables.iter().filter(|t| visible.contains(*t)) {
         let Some(state) = snap.tables.get(table) else {
@@ -288,23 +279,42 @@ pub async fn explain(
         ) {
             Verdict::Balanced => note("balanced: nothing to move".into()),
             Verdict::Skip(why) => note(why),
-            Verdict::Rebalance(planned) => {
-                for m in &planned.moves {
-                    out.push_row(vec![
-                        json!(table.as_str()),
-                        json!(m.shard),
-                        json!(m.from.as_ref().map_or("", |n| n.as_str())),
-                        json!(m.to.as_ref().map_or("", |n| n.as_str())),
-                        json!(m.reason),
-                        json!(planned.copies),
-                        json!(planned.lower_bound),
-                        json!(""),
-                    ]);
-                }
-            }
+            Verdict::Rebalance(planned) => push_moves(&mut out, table, &planned),
         }
     }
     Ok(vec![out])
+}
+
+/// The tables `EXPLAIN REBALANCE` looks at: the one named, or every table
+/// with a placement, sorted.
+fn explained_tables(snap: &Snapshot, target: Option<&QualifiedName>) -> Vec<TableName> {
+    match target {
+        Some(q) => vec![q.table.clone()],
+        None => {
+            let mut names: Vec<TableName> =
+                snap.placement.iter().map(|r| r.table.clone()).collect();
+            names.dedup();
+            names.sort();
+            names.dedup();
+            names
+        }
+    }
+}
+
+/// One `EXPLAIN REBALANCE` row per move of a planned rebalance.
+fn push_moves(out: &mut ResultSet, table: &TableName, planned: &Planned) {
+    for m in &planned.moves {
+        out.push_row(vec![
+            json!(table.as_str()),
+            json!(m.shard),
+            json!(m.from.as_ref().map_or("", |n| n.as_str())),
+            json!(m.to.as_ref().map_or("", |n| n.as_str())),
+            json!(m.reason),
+            json!(planned.copies),
+            json!(planned.lower_bound),
+            json!(""),
+        ]);
+    }
 }
 
 fn status_columns() -> Vec<Column> {
@@ -354,6 +364,21 @@ pub async fn status(
         .map(|g| g.table.clone())
         .collect();
     let visible = visible_of(ctx, user_name, &wanted).await?;
+    for (table, (name, g)) in latest_rebalances(groups, &visible, target) {
+        if let Some(row) = status_row(&table, &name, &g) {
+            out.push_row(row);
+        }
+    }
+    Ok(vec![out])
+}
+
+/// The latest rebalance group of each visible table (of the target's, if
+/// one is named).
+fn latest_rebalances(
+    groups: BTreeMap<GroupName, GroupRecord>,
+    visible: &BTreeSet<TableName>,
+    target: Option<&QualifiedName>,
+) -> BTreeMap<TableName, (GroupName, GroupRecord)> {
     let mut latest: BTreeMap<TableName, (GroupName, GroupRecord)> = BTreeMap::new();
     for (name, g) in groups {
         if g.kind != GroupKind::Rebalance
@@ -369,70 +394,70 @@ pub async fn status(
             latest.insert(g.table.clone(), (name, g));
         }
     }
-    for (table, (name, g)) in latest {
-        let Some(plan) = g.rebalance.as_ref() else {
-            continue;
-        };
-        let p = &plan.progress;
-        let state = operator_state(&g);
-        let completed = g.status == GroupStatus::Done;
-        let steps_done = if completed {
-            plan.steps_total
+    latest
+}
+
+/// The `SHOW REBALANCE STATUS` row of one group; `None` without a plan.
+fn status_row(table: &TableName, name: &GroupName, g: &GroupRecord) -> Option<Vec<Value>> {
+    let plan = g.rebalance.as_ref()?;
+    let p = &plan.progress;
+    let state = operator_state(g);
+    let completed = g.status == GroupStatus::Done;
+    let steps_done = if completed {
+        plan.steps_total
+    } else {
+        p.steps_done
+    };
+    let moves_done = if completed {
+        plan.moves.len() as u64
+    } else {
+        p.moves_done
+    };
+    let work_done = if completed {
+        plan.work_total
+    } else {
+        p.work_done
+    };
+    let pct = if plan.work_total == 0 {
+        if completed {
+            100.0
         } else {
-            p.steps_done
-        };
-        let moves_done = if completed {
-            plan.moves.len() as u64
-        } else {
-            p.moves_done
-        };
-        let work_done = if completed {
-            plan.work_total
-        } else {
-            p.work_done
-        };
-        let pct = if plan.work_total == 0 {
-            if completed {
-                100.0
-            } else {
-                0.0
-            }
-        } else {
-            (work_done as f64 * 1000.0 / plan.work_total as f64).floor() / 10.0
-        };
-        let phase = match g.status {
-            GroupStatus::Aborting | GroupStatus::RollingBack => "rolling back",
-            GroupStatus::Committed if plan.settled => "clean-up on returned nodes",
-            GroupStatus::Committed => p.phase.as_str(),
-            _ => "",
-        };
-        let eta = match g.status {
-            GroupStatus::Committed if !g.is_paused() => {
-                p.eta_ms.map_or(Value::Null, |ms| json!(ms as f64 / 1000.0))
-            }
-            _ if completed => json!(0.0),
-            _ => Value::Null,
-        };
-        out.push_row(vec![
-            json!(table.as_str()),
-            json!(name.as_str()),
-            json!(state),
-            json!(phase),
-            json!(plan.reason),
-            json!(moves_done),
-            json!(plan.moves.len()),
-            json!(steps_done),
-            json!(plan.steps_total),
-            json!(pct),
-            json!(plan.copies),
-            Value::Null,
-            json!(utc(g.started_at_ms)),
-            json!(p.elapsed_ms as f64 / 1000.0),
-            eta,
-            json!(g.error.clone().unwrap_or_default()),
-        ]);
-    }
-    Ok(vec![out])
+            0.0
+        }
+    } else {
+        (work_done as f64 * 1000.0 / plan.work_total as f64).floor() / 10.0
+    };
+    let phase = match g.status {
+        GroupStatus::Aborting | GroupStatus::RollingBack => "rolling back",
+        GroupStatus::Committed if plan.settled => "clean-up on returned nodes",
+        GroupStatus::Committed => p.phase.as_str(),
+        _ => "",
+    };
+    let eta = match g.status {
+        GroupStatus::Committed if !g.is_paused() => {
+            p.eta_ms.map_or(Value::Null, |ms| json!(ms as f64 / 1000.0))
+        }
+        _ if completed => json!(0.0),
+        _ => Value::Null,
+    };
+    Some(vec![
+        json!(table.as_str()),
+        json!(name.as_str()),
+        json!(state),
+        json!(phase),
+        json!(plan.reason),
+        json!(moves_done),
+        json!(plan.moves.len()),
+        json!(steps_done),
+        json!(plan.steps_total),
+        json!(pct),
+        json!(plan.copies),
+        Value::Null,
+        json!(utc(g.started_at_ms)),
+        json!(p.elapsed_ms as f64 / 1000.0),
+        eta,
+        json!(g.error.clone().unwrap_or_default()),
+    ])
 }
 
 /// The six states operators see.

@@ -11,7 +11,7 @@ use crate::protocol::{Column, ColumnType, ResultSet};
 use crate::sharding::daemon;
 use crate::sharding::ops::common::{is_permission_denied, OpError};
 use crate::sharding::ops::Context;
-use crate::sharding::records::Scope;
+use crate::sharding::records::{PlacementRow, Scope};
 use crate::sharding::store::MetaStore;
 use crate::sql::QualifiedName;
 
@@ -127,29 +127,7 @@ pub async fn status(
     let visible = visible_tables(ctx, user).await?;
     let rows = store.placement_rows(target.map(|q| &q.table)).await?;
     let pending = pending_shards(&*store).await?;
-    let mut inactive: BTreeMap<Scope, BTreeSet<NodeId>> = BTreeMap::new();
-    // (table, shard) -> (scope, holders)
-    let mut shards: BTreeMap<(TableName, u32), (Scope, Vec<NodeId>)> = BTreeMap::new();
-    for row in rows {
-        if !visible.contains_key(row.table.as_str()) {
-            continue;
-        }
-        if let Some(c) = target.and_then(|q| q.cluster.as_ref()) {
-            if row.scope.cluster() != Some(c) {
-                continue;
-            }
-        }
-        if !inactive.contains_key(&row.scope) {
-            let down = inactive_nodes(ctx, &row.scope).await?;
-            inactive.insert(row.scope.clone(), down);
-        }
-        for s in &row.shards {
-            let entry = shards
-                .entry((row.table.clone(), *s))
-                .or_insert_with(|| (row.scope.clone(), Vec::new()));
-            entry.1.push(row.node.clone());
-        }
-    }
+    let (inactive, shards) = shard_holders(ctx, rows, &visible, target).await?;
     let building = copies_being_built(&*store).await?;
     let mut asked = BTreeSet::new();
     let mut clusters = ClusterMap::default();
@@ -166,13 +144,7 @@ pub async fn status(
             }
         };
         let alive = holders.iter().filter(|n| status_of(n) == "active").count();
-        let rf_status = if alive == holders.len() {
-            "ok"
-        } else if alive > 0 {
-            "degraded"
-        } else {
-            "broken"
-        };
+        let rf_status = rf_status(alive, holders.len());
         // The cluster a holder reports the shard in (a rebalance moves shards
         // into clusters of its own); where none says, the one CREATE made.
         let here = ShardTable::new(&table, shard);
@@ -213,6 +185,55 @@ pub async fn status(
         }
     }
     Ok(vec![out])
+}
+
+/// The inactive nodes of each scope.
+type InactiveByScope = BTreeMap<Scope, BTreeSet<NodeId>>;
+/// (table, shard) -> (scope, holders).
+type ShardHolders = BTreeMap<(TableName, u32), (Scope, Vec<NodeId>)>;
+
+/// The holders of each visible (table, shard) with its scope, and the
+/// inactive nodes of each scope involved.
+async fn shard_holders(
+    ctx: &Context,
+    rows: Vec<PlacementRow>,
+    visible: &BTreeMap<String, String>,
+    target: Option<&QualifiedName>,
+) -> Result<(InactiveByScope, ShardHolders), OpError> {
+    let mut inactive = InactiveByScope::new();
+    let mut shards = ShardHolders::new();
+    for row in rows {
+        if !visible.contains_key(row.table.as_str()) {
+            continue;
+        }
+        if let Some(c) = target.and_then(|q| q.cluster.as_ref()) {
+            if row.scope.cluster() != Some(c) {
+                continue;
+            }
+        }
+        if !inactive.contains_key(&row.scope) {
+            let down = inactive_nodes(ctx, &row.scope).await?;
+            inactive.insert(row.scope.clone(), down);
+        }
+        for s in &row.shards {
+            let entry = shards
+                .entry((row.table.clone(), *s))
+                .or_insert_with(|| (row.scope.clone(), Vec::new()));
+            entry.1.push(row.node.clone());
+        }
+    }
+    Ok((inactive, shards))
+}
+
+/// A shard's `rf_status` from how many of its copies are active.
+fn rf_status(alive: usize, copies: usize) -> &'static str {
+    if alive == copies {
+        "ok"
+    } else if alive > 0 {
+        "degraded"
+    } else {
+        "broken"
+    }
 }
 
 pub async fn master(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError> {
