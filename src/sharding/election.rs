@@ -74,6 +74,30 @@ impl Election {
         self.observed = Some((lease.clone(), now));
     }
 
+    /// The master's step while this process holds the lease: renew it, and
+    /// lead only while writable and renewed within the lease period.
+    fn hold(&self, now: Instant, lease: &Lease, writable: bool) -> (Role, Option<LeaseWrite>) {
+        let renew = writable.then(|| {
+            LeaseWrite::Renew(Lease {
+                beat: lease.beat + 1,
+                ..lease.clone()
+            })
+        });
+        // Self-fencing: a master that could not renew for a whole lease
+        // period must assume somebody else may take over, and stop acting.
+        let fresh = self
+            .last_renewal
+            .is_some_and(|at| now.duration_since(at) < self.timeout);
+        let role = if writable && fresh {
+            Role::Master { epoch: lease.epoch }
+        } else {
+            Role::Follower {
+                master: Some(lease.node.clone()),
+            }
+        };
+        (role, renew)
+    }
+
     /// One step: given what the cluster looks like now, decide our role and
     /// what to write.
     pub fn tick(&mut self, now: Instant, view: View<'_>) -> (Role, Option<LeaseWrite>) {
@@ -122,25 +146,7 @@ impl Election {
             );
         }
         if lease.node == self.me {
-            let renew = writable.then(|| {
-                LeaseWrite::Renew(Lease {
-                    beat: lease.beat + 1,
-                    ..lease.clone()
-                })
-            });
-            // Self-fencing: a master that could not renew for a whole lease
-            // period must assume somebody else may take over, and stop acting.
-            let fresh = self
-                .last_renewal
-                .is_some_and(|at| now.duration_since(at) < self.timeout);
-            let role = if writable && fresh {
-                Role::Master { epoch: lease.epoch }
-            } else {
-                Role::Follower {
-                    master: Some(lease.node.clone()),
-                }
-            };
-            return (role, renew);
+            return self.hold(now, lease, writable);
         }
 
         let follower = Role::Follower {

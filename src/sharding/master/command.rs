@@ -212,6 +212,22 @@ impl fmt::Display for Event {
                 "request for table {table} waits for the operation on table {other}, which works on \
                  replica set {cluster}"
             ),
+            Event::RebalanceDueToInactive(_)
+            | Event::RebalanceSkipped(_)
+            | Event::RebalanceStarted { .. }
+            | Event::CleanupFailed { .. }
+            | Event::Operator { .. }
+            | Event::RebalanceCompleted { .. }
+            | Event::Promoted { .. } => self.fmt_rebalancing(f),
+        }
+    }
+}
+
+impl Event {
+    /// The Display text of the rebalancing events (rebalances, operator
+    /// controls, promotions).
+    fn fmt_rebalancing(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Event::RebalanceDueToInactive(line) | Event::RebalanceSkipped(line) => {
                 f.write_str(line)
             }
@@ -246,6 +262,7 @@ impl fmt::Display for Event {
                     down.join(", ")
                 )
             }
+            _ => unreachable!("the other events are formatted by Event's Display"),
         }
     }
 }

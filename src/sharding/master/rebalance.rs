@@ -163,17 +163,7 @@ pub fn consider(
             return Verdict::Skip(why);
         }
     }
-    let nodes: Vec<NodeSpec> = states
-        .iter()
-        .map(|(n, s)| NodeSpec::new(n.clone(), *s))
-        .collect();
-    let model = TableModel::new(
-        table.clone(),
-        current.shard_count(),
-        rf,
-        Some(current.clone()),
-    );
-    let Ok(model) = Model::new(nodes, vec![model]) else {
+    let Some(model) = table_model(table, &current, &states, rf) else {
         return Verdict::Skip(format!(
             "Skipping rebalance for table {table}: its placement does not fit the cluster's members"
         ));
@@ -196,11 +186,7 @@ pub fn consider(
              clusters; trying again"
         ));
     }
-    let ddl = TableDdl {
-        table: table.clone(),
-        columns: (!state.structure.is_empty()).then(|| state.structure.clone()),
-        extra: state.extra.clone(),
-    };
+    let ddl = table_ddl(table, state);
     let steps = placement::rebalance_steps(
         &ddl,
         &table_plan,
@@ -222,18 +208,52 @@ pub fn consider(
         reason: reason(&current, &inactive, &states),
         inactive,
         copies: table_plan.totals.copies,
-        moves: table_plan
-            .moves
-            .iter()
-            .map(|m| MoveRecord {
-                shard: m.shard,
-                from: m.from.clone(),
-                to: m.to.clone(),
-                reason: move_reason(m.reason).to_string(),
-            })
-            .collect(),
+        moves: move_records(&table_plan.moves),
         lower_bound: table_plan.lower_bound,
     }))
+}
+
+/// The planner's model of the cluster with this one table at its current
+/// placement; `None` when the placement does not fit the members.
+fn table_model(
+    table: &TableName,
+    current: &Placement,
+    states: &BTreeMap<NodeId, NodeState>,
+    rf: u32,
+) -> Option<Model> {
+    let nodes: Vec<NodeSpec> = states
+        .iter()
+        .map(|(n, s)| NodeSpec::new(n.clone(), *s))
+        .collect();
+    let model = TableModel::new(
+        table.clone(),
+        current.shard_count(),
+        rf,
+        Some(current.clone()),
+    );
+    Model::new(nodes, vec![model]).ok()
+}
+
+/// The table's DDL as the steps recreate it.
+fn table_ddl(table: &TableName, state: &TableState) -> TableDdl {
+    TableDdl {
+        table: table.clone(),
+        columns: (!state.structure.is_empty()).then(|| state.structure.clone()),
+        extra: state.extra.clone(),
+    }
+}
+
+/// The plan's moves as the group record keeps them.
+fn move_records(moves: &[placement::Move]) -> Vec<MoveRecord> {
+    moves
+        .iter()
+        .map(|m| MoveRecord {
+            shard: m.shard,
+            from: m.from.clone(),
+            to: m.to.clone(),
+            reason: move_reason(m.reason).to_string(),
+        })
+        .collect()
 }
 
 /// Why the copies lost with inactive nodes cannot be made again now (the

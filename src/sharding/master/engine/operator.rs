@@ -20,7 +20,7 @@ use crate::sharding::master::rebalance::{self, Verdict};
 use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::records::{
     ControlAction, ControlRequest, ControlStatus, GroupKind, GroupName, GroupRecord, GroupStatus,
-    QueueRow, Scope, StopKind, TableStatus,
+    QueueRow, RebalanceProgress, Scope, StopKind, TableStatus,
 };
 
 /// Progress is written at least this often while it changes only in time.
@@ -293,26 +293,7 @@ impl MasterEngine {
         // full cost once it is processed). Not every row is claimed before
         // it runs, so a row counts as running from when it became its node's
         // next row with nothing left to wait for.
-        let waiting: BTreeSet<u64> = unfinished.iter().map(|r| r.id).collect();
-        let mut next: BTreeMap<&NodeId, &QueueRow> = BTreeMap::new();
-        for row in unfinished {
-            let first = next.entry(&row.node).or_insert(row);
-            if row.id < first.id {
-                *first = row;
-            }
-        }
-        let running: BTreeMap<u64, u64> = next
-            .values()
-            .filter(|r| !paused && !waiting.contains(&r.wait_for_id))
-            .map(|r| (r.id, step_cost(&r.action)))
-            .collect();
-        clock.running_since.retain(|id, _| running.contains_key(id));
-        let mut credit = 0u64;
-        for (id, cost) in running {
-            let since = *clock.running_since.entry(id).or_insert(snap.now);
-            let ran = millis(snap.now.saturating_duration_since(since));
-            credit += ran.min(cost * 95 / 100);
-        }
+        let credit = running_credit(clock, unfinished, paused, snap.now);
         let work_left: u64 = unfinished.iter().map(|r| step_cost(&r.action)).sum();
         let done = plan.work_total.saturating_sub(work_left) + credit;
         p.work_done = p.work_done.max(done.min(plan.work_total));
@@ -321,14 +302,7 @@ impl MasterEngine {
         // slower host) is observed: the running time not explained by the
         // work done, per step done. The ETA is the work left plus that
         // overhead for each step left.
-        p.eta_ms = (p.steps_done > 0 || p.work_done > 0).then(|| {
-            let steps = p.steps_done.max(1);
-            let overhead = p.running_ms.saturating_sub(p.work_done) / steps;
-            let steps_left = plan.steps_total.saturating_sub(p.steps_done);
-            plan.work_total
-                .saturating_sub(p.work_done)
-                .saturating_add(steps_left.saturating_mul(overhead))
-        });
+        p.eta_ms = eta_ms(p, plan.steps_total, plan.work_total);
         let moved = p.steps_done != before.steps_done
             || p.moves_done != before.moves_done
             || p.phase != before.phase;
@@ -357,6 +331,51 @@ pub fn step_cost(action: &Action) -> u64 {
         Action::Noop => 1,
         _ => 2,
     }
+}
+
+/// The credit for the work of the rows running now: the time each has run
+/// (as seen by this office), up to 95 % of its nominal cost. Forgets rows
+/// that stopped running.
+fn running_credit(
+    clock: &mut GroupClock,
+    unfinished: &[QueueRow],
+    paused: bool,
+    now: Instant,
+) -> u64 {
+    let waiting: BTreeSet<u64> = unfinished.iter().map(|r| r.id).collect();
+    let mut next: BTreeMap<&NodeId, &QueueRow> = BTreeMap::new();
+    for row in unfinished {
+        let first = next.entry(&row.node).or_insert(row);
+        if row.id < first.id {
+            *first = row;
+        }
+    }
+    let running: BTreeMap<u64, u64> = next
+        .values()
+        .filter(|r| !paused && !waiting.contains(&r.wait_for_id))
+        .map(|r| (r.id, step_cost(&r.action)))
+        .collect();
+    clock.running_since.retain(|id, _| running.contains_key(id));
+    let mut credit = 0u64;
+    for (id, cost) in running {
+        let since = *clock.running_since.entry(id).or_insert(now);
+        let ran = millis(now.saturating_duration_since(since));
+        credit += ran.min(cost * 95 / 100);
+    }
+    credit
+}
+
+/// The ETA: the work left plus the observed per-step overhead for each step
+/// left; none before anything is done.
+fn eta_ms(p: &RebalanceProgress, steps_total: u64, work_total: u64) -> Option<u64> {
+    (p.steps_done > 0 || p.work_done > 0).then(|| {
+        let steps = p.steps_done.max(1);
+        let overhead = p.running_ms.saturating_sub(p.work_done) / steps;
+        let steps_left = steps_total.saturating_sub(p.steps_done);
+        work_total
+            .saturating_sub(p.work_done)
+            .saturating_add(steps_left.saturating_mul(overhead))
+    })
 }
 
 fn millis(d: Duration) -> u64 {

@@ -109,10 +109,7 @@ impl MasterEngine {
                     "Skipping rebalance for table {table}: an operator stopped its rebalance; \
                      REBALANCE TABLE {table} starts one again"
                 );
-                if self.skips.get(table) != Some(&why) {
-                    self.skips.insert(table.clone(), why.clone());
-                    out.push(Command::Log(Event::RebalanceSkipped(why)));
-                }
+                self.log_skip(table, why, out);
                 continue;
             }
             let rows = snap.placement_of(table);
@@ -136,12 +133,7 @@ impl MasterEngine {
                     self.skips.remove(table);
                     self.losses.remove(table);
                 }
-                Verdict::Skip(why) => {
-                    if self.skips.get(table) != Some(&why) {
-                        self.skips.insert(table.clone(), why.clone());
-                        out.push(Command::Log(Event::RebalanceSkipped(why)));
-                    }
-                }
+                Verdict::Skip(why) => self.log_skip(table, why, out),
                 Verdict::Rebalance(planned) => {
                     if self.delayed(snap, config, table, &planned) {
                         continue;
@@ -151,6 +143,14 @@ impl MasterEngine {
                     room -= 1;
                 }
             }
+        }
+    }
+
+    /// Logs why `table` is not rebalanced, once per distinct reason.
+    fn log_skip(&mut self, table: &TableName, why: String, out: &mut Vec<Command>) {
+        if self.skips.get(table) != Some(&why) {
+            self.skips.insert(table.clone(), why.clone());
+            out.push(Command::Log(Event::RebalanceSkipped(why)));
         }
     }
 
@@ -273,35 +273,8 @@ impl MasterEngine {
         };
         let table = &rec.table;
         let unfinished = snap.unfinished(name);
-        let live = snap.live();
         let deferred: BTreeSet<&NodeId> = plan.deferred.iter().collect();
-        let failed = unfinished.iter().find(|r| config.retry.is_final(r));
-        let left = unfinished
-            .iter()
-            .find(|r| !deferred.contains(&r.node) && !live.contains(&r.node));
-        let error = match (failed, left) {
-            (Some(row), _) => Some(format!(
-                "table '{table}': rebalance failed on node {}: {}",
-                row.node,
-                snap.failures.get(&row.id).map_or_else(
-                    || "a step failed without a recorded reason".to_string(),
-                    |f| crate::sharding::wording::daemon_error(&f.error)
-                )
-            )),
-            (None, Some(row)) if !plan.settled => Some(format!(
-                "table '{table}': node {} left during the rebalance; it is undone and planned again",
-                row.node
-            )),
-            _ => None,
-        };
-        // An immediate stop undoes the group like a failure would, until its
-        // placement is committed (then it can only finish).
-        let error = error.or_else(|| {
-            (rec.stop_requested() == Some(StopKind::Immediate) && !plan.settled).then(|| {
-                format!("table '{table}': stopped by an operator (STOP REBALANCE IMMEDIATE)")
-            })
-        });
-        if let Some(error) = error {
+        if let Some(error) = progress_error(snap, config, unfinished, rec, plan) {
             if plan.settled {
                 // The placement is committed: what failed is the clean-up
                 // on a node that was down. It is not undone.
@@ -321,21 +294,7 @@ impl MasterEngine {
             if settled.settle().is_err() {
                 return;
             }
-            let scope = snap
-                .placement_of(table)
-                .first()
-                .map(|r| r.scope.clone())
-                .unwrap_or_else(|| snap.scope.clone());
-            let rows = plan
-                .target
-                .iter()
-                .map(|(node, shards)| PlacementRow {
-                    scope: scope.clone(),
-                    node: node.clone(),
-                    table: table.clone(),
-                    shards: shards.clone(),
-                })
-                .collect();
+            let rows = target_rows(snap, table, plan);
             // The placement first: a master that stops between the two
             // writes leaves a group that is settled again by the next one
             // (the same placement written again), never a settled group
@@ -360,6 +319,63 @@ impl MasterEngine {
             }
         }
     }
+}
+
+/// Why a running rebalance has to end now, if it has: a step failed for
+/// good, a node it needs left (before it settled), or an immediate stop.
+fn progress_error(
+    snap: &Snapshot,
+    config: &EngineConfig,
+    unfinished: &[QueueRow],
+    rec: &GroupRecord,
+    plan: &RebalanceRecord,
+) -> Option<String> {
+    let table = &rec.table;
+    let live = snap.live();
+    let deferred: BTreeSet<&NodeId> = plan.deferred.iter().collect();
+    let failed = unfinished.iter().find(|r| config.retry.is_final(r));
+    let left = unfinished
+        .iter()
+        .find(|r| !deferred.contains(&r.node) && !live.contains(&r.node));
+    let error = match (failed, left) {
+        (Some(row), _) => Some(format!(
+            "table '{table}': rebalance failed on node {}: {}",
+            row.node,
+            snap.failures.get(&row.id).map_or_else(
+                || "a step failed without a recorded reason".to_string(),
+                |f| crate::sharding::wording::daemon_error(&f.error)
+            )
+        )),
+        (None, Some(row)) if !plan.settled => Some(format!(
+            "table '{table}': node {} left during the rebalance; it is undone and planned again",
+            row.node
+        )),
+        _ => None,
+    };
+    // An immediate stop undoes the group like a failure would, until its
+    // placement is committed (then it can only finish).
+    error.or_else(|| {
+        (rec.stop_requested() == Some(StopKind::Immediate) && !plan.settled)
+            .then(|| format!("table '{table}': stopped by an operator (STOP REBALANCE IMMEDIATE)"))
+    })
+}
+
+/// The placement rows of the plan's target, in the table's scope.
+fn target_rows(snap: &Snapshot, table: &TableName, plan: &RebalanceRecord) -> Vec<PlacementRow> {
+    let scope = snap
+        .placement_of(table)
+        .first()
+        .map(|r| r.scope.clone())
+        .unwrap_or_else(|| snap.scope.clone());
+    plan.target
+        .iter()
+        .map(|(node, shards)| PlacementRow {
+            scope: scope.clone(),
+            node: node.clone(),
+            table: table.clone(),
+            shards: shards.clone(),
+        })
+        .collect()
 }
 
 /// Whether an operator stopped the last rebalance of `table`: it is not
