@@ -14,7 +14,7 @@ use crate::sharding::daemon::DaemonError;
 use crate::sharding::heartbeat;
 use crate::sharding::metadata::SetupError;
 use crate::sharding::ops::Context;
-use crate::sharding::records::{TableState, TableStatus};
+use crate::sharding::records::TableStatus;
 use crate::sharding::store::{MetaStore, StoreError};
 
 /// Why a statement failed.
@@ -194,7 +194,7 @@ pub async fn await_outcome(
         match state {
             Some(state) if state.request_id() == Some(id) => {
                 let outcome = match state.status {
-                    TableStatus::Done => Outcome::Done(result_sets(&state)),
+                    TableStatus::Done => Outcome::Done(result_sets(state.result.as_ref())),
                     TableStatus::Failed => Outcome::Failed(state.error.unwrap_or_else(|| "operation failed".into())),
                     TableStatus::Requested | TableStatus::Processing => {
                         if Instant::now() >= deadline {
@@ -236,10 +236,9 @@ fn outcome_unknown(table: &TableName, error: &str) -> OpError {
     ))
 }
 
-fn result_sets(state: &TableState) -> Vec<ResultSet> {
-    let sets: Vec<ResultSet> = state
-        .result
-        .as_ref()
+/// The result sets recorded with a finished request (`Query OK` when none).
+pub(super) fn result_sets(value: Option<&serde_json::Value>) -> Vec<ResultSet> {
+    let sets: Vec<ResultSet> = value
         .and_then(|v| v.as_array())
         .map(|items| {
             items

@@ -154,7 +154,7 @@ pub async fn request(
                 store.delete_control(t).await?;
                 return match r.status {
                     ControlStatus::Failed => Err(user(r.error.unwrap_or_else(|| "refused".into()))),
-                    _ => Ok(result_sets(r.result.as_ref())),
+                    _ => Ok(common::result_sets(r.result.as_ref())),
                 };
             }
             Some(r) if r.id == id => {}
@@ -175,23 +175,6 @@ pub async fn request(
             _ = tokio::time::sleep(ctx.config.wait_poll) => {}
             _ = notified => {}
         }
-    }
-}
-
-fn result_sets(value: Option<&Value>) -> Vec<ResultSet> {
-    let sets: Vec<ResultSet> = value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|v| ResultSet::from_json(v).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    if sets.is_empty() {
-        vec![ResultSet::ok()]
-    } else {
-        sets
     }
 }
 

@@ -16,7 +16,7 @@ use crate::placement::{Action, Ddl, ShardTable};
 use crate::protocol::{Column, ColumnType, ResultSet};
 use crate::sharding::master::command::{Command, Event};
 use crate::sharding::master::engine::EngineConfig;
-use crate::sharding::master::rebalance::{self, Verdict};
+use crate::sharding::master::rebalance::Verdict;
 use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::records::{
     ControlAction, ControlRequest, ControlStatus, GroupKind, GroupName, GroupRecord, GroupStatus,
@@ -195,20 +195,8 @@ impl MasterEngine {
         }
         let rows = snap.placement_of(table);
         let state = snap.tables.get(table)?;
-        let group = GroupName::new(GroupKind::Rebalance, table, self.peek_id());
-        let clusters = snap.cluster_map();
-        let verdict = rebalance::consider(
-            table,
-            state,
-            &rows,
-            rebalance::Cluster {
-                members,
-                registered: &snap.registered,
-                drained: &snap.drained,
-                clusters: &clusters,
-            },
-            &group,
-        );
+        let (group, verdict) =
+            self.consider(snap, table, state, &rows, members, &snap.cluster_map());
         match verdict {
             Verdict::Skip(why) => Some(Err(refusal(table, &why, &rows, members))),
             Verdict::Balanced => Some(Ok(summary(table, None, "balanced", 0, 0, 0, 0))),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{abort, enqueue_group, MasterEngine};
 use crate::ids::{NodeId, TableName};
+use crate::placement::ClusterMap;
 use crate::placement::{Action, Ddl};
 use crate::sharding::master::command::{Command, Event};
 use crate::sharding::master::engine::EngineConfig;
@@ -14,8 +15,9 @@ use crate::sharding::master::snapshot::Snapshot;
 use crate::sharding::records::placement::rows_of;
 use crate::sharding::records::{
     GroupKind, GroupName, GroupRecord, GroupStatus, PlacementRow, QueueRow, RebalanceRecord,
-    StopKind, TableStatus,
+    StopKind, TableState, TableStatus,
 };
+use crate::sharding::topology::Membership;
 
 /// How soon an internal cluster is promoted again when it is still seen
 /// non-primary (the statement may still be on its way).
@@ -113,21 +115,7 @@ impl MasterEngine {
                 continue;
             }
             let rows = snap.placement_of(table);
-            // The name the group will have: the clusters it makes are named
-            // after it.
-            let group = GroupName::new(GroupKind::Rebalance, table, self.peek_id());
-            let verdict = rebalance::consider(
-                table,
-                state,
-                &rows,
-                rebalance::Cluster {
-                    members,
-                    registered: &snap.registered,
-                    drained: &snap.drained,
-                    clusters: &clusters,
-                },
-                &group,
-            );
+            let (group, verdict) = self.consider(snap, table, state, &rows, members, &clusters);
             match verdict {
                 Verdict::Balanced => {
                     self.skips.remove(table);
@@ -147,6 +135,35 @@ impl MasterEngine {
     }
 
     /// Logs why `table` is not rebalanced, once per distinct reason.
+    /// What a rebalance of `table` (placement `rows`) would do now, and the
+    /// name its group will have, which it is planned under: the clusters it makes are named
+    /// after it. The automatic rebalance, `REBALANCE TABLE` and `EXPLAIN
+    /// REBALANCE` all plan here.
+    pub(super) fn consider(
+        &self,
+        snap: &Snapshot,
+        table: &TableName,
+        state: &TableState,
+        rows: &[PlacementRow],
+        members: &Membership,
+        clusters: &ClusterMap,
+    ) -> (GroupName, Verdict) {
+        let group = GroupName::new(GroupKind::Rebalance, table, self.peek_id());
+        let verdict = rebalance::consider(
+            table,
+            state,
+            rows,
+            rebalance::Cluster {
+                members,
+                registered: &snap.registered,
+                drained: &snap.drained,
+                clusters,
+            },
+            &group,
+        );
+        (group, verdict)
+    }
+
     fn log_skip(&mut self, table: &TableName, why: String, out: &mut Vec<Command>) {
         if self.skips.get(table) != Some(&why) {
             self.skips.insert(table.clone(), why.clone());
