@@ -30,7 +30,8 @@ use std::sync::Arc;
 use crate::client::ClientError;
 use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::ShardTable;
-use crate::sharding::daemon::{self, ClusterReport};
+use crate::sharding::daemon;
+use crate::sharding::holdings::{self, Holdings, Orphan, Placed};
 use crate::sharding::node::NodeApi;
 use crate::sharding::records::{GroupStatus, Scope, TableStatus};
 use crate::sharding::store::{MetaStore, SqlStore, StoreError};
@@ -209,17 +210,6 @@ impl Report {
     }
 }
 
-/// What one node holds.
-#[derive(Debug, Default)]
-struct Holdings {
-    /// Physical shard tables (`system.<t>_s<N>`).
-    shards: BTreeSet<ShardTable>,
-    /// `type='shard'` tables: name → each shard table they route to and
-    /// the nodes they route it to.
-    wrappers: BTreeMap<String, BTreeMap<ShardTable, BTreeSet<NodeId>>>,
-    clusters: Vec<ClusterReport>,
-}
-
 /// Checks the cluster `entry` (any node's API handle) belongs to.
 pub async fn check(entry: Arc<dyn NodeApi>) -> Result<Report, CheckError> {
     let entry_name = || "the entry node".to_string();
@@ -251,13 +241,12 @@ pub async fn check(entry: Arc<dyn NodeApi>) -> Result<Report, CheckError> {
     let Some(scope) = scope else {
         // No sharding metadata: nothing can be inconsistent with it, but
         // shard tables left on this node are still orphans.
-        let mut holdings = read_node(&*entry)
+        let holdings = holdings::read(&*entry, &me)
             .await
             .map_err(|source| CheckError::Entry {
                 node: me.to_string(),
                 source,
             })?;
-        localise(&mut holdings, &me);
         report.nodes.insert(me.clone());
         compare(
             &BTreeMap::new(),
@@ -300,16 +289,7 @@ pub async fn check(entry: Arc<dyn NodeApi>) -> Result<Report, CheckError> {
     }
 
     // The placement: (table, shard) → holders, and every placed node.
-    let rows = store.placement_rows(None).await.map_err(metadata_err)?;
-    let mut placed: BTreeMap<TableName, BTreeMap<NodeId, BTreeSet<u32>>> = BTreeMap::new();
-    for row in rows {
-        placed
-            .entry(row.table.clone())
-            .or_default()
-            .entry(row.node.clone())
-            .or_default()
-            .extend(row.shards.iter().copied());
-    }
+    let placed = holdings::placed(&store.placement_rows(None).await.map_err(metadata_err)?);
     report.tables = placed.len();
 
     // Every node: the metadata cluster's members and every placed node.
@@ -333,9 +313,8 @@ pub async fn check(entry: Arc<dyn NodeApi>) -> Result<Report, CheckError> {
         } else {
             entry.for_node(node)
         };
-        match read_node(&*api).await {
-            Ok(mut holdings) => {
-                localise(&mut holdings, node);
+        match holdings::read(&*api, node).await {
+            Ok(holdings) => {
                 report.nodes.insert(node.clone());
                 held.insert(node.clone(), holdings);
             }
@@ -411,7 +390,7 @@ fn group_status(status: GroupStatus) -> &'static str {
 /// Compares the placement with what the nodes in `held` hold (nodes that
 /// could not be read are not in it and are not compared).
 fn compare(
-    placed: &BTreeMap<TableName, BTreeMap<NodeId, BTreeSet<u32>>>,
+    placed: &Placed,
     held: &BTreeMap<NodeId, Holdings>,
     metadata_cluster: Option<&ClusterName>,
     report: &mut Report,
@@ -450,7 +429,7 @@ fn compare(
                     });
                 }
             }
-            let Some(routes) = holdings.wrappers.get(table.as_str()) else {
+            let Some(routes) = holdings.wrappers.get(table) else {
                 out.push(Discrepancy::MissingWrapper {
                     table: table.clone(),
                     node: node.clone(),
@@ -480,32 +459,17 @@ fn compare(
             }
         }
     }
+    for orphan in holdings::orphans(placed, held, metadata_cluster) {
+        out.push(match orphan {
+            Orphan::Shard { node, shard, .. } => Discrepancy::OrphanShard { node, shard },
+            Orphan::Wrapper { node, table } => Discrepancy::StrayWrapper {
+                table: table.to_string(),
+                node,
+            },
+            Orphan::Cluster { node, cluster } => Discrepancy::EmptyCluster { cluster, node },
+        });
+    }
     for (node, holdings) in held {
-        for shard in &holdings.shards {
-            let placed_here = placed
-                .get(&shard.table)
-                .and_then(|n| n.get(node))
-                .is_some_and(|s| s.contains(&shard.shard));
-            if !placed_here {
-                out.push(Discrepancy::OrphanShard {
-                    node: node.clone(),
-                    shard: shard.clone(),
-                });
-            }
-        }
-        for (name, routes) in &holdings.wrappers {
-            let over_own_shards = routes.keys().any(|s| s.table.as_str() == name);
-            let placed_here = TableName::parse(name)
-                .ok()
-                .and_then(|t| placed.get(&t))
-                .is_some_and(|n| n.contains_key(node));
-            if over_own_shards && !placed_here {
-                out.push(Discrepancy::StrayWrapper {
-                    table: name.clone(),
-                    node: node.clone(),
-                });
-            }
-        }
         for cluster in &holdings.clusters {
             if Some(&cluster.name) == metadata_cluster {
                 continue;
@@ -521,47 +485,8 @@ fn compare(
                     },
                 });
             }
-            if cluster.tables.is_empty() {
-                out.push(Discrepancy::EmptyCluster {
-                    cluster: cluster.name.clone(),
-                    node: node.clone(),
-                });
-            }
         }
     }
-}
-
-/// Reads what `api`'s node holds.
-async fn read_node(api: &dyn NodeApi) -> Result<Holdings, ClientError> {
-    let mut holdings = Holdings::default();
-    let system = api.query_one("SHOW TABLES FROM system").await?;
-    holdings.shards = (0..system.rows.len())
-        .filter_map(|i| system.text(i, "Table"))
-        .filter_map(|t| ShardTable::parse(&t))
-        .collect();
-    let tables = api.query_one("SHOW TABLES").await?;
-    for i in 0..tables.rows.len() {
-        let (Some(name), kind) = (tables.text(i, "Table"), tables.text(i, "Type")) else {
-            continue;
-        };
-        // Only names shardbuddy could have made need a look (and these
-        // need no quoting).
-        let ours = TableName::parse(&name).is_ok_and(|t| t.as_str() == name);
-        if !ours || !matches!(kind.as_deref(), Some("shard" | "distributed")) {
-            continue;
-        }
-        let ddl = api
-            .query_one(&format!("SHOW CREATE TABLE {name} OPTION force=1"))
-            .await?;
-        let Some(text) = ddl.text(0, "Create Table") else {
-            continue;
-        };
-        if text.contains("type='shard'") {
-            holdings.wrappers.insert(name, routes_of(&text));
-        }
-    }
-    holdings.clusters = daemon::cluster_reports(api).await?;
-    Ok(holdings)
 }
 
 /// `SELECT COUNT(*)` of a physical shard table.
@@ -575,71 +500,6 @@ async fn row_count(api: &dyn NodeApi, table: &ShardTable) -> Result<u64, ClientE
         Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
         _ => 0,
     })
-}
-
-/// Where a `type='shard'` table's DDL sends each shard table: its
-/// `local='…'` (this node, named by the empty id) and the mirrors of its
-/// `agent='host:port:table|…[options]'`.
-fn routes_of(ddl: &str) -> BTreeMap<ShardTable, BTreeSet<NodeId>> {
-    let mut routes: BTreeMap<ShardTable, BTreeSet<NodeId>> = BTreeMap::new();
-    for (clause, value) in quoted_clauses(ddl) {
-        match clause {
-            "local" => {
-                if let Some(shard) = ShardTable::parse(value) {
-                    routes.entry(shard).or_default().insert(NodeId::new(""));
-                }
-            }
-            "agent" => {
-                let mirrors = value.split('[').next().unwrap_or_default();
-                for mirror in mirrors.split('|') {
-                    let Some((node, table)) = mirror.trim().rsplit_once(':') else {
-                        continue;
-                    };
-                    for table in table.split(',') {
-                        if let Some(shard) = ShardTable::parse(table.trim()) {
-                            routes.entry(shard).or_default().insert(NodeId::new(node));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    routes
-}
-
-/// `name='value'` pairs of a DDL text, for `local` and `agent`.
-fn quoted_clauses(ddl: &str) -> Vec<(&'static str, &str)> {
-    let mut out = Vec::new();
-    for clause in ["local", "agent"] {
-        let opener = format!("{clause}='");
-        let mut rest = ddl;
-        while let Some(at) = rest.find(&opener) {
-            let after = &rest[at + opener.len()..];
-            let Some(end) = after.find('\'') else {
-                break;
-            };
-            // Only a clause at a word boundary (not `xlocal='…'`).
-            let boundary = at == 0 || !rest.as_bytes()[at - 1].is_ascii_alphanumeric();
-            if boundary {
-                out.push((clause, &after[..end]));
-            }
-            rest = &after[end + 1..];
-        }
-    }
-    out
-}
-
-/// Binds the empty node id of `local=` routes to the node they were read
-/// on, once the node is known.
-fn localise(holdings: &mut Holdings, node: &NodeId) {
-    for routes in holdings.wrappers.values_mut() {
-        for nodes in routes.values_mut() {
-            if nodes.remove(&NodeId::new("")) {
-                nodes.insert(node.clone());
-            }
-        }
-    }
 }
 
 #[cfg(test)]

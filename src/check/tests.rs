@@ -1,4 +1,6 @@
 use super::*;
+use crate::sharding::daemon::ClusterReport;
+use crate::sharding::holdings::routes_of;
 
 fn node(n: u32) -> NodeId {
     NodeId::new(format!("127.0.0.1:{n}"))
@@ -18,7 +20,7 @@ fn nodes(ids: &[u32]) -> BTreeSet<NodeId> {
 
 /// Table `t`, two shards, RF 2 on nodes 1 and 2 (shard 0 on both, shard 1
 /// on both), as CREATE leaves it.
-fn placed() -> BTreeMap<TableName, BTreeMap<NodeId, BTreeSet<u32>>> {
+fn placed() -> Placed {
     BTreeMap::from([(
         table("t"),
         BTreeMap::from([(node(1), [0, 1].into()), (node(2), [0, 1].into())]),
@@ -29,18 +31,16 @@ fn holdings(n: u32) -> Holdings {
     let ddl = "CREATE TABLE t (id bigint, title text)\n\t\t\ttype='shard'  \
                agent='127.0.0.1:1:system.t_s0|127.0.0.1:2:system.t_s0[retry_count=2,ha_strategy=noerrors]' \
                agent='127.0.0.1:1:system.t_s1|127.0.0.1:2:system.t_s1[retry_count=2,ha_strategy=noerrors]' ";
-    let mut h = Holdings {
+    Holdings {
         shards: [shard("t", 0), shard("t", 1)].into(),
-        wrappers: BTreeMap::from([("t".to_string(), routes_of(ddl))]),
+        wrappers: BTreeMap::from([(table("t"), routes_of(ddl, &node(n)))]),
         clusters: vec![ClusterReport {
             name: ClusterName::parse("a1b2").unwrap(),
             status: "primary".into(),
             nodes_set: nodes(&[1, 2]),
             tables: vec!["system.t_s0".into(), "system.t_s1".into()],
         }],
-    };
-    localise(&mut h, &node(n));
-    h
+    }
 }
 
 fn found(held: BTreeMap<NodeId, Holdings>) -> Vec<String> {
@@ -58,11 +58,11 @@ fn found(held: BTreeMap<NodeId, Holdings>) -> Vec<String> {
 fn routes_are_read_from_locals_and_agent_mirrors() {
     let ddl = "CREATE TABLE t (id bigint)\n\t\t\ttype='shard' local='system.t_s0' \
                agent='127.0.0.1:2:system.t_s1' agent='127.0.0.1:2:system.t_s2|127.0.0.1:3:system.t_s2[retry_count=2]' comment='local=''x'''";
-    let routes = routes_of(ddl);
+    let routes = routes_of(ddl, &node(1));
     assert_eq!(
         routes,
         BTreeMap::from([
-            (shard("t", 0), BTreeSet::from([NodeId::new("")])),
+            (shard("t", 0), nodes(&[1])),
             (shard("t", 1), nodes(&[2])),
             (shard("t", 2), nodes(&[2, 3])),
         ])
@@ -87,7 +87,7 @@ fn each_planted_fault_is_one_line() {
     one.shards.insert(shard("u", 0));
     let mut two = holdings(2);
     two.wrappers
-        .get_mut("t")
+        .get_mut(&table("t"))
         .unwrap()
         .insert(shard("t", 0), nodes(&[2, 3]));
     two.clusters.push(ClusterReport {
@@ -98,8 +98,11 @@ fn each_planted_fault_is_one_line() {
     });
     let mut three = Holdings::default();
     three.wrappers.insert(
-        "v".into(),
-        routes_of("CREATE TABLE v (id bigint) type='shard' agent='127.0.0.1:1:system.v_s0'"),
+        table("v"),
+        routes_of(
+            "CREATE TABLE v (id bigint) type='shard' agent='127.0.0.1:1:system.v_s0'",
+            &node(3),
+        ),
     );
     assert_eq!(
         found(BTreeMap::from([(node(1), one), (node(2), two), (node(3), three)])),

@@ -30,7 +30,7 @@ pub use error::{ModelError, PlacementError};
 pub use initial::initial_placement;
 pub use layout::Placement;
 pub use model::{Model, NodeSpec, NodeState, ShardSize, TableModel};
-pub use names::{internal_cluster_name, shard_table_name, ShardTable};
+pub use names::{internal_cluster_name, is_internal_cluster_name, shard_table_name, ShardTable};
 pub use plan::{plan_rebalance, Move, MoveReason, RebalancePlan, TablePlan, Totals};
 pub use steps::{
     create_steps, create_steps_with_existing, drop_steps, rebalance_steps, wrapper_ddl, Action,

@@ -91,6 +91,29 @@ pub(crate) fn temp_cluster_name(
     valid_cluster_name(&format!("temp_move_{shard}_{}", &digest[..12]))
 }
 
+/// Whether `name` has the shape of a cluster sharding makes: a replica
+/// set's md5 name ([`internal_cluster_name`]), a rebalance's `rs_<hex>`
+/// ([`fresh_cluster_name`]) or a move's `temp_move_<shard>_<hex>`
+/// ([`temp_cluster_name`]). Only those are ever removed as orphans.
+pub fn is_internal_cluster_name(name: &ClusterName) -> bool {
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let name = name.as_str();
+    if let Some(rest) = name.strip_prefix("rs_") {
+        return hex(rest, 29);
+    }
+    if let Some((shard, digest)) = name
+        .strip_prefix("temp_move_")
+        .and_then(|rest| rest.split_once('_'))
+    {
+        return !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit()) && hex(digest, 12);
+    }
+    hex(name, 32) && name.as_bytes()[0].is_ascii_alphabetic()
+}
+
 fn hex_md5(text: &str) -> String {
     Md5::digest(text.as_bytes())
         .iter()
@@ -170,6 +193,36 @@ mod tests {
             "system.sharding_state",
         ] {
             assert_eq!(ShardTable::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn generated_names_are_internal_and_others_are_not() {
+        let t = TableName::parse("t").unwrap();
+        let (a, b) = (NodeId::new("a:1"), NodeId::new("b:2"));
+        assert!(is_internal_cluster_name(&internal_cluster_name(&[
+            a.clone(),
+            b.clone()
+        ])));
+        assert!(is_internal_cluster_name(&fresh_cluster_name(
+            "g",
+            &[a.clone()],
+            &b
+        )));
+        assert!(is_internal_cluster_name(&temp_cluster_name(
+            "g", &t, 7, &a, &b
+        )));
+        for user in [
+            "c",
+            "mycluster",
+            "rs_x",
+            "temp_move_1_zz",
+            "abcdef0123456789abcdef012345678",
+        ] {
+            assert!(
+                !is_internal_cluster_name(&ClusterName::parse(user).unwrap()),
+                "{user}"
+            );
         }
     }
 

@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod election;
 pub mod executor;
 pub mod heartbeat;
+pub mod holdings;
 pub mod master;
 pub mod metadata;
 pub mod node;
