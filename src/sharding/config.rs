@@ -68,6 +68,10 @@ pub struct ShardingConfig {
     /// off, only `REBALANCE TABLE` starts one (replica sets that lost their
     /// majority are still promoted). `SHARDBUDDY_REBALANCE_AUTO` (`1`/`0`).
     pub rebalance_auto: bool,
+    /// How often the master looks for orphans (objects on a node no
+    /// metadata accounts for) and removes them through the queue; `None`
+    /// (`0`): never. `SHARDBUDDY_CLEANUP_MS`.
+    pub cleanup_interval: Option<Duration>,
 }
 
 impl Default for ShardingConfig {
@@ -89,6 +93,7 @@ impl Default for ShardingConfig {
             rebalance_parallel: 2,
             rebalance_retry: Duration::from_secs(30),
             rebalance_auto: true,
+            cleanup_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -124,6 +129,15 @@ impl ShardingConfig {
                 Ok(v) => c.rebalance_delay = Duration::from_millis(v),
                 _ => warnings.push(format!(
                     "ignoring SHARDBUDDY_REBALANCE_DELAY_MS={raw}: expected a number of milliseconds"
+                )),
+            }
+        }
+        if let Some(raw) = env("SHARDBUDDY_CLEANUP_MS") {
+            match raw.trim().parse::<u64>() {
+                Ok(0) => c.cleanup_interval = None,
+                Ok(v) => c.cleanup_interval = Some(Duration::from_millis(v)),
+                _ => warnings.push(format!(
+                    "ignoring SHARDBUDDY_CLEANUP_MS={raw}: expected a number of milliseconds (0: no cleanup)"
                 )),
             }
         }

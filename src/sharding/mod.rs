@@ -105,6 +105,7 @@ pub fn start(
                 },
                 liveness: config.lease_timeout,
             },
+            cleanup: config.cleanup_interval,
             role: role_rx,
         },
         shutdown.child_token(),

@@ -111,6 +111,24 @@ pub enum Event {
         node: NodeId,
         down: Vec<NodeId>,
     },
+    /// The cleanup enqueued the removal of orphans (one line each).
+    Orphans {
+        group: GroupName,
+        removes: Vec<String>,
+    },
+    /// A cleanup removed everything it was to remove.
+    Cleaned {
+        group: GroupName,
+        removed: usize,
+    },
+    /// A cleanup step that could not run: the orphan stays until a later
+    /// sweep finds it again.
+    OrphanLeft {
+        group: GroupName,
+        node: NodeId,
+        statement: String,
+        error: String,
+    },
     /// An operator's rebalance statement was carried out.
     Operator {
         table: TableName,
@@ -129,7 +147,10 @@ impl Event {
             Event::RollingBack { group, .. }
             | Event::RollbackFailed { group }
             | Event::DiscardedStale { group, .. }
-            | Event::DiscardedUncommitted { group } => (None, Some(group)),
+            | Event::DiscardedUncommitted { group }
+            | Event::Orphans { group, .. }
+            | Event::Cleaned { group, .. }
+            | Event::OrphanLeft { group, .. } => (None, Some(group)),
             Event::Refused { table, .. }
             | Event::Waiting { table, .. }
             | Event::RebalanceCompleted { table }
@@ -150,6 +171,7 @@ impl Event {
                 | Event::RollbackFailed { .. }
                 | Event::DiscardedStale { .. }
                 | Event::CleanupFailed { .. }
+                | Event::OrphanLeft { .. }
         )
     }
 }
@@ -219,6 +241,24 @@ impl fmt::Display for Event {
             | Event::Operator { .. }
             | Event::RebalanceCompleted { .. }
             | Event::Promoted { .. } => self.fmt_rebalancing(f),
+            Event::Orphans { group, removes } => write!(
+                f,
+                "cleanup {group} removes {} object(s) no metadata accounts for: {}",
+                removes.len(),
+                removes.join("; ")
+            ),
+            Event::Cleaned { group, removed } => {
+                write!(f, "cleanup {group} removed {removed} object(s)")
+            }
+            Event::OrphanLeft {
+                group,
+                node,
+                statement,
+                error,
+            } => write!(
+                f,
+                "cleanup {group}: {statement} on node {node} did not run ({error}); the next sweep tries again"
+            ),
         }
     }
 }

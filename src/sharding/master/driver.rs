@@ -17,6 +17,7 @@ use crate::sharding::config::RetryPolicy;
 use crate::sharding::daemon;
 use crate::sharding::daemon::{ClusterReport, LocalNode};
 use crate::sharding::election::Role;
+use crate::sharding::holdings::{self, Holdings};
 use crate::sharding::master::command::Command;
 use crate::sharding::master::engine::{EngineConfig, MasterEngine};
 use crate::sharding::master::snapshot::Snapshot;
@@ -33,12 +34,16 @@ pub struct Master {
     pub signals: Arc<Signals>,
     pub poll: Duration,
     pub config: EngineConfig,
+    /// How often the rounds read what every live node holds, for the
+    /// cleanup of orphans; `None`: never.
+    pub cleanup: Option<Duration>,
     pub role: watch::Receiver<Role>,
 }
 
 pub async fn run(task: Master, shutdown: CancellationToken) {
     let ticker = Ticker::new(task.poll, &task.signals.master, &shutdown);
     let mut engine: Option<MasterEngine> = None;
+    let mut last_sweep: Option<Instant> = None;
     while ticker.next(None).await {
         let Role::Master { epoch } = task.role.borrow().clone() else {
             engine = None;
@@ -59,7 +64,13 @@ pub async fn run(task: Master, shutdown: CancellationToken) {
         let Some(engine) = engine.as_mut() else {
             continue;
         };
-        if let Err(e) = round(engine, &*store, &**task.node.api(), &me, &task).await {
+        let sweep = task
+            .cleanup
+            .is_some_and(|every| last_sweep.is_none_or(|at| at.elapsed() >= every));
+        if sweep {
+            last_sweep = Some(Instant::now());
+        }
+        if let Err(e) = round(engine, &*store, &**task.node.api(), &me, &task, sweep).await {
             debug!(error = %e, "master round failed");
         }
     }
@@ -72,21 +83,29 @@ async fn round(
     api: &dyn NodeApi,
     me: &NodeId,
     task: &Master,
+    sweep: bool,
 ) -> Result<(), StoreError> {
-    let snapshot = load(store, api, me, &task.config.retry).await?;
+    let snapshot = load(store, api, me, &task.config.retry, sweep).await?;
     let commands = engine.step(&snapshot, &task.config);
     apply(store, api, me, &task.signals, commands).await
 }
 
-/// Reads everything the engine decides from.
+/// Reads everything the engine decides from; with `sweep`, first what every
+/// live node holds (before the metadata, so that an object an operation
+/// made is either placed or seen with its operation still open).
 pub async fn load(
     store: &dyn MetaStore,
     api: &dyn NodeApi,
     me: &NodeId,
     retry: &RetryPolicy,
+    sweep: bool,
 ) -> Result<Snapshot, StoreError> {
     let lease = store.lease().await?;
     let members = daemon::membership(api, store.scope(), me).await;
+    let holdings = match &members {
+        Some(m) if sweep => Some(read_holdings(api, me, &m.active).await),
+        _ => None,
+    };
     let tables = store.tables().await?;
     let groups = store.groups().await?;
     let mut unfinished: BTreeMap<_, Vec<QueueRow>> = BTreeMap::new();
@@ -141,7 +160,33 @@ pub async fn load(
         clusters,
         controls,
         drained,
+        holdings,
     })
+}
+
+/// What every live node holds. A node that cannot be read is left out.
+async fn read_holdings(
+    api: &dyn NodeApi,
+    me: &NodeId,
+    live: &BTreeSet<NodeId>,
+) -> BTreeMap<NodeId, Holdings> {
+    let mut out = BTreeMap::new();
+    for node in live {
+        let remote;
+        let on: &dyn NodeApi = if node == me {
+            api
+        } else {
+            remote = api.for_node(node);
+            &*remote
+        };
+        match holdings::read(on, node).await {
+            Ok(held) => {
+                out.insert(node.clone(), held);
+            }
+            Err(e) => debug!(node = %node, error = %e, "cannot read what the node holds"),
+        }
+    }
+    out
 }
 
 /// The replication clusters of every live node (promotion and plans decide
@@ -303,7 +348,7 @@ mod tests {
             signals: &Signals,
             config: &EngineConfig,
         ) {
-            let snapshot = load(store, node, me, &config.retry).await.unwrap();
+            let snapshot = load(store, node, me, &config.retry, false).await.unwrap();
             apply(store, node, me, signals, engine.step(&snapshot, config))
                 .await
                 .unwrap();

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::ids::{NodeId, TableName};
 use crate::placement::ClusterMap;
 use crate::sharding::daemon::ClusterReport;
+use crate::sharding::holdings::Holdings;
 use crate::sharding::records::{
     ControlRequest, GroupName, GroupRecord, Lease, PlacementRow, QueueRow, Registration,
     RowFailure, Scope, TableState, TableStatus,
@@ -48,6 +49,10 @@ pub struct Snapshot {
     /// Nodes an operator drained: they get no new copies and their copies
     /// move off.
     pub drained: BTreeSet<NodeId>,
+    /// What the live nodes hold, read before everything else on the rounds
+    /// the cleanup sweeps (`None` on the others); a node that could not be
+    /// read is missing.
+    pub holdings: Option<BTreeMap<NodeId, Holdings>>,
 }
 
 impl Snapshot {

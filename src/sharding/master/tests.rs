@@ -14,6 +14,7 @@ use crate::placement::Action;
 use crate::protocol::ResultSet;
 use crate::sharding::config::RetryPolicy;
 use crate::sharding::daemon::ClusterReport;
+use crate::sharding::holdings::Holdings;
 use crate::sharding::records::table::RollbackOutcome;
 use crate::sharding::records::{
     queue_id, GroupKind, GroupName, GroupRecord, GroupStatus, Lease, OpKind, OpRequest,
@@ -65,6 +66,8 @@ struct World {
     clusters: BTreeMap<NodeId, Vec<ClusterReport>>,
     controls: BTreeMap<TableName, crate::sharding::records::ControlRequest>,
     drained: BTreeSet<NodeId>,
+    /// What each node holds, when the round sweeps for orphans.
+    holdings: Option<BTreeMap<NodeId, Holdings>>,
     woken: Vec<&'static str>,
     bootstrapped: Vec<(NodeId, ClusterName)>,
 }
@@ -97,6 +100,7 @@ impl World {
             clusters: BTreeMap::new(),
             controls: BTreeMap::new(),
             drained: BTreeSet::new(),
+            holdings: None,
             woken: Vec::new(),
             bootstrapped: Vec::new(),
         }
@@ -160,6 +164,7 @@ impl World {
                 .collect(),
             controls: self.controls.clone(),
             drained: self.drained.clone(),
+            holdings: self.holdings.clone(),
         }
     }
 
@@ -1970,4 +1975,200 @@ fn a_drained_node_hands_its_copies_over_and_gets_no_new_ones() {
         "table 'u': RF=2 needs 2 nodes that are not drained, 1 are; undrain a node with ALTER \
          CLUSTER … UNDRAIN NODE"
     );
+}
+
+// ---- cleanup of orphans -------------------------------------------------------------
+
+/// What `world`'s nodes hold as its placement and clusters say, plus
+/// `extra` shard tables (`node`, `table`, `shard`) no metadata knows.
+fn sweep_round(world: &mut World, extra: &[(&str, &str, u32)]) {
+    let mut held: BTreeMap<NodeId, Holdings> = BTreeMap::new();
+    for node in world.members.as_ref().unwrap().active.iter() {
+        let mut h = Holdings {
+            clusters: world.clusters.get(node).cloned().unwrap_or_default(),
+            ..Holdings::default()
+        };
+        for row in world.placement.iter().filter(|r| r.node == *node) {
+            for shard in &row.shards {
+                h.shards
+                    .insert(crate::placement::ShardTable::new(&row.table, *shard));
+            }
+        }
+        held.insert(node.clone(), h);
+    }
+    for (node, t, shard) in extra {
+        let t = TableName::parse(t).unwrap();
+        held.entry(id(node))
+            .or_default()
+            .shards
+            .insert(crate::placement::ShardTable::new(&t, *shard));
+    }
+    world.holdings = Some(held);
+}
+
+/// The statements of the cleanup groups' rows, by node.
+fn cleanup_statements(world: &World) -> Vec<(String, String)> {
+    world
+        .rows
+        .values()
+        .filter(|r| {
+            world
+                .groups
+                .get(&r.group)
+                .is_some_and(|g| g.kind == GroupKind::Cleanup)
+        })
+        .map(|r| (r.node.to_string(), r.action.to_query_text()))
+        .collect()
+}
+
+#[test]
+fn orphans_seen_at_rest_in_two_sweeps_are_removed_through_the_queue() {
+    let mut world = world_with_tables(&["a:1", "b:1"], &[("t", &["a:1", "b:1"])]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    // An internal cluster and a user's cluster, both empty, and a shard
+    // table of a table nobody created.
+    attach(&mut world, "b:1", "temp_move_0_0123456789ab", &[]);
+    attach(&mut world, "b:1", "mine", &[]);
+    sweep_round(&mut world, &[("b:1", "x", 0)]);
+    world.step(&mut engine);
+    assert!(
+        cleanup_statements(&world).is_empty(),
+        "one sweep is not enough"
+    );
+    world.holdings = None;
+    world.step(&mut engine);
+    assert!(cleanup_statements(&world).is_empty(), "only sweeps count");
+    sweep_round(&mut world, &[("b:1", "x", 0)]);
+    world.step(&mut engine);
+    assert_eq!(
+        cleanup_statements(&world),
+        [
+            (
+                "b:1".to_string(),
+                "DELETE CLUSTER temp_move_0_0123456789ab".to_string()
+            ),
+            (
+                "b:1".to_string(),
+                "DROP TABLE IF EXISTS system.x_s0".to_string()
+            ),
+        ]
+    );
+    let groups: Vec<(String, String)> = world
+        .groups
+        .iter()
+        .filter(|(_, g)| g.kind == GroupKind::Cleanup)
+        .map(|(n, g)| (n.to_string(), g.table.to_string()))
+        .collect();
+    assert_eq!(groups.len(), 2, "one group per table: {groups:?}");
+    assert!(groups.iter().any(|(_, t)| t == "x"));
+    // While they run the cluster is not at rest: no further cleanup.
+    sweep_round(&mut world, &[("b:1", "x", 0)]);
+    let before = world.rows.len();
+    world.step(&mut engine);
+    world.step(&mut engine);
+    assert_eq!(world.rows.len(), before);
+    // Done: each group is recorded done, with what it removed.
+    for name in world.groups.keys().cloned().collect::<Vec<_>>() {
+        if world.groups[&name].kind == GroupKind::Cleanup {
+            world.run_group(&name);
+        }
+    }
+    world.holdings = None;
+    let commands = world.step(&mut engine);
+    let cleaned = commands
+        .iter()
+        .filter(|c| matches!(c, Command::Log(Event::Cleaned { .. })))
+        .count();
+    assert_eq!(cleaned, 2);
+    assert!(world
+        .groups
+        .values()
+        .filter(|g| g.kind == GroupKind::Cleanup)
+        .all(|g| g.status == GroupStatus::Done && g.removes.len() == 1));
+}
+
+#[test]
+fn nothing_is_cleaned_while_an_operation_or_request_is_open() {
+    let mut world = world_with_tables(&["a:1", "b:1"], &[("t", &["a:1", "b:1"])]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    sweep_round(&mut world, &[("b:1", "x", 0)]);
+    world.step(&mut engine);
+    // A request arrives: the sweep that sees it forgets what it suspected.
+    let request = request_of(&world, "u", 1, 1);
+    let state = TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());
+    world.tables.insert(TableName::parse("u").unwrap(), state);
+    sweep_round(&mut world, &[("b:1", "x", 0)]);
+    world.step(&mut engine);
+    assert!(cleanup_statements(&world).is_empty());
+    // The CREATE runs and completes; two sweeps at rest are needed again.
+    let create = world.group_named(GroupKind::Create);
+    run_and_report(&mut world, &create);
+    world.holdings = None;
+    world.step(&mut engine);
+    assert!(world.groups.values().all(|g| g.status.is_final()));
+    sweep_round(&mut world, &[("b:1", "x", 0)]);
+    world.step(&mut engine);
+    assert!(cleanup_statements(&world).is_empty());
+    sweep_round(&mut world, &[("b:1", "x", 0)]);
+    world.step(&mut engine);
+    assert_eq!(
+        cleanup_statements(&world),
+        [(
+            "b:1".to_string(),
+            "DROP TABLE IF EXISTS system.x_s0".to_string()
+        )]
+    );
+}
+
+#[test]
+fn a_stale_copy_stays_while_a_holder_of_its_shard_is_not_read_and_clustered_ones_stay() {
+    let mut world = world_with_tables(&["a:1", "b:1", "c:1"], &[("t", &["a:1", "b:1"])]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    // c:1 keeps an old copy of t's shard 0, and b:1 (a holder) is not read.
+    for _ in 0..2 {
+        sweep_round(&mut world, &[("c:1", "t", 0)]);
+        world.holdings.as_mut().unwrap().remove(&id("b:1"));
+        world.step(&mut engine);
+    }
+    assert!(cleanup_statements(&world).is_empty());
+    // A shard table in a replication cluster is never detached by itself.
+    attach(&mut world, "c:1", "old", &["system.t_s0"]);
+    for _ in 0..2 {
+        sweep_round(&mut world, &[("c:1", "t", 0)]);
+        world.step(&mut engine);
+    }
+    assert!(cleanup_statements(&world).is_empty());
+    // Out of the cluster, with both holders read holding theirs: removed.
+    world.clusters.remove(&id("c:1"));
+    for _ in 0..2 {
+        sweep_round(&mut world, &[("c:1", "t", 0)]);
+        world.step(&mut engine);
+    }
+    assert_eq!(
+        cleanup_statements(&world),
+        [(
+            "c:1".to_string(),
+            "DROP TABLE IF EXISTS system.t_s0".to_string()
+        )]
+    );
+}
+
+#[test]
+fn a_cleanup_step_that_cannot_run_is_reported_and_its_group_goes() {
+    let mut world = world_with_tables(&["a:1", "b:1"], &[("t", &["a:1", "b:1"])]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    for _ in 0..2 {
+        sweep_round(&mut world, &[("b:1", "x", 3)]);
+        world.step(&mut engine);
+    }
+    let group = world.group_named(GroupKind::Cleanup);
+    world.fail_row(&group, 0, "no such table");
+    world.holdings = None;
+    let commands = world.step(&mut engine);
+    assert!(commands.contains(&Command::PurgeGroup(group.clone())));
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::Log(Event::OrphanLeft { error, .. }) if error == "no such table"
+    )));
+    assert!(!world.groups.contains_key(&group));
 }

@@ -210,7 +210,7 @@ pub async fn explain(
         },
     };
     let me = ctx.node.id().await?;
-    let snap = driver::load(&*store, &**ctx.node.api(), &me, &ctx.config.retry).await?;
+    let snap = driver::load(&*store, &**ctx.node.api(), &me, &ctx.config.retry, false).await?;
     let Some(members) = snap.members.clone() else {
         return Err(user(
             "the cluster's membership cannot be read on this node; retry".to_string(),

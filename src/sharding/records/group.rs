@@ -27,6 +27,7 @@ impl GroupName {
             GroupKind::Drop => "shard_drop",
             GroupKind::Rebalance => "rebalance",
             GroupKind::Rollback => "rollback",
+            GroupKind::Cleanup => "cleanup",
         };
         Self(format!("{prefix}_{table}_{first_id:x}"))
     }
@@ -128,6 +129,8 @@ pub enum GroupKind {
     Rebalance,
     /// Undoes the processed steps of another group, in reverse order.
     Rollback,
+    /// Removes objects no metadata accounts for (the master's cleanup).
+    Cleanup,
 }
 
 /// The `group:<name>` state value.
@@ -159,6 +162,10 @@ pub struct GroupRecord {
     /// A rebalance's plan: where it leads and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceRecord>,
+    /// A cleanup's objects, one line each, as `SHOW SHARDING HEALTH` and
+    /// the log name them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removes: Vec<String>,
 }
 
 /// How `STOP REBALANCE` treats the group in flight.
@@ -281,6 +288,7 @@ impl GroupRecord {
             error: None,
             finished_at_ms: None,
             rebalance: None,
+            removes: Vec::new(),
         }
     }
 

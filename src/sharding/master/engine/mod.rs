@@ -25,6 +25,7 @@ use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::{Action, Ddl, Step};
 use crate::protocol::ResultSet;
 use crate::sharding::config::RetryPolicy;
+use crate::sharding::holdings::Orphan;
 use crate::sharding::master::command::{Command, Event};
 use crate::sharding::master::encode::encode_steps;
 use crate::sharding::master::plan::{self, Planned};
@@ -39,6 +40,7 @@ use crate::sharding::records::{
 };
 use crate::sharding::wording;
 
+mod cleanup;
 mod in_flight;
 mod liveness;
 mod operator;
@@ -111,6 +113,8 @@ pub struct MasterEngine {
     clocks: BTreeMap<GroupName, operator::GroupClock>,
     /// Tables whose rebalance an operator started in this step.
     started_now: BTreeSet<TableName>,
+    /// Orphans the last sweep found (removed if the next finds them too).
+    suspects: BTreeSet<Orphan>,
 }
 
 impl MasterEngine {
@@ -140,6 +144,7 @@ impl MasterEngine {
             done_seen: BTreeMap::new(),
             clocks: BTreeMap::new(),
             started_now: BTreeSet::new(),
+            suspects: BTreeSet::new(),
         }
     }
 
@@ -215,6 +220,7 @@ impl MasterEngine {
         self.promote(snap, &mut out);
         self.rebalance(snap, config, &mut out);
         self.purge(snap, config, &mut out);
+        self.sweep(snap, config, &mut out);
         out
     }
 
@@ -446,6 +452,9 @@ impl MasterEngine {
             GroupStatus::Committed if rec.kind == GroupKind::Rebalance => {
                 self.rebalance_progress(snap, config, name, rec, out)
             }
+            GroupStatus::Committed if rec.kind == GroupKind::Cleanup => {
+                self.cleanup_progress(snap, config, name, rec, out)
+            }
             GroupStatus::Committed => self.progress(snap, config, name, rec, out),
             GroupStatus::Aborting => self.plan_rollback(snap, name, rec, out),
             GroupStatus::RollingBack => rollback_progress(snap, config, name, rec, out),
@@ -641,6 +650,7 @@ fn statement(kind: GroupKind) -> &'static str {
         GroupKind::Drop => "DROP TABLE",
         GroupKind::Rebalance => "the rebalance",
         GroupKind::Rollback => "the rollback",
+        GroupKind::Cleanup => "the cleanup",
     }
 }
 
