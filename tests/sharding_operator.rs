@@ -605,3 +605,171 @@ async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
         "{health:?}"
     );
 }
+
+/// Whether the node holds a replication cluster named `name`.
+async fn has_cluster(c: &mut mysql_async::Conn, name: &str) -> bool {
+    rows(c, "SHOW STATUS LIKE 'cluster_name'")
+        .await
+        .iter()
+        .any(|r| r[1] == name)
+}
+
+/// Whether the node holds the table `system.<name>`.
+async fn has_system_table(c: &mut mysql_async::Conn, name: &str) -> bool {
+    let listed = column(c, "SHOW TABLES FROM system").await;
+    assert!(
+        listed.iter().all(|t| t.starts_with("system.")),
+        "{listed:?}"
+    );
+    listed.iter().any(|t| *t == format!("system.{name}"))
+}
+
+/// Orphans planted by hand are listed by SHOW SHARDING HEALTH and removed by
+/// the master's cleanup through the queue; a user's own empty cluster is
+/// only reported; and while a rebalance runs (with the temporary clusters
+/// of its moves) the cleanup touches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cleanup_removes_planted_orphans_and_nothing_an_operation_in_flight_owns() {
+    const ENV: &[(&str, &str)] = &[
+        ("SHARDBUDDY_REBALANCE_AUTO", "0"),
+        ("MANTICORE_SIM_PROFILE", "realistic"),
+        ("SHARDBUDDY_CLEANUP_MS", "2000"),
+    ];
+    let mut nodes = cluster_of(3, ENV).await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='4' rf='1'",
+    )
+    .await;
+    insert_docs(&mut first, "t", 1..=4_000).await;
+    let (second_id, third_id) = (nodes[1].node_id(), nodes[2].node_id());
+    let mut second = conn(&nodes[1]).await;
+    let mut third = conn(&nodes[2]).await;
+    const TEMP: &str = "temp_move_0_0123456789ab";
+    for dir in [TEMP, "mine"] {
+        std::fs::create_dir_all(nodes[2].data_dir().join(dir)).expect("cluster directory");
+    }
+    exec(
+        &mut third,
+        &format!("CREATE CLUSTER {TEMP} '{TEMP}' as path"),
+    )
+    .await;
+    exec(&mut third, "CREATE CLUSTER mine 'mine' as path").await;
+    exec(&mut second, "CREATE TABLE system.x_s0 (id bigint)").await;
+    assert!(has_system_table(&mut second, "x_s0").await);
+    // A queue row of an operation that was never committed.
+    exec(
+        &mut first,
+        &format!(
+            "INSERT INTO c:system.sharding_queue (id, node, query, rollback_query, wait_for_id, \
+             rollback_wait_for_id, operation_group, tries, status, created_at, updated_at, duration) \
+             VALUES (99, '{second_id}', 'SHOW TABLES', '', 0, 0, 'shard_create_ghost_63', 0, \
+             'created', 0, 0, 0)"
+        ),
+    )
+    .await;
+
+    let health = rows(&mut first, "SHOW SHARDING HEALTH").await;
+    let alerts: Vec<&str> = health
+        .iter()
+        .filter(|r| r[0] == "alert")
+        .map(|r| r[2].as_str())
+        .collect();
+    for expected in [
+        format!("orphan shard table: {second_id} holds system.x_s0, which the placement does not put there"),
+        format!("replication cluster {TEMP} on {third_id} holds no table"),
+        format!("replication cluster mine on {third_id} holds no table"),
+    ] {
+        assert!(alerts.contains(&expected.as_str()), "{expected}: {health:?}");
+    }
+    let started = Instant::now();
+    wait_until(
+        "the cleanup to remove the orphan shard table, the temporary cluster and the stale row",
+        Duration::from_secs(40),
+        async || {
+            let stale = count(
+                &mut first,
+                "SELECT COUNT(*) FROM system.sharding_queue WHERE id = 99",
+            )
+            .await;
+            !has_system_table(&mut second, "x_s0").await
+                && !has_cluster(&mut third, TEMP).await
+                && stale == 0
+        },
+    )
+    .await;
+    println!(
+        "cleanup: planted orphans removed {:?} after the health check",
+        started.elapsed()
+    );
+    assert!(
+        has_cluster(&mut third, "mine").await,
+        "a user's cluster is not sharding's"
+    );
+    let mut health = Vec::new();
+    wait_until(
+        "SHOW SHARDING HEALTH to count the two removed orphans",
+        Duration::from_secs(30),
+        async || {
+            health = rows(&mut first, "SHOW SHARDING HEALTH").await;
+            health
+                .iter()
+                .any(|r| r[0] == "cleanup" && r[1] == "removed" && r[2] == "2")
+        },
+    )
+    .await;
+    let mine = health
+        .iter()
+        .find(|r| r[0] == "alert" && r[2].contains("cluster mine"))
+        .map(|r| r[3].clone())
+        .unwrap_or_default();
+    assert!(mine.contains("not made by sharding"), "{health:?}");
+
+    // A slow rebalance onto a new node: a new orphan stays until it is over.
+    nodes.0.push(start(4, ENV));
+    join(&nodes[3], &nodes[0]).await;
+    let fourth = nodes[3].node_id();
+    wait_until(
+        "EXPLAIN to plan moves to the new node",
+        Duration::from_secs(30),
+        async || {
+            rows(&mut first, "EXPLAIN REBALANCE TABLE c:t")
+                .await
+                .iter()
+                .any(|m| m[3] == fourth)
+        },
+    )
+    .await;
+    exec(&mut second, "CREATE TABLE system.y_s0 (id bigint)").await;
+    rows(&mut first, "REBALANCE TABLE c:t").await;
+    let mut samples = 0;
+    let rebalanced = Instant::now();
+    while let Some(s) = status(&mut first).await.filter(|s| s.state == "running") {
+        assert!(
+            has_system_table(&mut second, "y_s0").await,
+            "the cleanup ran during the rebalance ({s:?})"
+        );
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(rebalanced.elapsed() < Duration::from_secs(120), "{s:?}");
+    }
+    let end = status(&mut first).await;
+    println!(
+        "cleanup: y_s0 kept through {samples} samples of a {:?} rebalance ({end:?})",
+        rebalanced.elapsed()
+    );
+    assert_eq!(end.map(|s| s.state).as_deref(), Some("completed"));
+    assert!(
+        rebalanced.elapsed() > Duration::from_millis(2 * 2_000),
+        "the rebalance was over before two sweeps could have seen the orphan: nothing was shown"
+    );
+    wait_until(
+        "the cleanup to remove the orphan once the rebalance is over",
+        Duration::from_secs(40),
+        async || !has_system_table(&mut second, "y_s0").await,
+    )
+    .await;
+    let total = count(&mut first, "SELECT COUNT(*) FROM t").await;
+    assert_eq!(total, 4_000, "the cleanup lost rows");
+}

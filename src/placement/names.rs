@@ -206,7 +206,7 @@ mod tests {
         ])));
         assert!(is_internal_cluster_name(&fresh_cluster_name(
             "g",
-            &[a.clone()],
+            std::slice::from_ref(&a),
             &b
         )));
         assert!(is_internal_cluster_name(&temp_cluster_name(

@@ -48,7 +48,7 @@ impl Holdings {
         let name = shard.to_string();
         self.clusters
             .iter()
-            .find(|c| c.tables.iter().any(|t| *t == name))
+            .find(|c| c.tables.contains(&name))
             .map(|c| &c.name)
     }
 }

@@ -15,6 +15,8 @@
 //!   [`heartbeat`] (registration, lease, election), [`executor::driver`]
 //!   (this node's queue) and [`master::driver`] (master only: planning and
 //!   supervision), all looping through [`ticker::Ticker`];
+//! * [`holdings`]: what nodes hold and which of it is orphaned (read by the
+//!   master's cleanup, `SHOW SHARDING HEALTH` and the checker);
 //! * [`ops`]: the statement handlers.
 
 use std::sync::Arc;

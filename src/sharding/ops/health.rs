@@ -4,8 +4,8 @@
 //!
 //! Overall status: `critical` when a shard has no live copy or no master
 //! holds the lease; `warning` when a shard is below its RF, a node is down
-//! or drained, a rebalance failed (within the retention period) or a queue
-//! step is failing; `healthy` otherwise.
+//! or drained, a rebalance failed (within the retention period), a queue
+//! step is failing or an orphan was found; `healthy` otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,10 +14,11 @@ use serde_json::json;
 use crate::ids::{NodeId, TableName};
 use crate::protocol::{Column, ColumnType, ResultSet};
 use crate::sharding::daemon;
+use crate::sharding::holdings;
 use crate::sharding::ops::common::OpError;
 use crate::sharding::ops::show::visible_tables;
 use crate::sharding::ops::Context;
-use crate::sharding::records::{GroupKind, GroupStatus, QueueStatus};
+use crate::sharding::records::{GroupKind, GroupStatus, QueueStatus, TableStatus};
 use crate::sharding::store::MetaStore;
 
 struct Report {
@@ -86,6 +87,7 @@ pub async fn health(ctx: &Context, user: &str) -> Result<Vec<ResultSet>, OpError
     report_tables(&mut report, &*store, &visible, &live).await?;
     report_queue(&mut report, &*store).await?;
     report_operations(&mut report, &*store).await?;
+    report_orphans(&mut report, ctx, &*store, &me, &live).await?;
     render(&mut out, report, !drained.is_empty());
     Ok(vec![out])
 }
@@ -305,6 +307,67 @@ async fn report_operations(report: &mut Report, store: &dyn MetaStore) -> Result
             format!("operation {name} failed"),
             "see last_error in SHOW REBALANCE STATUS",
         );
+    }
+    Ok(())
+}
+
+/// The `cleanup` facts (orphans found now, objects the cleanup removed
+/// within the retention period) and one alert per orphan. Orphans are only
+/// looked for at rest: while an operation runs, what it is making is not
+/// placed yet.
+async fn report_orphans(
+    report: &mut Report,
+    ctx: &Context,
+    store: &dyn MetaStore,
+    me: &NodeId,
+    live: &BTreeSet<NodeId>,
+) -> Result<(), OpError> {
+    let groups = store.groups().await?;
+    let removed: usize = groups
+        .values()
+        .filter(|g| g.kind == GroupKind::Cleanup && g.status == GroupStatus::Done)
+        .map(|g| g.removes.len())
+        .sum();
+    let every = match ctx.config.cleanup_interval {
+        Some(d) => format!("the cleanup runs every {} ms", d.as_millis()),
+        None => "the cleanup is off (SHARDBUDDY_CLEANUP_MS=0)".into(),
+    };
+    report.fact("cleanup", "removed", removed.to_string(), every);
+    let open = groups.values().any(|g| !g.status.is_final())
+        || store
+            .tables()
+            .await?
+            .values()
+            .any(|t| matches!(t.status, TableStatus::Requested | TableStatus::Processing));
+    if open {
+        report.fact(
+            "cleanup",
+            "orphans",
+            "-",
+            "not looked for while an operation runs",
+        );
+        return Ok(());
+    }
+    let api = ctx.node.api();
+    let mut held = BTreeMap::new();
+    for node in live {
+        let remote = (node != me).then(|| api.for_node(node));
+        let on = remote.as_deref().unwrap_or(&**api);
+        if let Ok(h) = holdings::read(on, node).await {
+            held.insert(node.clone(), h);
+        }
+    }
+    let placed = holdings::placed(&store.placement_rows(None).await?);
+    let orphans = holdings::orphans(&placed, &held, store.scope().cluster());
+    report.fact(
+        "cleanup",
+        "orphans",
+        orphans.len().to_string(),
+        format!("on the {} live node(s) read", held.len()),
+    );
+    for orphan in orphans {
+        let action = orphan.remedy();
+        report.alert("warning", orphan.to_string(), action);
     }
     Ok(())
 }

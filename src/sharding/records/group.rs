@@ -68,7 +68,9 @@ impl fmt::Display for GroupName {
 /// a step of it failed for good; undone groups and their rollbacks are
 /// purged, except rebalances: an undone rebalance ends `stopped` (an
 /// operator stopped it) or `undone` (a step failed), and stays for
-/// `SHOW REBALANCE STATUS`. A rebalance an operator stopped gracefully ends
+/// `SHOW REBALANCE STATUS`. A cleanup is never undone: it ends `done`, or,
+/// when a step of it cannot run, is purged (the next sweep finds what is
+/// left). A rebalance an operator stopped gracefully ends
 /// `stopped` where it would have ended `done`. `stale` marks a group written
 /// by a master whose lease had already passed to another node; its rows
 /// never run.
