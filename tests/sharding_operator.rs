@@ -530,6 +530,18 @@ async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
         (answer[0][0].as_str(), answer[0][1].as_str()),
         (fourth.as_str(), "draining")
     );
+    // Its copies serve until they are moved: `draining`, and counted for RF.
+    // (The drain answers before the master has planned anything, and the
+    // placement changes only once the new copies are verified.)
+    let marked = copies(&mut first, "t").await;
+    assert!(
+        marked
+            .iter()
+            .filter(|c| c.node == fourth)
+            .all(|c| c.status == "draining" && c.rf_status == "ok"),
+        "{marked:?}"
+    );
+    assert!(marked.iter().any(|c| c.node == fourth), "{marked:?}");
     let again = error(
         &mut first,
         &format!("ALTER CLUSTER c DRAIN NODE '{fourth}'"),
@@ -548,8 +560,11 @@ async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
             for shard in 0..4 {
                 let active = copies
                     .iter()
-                    .filter(|c| c.shard == shard && c.status == "active")
+                    .filter(|c| {
+                        c.shard == shard && matches!(c.status.as_str(), "active" | "draining")
+                    })
                     .count();
+
                 lowest_rf = lowest_rf.min(active);
             }
             settled(&copies, 4, 2, 3) && copies.iter().all(|c| c.node != fourth)
@@ -568,6 +583,7 @@ async fn a_drained_node_hands_every_copy_over_and_rf_is_kept() {
         record.write_errors.len()
     );
     assert!(lowest_rf >= 2, "RF dropped during the drain");
+
     assert!(record.short_reads.is_empty(), "{:?}", record.short_reads);
     let total = count(&mut first, "SELECT COUNT(*) FROM t").await;
     assert!(total >= 2_000 + record.acknowledged.len() as u64);

@@ -539,3 +539,68 @@ async fn a_topology_change_during_a_rebalance_is_handled_after_it() {
     assert_eq!(count(&mut first, "SELECT COUNT(*) FROM u").await, 3);
     wait_for_no_traces(&nodes, &["v"]).await;
 }
+
+/// A node gone for good: while the cluster still lists it, DROP is refused
+/// by its health gate and the rebalance keeps steps for its return; once
+/// `ALTER CLUSTER c UPDATE nodes` removes it, the rebalance ends, the node
+/// leaves the placement, and DROP works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_removed_for_good_is_forgotten_and_drop_works_again() {
+    let mut nodes = cluster_of(3, &[]).await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='3' rf='2'",
+    )
+    .await;
+    insert_docs(&mut first, "t", 1..=1_000).await;
+    nodes[2].kill();
+    wait_until(
+        "every shard back to 2 copies on the survivors",
+        Duration::from_secs(30),
+        async || settled(&copies(&mut first, "t").await, 3, 2, 2),
+    )
+    .await;
+    let refused = error(&mut first, "DROP TABLE c:t").await;
+    assert!(
+        refused.contains("cluster 'c' has unreachable members (2 of 3 alive)"),
+        "{refused}"
+    );
+    let state = |rows: Vec<Vec<String>>| rows.first().map(|r| r[2].clone());
+    assert_ne!(
+        state(rows(&mut first, "SHOW REBALANCE STATUS c:t").await).as_deref(),
+        Some("completed"),
+        "the rebalance keeps steps for the node's return"
+    );
+
+    exec(&mut first, "ALTER CLUSTER c UPDATE nodes").await;
+    wait_until(
+        "the rebalance to end once the node is no longer a member",
+        Duration::from_secs(30),
+        async || {
+            state(rows(&mut first, "SHOW REBALANCE STATUS c:t").await).as_deref()
+                == Some("completed")
+        },
+    )
+    .await;
+    assert_eq!(count(&mut first, "SELECT COUNT(*) FROM t").await, 1_000);
+    exec(&mut first, "DROP TABLE c:t").await;
+    for node in &nodes.0[..2] {
+        let mut c = conn(node).await;
+        let tables = column(&mut c, "SHOW TABLES").await;
+        assert!(!tables.iter().any(|t| t == "t"), "{tables:?}");
+        let shards = column(&mut c, "SHOW TABLES FROM system").await;
+        assert!(
+            !shards.iter().any(|t| t.starts_with("system.t_s")),
+            "{shards:?}"
+        );
+    }
+    let log = nodes[0].log_text();
+    assert!(
+        log.contains("left the cluster for good; the steps kept for their return are dropped"),
+        "{log}"
+    );
+    // The two nodes left make new sharded tables as a two-node cluster.
+    exec(&mut first, "CREATE TABLE c:u (id bigint) shards='2' rf='2'").await;
+    assert!(settled(&copies(&mut first, "u").await, 2, 2, 2));
+}

@@ -111,6 +111,12 @@ pub enum Event {
         node: NodeId,
         down: Vec<NodeId>,
     },
+    /// Nodes removed from the cluster for good left a table's placement,
+    /// and the steps a rebalance kept for them were dropped.
+    Forgotten {
+        table: TableName,
+        nodes: Vec<NodeId>,
+    },
     /// The cleanup enqueued the removal of orphans (one line each).
     Orphans {
         group: GroupName,
@@ -155,7 +161,8 @@ impl Event {
             | Event::Waiting { table, .. }
             | Event::RebalanceCompleted { table }
             | Event::Operator { table, .. }
-            | Event::CleanupFailed { table, .. } => (Some(table), None),
+            | Event::CleanupFailed { table, .. }
+            | Event::Forgotten { table, .. } => (Some(table), None),
             Event::TookOffice { .. }
             | Event::RebalanceDueToInactive(_)
             | Event::RebalanceSkipped(_)
@@ -247,6 +254,14 @@ impl fmt::Display for Event {
                 removes.len(),
                 removes.join("; ")
             ),
+            Event::Forgotten { table, nodes } => {
+                let nodes: Vec<&str> = nodes.iter().map(NodeId::as_str).collect();
+                write!(
+                    f,
+                    "table {table}: node(s) {} left the cluster for good; the steps kept for their return are dropped",
+                    nodes.join(", ")
+                )
+            }
             Event::Cleaned { group, removed } => {
                 write!(f, "cleanup {group} removed {removed} object(s)")
             }

@@ -71,9 +71,11 @@ pub fn create(
 /// lost, whatever the live nodes may hold. Each shard is detached from the
 /// cluster its holders report it in (`clusters`; where a holder did not
 /// report, the one CREATE put it in). A cluster is deleted once the drop
-/// leaves it empty, unless it is in `in_use_elsewhere`.
+/// leaves it empty, unless it is in `in_use_elsewhere`. Nodes in `forgotten`
+/// (removed from the cluster for good) get no step: nothing would run it.
 pub fn drop(
     live: &BTreeSet<NodeId>,
+    forgotten: &BTreeSet<NodeId>,
     table: &TableName,
     mine: &[PlacementRow],
     clusters: &ClusterMap,
@@ -93,8 +95,39 @@ pub fn drop(
     let clusters = clusters.or_derived(table, &placement);
     let steps = placement::drop_steps(table, &placement, &nodes, &clusters, in_use_elsewhere);
     Ok(Planned {
-        steps,
-        nodes,
+        steps: without_steps_on(steps, forgotten),
+        nodes: nodes
+            .into_iter()
+            .filter(|n| !forgotten.contains(n))
+            .collect(),
         placement: None,
     })
+}
+
+/// `steps` without those on `gone` nodes; a wait for a step that goes is
+/// dropped with it (it would never be over).
+fn without_steps_on(steps: Vec<Step>, gone: &BTreeSet<NodeId>) -> Vec<Step> {
+    if gone.is_empty() {
+        return steps;
+    }
+    let mut index = Vec::with_capacity(steps.len());
+    let mut kept = 0;
+    for step in &steps {
+        index.push((!gone.contains(&step.node)).then_some(kept));
+        if !gone.contains(&step.node) {
+            kept += 1;
+        }
+    }
+    steps
+        .into_iter()
+        .filter(|s| !gone.contains(&s.node))
+        .map(|mut s| {
+            s.wait_for = s
+                .wait_for
+                .iter()
+                .filter_map(|w| index.get(*w).copied().flatten())
+                .collect();
+            s
+        })
+        .collect()
 }

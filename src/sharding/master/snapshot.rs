@@ -63,6 +63,21 @@ impl Snapshot {
             .unwrap_or_default()
     }
 
+    /// Nodes the placement names that the cluster no longer lists at all
+    /// (removed with `ALTER CLUSTER c UPDATE nodes` once they were gone for
+    /// good): nothing will run on them again. Only a primary view says so.
+    pub fn forgotten(&self) -> BTreeSet<NodeId> {
+        let Some(m) = self.members.as_ref().filter(|m| m.primary) else {
+            return BTreeSet::new();
+        };
+        self.placement
+            .iter()
+            .map(|r| &r.node)
+            .filter(|n| !m.all.contains(*n) && !m.active.contains(*n))
+            .cloned()
+            .collect()
+    }
+
     /// Which cluster holds which table on the nodes that reported.
     pub fn cluster_map(&self) -> ClusterMap {
         let mut map = ClusterMap::default();

@@ -2172,3 +2172,104 @@ fn a_cleanup_step_that_cannot_run_is_reported_and_its_group_goes() {
     )));
     assert!(!world.groups.contains_key(&group));
 }
+
+// ---- a node removed for good ----------------------------------------------------------
+
+/// Runs the rows of `group` that are on live nodes.
+fn run_live_rows(world: &mut World, group: &GroupName) {
+    let live = world.members.as_ref().unwrap().active.clone();
+    for row in world.rows.values_mut().filter(|r| r.group == *group) {
+        if live.contains(&row.node) {
+            row.status = QueueStatus::Processed;
+            row.tries = 1;
+        }
+    }
+}
+
+#[test]
+fn a_node_removed_for_good_frees_the_rebalance_waiting_for_it_and_a_drop_skips_it() {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Rebalance);
+    run_live_rows(&mut world, &group);
+    world.step(&mut engine);
+    // Settled: RF is back on a:1 and b:1; steps wait for c:1 to return.
+    assert!(world.groups[&group].is_settled());
+    assert!(world
+        .rows
+        .values()
+        .any(|r| r.group == group && r.node == id("c:1") && r.status != QueueStatus::Processed));
+    for _ in 0..3 {
+        world.step(&mut engine);
+    }
+    assert!(!world.groups[&group].status.is_final(), "c:1 is only down");
+
+    // ALTER CLUSTER c UPDATE nodes: c:1 is no longer a member at all.
+    world.members.as_mut().unwrap().all.remove(&id("c:1"));
+    let commands = world.step(&mut engine);
+    assert_eq!(world.groups[&group].status, GroupStatus::Done);
+    assert!(commands.contains(&Command::Log(Event::Forgotten {
+        table: table(),
+        nodes: vec![id("c:1")],
+    })));
+    assert!(world.placement.iter().all(|r| r.node != id("c:1")));
+
+    // A DROP now plans nothing for c:1 and completes on the live nodes.
+    let request = request_of(&world, "t", 2, 2);
+    let state = TableState::requested(OpKind::Drop, request, String::new(), String::new());
+    world.tables.insert(table(), state);
+    world.step(&mut engine);
+    let drop = world.group_named(GroupKind::Drop);
+    assert!(world
+        .rows
+        .values()
+        .filter(|r| r.group == drop)
+        .all(|r| r.node != id("c:1")));
+    run_and_report(&mut world, &drop);
+    world.step(&mut engine);
+    world.step(&mut engine);
+    assert_eq!(world.tables[&table()].status, TableStatus::Done);
+    assert!(world.placement.is_empty());
+}
+
+#[test]
+fn a_drop_plans_nothing_for_a_forgotten_holder_and_keeps_every_other_wait() {
+    let world = world_after_losing_c();
+    let live: BTreeSet<NodeId> = [id("a:1"), id("b:1")].into();
+    let plan = |forgotten: &BTreeSet<NodeId>| {
+        super::plan::drop(
+            &live,
+            forgotten,
+            &table(),
+            &world.placement,
+            &world.snapshot().cluster_map(),
+            &BTreeSet::new(),
+        )
+        .unwrap()
+    };
+    let all = plan(&BTreeSet::new());
+    assert!(all.steps.iter().any(|s| s.node == id("c:1")));
+    let kept = plan(&[id("c:1")].into());
+    assert!(kept.steps.iter().all(|s| s.node != id("c:1")));
+    assert!(!kept.nodes.contains(&id("c:1")));
+    // The same steps on the other nodes, each waiting for the same steps.
+    let on_live = |planned: &super::plan::Planned| -> Vec<(String, Vec<String>)> {
+        planned
+            .steps
+            .iter()
+            .filter(|s| s.node != id("c:1"))
+            .map(|s| {
+                let waits = s
+                    .wait_for
+                    .iter()
+                    .map(|w| &planned.steps[*w])
+                    .filter(|w| w.node != id("c:1"))
+                    .map(|w| w.action.to_query_text())
+                    .collect();
+                (s.action.to_query_text(), waits)
+            })
+            .collect()
+    };
+    assert_eq!(on_live(&kept), on_live(&all));
+}

@@ -129,6 +129,7 @@ pub async fn status(
     let pending = pending_shards(&*store).await?;
     let (inactive, shards) = shard_holders(ctx, rows, &visible, target).await?;
     let building = copies_being_built(&*store).await?;
+    let drained: BTreeSet<NodeId> = store.drained().await?.into_keys().collect();
     let mut asked = BTreeSet::new();
     let mut clusters = ClusterMap::default();
     for ((table, shard), (cluster, mut holders)) in shards {
@@ -139,11 +140,17 @@ pub async fn status(
                 "pending"
             } else if down.contains(n) {
                 "inactive"
+            } else if drained.contains(n) {
+                // Serving, and about to be moved off (ALTER CLUSTER … DRAIN NODE).
+                "draining"
             } else {
                 "active"
             }
         };
-        let alive = holders.iter().filter(|n| status_of(n) == "active").count();
+        let alive = holders
+            .iter()
+            .filter(|n| matches!(status_of(n), "active" | "draining"))
+            .count();
         let rf_status = rf_status(alive, holders.len());
         // The cluster a holder reports the shard in (a rebalance moves shards
         // into clusters of its own); where none says, the one CREATE made.

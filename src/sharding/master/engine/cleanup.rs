@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{NodeId, TableName};
 use crate::placement::{Action, Ddl, Step};
-use crate::sharding::config::RetryPolicy;
 use crate::sharding::holdings::{self, Holdings, Orphan};
 use crate::sharding::master::command::{Command, Event};
 use crate::sharding::master::snapshot::Snapshot;
@@ -31,12 +30,12 @@ const CLUSTERS: &str = "sharding_cleanup";
 impl MasterEngine {
     /// On a round that read what the nodes hold: queues the removal of the
     /// orphans seen at rest in this sweep and the one before.
-    pub(super) fn sweep(&mut self, snap: &Snapshot, config: &EngineConfig, out: &mut Vec<Command>) {
+    pub(super) fn sweep(&mut self, snap: &Snapshot, out: &mut Vec<Command>) {
         let Some(held) = &snap.holdings else {
             return;
         };
         let started = out.iter().any(|c| matches!(c, Command::Enqueue(_)));
-        if started || !at_rest(snap, &config.retry) {
+        if started || !at_rest(snap) {
             self.suspects.clear();
             return;
         }
@@ -169,19 +168,15 @@ fn no_data_at_stake(
             .all(|n| held.get(*n).is_some_and(|h| h.shards.contains(shard)))
 }
 
-/// No operation open, no request waiting, and no queue row that may still
-/// run.
-fn at_rest(snap: &Snapshot, retry: &RetryPolicy) -> bool {
+/// No operation open, no request waiting, and no queue row of an unknown
+/// group (rows of finished groups never run again).
+fn at_rest(snap: &Snapshot) -> bool {
     snap.groups.values().all(|g| g.status.is_final())
         && snap
             .tables
             .values()
             .all(|t| !matches!(t.status, TableStatus::Requested | TableStatus::Processing))
-        && snap
-            .unfinished
-            .values()
-            .flatten()
-            .all(|r| retry.is_final(r))
+        && snap.unfinished.keys().all(|g| snap.groups.contains_key(g))
 }
 
 /// The statements that remove `orphans`: wrappers first, then, once every

@@ -220,7 +220,7 @@ impl MasterEngine {
         self.promote(snap, &mut out);
         self.rebalance(snap, config, &mut out);
         self.purge(snap, config, &mut out);
-        self.sweep(snap, config, &mut out);
+        self.sweep(snap, &mut out);
         out
     }
 
@@ -723,6 +723,7 @@ fn plan_request(
         }
         OpKind::Drop => plan::drop(
             live,
+            &snap.forgotten(),
             table,
             &snap.placement_of(table),
             &observed,

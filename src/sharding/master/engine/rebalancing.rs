@@ -324,6 +324,13 @@ impl MasterEngine {
             out.push(Command::StepAgain);
             return;
         }
+        let forgotten = snap.forgotten();
+        if plan.settled
+            && !unfinished.is_empty()
+            && unfinished.iter().all(|r| forgotten.contains(&r.node))
+        {
+            return forget(snap, name, rec, &forgotten, out);
+        }
         if plan.settled && unfinished.is_empty() {
             let mut done = rec.clone();
             let ended = if done.stop_requested().is_some() {
@@ -375,6 +382,41 @@ fn progress_error(
         (rec.stop_requested() == Some(StopKind::Immediate) && !plan.settled)
             .then(|| format!("table '{table}': stopped by an operator (STOP REBALANCE IMMEDIATE)"))
     })
+}
+
+/// Ends a settled rebalance whose only steps left wait for nodes removed
+/// from the cluster for good: they never run (executors run no row of a
+/// finished group, and the group's rows go after the retention period), and
+/// the nodes leave the table's placement.
+fn forget(
+    snap: &Snapshot,
+    name: &GroupName,
+    rec: &GroupRecord,
+    forgotten: &BTreeSet<NodeId>,
+    out: &mut Vec<Command>,
+) {
+    let mut done = rec.clone();
+    if done.complete(snap.now_ms).is_err() {
+        return;
+    }
+    let kept: Vec<PlacementRow> = snap
+        .placement_of(&rec.table)
+        .into_iter()
+        .filter(|r| !forgotten.contains(&r.node))
+        .collect();
+    let nodes: Vec<NodeId> = snap
+        .unfinished(name)
+        .iter()
+        .map(|r| r.node.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    out.push(Command::ReplacePlacement(rec.table.clone(), kept));
+    out.push(Command::PutGroup(name.clone(), done));
+    out.push(Command::Log(Event::Forgotten {
+        table: rec.table.clone(),
+        nodes,
+    }));
 }
 
 /// The placement rows of the plan's target, in the table's scope.
