@@ -789,3 +789,112 @@ async fn the_cleanup_removes_planted_orphans_and_nothing_an_operation_in_flight_
     let total = count(&mut first, "SELECT COUNT(*) FROM t").await;
     assert_eq!(total, 4_000, "the cleanup lost rows");
 }
+
+/// `EXPLAIN SHARD`: one row per node with the planner's decision and why;
+/// its moves are those `EXPLAIN REBALANCE` lists for the shard; bad forms
+/// answer a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn explain_shard_says_why_each_node_holds_a_copy_or_not() {
+    let mut nodes = cluster_of(3, MANUAL).await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='3' rf='2'",
+    )
+    .await;
+    exec(&mut first, "CREATE TABLE plain (id bigint)").await;
+    for (sql, expected) in [
+        (
+            "EXPLAIN SHARD c:t 3",
+            "table 't' has 3 shards, numbered from 0: there is no shard 3".to_string(),
+        ),
+        (
+            "EXPLAIN SHARD c:nosuch 0",
+            "table 'nosuch' does not exist".to_string(),
+        ),
+        (
+            "EXPLAIN SHARD plain 0",
+            "table 'plain' is not a sharded table".to_string(),
+        ),
+        (
+            "EXPLAIN SHARD t 0",
+            "sharded tables of these nodes live in cluster 'c' (use c:t)".to_string(),
+        ),
+        (
+            "EXPLAIN SHARD c:t 3000",
+            "shard number 3000 is out of range".to_string(),
+        ),
+    ] {
+        let got = error(&mut first, sql).await;
+        assert!(got.contains(&expected), "{sql}: {got}");
+    }
+    // Balanced on three nodes: two keep their copy, one is not chosen.
+    let explained = rows(&mut first, "EXPLAIN SHARD c:t 0").await;
+    assert_eq!(explained.len(), 3, "{explained:?}");
+    let decisions: Vec<(&str, &str)> = explained
+        .iter()
+        .map(|r| (r[5].as_str(), r[6].as_str()))
+        .collect();
+    assert_eq!(
+        decisions.iter().filter(|d| **d == ("yes", "keep")).count(),
+        2,
+        "{explained:?}"
+    );
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| **d == ("no", "not chosen"))
+            .count(),
+        1,
+        "{explained:?}"
+    );
+    assert!(
+        explained.iter().all(|r| r[3] == "active" && r[4] == "2"),
+        "{explained:?}"
+    );
+
+    // A fourth node joins: the moves of each shard are EXPLAIN REBALANCE's.
+    nodes.0.push(start(4, MANUAL));
+    join(&nodes[3], &nodes[0]).await;
+    let fourth = nodes[3].node_id();
+    let mut planned = Vec::new();
+    wait_until(
+        "EXPLAIN REBALANCE to plan moves to the new node",
+        Duration::from_secs(30),
+        async || {
+            planned = rows(&mut first, "EXPLAIN REBALANCE TABLE c:t").await;
+            planned.iter().any(|m| m[3] == fourth)
+        },
+    )
+    .await;
+    for shard in 0..3 {
+        let explained = rows(&mut first, &format!("EXPLAIN SHARD c:t {shard}")).await;
+        let row = |node: &str| explained.iter().find(|r| r[2] == node);
+        assert_eq!(row(&fourth).map(|r| r[3].as_str()), Some("new"));
+        for m in planned.iter().filter(|m| m[1] == shard.to_string()) {
+            let (from, to) = (m[2].as_str(), m[3].as_str());
+            if !from.is_empty() {
+                assert_eq!(
+                    row(from).map(|r| r[6].as_str()),
+                    Some("move away"),
+                    "{explained:?}"
+                );
+            }
+            if !to.is_empty() {
+                let here = row(to).expect("the target node is listed");
+                assert_eq!(here[6], "move here", "{explained:?}");
+                assert!(here[7].contains(&m[4]), "{explained:?}");
+            }
+        }
+        let moves = explained
+            .iter()
+            .filter(|r| r[6] == "move away" || r[6] == "move here")
+            .count();
+        let listed = planned
+            .iter()
+            .filter(|m| m[1] == shard.to_string())
+            .map(|m| usize::from(!m[2].is_empty()) + usize::from(!m[3].is_empty()))
+            .sum::<usize>();
+        assert_eq!(moves, listed, "shard {shard}: {explained:?} vs {planned:?}");
+    }
+}

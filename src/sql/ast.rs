@@ -42,6 +42,12 @@ pub enum Statement {
     ExplainRebalance {
         target: Option<QualifiedName>,
     },
+    /// `EXPLAIN SHARD [<cluster>:]<table> <shard>`: why the shard's copies
+    /// are on the nodes they are on, and not on the others.
+    ExplainShard {
+        target: QualifiedName,
+        shard: u32,
+    },
     StopRebalance {
         target: QualifiedName,
         mode: StopMode,
@@ -228,6 +234,7 @@ impl fmt::Display for Statement {
                 Some(target) => write!(f, "EXPLAIN REBALANCE TABLE {target}"),
                 None => f.write_str("EXPLAIN REBALANCE"),
             },
+            Self::ExplainShard { target, shard } => write!(f, "EXPLAIN SHARD {target} {shard}"),
             Self::StopRebalance { target, mode } => {
                 write!(f, "STOP REBALANCE TABLE {target} {mode}")
             }

@@ -35,6 +35,8 @@ pub(crate) enum FanOut {
 pub(crate) enum Operator {
     Rebalance,
     Explain,
+    /// `EXPLAIN SHARD …`: why a shard's copies are where they are.
+    ExplainShard,
     Stop,
     Pause,
     Resume,
@@ -69,6 +71,9 @@ pub(crate) fn classify(tokens: &[Token<'_>]) -> Option<Kind> {
     }
     if word(0, "REBALANCE") {
         return Some(Kind::Operator(Operator::Rebalance));
+    }
+    if word(0, "EXPLAIN") && word(1, "SHARD") {
+        return Some(Kind::Operator(Operator::ExplainShard));
     }
     // The daemon's own `ALTER CLUSTER <c> ADD|DROP|UPDATE …` stay its own.
     if word(0, "ALTER") && word(1, "CLUSTER") {
@@ -170,6 +175,10 @@ mod tests {
                 Some(Operator(super::Operator::Explain)),
             ),
             ("explain query t 'x'", None),
+            (
+                "explain shard c:t 0",
+                Some(Operator(super::Operator::ExplainShard)),
+            ),
             ("stop rebalance t", Some(Operator(super::Operator::Stop))),
             ("stop t", None),
             ("pause rebalance t", Some(Operator(super::Operator::Pause))),

@@ -153,6 +153,8 @@ pub enum SqlErrorKind {
     TimeoutTooSmall,
     #[error("Invalid shards or rf options are set")]
     InvalidShardsOrRf,
+    #[error("shard number {0} is out of range: a table has at most 3000 shards, numbered from 0")]
+    ShardOutOfRange(String),
 }
 
 #[cfg(test)]

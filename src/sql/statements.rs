@@ -14,7 +14,7 @@ use super::cursor::{
     end_of_statement, is_identifier, keyword, name, parse_all, punct, qualified_name, quoted_value,
     token, Mismatch, PResult, RawQualifiedName, Tokens, Tracker,
 };
-use super::error::SqlError;
+use super::error::{SqlError, SqlErrorKind};
 use super::lexer::{Lexed, Token, TokenKind};
 use super::names::{qualified, table_name};
 
@@ -36,6 +36,7 @@ pub(crate) fn parse_statement(
         Kind::FanOut(FanOut::Optimize) => optimize,
         Kind::Operator(Operator::Rebalance) => rebalance,
         Kind::Operator(Operator::Explain) => explain,
+        Kind::Operator(Operator::ExplainShard) => explain_shard,
         Kind::Operator(Operator::Stop) => stop,
         Kind::Operator(Operator::Pause) => pause,
         Kind::Operator(Operator::Resume) => resume,
@@ -61,6 +62,7 @@ enum Raw<'a> {
     Optimize(Token<'a>, Vec<(Token<'a>, Token<'a>)>),
     Rebalance(RawQualifiedName<'a>),
     Explain(Option<RawQualifiedName<'a>>),
+    ExplainShard(RawQualifiedName<'a>, Token<'a>),
     Stop(RawQualifiedName<'a>, StopMode),
     Pause(RawQualifiedName<'a>),
     Resume(RawQualifiedName<'a>),
@@ -102,6 +104,10 @@ fn build(raw: Raw<'_>) -> Result<Statement, SqlError> {
         },
         Raw::Explain(target) => Statement::ExplainRebalance {
             target: optional(target)?,
+        },
+        Raw::ExplainShard(target, shard) => Statement::ExplainShard {
+            target: qualified(&target)?,
+            shard: shard_number(&shard)?,
         },
         Raw::Stop(target, mode) => Statement::StopRebalance {
             target: qualified(&target)?,
@@ -208,6 +214,29 @@ fn explain(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
     preceded((keyword("EXPLAIN"), keyword("REBALANCE")), target)
         .map(Raw::Explain)
         .parse(input)
+}
+
+/// `EXPLAIN SHARD [<cluster>:]<name> <shard>`
+fn explain_shard(input: Tokens<'_>) -> PResult<'_, Raw<'_>> {
+    let number = token("a shard number", |t: &Token<'_>| {
+        t.kind == TokenKind::Word && t.text.bytes().all(|b| b.is_ascii_digit())
+    });
+    preceded(
+        (keyword("EXPLAIN"), keyword("SHARD")),
+        (qualified_name, number),
+    )
+    .map(|(target, shard)| Raw::ExplainShard(target, shard))
+    .parse(input)
+}
+
+/// A shard number a table can have.
+fn shard_number(token: &Token<'_>) -> Result<u32, SqlError> {
+    token
+        .text
+        .parse()
+        .ok()
+        .filter(|n| *n < 3000)
+        .ok_or_else(|| SqlErrorKind::ShardOutOfRange(token.text.to_string()).into())
 }
 
 /// `<verb> REBALANCE [TABLE] [<cluster>:]<name>`, the start of `STOP`,

@@ -304,6 +304,8 @@ pub fn statement() -> impl Strategy<Value = Statement> {
             .prop_map(|(table, options)| Statement::Optimize { table, options }),
         qualified().prop_map(|target| Statement::Rebalance { target }),
         option::of(qualified()).prop_map(|target| Statement::ExplainRebalance { target }),
+        (qualified(), 0u32..3000)
+            .prop_map(|(target, shard)| Statement::ExplainShard { target, shard }),
         (qualified(), mode).prop_map(|(target, mode)| Statement::StopRebalance { target, mode }),
         qualified().prop_map(|target| Statement::PauseRebalance { target }),
         qualified().prop_map(|target| Statement::ResumeRebalance { target }),

@@ -93,7 +93,7 @@ impl Neighbours {
 /// are down (holders, or members the cluster remembers) are `inactive`. A live
 /// node whose shardbuddy never registered cannot run steps and is left out
 /// unless it already holds copies.
-fn node_states(
+pub fn node_states(
     rows: &[PlacementRow],
     members: &Membership,
     registered: &BTreeSet<NodeId>,

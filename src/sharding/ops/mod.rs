@@ -15,6 +15,7 @@ use crate::sharding::records::{ControlAction, StopKind};
 use crate::sharding::ticker::Signals;
 use crate::sql::{self, Statement, StopMode};
 
+pub mod allocation;
 pub mod common;
 pub mod create;
 pub mod drop_table;
@@ -72,6 +73,9 @@ impl ShardingHandler {
             ),
             Statement::ExplainRebalance { target } => {
                 common::reply(rebalance::explain(ctx, user, target.as_ref()).await)
+            }
+            Statement::ExplainShard { target, shard } => {
+                common::reply(allocation::explain_shard(ctx, user, &target, shard).await)
             }
             Statement::StopRebalance { target, mode } => {
                 let kind = match mode {

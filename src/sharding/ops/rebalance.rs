@@ -31,7 +31,7 @@ use crate::sql::QualifiedName;
 
 /// Checks that `target` names a sharded table where it lives; returns the
 /// store. Unknown table, plain table, wrong cluster: clear errors.
-async fn sharded_table(
+pub(super) async fn sharded_table(
     ctx: &Context,
     target: &QualifiedName,
 ) -> Result<std::sync::Arc<dyn MetaStore>, OpError> {
@@ -70,7 +70,7 @@ async fn sharded_table(
 /// The tables of `wanted` the user can see. A rebalance replaces a node's
 /// wrapper (DROP + CREATE), so `SHOW TABLES` may miss a table for an
 /// instant: one that is missing is looked for again, up to three times.
-async fn visible_of(
+pub(super) async fn visible_of(
     ctx: &Context,
     user_name: &str,
     wanted: &std::collections::BTreeSet<TableName>,
