@@ -131,6 +131,12 @@ async fn explain_lists_exactly_the_moves_rebalance_then_makes_and_bad_forms_chan
         (answer[0][1].as_str(), answer[0][2].as_str()),
         ("", "balanced")
     );
+    // The pre-flight checks it passed are part of the answer.
+    assert_eq!(
+        answer[0][7],
+        "table is sharded: ok; no operation of it under way: ok; primary component: ok; live \
+         nodes: 3 for RF=1: ok; every live node reported its clusters: ok"
+    );
     assert!(rows(&mut first, "SHOW REBALANCE STATUS").await.is_empty());
     assert_eq!(placement(&mut first).await, before);
 

@@ -197,9 +197,16 @@ impl MasterEngine {
         let state = snap.tables.get(table)?;
         let (group, verdict) =
             self.consider(snap, table, state, &rows, members, &snap.cluster_map());
+        let rf = crate::sharding::records::placement::placement_of(&rows)
+            .map_or(0, |p| p.max_replicas());
+        let checks = format!(
+            "table is sharded: ok; no operation of it under way: ok; primary component: ok; \
+             live nodes: {} for RF={rf}: ok; every live node reported its clusters: ok",
+            live.len()
+        );
         match verdict {
             Verdict::Skip(why) => Some(Err(refusal(table, &why, &rows, members))),
-            Verdict::Balanced => Some(Ok(summary(table, None, "balanced", 0, 0, 0, 0))),
+            Verdict::Balanced => Some(Ok(Summary::default().answer(table, "balanced", &checks))),
             Verdict::Rebalance(planned) => {
                 // A stop an operator made earlier no longer holds the table.
                 for (name, g) in &snap.groups {
@@ -216,7 +223,14 @@ impl MasterEngine {
                 self.skips.remove(table);
                 self.started_now.insert(table.clone());
                 let steps = self.start_rebalance(snap, table, &rows, group.clone(), *planned, out);
-                let answer = summary(table, Some(&group), reason, moves, copies, bound, steps);
+                let answer = Summary {
+                    group: Some(&group),
+                    moves,
+                    copies,
+                    lower_bound: bound,
+                    steps,
+                }
+                .answer(table, reason, &checks);
                 Some(Ok(answer))
             }
         }
@@ -484,32 +498,41 @@ pub fn summary_columns() -> Vec<Column> {
         ("copies", ColumnType::LongLong),
         ("lower_bound", ColumnType::LongLong),
         ("steps", ColumnType::LongLong),
+        ("checks", ColumnType::String),
     ]
     .into_iter()
     .map(|(n, t)| Column::new(n, t))
     .collect()
 }
 
-fn summary(
-    table: &TableName,
-    group: Option<&GroupName>,
-    reason: &str,
+/// What a `REBALANCE TABLE` started (all zero when nothing moves).
+#[derive(Default)]
+struct Summary<'a> {
+    group: Option<&'a GroupName>,
     moves: usize,
     copies: u64,
     lower_bound: u64,
     steps: usize,
-) -> ResultSet {
-    let mut set = ResultSet::with_columns(summary_columns());
-    set.push_row(vec![
-        json!(table.as_str()),
-        json!(group.map(GroupName::as_str).unwrap_or("")),
-        json!(reason),
-        json!(moves),
-        json!(copies),
-        json!(lower_bound),
-        json!(steps),
-    ]);
-    set
+}
+
+impl Summary<'_> {
+    /// The answer to `REBALANCE TABLE`: the plan's summary and the
+    /// pre-flight checks it passed (a failed check refuses the statement
+    /// with its reason).
+    fn answer(&self, table: &TableName, reason: &str, checks: &str) -> ResultSet {
+        let mut set = ResultSet::with_columns(summary_columns());
+        set.push_row(vec![
+            json!(table.as_str()),
+            json!(self.group.map(GroupName::as_str).unwrap_or("")),
+            json!(reason),
+            json!(self.moves),
+            json!(self.copies),
+            json!(self.lower_bound),
+            json!(self.steps),
+            json!(checks),
+        ]);
+        set
+    }
 }
 
 /// PAUSE / RESUME / STOP answer the group and the state it is in now.
