@@ -68,6 +68,13 @@ pub struct ShardingConfig {
     /// off, only `REBALANCE TABLE` starts one (replica sets that lost their
     /// majority are still promoted). `SHARDBUDDY_REBALANCE_AUTO` (`1`/`0`).
     pub rebalance_auto: bool,
+    /// Failed rebalances of a table in a row after which it is only
+    /// rebalanced by `REBALANCE TABLE`. `SHARDBUDDY_REBALANCE_ATTEMPTS`.
+    pub rebalance_attempts: u32,
+    /// How long a rebalance may make no progress, with none of its steps
+    /// running on a live shardbuddy, before the master undoes it as stalled.
+    /// `SHARDBUDDY_STALL_S`.
+    pub stall_after: Duration,
     /// How often the master looks for orphans (objects on a node no
     /// metadata accounts for) and removes them through the queue; `None`
     /// (`0`): never. `SHARDBUDDY_CLEANUP_MS`.
@@ -93,6 +100,8 @@ impl Default for ShardingConfig {
             rebalance_parallel: 2,
             rebalance_retry: Duration::from_secs(30),
             rebalance_auto: true,
+            rebalance_attempts: 5,
+            stall_after: Duration::from_secs(600),
             cleanup_interval: Some(Duration::from_secs(60)),
         }
     }
@@ -124,6 +133,7 @@ impl ShardingConfig {
         read("SHARDBUDDY_RETENTION_S", 1000, &mut c.retention);
         read("SHARDBUDDY_WAIT_POLL_MS", 1, &mut c.wait_poll);
         read("SHARDBUDDY_REBALANCE_RETRY_S", 1000, &mut c.rebalance_retry);
+        read("SHARDBUDDY_STALL_S", 1000, &mut c.stall_after);
         if let Some(raw) = env("SHARDBUDDY_REBALANCE_DELAY_MS") {
             match raw.trim().parse::<u64>() {
                 Ok(v) => c.rebalance_delay = Duration::from_millis(v),
@@ -155,6 +165,14 @@ impl ShardingConfig {
                 "0" | "off" | "false" => c.rebalance_auto = false,
                 _ => warnings.push(format!(
                     "ignoring SHARDBUDDY_REBALANCE_AUTO={raw}: expected 1 or 0"
+                )),
+            }
+        }
+        if let Some(raw) = env("SHARDBUDDY_REBALANCE_ATTEMPTS") {
+            match raw.trim().parse::<u32>() {
+                Ok(v) if v > 0 => c.rebalance_attempts = v,
+                _ => warnings.push(format!(
+                    "ignoring SHARDBUDDY_REBALANCE_ATTEMPTS={raw}: expected a positive integer"
                 )),
             }
         }

@@ -104,6 +104,8 @@ pub fn start(
                     parallel: config.rebalance_parallel,
                     retry_after: config.rebalance_retry,
                     automatic: config.rebalance_auto,
+                    attempts: config.rebalance_attempts,
+                    stall_after: config.stall_after,
                 },
                 liveness: config.lease_timeout,
             },

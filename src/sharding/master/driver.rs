@@ -314,6 +314,8 @@ mod tests {
                 parallel: 2,
                 retry_after: Duration::from_secs(30),
                 automatic: true,
+                attempts: 5,
+                stall_after: Duration::from_secs(600),
             },
             liveness: Duration::from_secs(5),
         };

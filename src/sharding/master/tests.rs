@@ -34,6 +34,8 @@ const CONFIG: EngineConfig = EngineConfig {
         parallel: 2,
         retry_after: Duration::from_secs(30),
         automatic: true,
+        attempts: 5,
+        stall_after: Duration::from_secs(600),
     },
     liveness: Duration::from_secs(5),
 };
@@ -2272,4 +2274,96 @@ fn a_drop_plans_nothing_for_a_forgotten_holder_and_keeps_every_other_wait() {
             .collect()
     };
     assert_eq!(on_live(&kept), on_live(&all));
+}
+
+// ---- the watchdog -----------------------------------------------------------------------
+
+fn open_rebalance(world: &World) -> Option<GroupName> {
+    world
+        .groups
+        .iter()
+        .find(|(_, g)| g.kind == GroupKind::Rebalance && !g.status.is_final())
+        .map(|(n, _)| n.clone())
+}
+
+#[test]
+fn a_stalled_rebalance_is_undone_and_retried_with_back_off_until_its_budget_is_spent() {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let stall = CONFIG.rebalance.stall_after;
+    let mut back_off = CONFIG.rebalance.retry_after;
+    for attempt in 1..=CONFIG.rebalance.attempts {
+        let before = world.elapsed;
+        world.step(&mut engine);
+        let group = open_rebalance(&world).expect("a rebalance starts");
+        // Its steps never run: no shardbuddy beats on the nodes.
+        world.elapsed = before + stall - Duration::from_millis(1);
+        world.step(&mut engine);
+        assert_eq!(world.groups[&group].status, GroupStatus::Committed);
+        world.elapsed = before + stall;
+        let commands = world.step(&mut engine);
+        let aborted = commands.iter().any(|c| {
+            matches!(c, Command::Log(Event::Aborted { error, .. })
+                if error == "table 't': the rebalance made no progress for 600 s and none of its steps \
+                            is running (they wait on a:1, b:1); it is undone and planned again")
+        });
+        assert!(aborted, "attempt {attempt}: {commands:?}");
+        let mut after = Vec::new();
+        for _ in 0..3 {
+            after.extend(world.step(&mut engine));
+        }
+        assert_eq!(world.groups[&group].status, GroupStatus::Undone);
+        if attempt == CONFIG.rebalance.attempts {
+            // The budget is spent: skipped from now on, and said so once.
+            world.elapsed += Duration::from_secs(3_600);
+            after.extend(world.step(&mut engine));
+            assert!(open_rebalance(&world).is_none());
+            let skips: Vec<&Command> = after
+                .iter()
+                .filter(|c| matches!(c, Command::Log(Event::RebalanceSkipped(_))))
+                .collect();
+            assert_eq!(
+                skips,
+                [&Command::Log(Event::RebalanceSkipped(
+                    "Skipping rebalance for table t: its last 5 rebalances failed; REBALANCE \
+                     TABLE t tries again"
+                        .into()
+                ))]
+            );
+            break;
+        }
+        // Not again before the back-off, which doubles.
+        let failed_at = world.elapsed;
+        world.elapsed = failed_at + back_off - Duration::from_millis(1);
+        world.step(&mut engine);
+        assert!(open_rebalance(&world).is_none(), "attempt {attempt}");
+        world.elapsed = failed_at + back_off;
+        back_off *= 2;
+    }
+}
+
+#[test]
+fn a_rebalance_whose_step_a_live_shardbuddy_runs_never_stalls() {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = open_rebalance(&world).unwrap();
+    let first = *world.rows.keys().next().unwrap();
+    world.rows.get_mut(&first).unwrap().status = QueueStatus::Processing;
+    let node = world.rows[&first].node.clone();
+    for minute in 1..=30u64 {
+        world.elapsed = Duration::from_secs(60 * minute);
+        // Its shardbuddy beats: a long state transfer is progress.
+        world.registrations.insert(
+            node.clone(),
+            Registration {
+                seen_at: 0,
+                version: "0".into(),
+                instance: "p".into(),
+                beat: minute,
+            },
+        );
+        world.step(&mut engine);
+    }
+    assert_eq!(world.groups[&group].status, GroupStatus::Committed);
 }

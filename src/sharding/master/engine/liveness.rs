@@ -73,6 +73,13 @@ impl Liveness {
         self.seen.retain(|node, _| registrations.contains_key(node));
     }
 
+    /// Whether `node`'s shardbuddy was seen beating within `timeout`.
+    pub fn beating(&self, node: &NodeId, now: Instant, timeout: Duration) -> bool {
+        self.seen
+            .get(node)
+            .is_some_and(|s| now.saturating_duration_since(s.since) < timeout)
+    }
+
     /// The requester of `request`, which this master first saw at
     /// `asked_at`: alive if its process beat within `timeout` (and, with
     /// `after`, changed its beat after that moment). A request without a

@@ -45,11 +45,13 @@ mod in_flight;
 mod liveness;
 mod operator;
 mod rebalancing;
+mod watchdog;
 
 pub use operator::{step_cost, summary_columns, wrong_cluster};
 
 use in_flight::InFlight;
 use liveness::{Liveness, Requester};
+use watchdog::Watchdog;
 
 /// What the engine's decisions depend on besides the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,12 @@ pub struct RebalanceConfig {
     /// Whether membership changes start rebalances by themselves (else only
     /// `REBALANCE TABLE` does).
     pub automatic: bool,
+    /// Failed rebalances of a table in a row after which it is not tried
+    /// again by itself.
+    pub attempts: u32,
+    /// How long a rebalance may make no progress, with nothing of it running,
+    /// before it is undone as stalled.
+    pub stall_after: Duration,
 }
 
 /// One term of office of the master.
@@ -95,8 +103,8 @@ pub struct MasterEngine {
     /// The last skip reason logged per table (logged again only when it
     /// changes).
     skips: BTreeMap<TableName, String>,
-    /// When a rebalance of each table last failed.
-    rebalance_failed: BTreeMap<TableName, Instant>,
+    /// Failed and stalled rebalances (see `watchdog`).
+    watchdog: Watchdog,
     /// Per table, the inactive holders last seen and since when.
     losses: BTreeMap<TableName, (Vec<NodeId>, Instant)>,
     /// When each internal cluster was last promoted.
@@ -135,7 +143,7 @@ impl MasterEngine {
             groups_seen: BTreeMap::new(),
             finished_seen: BTreeMap::new(),
             skips: BTreeMap::new(),
-            rebalance_failed: BTreeMap::new(),
+            watchdog: Watchdog::default(),
             losses: BTreeMap::new(),
             promoted: BTreeMap::new(),
             in_flight: InFlight::default(),
@@ -616,6 +624,7 @@ impl MasterEngine {
         for (name, rec) in &snap.groups {
             if rec.status.is_final() {
                 self.clocks.remove(name);
+                self.watchdog.rest(name);
             }
             // A rebalance an operator stopped holds its table until the
             // next REBALANCE TABLE (or DROP) removes it.

@@ -221,6 +221,7 @@ impl MasterEngine {
                     planned.lower_bound,
                 );
                 self.skips.remove(table);
+                self.watchdog.cleared(table);
                 self.started_now.insert(table.clone());
                 let steps = self.start_rebalance(snap, table, &rows, group.clone(), *planned, out);
                 let answer = Summary {

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::watchdog::Hold;
 use super::{abort, enqueue_group, MasterEngine};
 use crate::ids::{NodeId, TableName};
 use crate::placement::ClusterMap;
@@ -101,8 +102,8 @@ impl MasterEngine {
                 continue;
             };
             if state.status != TableStatus::Done
-                || self.busy(snap, config, table)
                 || self.started_now.contains(table)
+                || self.busy(snap, config, table, out)
             {
                 continue;
             }
@@ -171,17 +172,34 @@ impl MasterEngine {
         }
     }
 
-    /// Whether `table` has an operation under way, or failed to rebalance
-    /// too recently.
-    fn busy(&self, snap: &Snapshot, config: &EngineConfig, table: &TableName) -> bool {
+    /// Whether `table` has an operation under way, or its rebalances
+    /// failed too recently or too often (logged once).
+    fn busy(
+        &mut self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        table: &TableName,
+        out: &mut Vec<Command>,
+    ) -> bool {
         let open = snap
             .open_groups_of(table)
             .any(|(_, g)| !(g.kind == GroupKind::Rebalance && g.is_settled()));
-        let failed_recently = self
-            .rebalance_failed
-            .get(table)
-            .is_some_and(|at| snap.now.duration_since(*at) < config.rebalance.retry_after);
-        open || failed_recently || self.shares_a_cluster_in_flight(snap, table)
+        if open {
+            return true;
+        }
+        let held = match self.watchdog.hold(table, snap.now, &config.rebalance) {
+            Hold::Free => false,
+            Hold::BackingOff => true,
+            Hold::GaveUp(count) => {
+                let why = format!(
+                    "Skipping rebalance for table {table}: its last {count} rebalances failed; \
+                     REBALANCE TABLE {table} tries again"
+                );
+                self.log_skip(table, why, out);
+                true
+            }
+        };
+        held || self.shares_a_cluster_in_flight(snap, table)
     }
 
     /// A loss is acted on only once it has lasted the configured delay.
@@ -297,8 +315,14 @@ impl MasterEngine {
                 // on a node that was down. It is not undone.
                 return give_up_deferred(snap, name, rec, error, out);
             }
-            self.rebalance_failed.insert(table.clone(), snap.now);
+            self.watchdog.failed(table, snap.now);
             return abort(name, rec, error, out);
+        }
+        if !plan.settled {
+            if let Some(error) = self.stall(snap, config, name, rec, unfinished) {
+                self.watchdog.failed(table, snap.now);
+                return abort(name, rec, error, out);
+            }
         }
         // Retired copies and emptied clusters do not hold the placement
         // back: the wrappers route to the new copies by then, and deleting a
@@ -316,6 +340,7 @@ impl MasterEngine {
             // writes leaves a group that is settled again by the next one
             // (the same placement written again), never a settled group
             // whose placement was not written.
+            self.watchdog.cleared(table);
             out.push(Command::ReplacePlacement(table.clone(), rows));
             out.push(Command::PutGroup(name.clone(), settled));
             out.push(Command::Log(Event::RebalanceCompleted {
@@ -342,6 +367,52 @@ impl MasterEngine {
                 out.push(Command::PutGroup(name.clone(), done));
             }
         }
+    }
+}
+
+impl MasterEngine {
+    /// Why the running rebalance `name` is undone as stalled, if it is (see
+    /// `watchdog`); a paused one rests.
+    fn stall(
+        &mut self,
+        snap: &Snapshot,
+        config: &EngineConfig,
+        name: &GroupName,
+        rec: &GroupRecord,
+        unfinished: &[QueueRow],
+    ) -> Option<String> {
+        if rec.is_paused() {
+            self.watchdog.rest(name);
+            return None;
+        }
+        let liveness = &self.liveness;
+        let watched = self.groups_seen.get(name).copied().unwrap_or(snap.now);
+        let quiet = self.watchdog.stalled(
+            name,
+            unfinished,
+            (watched, snap.now),
+            config.rebalance.stall_after,
+            |node| liveness.beating(node, snap.now, config.liveness),
+        )?;
+        let deferred = rec
+            .rebalance
+            .as_ref()
+            .map(|p| &p.deferred[..])
+            .unwrap_or(&[]);
+        let waiting = unfinished
+            .iter()
+            .filter(|r| !deferred.contains(&r.node))
+            .map(|r| r.node.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(format!(
+            "table '{}': the rebalance made no progress for {} s and none of its steps is running \
+             (they wait on {waiting}); it is undone and planned again",
+            rec.table,
+            quiet.as_secs()
+        ))
     }
 }
 
