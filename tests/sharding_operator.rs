@@ -214,6 +214,13 @@ async fn explain_lists_exactly_the_moves_rebalance_then_makes_and_bad_forms_chan
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pause_resume_and_stop_steer_a_running_rebalance() {
+    // SHARDBUDDY_TEST_ROWS=1000000 runs it at the scale the issue names
+    // (minutes; waits grow with the rows).
+    let docs: u64 = std::env::var("SHARDBUDDY_TEST_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let patience = |secs: u64| Duration::from_secs(secs * (docs / 100_000).max(1));
     let mut nodes = cluster_of(3, SLOW).await;
     let mut first = conn(&nodes[0]).await;
     exec(
@@ -221,14 +228,14 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
         "CREATE TABLE c:t (id bigint, title text) shards='6' rf='1'",
     )
     .await;
-    insert_docs(&mut first, "t", 1..=10_000).await;
+    insert_docs(&mut first, "t", 1..=docs).await;
     let before = placement(&mut first).await;
     nodes.0.push(start(4, SLOW));
     join(&nodes[3], &nodes[0]).await;
     let fourth = nodes[3].node_id();
     wait_until(
         "EXPLAIN to plan moves to the new node",
-        Duration::from_secs(30),
+        patience(30),
         async || {
             rows(&mut first, "EXPLAIN REBALANCE TABLE c:t")
                 .await
@@ -251,7 +258,7 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     );
     wait_until(
         "a step of the rebalance to be done",
-        Duration::from_secs(30),
+        patience(30),
         async || status(&mut first).await.is_some_and(|s| s.steps_done > 0),
     )
     .await;
@@ -266,7 +273,7 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     let mut started = BTreeSet::new();
     wait_until(
         "the statements in flight to finish",
-        Duration::from_secs(30),
+        patience(30),
         async || {
             let q = rows(
                 &mut first,
@@ -315,11 +322,9 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     let restarts = master.log_text().matches("[BUDDY] started").count();
     kill_9(helper_pid(master).expect("the master runs its shardbuddy"));
     wait_for_log_count(master, "[BUDDY] started", restarts + 1);
-    wait_until(
-        "a new term of office",
-        Duration::from_secs(30),
-        async || offices(&nodes) > before_kill,
-    )
+    wait_until("a new term of office", patience(30), async || {
+        offices(&nodes) > before_kill
+    })
     .await;
     let mut first = conn(&nodes[0]).await;
     let window = Instant::now();
@@ -342,11 +347,9 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
         not_paused.contains("the rebalance of table 't' is not paused (it is running)"),
         "{not_paused}"
     );
-    wait_until(
-        "the rebalance to go on",
-        Duration::from_secs(30),
-        async || started_rows(&mut first, &group).await.len() > started.len(),
-    )
+    wait_until("the rebalance to go on", patience(30), async || {
+        started_rows(&mut first, &group).await.len() > started.len()
+    })
     .await;
     let stopping = rows(&mut first, "STOP REBALANCE c:t IMMEDIATE").await;
     assert_eq!(stopping[0][2], "stopping (rolling back)");
@@ -363,22 +366,16 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     kill_9(helper_pid(master).expect("the master runs its shardbuddy"));
     println!("killed the master's shardbuddy while the rebalance was {state}");
     wait_for_log_count(master, "[BUDDY] started", restarts + 1);
-    wait_until(
-        "a new term of office",
-        Duration::from_secs(30),
-        async || offices(&nodes) > before_kill,
-    )
+    wait_until("a new term of office", patience(30), async || {
+        offices(&nodes) > before_kill
+    })
     .await;
     let mut first = conn(&nodes[0]).await;
-    wait_until(
-        "the rebalance to be stopped",
-        Duration::from_secs(90),
-        async || {
-            status(&mut first)
-                .await
-                .is_some_and(|s| s.state == "stopped")
-        },
-    )
+    wait_until("the rebalance to be stopped", patience(90), async || {
+        status(&mut first)
+            .await
+            .is_some_and(|s| s.state == "stopped")
+    })
     .await;
     let stopped = status(&mut first).await.unwrap();
     assert!(
@@ -388,7 +385,7 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
         "{stopped:?}"
     );
     assert_eq!(placement(&mut first).await, before);
-    assert_eq!(count(&mut first, "SELECT COUNT(*) FROM t").await, 10_000);
+    assert_eq!(count(&mut first, "SELECT COUNT(*) FROM t").await, docs);
     let temp = column(&mut first, "SHOW STATUS LIKE 'cluster_temp_move%_status'").await;
     assert!(temp.is_empty(), "temporary clusters left: {temp:?}");
     let nothing = error(&mut first, "STOP REBALANCE c:t").await;
@@ -419,7 +416,7 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
         if end {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "{samples:?}");
+        assert!(t0.elapsed() < patience(120), "{samples:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let total = t0.elapsed();
@@ -445,7 +442,7 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
         })
         .collect();
     println!(
-        "graceful run: {total:?}, {} samples; ETA vs time left: {errors:?}",
+        "graceful run ({docs} rows): {total:?}, {} samples; ETA vs time left: {errors:?}",
         samples.len()
     );
     // From 20 % on, while at least 2 s are left (the master writes the ETA
@@ -459,13 +456,11 @@ async fn pause_resume_and_stop_steer_a_running_rebalance() {
     for (eta, left) in judged {
         assert!((eta - left).abs() <= left / 2.0, "{errors:?}");
     }
-    wait_until(
-        "the placement to settle",
-        Duration::from_secs(30),
-        async || settled(&copies(&mut first, "t").await, 6, 1, 4),
-    )
+    wait_until("the placement to settle", patience(30), async || {
+        settled(&copies(&mut first, "t").await, 6, 1, 4)
+    })
     .await;
-    assert_eq!(count(&mut first, "SELECT COUNT(*) FROM t").await, 10_000);
+    assert_eq!(count(&mut first, "SELECT COUNT(*) FROM t").await, docs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -132,8 +132,25 @@ async fn defect_2_a_create_whose_shardbuddy_is_killed_does_not_take_effect() {
                             let tables = column(&mut c, "SHOW TABLES").await;
                             clean &= left.is_empty() && !tables.contains(&table);
                         }
+                        // Whole: placed everywhere and the CREATE finished
+                        // (its placement is written when it is planned, so
+                        // copies alone show a CREATE that may still be undone).
                         let mut c = conn(&nodes[0]).await;
-                        whole = settled(&copies(&mut c, &table).await, 2, 2, 3);
+                        let state = column(
+                            &mut c,
+                            &format!(
+                                "SELECT value FROM system.sharding_state WHERE key = 'table:{table}'"
+                            ),
+                        )
+                        .await;
+                        // Buddy's shape: the state is a one-element array.
+                        let done = state.iter().any(|v| {
+                            serde_json::from_str::<serde_json::Value>(v).is_ok_and(|v| {
+                                let v = if v.is_array() { &v[0] } else { &v };
+                                v["status"] == "done" && v["type"] == "create"
+                            })
+                        });
+                        whole = done && settled(&copies(&mut c, &table).await, 2, 2, 3);
                         clean || whole
                     },
                 )

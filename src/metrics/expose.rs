@@ -129,6 +129,12 @@ fn add(r: &mut Registry, view: &ClusterView) {
             o.count,
         );
     }
+    let cleaned = int(
+        r,
+        "shardbuddy_cleanup_removed_objects",
+        "Orphans (objects on a node no metadata accounts for) the master's cleanup removed, in the cleanup operations on record",
+    );
+    set(&cleaned, vec![], view.cleaned);
     let age = float(
         r,
         "shardbuddy_operation_age_seconds",
@@ -210,6 +216,7 @@ mod tests {
                 rows: 4,
             }],
             oldest_pending_s: Some(1.5),
+            cleaned: 2,
             ..ClusterView::default()
         };
         let mut out = String::new();
@@ -221,6 +228,7 @@ mod tests {
             "shardbuddy_queue_rows{node=\"b\",status=\"created\"} 4",
             "shardbuddy_queue_oldest_pending_seconds 1.5",
             "shardbuddy_tables{rf_status=\"broken\"} 0",
+            "shardbuddy_cleanup_removed_objects 2",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} missing in\n{out}");
         }

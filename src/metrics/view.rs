@@ -37,6 +37,9 @@ pub struct ClusterView {
     pub operations: Vec<OperationCount>,
     /// Operation groups that are not final yet.
     pub running: Vec<RunningOperation>,
+    /// Objects the master's cleanup removed, in the cleanup operations on
+    /// record (kept for the retention period).
+    pub cleaned: u64,
     pub tables: Vec<TableView>,
 }
 
@@ -175,6 +178,9 @@ async fn queue_and_operations(
         *operations
             .entry((name_of(&group.kind), name_of(&group.status)))
             .or_default() += 1;
+        if group.kind == GroupKind::Cleanup && group.status == GroupStatus::Done {
+            view.cleaned += group.removes.len() as u64;
+        }
         let rows = store.group_rows(name).await?;
         let deferred_nodes: &[NodeId] = group
             .rebalance
