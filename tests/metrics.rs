@@ -173,6 +173,19 @@ async fn figures_follow_a_create_a_lost_node_and_the_rebalance() {
     );
     assert!(settled.sum("shardbuddy_queue_rows", &[("status", "processed")]) > processed);
 
+    // The page in a browser now, while the rebalance waits for the lost
+    // node: its progress bar and the map's cells are drawn.
+    if let Some(browser) = browser() {
+        let dom = dump_dom(browser, &addrs[0]);
+        assert!(
+            dom.contains("<div class=\"bar\"><div style=\"width:"),
+            "{dom}"
+        );
+        assert!(dom.contains("waiting for a node"), "{dom}");
+        assert!(dom.contains("rebalance rebalance_t_"), "{dom}");
+        assert!(dom.contains("class=\"copy live\""), "{dom}");
+    }
+
     // STATUS_PAGE_SCREENSHOT=<file.png> keeps a picture of the page now.
     if let (Ok(path), Some(browser)) = (std::env::var("STATUS_PAGE_SCREENSHOT"), browser()) {
         let shot = std::process::Command::new(browser)
@@ -213,6 +226,17 @@ async fn figures_follow_a_create_a_lost_node_and_the_rebalance() {
         0.0
     );
     status_page_draws_the_cluster(&addrs[0], &nodes);
+}
+
+/// The DOM of the status page at `addr` once `browser` has run its script.
+fn dump_dom(browser: &str, addr: &str) -> String {
+    let out = std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        .args(["--virtual-time-budget=3000", "--dump-dom"])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("the browser runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A headless-capable browser, when one is installed.
@@ -265,13 +289,7 @@ fn status_page_draws_the_cluster(addr: &str, nodes: &Nodes) {
         );
         return;
     };
-    let dom = std::process::Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu"])
-        .args(["--virtual-time-budget=3000", "--dump-dom"])
-        .arg(format!("http://{addr}/"))
-        .output()
-        .expect("the browser runs");
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = dump_dom(browser, addr);
     assert!(dom.contains("data-table=\"t\""), "{dom}");
     for node in nodes.iter() {
         assert!(
