@@ -61,13 +61,19 @@ pub async fn soak(secs: u64) {
     let mut samples = vec![(0.0, sample(&nodes))];
     let mut cycles = 0;
     let mut warm_helper0 = None;
+    // When each phase of each cycle began: (kill, healed, restart, back).
+    let mut phases: Vec<[Instant; 4]> = Vec::new();
     while started.elapsed() < Duration::from_secs(secs) {
         let victim = rng.range(1, 2) as usize;
+        let killed = Instant::now();
         nodes[victim].kill();
         wait_settled(&nodes[0], 2, "healed on the survivors").await;
+        let healed = Instant::now();
         nodes[victim].restart().expect("restart");
+        let restarted = Instant::now();
         wait_for_log(&nodes[victim], "[BUDDY] started", Duration::from_secs(20));
         wait_settled(&nodes[0], 3, "back on three nodes").await;
+        phases.push([killed, healed, restarted, Instant::now()]);
         wait_consistent(&nodes[0], SETTLE_BOUND, "after a kill and return").await;
         cycles += 1;
         let now = sample(&nodes);
@@ -103,6 +109,25 @@ pub async fn soak(secs: u64) {
         record.reads,
         record.short_reads.len(),
         record.read_errors
+    );
+    // Where the short reads fell: while a lost node was being healed around,
+    // while a returned node took its copies back, or at rest.
+    let mut by_phase = [0usize; 3];
+    for (at, _, _) in &record.short_reads {
+        let phase = phases.iter().find_map(|[k, h, r, b]| {
+            if (k..h).contains(&at) {
+                Some(0)
+            } else if (r..b).contains(&at) {
+                Some(1)
+            } else {
+                None
+            }
+        });
+        by_phase[phase.unwrap_or(2)] += 1;
+    }
+    eprintln!(
+        "soak: short reads while healing after a kill {}, while a returned node took its copies back {}, at rest {}",
+        by_phase[0], by_phase[1], by_phase[2]
     );
     eprintln!("soak: RSS in MiB (node: daemon/helper) over time:");
     for (at, s) in &samples {

@@ -24,8 +24,8 @@ pub struct Record {
     pub read_errors: BTreeMap<String, usize>,
     pub reads: usize,
     /// Reads that returned fewer rows than were acknowledged before they
-    /// started: (expected at least, got).
-    pub short_reads: Vec<(u64, u64)>,
+    /// started: (when it started, expected at least, got).
+    pub short_reads: Vec<(Instant, u64, u64)>,
 }
 
 impl Record {
@@ -121,6 +121,7 @@ impl Traffic {
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let before = base + acked.load(Ordering::SeqCst);
+                    let asked = Instant::now();
                     let got: Result<Option<u64>, _> = conn
                         .query_first(format!("SELECT COUNT(*) FROM {table}"))
                         .await;
@@ -128,7 +129,7 @@ impl Traffic {
                         let mut r = record.lock().unwrap();
                         r.reads += 1;
                         match got {
-                            Ok(Some(n)) if n < before => r.short_reads.push((before, n)),
+                            Ok(Some(n)) if n < before => r.short_reads.push((asked, before, n)),
                             Ok(_) => {}
                             Err(e) => *r.read_errors.entry(e.to_string()).or_default() += 1,
                         }
