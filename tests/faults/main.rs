@@ -17,6 +17,7 @@
 #[path = "../sharding_support/mod.rs"]
 mod sharding_support;
 
+mod disruption;
 mod harness;
 mod rebalance;
 mod soak;
@@ -109,6 +110,8 @@ struct Tally {
     helper_gone: usize,
     /// Answers the outcome contradicts, and other broken promises.
     violations: Vec<String>,
+    /// Answers that said the outcome is not known yet.
+    unknown: Vec<String>,
     slowest_settle: Duration,
 }
 
@@ -245,34 +248,47 @@ async fn run_case(nodes: &Nodes, rng: &mut Rng, case: Case, table: &str, tally: 
             if exists { "exists" } else { "is absent" }
         ));
     }
-    // Rows: a surviving table keeps what was acknowledged; a created one
-    // takes writes on every node.
     if exists {
-        let mut c = conn(&nodes[0]).await;
-        let want = if case.op == Op::Create {
-            insert_docs(&mut c, table, 1..=10).await;
-            10
-        } else {
-            DROP_ROWS
-        };
-        for n in nodes.iter() {
-            let mut c = conn(n).await;
-            let got = count(&mut c, &format!("SELECT COUNT(*) FROM {table}")).await;
-            if got != want {
-                violation(format!(
-                    "{got} rows through node {} instead of {want}",
-                    n.index()
-                ));
-            }
+        for problem in rows_kept_then_dropped(nodes, case.op, table).await {
+            violation(problem);
         }
-        exec(&mut c, &format!("DROP TABLE c:{table}")).await;
-        wait_consistent(
-            &nodes[0],
-            SETTLE_BOUND,
-            &format!("{table} dropped after the case"),
-        )
-        .await;
     }
+}
+
+/// A table that outlived a fault: it holds what was acknowledged (a
+/// DROP's table its `DROP_ROWS`), and a created one takes writes; what each
+/// node reads otherwise. Then it is dropped.
+async fn rows_kept_then_dropped(
+    nodes: &[manticore_sim::testkit::SimNode],
+    op: Op,
+    table: &str,
+) -> Vec<String> {
+    let mut c = conn(&nodes[0]).await;
+    let want = if op == Op::Create {
+        insert_docs(&mut c, table, 1..=10).await;
+        10
+    } else {
+        DROP_ROWS
+    };
+    let mut problems = Vec::new();
+    for n in nodes.iter() {
+        let mut c = conn(n).await;
+        let got = count(&mut c, &format!("SELECT COUNT(*) FROM {table}")).await;
+        if got != want {
+            problems.push(format!(
+                "{got} rows through node {} instead of {want}",
+                n.index()
+            ));
+        }
+    }
+    exec(&mut c, &format!("DROP TABLE c:{table}")).await;
+    wait_consistent(
+        &nodes[0],
+        SETTLE_BOUND,
+        &format!("{table} dropped after the case"),
+    )
+    .await;
+    problems
 }
 
 /// Runs every case of `ops`, `rounds` times, on one cluster.
@@ -469,6 +485,40 @@ async fn campaign_of_every_case_in_many_rounds() {
     ] {
         assert!(violations.is_empty(), "{violations:#?}");
     }
+}
+
+/// Node kills and partitions at random moments of CREATE and DROP: one run
+/// of each pair in CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_kills_and_partitions_during_create_and_drop_leave_true_answers() {
+    let tally = disruption::disruption_campaign("disruption", 1).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+    unknown_outcomes_say_how_to_learn_them(&tally);
+}
+
+/// A statement whose outcome is not known yet says so, and how to learn it.
+fn unknown_outcomes_say_how_to_learn_them(tally: &Tally) {
+    for answer in &tally.unknown {
+        assert!(
+            answer
+                .contains("has not finished and may still take effect; check SHOW SHARDING STATUS")
+                || answer.contains("its outcome cannot be read"),
+            "{answer}"
+        );
+    }
+}
+
+/// The same, `SHARDBUDDY_DISRUPTION_ROUNDS` (default 20) runs of each pair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long: node kills and partitions, 20 seeded runs of each"]
+async fn node_kills_and_partitions_campaign() {
+    let rounds = std::env::var("SHARDBUDDY_DISRUPTION_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let tally = disruption::disruption_campaign("disruption campaign", rounds).await;
+    assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
+    unknown_outcomes_say_how_to_learn_them(&tally);
 }
 
 /// Soak: `SHARDBUDDY_SOAK_SECS` (default 1800) of writes and reads while

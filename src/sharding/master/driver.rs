@@ -90,9 +90,9 @@ async fn round(
     apply(store, api, me, &task.signals, commands).await
 }
 
-/// Reads everything the engine decides from; with `sweep`, first what every
-/// live node holds (before the metadata, so that an object an operation
-/// made is either placed or seen with its operation still open).
+/// Reads everything the engine decides from. The nodes are read before the
+/// metadata: with `sweep`, what every live node holds, so that an object an
+/// operation made is either placed or seen with its operation still open.
 pub async fn load(
     store: &dyn MetaStore,
     api: &dyn NodeApi,
@@ -102,9 +102,12 @@ pub async fn load(
 ) -> Result<Snapshot, StoreError> {
     let lease = store.lease().await?;
     let members = daemon::membership(api, store.scope(), me).await;
-    let holdings = match &members {
-        Some(m) if sweep => Some(read_holdings(api, me, &m.active).await),
-        _ => None,
+    let (clusters, holdings) = match &members {
+        Some(m) => {
+            let replicated = store.scope().cluster().is_some();
+            observe(api, me, &m.active, replicated, sweep).await
+        }
+        None => (BTreeMap::new(), None),
     };
     let tables = store.tables().await?;
     let groups = store.groups().await?;
@@ -135,14 +138,6 @@ pub async fn load(
     let controls = store.controls().await?;
     let drained = store.drained().await?.into_keys().collect();
     let registered = registrations.keys().cloned().collect();
-    let clusters = match &members {
-        // Local sharding replicates nothing: there is no cluster to ask about.
-        Some(m) if store.scope().cluster().is_none() => {
-            m.active.iter().map(|n| (n.clone(), Vec::new())).collect()
-        }
-        Some(m) => observe_clusters(api, me, &m.active).await,
-        None => BTreeMap::new(),
-    };
     Ok(Snapshot {
         now: Instant::now(),
         now_ms: now_ms(),
@@ -164,55 +159,50 @@ pub async fn load(
     })
 }
 
-/// What every live node holds. A node that cannot be read is left out.
-async fn read_holdings(
+/// What the live nodes report of their replication clusters (promotion
+/// and plans decide from them; with local sharding there are none) and,
+/// with `sweep`, everything they hold (which includes their clusters). A
+/// node that cannot be asked is left out.
+async fn observe(
     api: &dyn NodeApi,
     me: &NodeId,
     live: &BTreeSet<NodeId>,
-) -> BTreeMap<NodeId, Holdings> {
-    let mut out = BTreeMap::new();
+    replicated: bool,
+    sweep: bool,
+) -> (
+    BTreeMap<NodeId, Vec<ClusterReport>>,
+    Option<BTreeMap<NodeId, Holdings>>,
+) {
+    let mut clusters = BTreeMap::new();
+    let mut held = BTreeMap::new();
     for node in live {
-        let remote;
-        let on: &dyn NodeApi = if node == me {
-            api
+        let remote = (node != me).then(|| api.for_node(node));
+        let on = remote.as_deref().unwrap_or(api);
+        let reports = if sweep {
+            match holdings::read(on, node).await {
+                Ok(h) => {
+                    let reports = h.clusters.clone();
+                    held.insert(node.clone(), h);
+                    Ok(reports)
+                }
+                Err(e) => Err(e),
+            }
+        } else if replicated {
+            daemon::cluster_reports(on).await
         } else {
-            remote = api.for_node(node);
-            &*remote
+            Ok(Vec::new())
         };
-        match holdings::read(on, node).await {
-            Ok(held) => {
-                out.insert(node.clone(), held);
+        match reports {
+            Ok(reports) if replicated => {
+                clusters.insert(node.clone(), reports);
+            }
+            Ok(_) => {
+                clusters.insert(node.clone(), Vec::new());
             }
             Err(e) => debug!(node = %node, error = %e, "cannot read what the node holds"),
         }
     }
-    out
-}
-
-/// The replication clusters of every live node (promotion and plans decide
-/// from them). A node that cannot be asked is left out.
-async fn observe_clusters(
-    api: &dyn NodeApi,
-    me: &NodeId,
-    live: &BTreeSet<NodeId>,
-) -> BTreeMap<NodeId, Vec<ClusterReport>> {
-    let mut out = BTreeMap::new();
-    for node in live {
-        let remote;
-        let on: &dyn NodeApi = if node == me {
-            api
-        } else {
-            remote = api.for_node(node);
-            &*remote
-        };
-        match daemon::cluster_reports(on).await {
-            Ok(reports) => {
-                out.insert(node.clone(), reports);
-            }
-            Err(e) => debug!(node = %node, error = %e, "cannot read the node's clusters"),
-        }
-    }
-    out
+    (clusters, sweep.then_some(held))
 }
 
 /// `SET CLUSTER <c> GLOBAL 'pc.bootstrap' = 1` on `node`. A failure is

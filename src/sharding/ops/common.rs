@@ -14,7 +14,7 @@ use crate::sharding::daemon::DaemonError;
 use crate::sharding::heartbeat;
 use crate::sharding::metadata::SetupError;
 use crate::sharding::ops::Context;
-use crate::sharding::records::TableStatus;
+use crate::sharding::records::{OpKind, TableStatus};
 use crate::sharding::store::{MetaStore, StoreError};
 
 /// Why a statement failed.
@@ -198,7 +198,7 @@ pub async fn await_outcome(
                     TableStatus::Failed => Outcome::Failed(state.error.unwrap_or_else(|| "operation failed".into())),
                     TableStatus::Requested | TableStatus::Processing => {
                         if Instant::now() >= deadline {
-                            return Err(user("Waiting timeout exceeded."));
+                            return Err(still_running(table, state.kind));
                         }
                         tokio::select! {
                             _ = tokio::time::sleep(ctx.config.wait_poll) => {}
@@ -227,6 +227,22 @@ pub async fn await_outcome(
             }
         }
     }
+}
+
+/// The answer when a request is still under way at the requester's
+/// deadline. A CREATE the master gave up on was answered with Buddy's
+/// `Waiting timeout exceeded.` already (the master writes it); here the
+/// master has not decided (it may have changed hands, or a DROP waits for a
+/// node that is unreachable: a DROP only moves forward), so the statement
+/// may still take effect.
+fn still_running(table: &TableName, kind: OpKind) -> OpError {
+    let verb = match kind {
+        OpKind::Create => "CREATE TABLE",
+        OpKind::Drop => "DROP TABLE",
+    };
+    user(format!(
+        "Waiting timeout exceeded: {verb} of table '{table}' has not finished and may still take effect; check SHOW SHARDING STATUS {table} before running it again"
+    ))
 }
 
 /// The answer when the outcome of a written request cannot be read.
