@@ -35,10 +35,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use crate::faults::{Action, Hits, StatementFault};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
+pub use crate::faults::{Action, Hits, StatementFault};
 
 /// How long a node may take to start serving before `start` fails.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
