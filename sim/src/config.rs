@@ -196,6 +196,9 @@ pub struct SimSettings {
     pub version: String,
     /// How statements are charged: `fast` (no cost) or `realistic` (real searchd's timings).
     pub profile: crate::cost::Profile,
+    /// Test tooling: statement faults set from the start (`statement_fault`, repeatable; see
+    /// [`crate::faults`]).
+    pub statement_faults: Vec<crate::faults::StatementFault>,
 }
 
 /// Timings of replication clusters. searchd (Galera) needs 4.6–6.5 s to drop a dead node from
@@ -302,6 +305,7 @@ impl Default for SimSettings {
             cluster: ClusterTimings::default(),
             version: crate::node::VERSION.to_string(),
             profile: crate::cost::Profile::Fast,
+            statement_faults: Vec::new(),
         }
     }
 }
@@ -552,6 +556,9 @@ fn parse_sim_with(
             "agent_secret" => sim.agent_secret = Some(value.clone()).filter(|v| !v.is_empty()),
             "version" if !value.is_empty() => sim.version = value.clone(),
             "profile" => {}
+            "statement_fault" => sim
+                .statement_faults
+                .push(crate::faults::StatementFault::parse(value).map_err(|why| bad(&why))?),
             k if k.starts_with("cluster_") => match sim.cluster.slot(k) {
                 Some(slot) => *slot = millis()?,
                 None => return Err(bad("unknown key")),

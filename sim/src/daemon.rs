@@ -64,6 +64,10 @@ pub fn lock_pid_file(path: &Path) -> Result<Flock<File>, DaemonError> {
 /// Peers (node ids, comma-separated) whose traffic a node drops from its start: the testkit
 /// sets it so that a cut link holds across a restart from the first moment.
 pub const BLOCKED_PEERS_ENV: &str = "MANTICORE_SIM_BLOCKED_PEERS";
+/// Statement faults (a JSON array of rules in their text form, see [`crate::faults`]) a node
+/// applies from its start, after those of its configuration: the testkit sets it so that the
+/// faults set at run time hold across a restart (their counts start again).
+pub const STATEMENT_FAULTS_ENV: &str = "MANTICORE_SIM_STATEMENT_FAULTS";
 
 /// How the daemon was asked to start (searchd's command line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,6 +110,14 @@ pub async fn run_with(
             .map(str::to_string)
             .collect();
         crate::cluster::set_blocked(&node, peers);
+    }
+    if let Ok(text) = std::env::var(STATEMENT_FAULTS_ENV) {
+        match serde_json::from_str::<Vec<crate::faults::StatementFault>>(&text) {
+            Ok(rules) => rules.into_iter().for_each(|r| node.statement_faults.add(r)),
+            Err(e) => node.log.line(&format!(
+                "WARNING: {STATEMENT_FAULTS_ENV}: {e}; no statement faults taken from it"
+            )),
+        }
     }
     // Clusters are known (as disconnected) before the first client can ask about them.
     crate::cluster::start(&node);

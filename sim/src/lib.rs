@@ -13,6 +13,7 @@ pub mod control;
 pub mod cost;
 pub mod daemon;
 pub mod exec;
+pub mod faults;
 pub mod logfile;
 pub mod net;
 pub mod node;

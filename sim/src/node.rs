@@ -75,6 +75,8 @@ pub struct Node {
     pub helper_token: Option<String>,
     /// Replication clusters: membership, liveness and sequencing.
     pub clusters: Clusters,
+    /// Test tooling: statement faults (`sim { statement_fault = … }` and the control messages).
+    pub statement_faults: crate::faults::StatementFaults,
 }
 
 impl Node {
@@ -99,6 +101,9 @@ impl Node {
             first_auto_id(&config.node_id()).max(recovered.catalog.max_id().saturating_add(1));
         Ok(Node {
             clusters: Clusters::new(&config),
+            statement_faults: crate::faults::StatementFaults::new(
+                config.sim.statement_faults.iter().cloned(),
+            ),
             config,
             log,
             store: RwLock::new(Store {

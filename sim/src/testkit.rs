@@ -12,6 +12,12 @@
 //! messages and agent queries alike) until [`restore_link`]; [`partition`] cuts every link
 //! between groups. The cut is kept across restarts of either node.
 //!
+//! Statement faults: [`fail_statement`] answers the N-th (or every from the N-th, or every)
+//! statement matching a pattern with an error, without running it; [`delay_statement`] runs it
+//! later; [`clear_statement_faults`] removes them (see [`crate::faults`] for patterns and
+//! counting). They are set on the running node without a restart, and kept across restarts
+//! (counting again from 0).
+//!
 //! Every node runs in its own process group; dropping a [`SimNode`] (also while a test panics)
 //! kills the group, so helpers started by the node go with it.
 //!
@@ -32,6 +38,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
+pub use crate::faults::{Action, Hits, StatementFault};
 
 /// How long a node may take to start serving before `start` fails.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -145,6 +153,8 @@ pub struct SimNode {
     child: Option<Child>,
     /// Peers (node ids) whose traffic this node drops.
     blocked: Mutex<BTreeSet<String>>,
+    /// Statement faults set through the testkit (kept across restarts).
+    faults: Mutex<Vec<StatementFault>>,
 }
 
 impl SimNode {
@@ -169,6 +179,7 @@ impl SimNode {
             options,
             child: None,
             blocked: Mutex::new(BTreeSet::new()),
+            faults: Mutex::new(Vec::new()),
         };
         fs::create_dir_all(node.data_dir())?;
         fs::write(node.config_path(), node.config_text())?;
@@ -249,6 +260,12 @@ impl SimNode {
         if !blocked.is_empty() {
             cmd.env(crate::daemon::BLOCKED_PEERS_ENV, blocked.join(","));
         }
+        // So do statement faults, from the first statement on.
+        let faults = self.statement_faults();
+        if !faults.is_empty() {
+            let json = serde_json::to_string(&faults).map_err(io::Error::other)?;
+            cmd.env(crate::daemon::STATEMENT_FAULTS_ENV, json);
+        }
         self.child = Some(cmd.spawn()?);
         self.wait_ready(START_TIMEOUT)?;
         // A cut link outlives a restart.
@@ -268,7 +285,14 @@ impl SimNode {
     /// Tells the running node which peers' traffic to drop.
     fn push_links(&self) -> io::Result<()> {
         let peers: Vec<String> = self.blocked_peers().into_iter().collect();
-        let body = serde_json::json!({ "type": "links", "blocked": peers }).to_string();
+        let body = serde_json::json!({ "type": "links", "blocked": peers });
+        self.control(&body, "setting links")
+    }
+
+    /// Sends a test-tooling message to the node's control endpoint (`POST /_sim/cluster` on the
+    /// API port, where replication messages arrive).
+    fn control(&self, message: &serde_json::Value, what: &str) -> io::Result<()> {
+        let body = message.to_string();
         // With auth configured, node-to-node endpoints want the shared agent secret.
         let secret = self
             .options
@@ -289,11 +313,19 @@ impl SimNode {
         )?;
         if status != 200 {
             return Err(io::Error::other(format!(
-                "node {}: setting links failed: HTTP {status} {reply}",
+                "node {}: {what} failed: HTTP {status} {reply}",
                 self.index
             )));
         }
         Ok(())
+    }
+
+    /// The statement faults set through the testkit (see [`add_statement_fault`]).
+    pub fn statement_faults(&self) -> Vec<StatementFault> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set_link(&self, peer: &SimNode, cut: bool) -> io::Result<()> {
@@ -544,6 +576,63 @@ pub fn heal(nodes: &[&SimNode]) -> io::Result<()> {
         for b in &nodes[i + 1..] {
             restore_link(a, b)?;
         }
+    }
+    Ok(())
+}
+
+/// Adds a statement fault to `node` (see [`crate::faults`]): on the running node at once, without
+/// a restart, and from the first moment of every later start (the counts start again then).
+/// Each rule counts its own matches from the moment it is set.
+pub fn add_statement_fault(node: &SimNode, rule: StatementFault) -> io::Result<()> {
+    node.faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(rule.clone());
+    if node.child.is_some() {
+        let message = serde_json::json!({ "type": "add_statement_fault", "rule": rule });
+        node.control(&message, "setting a statement fault")?;
+    }
+    Ok(())
+}
+
+/// Makes the statements of `node` that match `pattern` (case-insensitive substring, or a glob
+/// over the whole statement with `*` and `?`) and that `hits` selects fail with `message`: the
+/// client gets searchd's statement error with that text (MySQL `ERROR 1064`, HTTP 500
+/// `{"error":…}`), the statement does nothing, and the helper never sees it.
+///
+/// ```no_run
+/// # use manticore_sim::testkit::*;
+/// # let node = SimNode::start(1, NodeOptions::default()).unwrap();
+/// // The 2nd INSERT into t fails; every CREATE of a shard of t from now on too.
+/// fail_statement(&node, "insert into t ", Hits::Nth(2), "disk full").unwrap();
+/// fail_statement(&node, "CREATE TABLE IF NOT EXISTS system.t_s*", Hits::Every, "no").unwrap();
+/// clear_statement_faults(&node).unwrap();
+/// ```
+pub fn fail_statement(node: &SimNode, pattern: &str, hits: Hits, message: &str) -> io::Result<()> {
+    add_statement_fault(node, StatementFault::fail(pattern, hits, message))
+}
+
+/// Makes the statements of `node` that match `pattern` and that `hits` selects run `delay` later
+/// (then they answer as usual). Patterns as in [`fail_statement`].
+pub fn delay_statement(
+    node: &SimNode,
+    pattern: &str,
+    hits: Hits,
+    delay: Duration,
+) -> io::Result<()> {
+    add_statement_fault(node, StatementFault::delay(pattern, hits, delay))
+}
+
+/// Removes every statement fault of `node`, those of its `sim { statement_fault = … }`
+/// configuration included (until it restarts).
+pub fn clear_statement_faults(node: &SimNode) -> io::Result<()> {
+    node.faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    if node.child.is_some() {
+        let message = serde_json::json!({ "type": "clear_statement_faults" });
+        node.control(&message, "clearing statement faults")?;
     }
     Ok(())
 }

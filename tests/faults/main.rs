@@ -443,6 +443,71 @@ async fn failed_reads_of_the_outcome_are_retried_and_never_answer_an_untrue_erro
     wait_consistent(&nodes[0], SETTLE_BOUND, "after the CREATEs").await;
 }
 
+/// A step that fails on one node for good: a statement fault of the
+/// simulator fails every `CREATE TABLE IF NOT EXISTS system.t_s…` that node 2
+/// receives (with shards='2' rf='2' on three nodes every node holds a copy).
+/// The CREATE answers an error that names the failure, is undone (the
+/// checker finds the cluster consistent, nothing of t is left), and once the
+/// fault is cleared the same CREATE succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_create_failing_for_good_on_one_node_fails_the_create_and_leaves_nothing() {
+    use manticore_sim::testkit::{clear_statement_faults, fail_statement, Hits};
+    const CREATE: &str = "CREATE TABLE c:t (id bigint, title text) shards='2' rf='2'";
+    const FAILURE: &str = "injected: no space left on device";
+    let nodes = cluster_of(3, &[]).await;
+    fail_statement(
+        &nodes[1],
+        "CREATE TABLE IF NOT EXISTS system.t_s*",
+        Hits::Every,
+        FAILURE,
+    )
+    .expect("set the statement fault");
+    let mut c = conn(&nodes[0]).await;
+    let started = Instant::now();
+    let answer = run(&mut c, CREATE).await;
+    eprintln!(
+        "CREATE with a failing shard on node 2: {answer:?} after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let error = answer.expect_err("the CREATE fails");
+    assert!(
+        error.contains(FAILURE) && error.contains(&nodes[1].node_id()),
+        "the answer names the failure and its node: {error}"
+    );
+    assert!(
+        nodes[1]
+            .log_text()
+            .contains("sim: statement fault: failing"),
+        "the fault was hit"
+    );
+    let report = check_through(&nodes[0]).await.expect("the checker runs");
+    assert!(
+        report.is_consistent(),
+        "the failed CREATE left something behind: {:?}",
+        report.discrepancies
+    );
+    assert!(!placed(&nodes[0], "t").await, "t is not placed");
+    for node in nodes.iter() {
+        let mut c = conn(node).await;
+        let mut left = Vec::new();
+        for sql in ["SHOW TABLES", "SHOW TABLES FROM system"] {
+            left.extend(
+                rows(&mut c, sql)
+                    .await
+                    .into_iter()
+                    .map(|r| r[0].clone())
+                    .filter(|t| t == "t" || t.trim_start_matches("system.").starts_with("t_s")),
+            );
+        }
+        assert!(left.is_empty(), "node {} keeps {left:?}", node.index());
+    }
+
+    clear_statement_faults(&nodes[1]).expect("clear the statement faults");
+    assert_eq!(run(&mut c, CREATE).await, Ok(()));
+    assert!(placed(&nodes[0], "t").await);
+    wait_consistent(&nodes[0], SETTLE_BOUND, "after the second CREATE").await;
+}
+
 /// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every
 /// node under random aborts and helper kills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -76,6 +76,10 @@ pub enum Request {
     },
     /// Test tooling: the peers whose traffic this node drops (a network partition).
     Links { blocked: Vec<String> },
+    /// Test tooling: adds a statement fault (see [`crate::faults`]).
+    AddStatementFault { rule: crate::faults::StatementFault },
+    /// Test tooling: removes every statement fault.
+    ClearStatementFaults,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

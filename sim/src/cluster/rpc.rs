@@ -47,7 +47,10 @@ async fn dispatch(node: &Node, from: Option<&str>, req: Request) -> Reply {
         | Request::Snapshot { cluster }
         | Request::TakeOver { cluster, .. } => Some(cluster.clone()),
         Request::Install { meta, .. } => Some(meta.name.clone()),
-        Request::Heartbeat { .. } | Request::Links { .. } => None,
+        Request::Heartbeat { .. }
+        | Request::Links { .. }
+        | Request::AddStatementFault { .. }
+        | Request::ClearStatementFaults => None,
     };
     if let Some(c) = cluster
         .filter(|c| node.clusters.state(c).map(|(s, _)| s) == Some(super::Status::RecoveryRequired))
@@ -81,6 +84,16 @@ async fn dispatch(node: &Node, from: Option<&str>, req: Request) -> Reply {
         Request::TakeOver { cluster, epoch, .. } => member::follow(node, &cluster, epoch),
         Request::Links { blocked } => {
             super::set_blocked(node, blocked);
+            Reply::Ok
+        }
+        Request::AddStatementFault { rule } => {
+            node.log.line(&format!("sim: statement fault set: {rule}"));
+            node.statement_faults.add(rule);
+            Reply::Ok
+        }
+        Request::ClearStatementFaults => {
+            node.log.line("sim: statement faults cleared");
+            node.statement_faults.clear();
             Reply::Ok
         }
     }

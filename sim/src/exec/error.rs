@@ -10,6 +10,16 @@ pub enum ErrorCode {
     NoSuchTable,
     /// `ERROR 1045`: a user without the needed right. Never forwarded to the helper.
     AccessDenied,
+    /// A statement fault set by test tooling (`crate::faults`): searchd's generic `ERROR 1064`
+    /// on the wire, never forwarded to the helper.
+    Injected,
+}
+
+impl ErrorCode {
+    /// Whether searchd hands an error of this code to the helper (which may answer instead).
+    pub fn forwardable(self) -> bool {
+        !matches!(self, ErrorCode::AccessDenied | ErrorCode::Injected)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

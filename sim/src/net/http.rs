@@ -370,6 +370,7 @@ impl RequestCtx<'_> {
     async fn raw(&self, session: &mut Session, sql: &str) -> Result<Vec<Output>, ExecError> {
         let mut outputs = Vec::new();
         for stmt in split_statements(sql) {
+            crate::faults::before_statement(self.node, stmt.trim()).await?;
             outputs.push(exec::execute(self.node, session, stmt.trim()).await?);
         }
         Ok(outputs)
@@ -378,6 +379,9 @@ impl RequestCtx<'_> {
     async fn search(&self, session: &mut Session, sql: &str) -> Answer {
         let started = Instant::now();
         let text = sql.trim().trim_end_matches(';');
+        if let Err(e) = crate::faults::before_statement(self.node, text).await {
+            return self.failed(session, Failed::new(500, e)).await;
+        }
         let stmt = match crate::sql::parse(text) {
             Ok(s) => s,
             Err(e) => {
@@ -476,7 +480,7 @@ impl RequestCtx<'_> {
     async fn failed(&self, session: &Session, f: Failed) -> Answer {
         let body = f.body.unwrap_or_else(|| error_body(&f.message));
         let original = Answer::json(f.status, body);
-        if self.from_buddy || self.from_agent || f.code == ErrorCode::AccessDenied {
+        if self.from_buddy || self.from_agent || !f.code.forwardable() {
             return original;
         }
         let json_request = !matches!(self.endpoint, Endpoint::Sql { .. });

@@ -79,7 +79,7 @@ fn columns_of(rs: &ResultSet) -> Vec<Column> {
 
 fn error_kind(code: ErrorCode) -> ErrorKind {
     match code {
-        ErrorCode::Generic => ErrorKind::ER_PARSE_ERROR,
+        ErrorCode::Generic | ErrorCode::Injected => ErrorKind::ER_PARSE_ERROR,
         ErrorCode::NoSuchTable => ErrorKind::ER_NO_SUCH_TABLE,
         ErrorCode::AccessDenied => ErrorKind::ER_ACCESS_DENIED_ERROR,
     }
@@ -100,6 +100,10 @@ impl Shim {
         let pieces = if pieces.is_empty() { vec![sql] } else { pieces };
         for piece in pieces {
             let stmt = piece.trim();
+            if let Err(e) = crate::faults::before_statement(&self.node, stmt).await {
+                outcomes.push(Err(e));
+                break;
+            }
             match exec::execute(&self.node, &mut self.session, stmt).await {
                 Ok(out) => outcomes.push(Ok(out)),
                 Err(e) => {
@@ -113,7 +117,7 @@ impl Shim {
 
     /// A failed statement goes to the helper; its reply replaces the error when usable.
     async fn via_helper(&self, stmt: &str, err: ExecError) -> Vec<Result<Output, ExecError>> {
-        if err.code == ErrorCode::AccessDenied {
+        if !err.code.forwardable() {
             return vec![Err(err)];
         }
         let failure = Failure {
