@@ -115,3 +115,93 @@ fn an_address_in_use_is_refused_with_the_option_to_change() {
         "{stderr}"
     );
 }
+
+/// A MySQL server that answers every statement with an empty OK, except an
+/// `INSERT`, during which it goes away.
+struct DropsWrites;
+
+#[async_trait::async_trait]
+impl<W: tokio::io::AsyncWrite + Send + Unpin> opensrv_mysql::AsyncMysqlShim<W> for DropsWrites {
+    type Error = std::io::Error;
+
+    async fn on_prepare<'a>(
+        &'a mut self,
+        _query: &'a str,
+        _info: opensrv_mysql::StatementMetaWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::other("no prepared statements here"))
+    }
+
+    async fn on_execute<'a>(
+        &'a mut self,
+        _id: u32,
+        _params: opensrv_mysql::ParamParser<'a>,
+        _results: opensrv_mysql::QueryResultWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::other("no prepared statements here"))
+    }
+
+    async fn on_close(&mut self, _stmt: u32) {}
+
+    async fn on_query<'a>(
+        &'a mut self,
+        query: &'a str,
+        results: opensrv_mysql::QueryResultWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        if query.starts_with("INSERT") {
+            return Err(std::io::Error::other("the node goes away"));
+        }
+        results
+            .completed(opensrv_mysql::OkResponse::default())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_write_whose_node_goes_away_may_have_run_and_is_said_so() {
+    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = backend.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        loop {
+            let (stream, _) = backend.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (read, write) = stream.into_split();
+                let _ =
+                    opensrv_mysql::AsyncMysqlIntermediary::run_on(DropsWrites, read, write).await;
+            });
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shardbuddy"))
+        .args(["proxy", "--listen", "127.0.0.1:0", "--node", &node])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the proxy starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("shardbuddy proxy listening on ")
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .to_string();
+    let mut conn = Conn::new(Opts::from_url(&format!("mysql://root@{addr}")).unwrap())
+        .await
+        .expect("a connection through the proxy");
+    let err = conn
+        .query_drop("INSERT INTO t (id) VALUES (1)")
+        .await
+        .unwrap_err()
+        .to_string();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.abort();
+    assert!(
+        err.contains(&format!(
+            "node {node} went away while running the statement, which may or may not have taken \
+             effect; check and run it again if needed"
+        )),
+        "{err}"
+    );
+}
