@@ -308,3 +308,24 @@ fn a_helper_that_cannot_print_its_address_says_so_and_stops() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_demo_statement_a_node_refuses_is_shown_with_the_node_and_the_answer() {
+    let out = Command::new(BINARY)
+        .args(["demo", "--smoke"])
+        .env(
+            "SHARDBUDDY_FAILPOINTS",
+            "helper.received=error(refused by a failpoint)",
+        )
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "node 1 could not run `CREATE TABLE c:t (title text) shards='4' rf='2'`: refused by a \
+             failpoint"
+        ),
+        "{stderr}"
+    );
+}
