@@ -213,6 +213,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_name_is_refused_in_words() {
+        assert_eq!(
+            TableName::parse("").unwrap_err().to_string(),
+            "name is empty"
+        );
+        assert_eq!(
+            ClusterName::parse("").unwrap_err().to_string(),
+            "name is empty"
+        );
+    }
+
+    #[test]
     fn cluster_names_keep_their_case() {
         assert_eq!(ClusterName::parse("Repl").unwrap().as_str(), "Repl");
     }

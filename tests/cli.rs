@@ -200,3 +200,132 @@ fn the_demo_says_what_it_lacks_to_start() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn standard_input_that_is_not_text_is_refused_by_parse_and_plan() {
+    use std::io::Write;
+    for (command, said) in [
+        (
+            "parse",
+            "shardbuddy parse: cannot read the statement from standard input: ",
+        ),
+        (
+            "plan",
+            "shardbuddy plan: cannot read the request from standard input: ",
+        ),
+    ] {
+        let mut child = Command::new(BINARY)
+            .arg(command)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("shardbuddy runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"SHOW \xff\xfe TABLES")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{command}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.starts_with(said), "{command}: {stderr}");
+        assert!(stderr.contains("valid UTF-8"), "{command}: {stderr}");
+    }
+}
+
+#[test]
+fn the_demo_without_the_simulator_next_to_it_says_how_to_get_it() {
+    // A copy of shardbuddy in a directory without manticore-sim.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let copy = dir.path().join("bin").join("shardbuddy");
+    std::fs::create_dir(copy.parent().unwrap()).unwrap();
+    if std::fs::hard_link(BINARY, &copy).is_err() {
+        std::fs::copy(BINARY, &copy).unwrap();
+    }
+    let out = Command::new(&copy)
+        .args(["demo", "--smoke"])
+        .env_remove("MANTICORE_SIM_BIN")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "manticore-sim was not found in {}; build the whole workspace (cargo build --release) \
+             or set MANTICORE_SIM_BIN",
+            copy.parent().unwrap().display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_demo_node_that_exits_while_starting_shows_its_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake-sim");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'fake searchd: no license to serve'\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(BINARY)
+        .args(["demo", "--smoke"])
+        .env("MANTICORE_SIM_BIN", &fake)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("node 1 exited while starting; its log ends:\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  fake searchd: no license to serve"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_helper_that_cannot_print_its_address_says_so_and_stops() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(BINARY)
+        .args(["--listen=http://127.0.0.1:9", "--bind=127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(full)
+        .output()
+        .expect("shardbuddy runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("shardbuddy: cannot announce the listening address: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_demo_statement_a_node_refuses_is_shown_with_the_node_and_the_answer() {
+    let out = Command::new(BINARY)
+        .args(["demo", "--smoke"])
+        .env(
+            "SHARDBUDDY_FAILPOINTS",
+            "helper.received=error(refused by a failpoint)",
+        )
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "node 1 could not run `CREATE TABLE c:t (title text) shards='4' rf='2'`: refused by a \
+             failpoint"
+        ),
+        "{stderr}"
+    );
+}

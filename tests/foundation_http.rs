@@ -67,6 +67,22 @@ fn bad_config_changes_are_refused_and_change_nothing() {
 }
 
 #[test]
+fn a_config_change_too_large_to_read_is_refused() {
+    let buddy = Shardbuddy::start(&[]);
+    let body = format!(r#"{{"log_level":"debug","pad":"{}"}}"#, "x".repeat(70_000));
+    let reply = config(&buddy, "POST", &body);
+    assert_eq!(reply.status, 500);
+    assert_eq!(
+        reply.json(),
+        json!({"error": "Failed to read config payload", "code": 500})
+    );
+    assert_eq!(
+        config(&buddy, "GET", "").json(),
+        json!({"log_level": "info"})
+    );
+}
+
+#[test]
 fn other_methods_on_config_are_not_allowed() {
     let buddy = Shardbuddy::start(&[]);
     for method in ["PUT", "DELETE", "PATCH"] {

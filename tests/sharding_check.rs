@@ -128,3 +128,37 @@ async fn check_reports_each_planted_fault_in_one_line_and_passes_a_clean_cluster
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_holds_nothing_and_is_down_is_only_noted() {
+    let mut nodes = cluster_of(3, &[]).await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='1' rf='2'",
+    )
+    .await;
+    let holders: Vec<String> = copies(&mut first, "t")
+        .await
+        .into_iter()
+        .map(|c| c.node)
+        .collect();
+    let idle = nodes
+        .iter()
+        .position(|n| !holders.contains(&n.node_id()))
+        .expect("one of three nodes holds no copy");
+    let entry = nodes
+        .iter()
+        .position(|n| holders.contains(&n.node_id()))
+        .unwrap();
+    let idle_id = nodes[idle].node_id();
+    nodes.0[idle].kill();
+    let (code, lines, stderr) = check(&nodes[entry]);
+    assert_eq!((code, lines), (0, vec![]), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "note: node {idle_id} holds no copy and could not be read: "
+        )),
+        "{stderr}"
+    );
+}

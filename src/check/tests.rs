@@ -130,3 +130,176 @@ fn a_node_without_the_wrapper_or_the_cluster_is_reported() {
         ]
     );
 }
+
+#[test]
+fn a_replication_cluster_that_is_not_primary_is_reported_with_its_status() {
+    let mut two = holdings(2);
+    two.clusters[0].status = "non-primary".into();
+    let mut one = holdings(1);
+    one.clusters[0].status = String::new();
+    assert_eq!(
+        found(BTreeMap::from([(node(1), one), (node(2), two)])),
+        [
+            "replication cluster a1b2 is in no known state on 127.0.0.1:1",
+            "replication cluster a1b2 is non-primary on 127.0.0.1:2",
+        ]
+    );
+}
+
+mod through_a_node {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::sharding::records::{
+        GroupKind, GroupName, GroupRecord, OpKind, OpRequest, TableState,
+    };
+    use crate::sharding::testing::{
+        counters, identity, kv_node, lost, put_key, table as reply, FakeNode, Keys,
+    };
+
+    type Reply = Result<Vec<crate::protocol::ResultSet>, ClientError>;
+
+    fn me() -> NodeId {
+        NodeId::new("127.0.0.1:9312")
+    }
+
+    /// Local sharding metadata, with nothing in it yet.
+    fn local_keys() -> Keys {
+        let keys = Keys::default();
+        put_key(&keys, "cluster", &"");
+        keys
+    }
+
+    /// The placement reply: `rows` of (node, shards).
+    fn placement(rows: &[(&str, &str)]) -> Reply {
+        let rows: Vec<[&str; 4]> = rows.iter().map(|(n, s)| ["", *n, "t", *s]).collect();
+        let rows: Vec<&[&str]> = rows.iter().map(|r| &r[..]).collect();
+        reply(&["cluster", "node", "table", "shards"], &rows)
+    }
+
+    fn is_placement(sql: &str) -> bool {
+        sql.starts_with("SELECT `cluster`, `node`, `table`, `shards` FROM system.sharding_table")
+    }
+
+    fn lines(report: &Report) -> Vec<String> {
+        report
+            .discrepancies
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn operations_still_under_way_are_reported() {
+        let keys = local_keys();
+        let group = GroupName::new(GroupKind::Rebalance, &table("t"), 1_000);
+        put_key(
+            &keys,
+            &format!("group:{group}"),
+            &GroupRecord::committed(GroupKind::Rebalance, &table("t"), 1, &me(), 0),
+        );
+        let request = OpRequest {
+            id: "r".into(),
+            by: me(),
+            at_ms: 0,
+            timeout_ms: 30_000,
+            scope: Scope::Local,
+            shards: 1,
+            rf: 1,
+            instance: None,
+        };
+        put_key(
+            &keys,
+            "table:u",
+            &TableState::requested(OpKind::Create, request, "id bigint".into(), String::new()),
+        );
+        // Nothing is placed; this node's holdings cannot be read (it holds
+        // nothing, so that is no discrepancy).
+        let node = kv_node(keys, |sql, _| {
+            if is_placement(sql) {
+                Some(placement(&[]))
+            } else {
+                sql.starts_with("SHOW ").then(lost)
+            }
+        });
+        let report = check(Arc::new(node)).await.unwrap();
+        assert_eq!(
+            lines(&report),
+            [
+                format!("operation {group} (rebalance of table 't') is still committed"),
+                "the request for table 'u' is still requested".to_string(),
+            ]
+        );
+        assert_eq!(report.unread.keys().collect::<Vec<_>>(), [&me()]);
+    }
+
+    #[tokio::test]
+    async fn a_holder_that_cannot_be_read_is_reported() {
+        let node = kv_node(local_keys(), |sql, _| {
+            if is_placement(sql) {
+                Some(placement(&[("127.0.0.1:9312", "0,1")]))
+            } else {
+                sql.starts_with("SHOW ").then(lost)
+            }
+        });
+        let report = check(Arc::new(node)).await.unwrap();
+        assert_eq!(
+            lines(&report),
+            [
+                "node 127.0.0.1:9312 holds copies but cannot be read: connection to \
+              http://fake/sql?mode=raw lost before the reply: connection reset"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn copies_holding_different_row_counts_are_reported() {
+        // Both holders hold system.t_s0; the first copy counted has 10 rows,
+        // the second 12.
+        let counted = Arc::new(std::sync::atomic::AtomicU64::new(10));
+        let node = kv_node(local_keys(), move |sql, _| {
+            Some(if is_placement(sql) {
+                placement(&[("127.0.0.1:9312", "0"), ("127.0.0.1:9412", "0")])
+            } else if sql == "SHOW TABLES FROM system" {
+                reply(&["Table"], &[&["system.t_s0"]])
+            } else if sql == "SHOW TABLES" {
+                reply(&["Table", "Type"], &[])
+            } else if sql == "SHOW STATUS LIKE 'cluster%'" {
+                counters(&[])
+            } else if sql == "SELECT COUNT(*) FROM system.t_s0" {
+                let n = counted.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
+                reply(&["count(*)"], &[&[&n.to_string()]])
+            } else {
+                return None;
+            })
+        });
+        let report = check(Arc::new(node)).await.unwrap();
+        assert!(
+            lines(&report).contains(
+                &"the copies of shard 0 of table 't' hold different row counts \
+                  (127.0.0.1:9312: 10, 127.0.0.1:9412: 12)"
+                    .to_string()
+            ),
+            "{:?}",
+            lines(&report)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_check_that_cannot_start_says_what_it_could_not_read() {
+        let node = FakeNode::new(|_, _| lost());
+        let err = check(Arc::new(node)).await.err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "cannot read node the entry node: connection to http://fake/sql?mode=raw lost before \
+             the reply: connection reset"
+        );
+        let node = FakeNode::new(|sql, _| identity(sql).unwrap_or_else(lost));
+        let err = check(Arc::new(node)).await.err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "cannot read the sharding metadata through 127.0.0.1:9312: connection to \
+             http://fake/sql?mode=raw lost before the reply: connection reset"
+        );
+    }
+}

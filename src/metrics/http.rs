@@ -154,3 +154,72 @@ fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Respons
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A source whose metrics cannot be encoded.
+    struct Broken;
+
+    #[async_trait::async_trait]
+    impl Source for Broken {
+        async fn metrics(&self, _out: &mut String) -> std::fmt::Result {
+            Err(std::fmt::Error)
+        }
+
+        async fn status(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+    }
+
+    /// The status line and body of `GET path` from an endpoint serving `Broken`.
+    async fn get(path: &str) -> (String, String) {
+        let listener = bind(&BindAddr {
+            host: "127.0.0.1".into(),
+            port: 0,
+        })
+        .await
+        .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, Arc::new(Broken), shutdown.clone()));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        shutdown.cancel();
+        server.await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_string(), body.to_string())
+    }
+
+    #[tokio::test]
+    async fn metrics_that_cannot_be_encoded_are_a_server_error() {
+        assert_eq!(
+            get("/metrics").await,
+            (
+                "HTTP/1.1 500 Internal Server Error".to_string(),
+                "the metrics could not be encoded\n".to_string()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_lists_the_known_ones() {
+        assert_eq!(
+            get("/nope").await,
+            (
+                "HTTP/1.1 404 Not Found".to_string(),
+                "not found: try /, /metrics or /status.json\n".to_string()
+            )
+        );
+    }
+}

@@ -107,4 +107,17 @@ mod tests {
         assert_eq!((b.host.as_str(), b.port), ("0.0.0.0", 9200));
         assert!(parse_addr(":9100").is_err());
     }
+
+    #[tokio::test]
+    async fn a_node_that_cannot_be_read_sends_the_reader_to_another() {
+        let node = crate::sharding::testing::FakeNode::new(|_, _| crate::sharding::testing::lost());
+        let source = HelperSource::new(Arc::new(crate::sharding::testing::context(&node)));
+        assert_eq!(
+            source.status().await,
+            serde_json::json!({
+                "error": "the cluster cannot be read from this node right now; try the status \
+                          page of another node"
+            })
+        );
+    }
 }

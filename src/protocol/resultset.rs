@@ -393,4 +393,14 @@ mod tests {
             Err(ResultSetError::BadField("total"))
         );
     }
+
+    #[test]
+    fn a_row_of_the_wrong_width_is_named() {
+        let raw = json!({
+            "columns": [{"Table": {"type": "string"}}, {"Type": {"type": "string"}}],
+            "data": [{"Table": "t", "Type": "shard"}, {"Table": "u"}],
+        });
+        let err = ResultSet::from_json(&raw).unwrap_err();
+        assert_eq!(err.to_string(), "row 1 has 1 values for 2 columns");
+    }
 }

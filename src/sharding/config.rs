@@ -226,4 +226,21 @@ mod tests {
         );
         assert_eq!(warnings.len(), 2);
     }
+
+    #[test]
+    fn an_unusable_value_is_named_in_the_warning() {
+        let env: BTreeMap<&str, &str> = [
+            ("SHARDBUDDY_HEARTBEAT_MS", "soon"),
+            ("SHARDBUDDY_REBALANCE_PARALLEL", "0"),
+        ]
+        .into();
+        let (_, warnings) = ShardingConfig::from_env(|k| env.get(k).map(|v| v.to_string()));
+        assert_eq!(
+            warnings,
+            [
+                "ignoring SHARDBUDDY_HEARTBEAT_MS=soon: expected a positive integer",
+                "ignoring SHARDBUDDY_REBALANCE_PARALLEL=0: expected a positive integer",
+            ]
+        );
+    }
 }

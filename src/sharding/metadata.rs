@@ -139,4 +139,33 @@ mod tests {
         };
         assert_eq!(cluster_hash(&m), format!("{:x}", Md5::digest(b"a|b")));
     }
+
+    #[tokio::test]
+    async fn a_setup_another_node_finished_but_this_node_cannot_see_yet_asks_for_a_retry() {
+        use crate::sharding::testing::{identity, no_such_table, ok, table, FakeNode};
+        // The metadata tables do not exist here yet (`DESC` fails), but the
+        // `cluster` key another node wrote is there once they are made.
+        let node = FakeNode::new(|sql, _| {
+            if let Some(reply) = identity(sql) {
+                reply
+            } else if sql.starts_with("DESC") {
+                no_such_table()
+            } else if sql.starts_with("SELECT `value`") {
+                table(&["value", "updated_at"], &[&["[\"\"]", "1"]])
+            } else {
+                ok()
+            }
+        });
+        let api: Arc<dyn NodeApi> = Arc::new(node.clone());
+        let metadata = Metadata::new(Arc::clone(&api));
+        let err = metadata
+            .ensure(&LocalNode::new(api), None)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "sharding metadata is being set up by another node: retry"
+        );
+    }
 }

@@ -42,7 +42,7 @@ pub mod pulse;
 pub mod records;
 pub mod store;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod ticker;
 pub mod topology;
 pub mod wording;

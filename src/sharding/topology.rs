@@ -290,6 +290,30 @@ mod tests {
     }
 
     #[test]
+    fn node_id_errors_say_what_to_set() {
+        let (none, nowhere) = (BTreeSet::new(), BTreeSet::new());
+        assert_eq!(
+            node_id(&[], &none, &nowhere).unwrap_err().to_string(),
+            "Settings searchdListen parameter must be set"
+        );
+        assert_eq!(
+            node_id(&lines(&["127.0.0.1:9306:mysql"]), &none, &nowhere)
+                .unwrap_err()
+                .to_string(),
+            "Node ID detection failed: no binary-API or HTTP listener among the searchd.listen settings"
+        );
+        let members = ids(&["10.0.0.1:9312", "10.0.0.2:9312"]);
+        assert_eq!(
+            node_id(&lines(&["9312"]), &members, &hosts(&["127.0.0.1"]))
+                .unwrap_err()
+                .to_string(),
+            "Node ID detection failed: listener '9312' has no address and none of the cluster \
+             members (10.0.0.1:9312,10.0.0.2:9312) uses port 9312 on this host; set \
+             `listen = <address>:9312` in searchd's config"
+        );
+    }
+
+    #[test]
     fn membership_values_parse() {
         let view =
             "127.0.0.1:9112,127.0.0.1:9124:replication,127.0.0.1:9212,127.0.0.1:9224:replication";

@@ -1885,7 +1885,14 @@ fn a_failed_rebalance_is_undone_and_kept_for_the_status() {
     world.step(&mut engine);
     world.step(&mut engine);
     world.run_group(&group.rollback());
-    world.step(&mut engine);
+    let commands = world.step(&mut engine);
+    assert!(
+        commands.contains(&Command::Log(Event::Operator {
+            table: table(),
+            what: format!("rebalance {group} undone, the placement is as before it"),
+        })),
+        "{commands:?}"
+    );
     let rec = &world.groups[&group];
     assert_eq!(rec.status, GroupStatus::Undone);
     assert!(rec.error.as_deref().unwrap().contains("boom"));
@@ -2366,4 +2373,299 @@ fn a_rebalance_whose_step_a_live_shardbuddy_runs_never_stalls() {
         world.step(&mut engine);
     }
     assert_eq!(world.groups[&group].status, GroupStatus::Committed);
+}
+
+// ---- messages: each produced by the engine and checked word for word ---------
+
+/// The errors of the `Aborted` events among `commands`.
+fn aborted(commands: &[Command]) -> Vec<&str> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Log(Event::Aborted { error, .. }) => Some(error.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The errors of the `Refused` events among `commands`.
+fn refused(commands: &[Command]) -> Vec<&str> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Log(Event::Refused { error, .. }) => Some(error.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_step_that_failed_without_a_recorded_reason_points_to_the_nodes_log() {
+    let (mut world, mut engine, group) = local_create_planned(1, 30_000);
+    // The row failed for good, but its failure record was never written.
+    let row = world.rows.values_mut().find(|r| r.group == group).unwrap();
+    row.status = QueueStatus::Error;
+    row.tries = CONFIG.retry.max_tries;
+    let commands = world.step(&mut engine);
+    assert_eq!(
+        aborted(&commands),
+        [
+            "table 't': CREATE TABLE failed on node n1: a step failed without a recorded reason; \
+          see that node's searchd log for [BUDDY] lines"
+        ]
+    );
+}
+
+#[test]
+fn a_request_without_its_details_is_refused() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    world.tables.get_mut(&table()).unwrap().request = None;
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    let commands = world.step(&mut engine);
+    assert_eq!(
+        refused(&commands),
+        ["table 't': its request carries no details; run the statement again"]
+    );
+    assert_eq!(world.tables[&table()].status, TableStatus::Failed);
+}
+
+#[test]
+fn a_clustered_request_on_a_local_node_is_told_to_drop_the_cluster() {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 1, 1, 30_000);
+    world
+        .tables
+        .get_mut(&table())
+        .unwrap()
+        .request
+        .as_mut()
+        .unwrap()
+        .scope = Scope::Cluster(ClusterName::parse("c").unwrap());
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    let commands = world.step(&mut engine);
+    assert_eq!(
+        refused(&commands),
+        ["sharded tables of this node are local, not in a cluster: use CREATE TABLE t"]
+    );
+}
+
+#[test]
+fn a_drop_of_a_table_whose_placement_has_a_gap_is_refused_with_what_to_do() {
+    let mut world = world_with_tables(&["a:1", "b:1"], &[("t", &["a:1", "b:1"])]);
+    for row in world.placement.iter_mut() {
+        row.shards = vec![0, 2];
+    }
+    let request = request_of(&world, "t", 3, 2);
+    let state = TableState::requested(OpKind::Drop, request, String::new(), String::new());
+    world.tables.insert(table(), state);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let commands = world.step(&mut engine);
+    assert_eq!(
+        refused(&commands),
+        [
+            "table 't': its placement metadata is damaged (shard numbers must be 0..2 without \
+          gaps, shard 1 is missing); drop its wrappers and shards with OPTION force=1 on every \
+          node"
+        ]
+    );
+}
+
+#[test]
+fn a_rebalance_step_that_failed_names_its_node_and_error() {
+    let (mut world, mut engine, group) = rebalance_world();
+    let row = world.fail_row(&group, 0, "boom");
+    let node = world.rows[&row].node.clone();
+    assert_eq!(node, id("a:1"));
+    let commands = world.step(&mut engine);
+    assert_eq!(
+        aborted(&commands),
+        ["table 't': rebalance failed on node a:1: boom"]
+    );
+}
+
+#[test]
+fn a_node_that_leaves_during_a_rebalance_has_it_undone_and_planned_again() {
+    let (mut world, mut engine, group) = rebalance_world();
+    assert!(world
+        .rows
+        .values()
+        .any(|r| r.group == group && r.node == id("b:1")));
+    world.members.as_mut().unwrap().active.remove(&id("b:1"));
+    let commands = world.step(&mut engine);
+    assert_eq!(
+        aborted(&commands),
+        ["table 't': node b:1 left during the rebalance; it is undone and planned again"]
+    );
+}
+
+/// A local table `t` with two shards on `n1`, created and done.
+fn local_done_world() -> World {
+    let mut world = World::new(Scope::Local, &["n1"], "n1", 1);
+    world.request(OpKind::Create, 2, 1, 30_000);
+    let state = world.tables.get_mut(&table()).unwrap();
+    state
+        .start(GroupName::from("shard_create_t_1"), vec![], vec![])
+        .unwrap();
+    state.succeed(ok_result()).unwrap();
+    world.placement.push(PlacementRow {
+        scope: Scope::Local,
+        node: id("n1"),
+        table: table(),
+        shards: vec![0, 1],
+    });
+    world
+}
+
+#[test]
+fn operator_statements_on_a_local_table_say_it_is_not_in_a_cluster() {
+    use crate::sharding::records::ControlAction::*;
+    let mut world = local_done_world();
+    let mut engine = engine_in_office(&mut world, 1, "n1");
+    control(&mut world, Pause);
+    world.controls.get_mut(&table()).unwrap().scope =
+        Scope::Cluster(ClusterName::parse("c").unwrap());
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err("table 't' is not in a cluster: sharded tables of this node are local (use t)".into())
+    );
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err(
+            "table 't' is sharded on this node alone (not in a cluster): there is nowhere to \
+             move its shards"
+                .into()
+        )
+    );
+    assert!(world.groups.is_empty());
+}
+
+#[test]
+fn operator_statements_on_a_table_that_is_not_sharded_are_refused() {
+    use crate::sharding::records::ControlAction::*;
+    let c = ClusterName::parse("c").unwrap();
+    let mut world = World::new(Scope::Cluster(c), &["a:1", "b:1"], "a:1", 1);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    for action in [Rebalance, Pause] {
+        control(&mut world, action);
+        world.step(&mut engine);
+        assert_eq!(
+            answer(&world),
+            Err("table 't' is not a sharded table".into())
+        );
+    }
+}
+
+#[test]
+fn a_settled_rebalance_cannot_be_paused() {
+    use crate::sharding::records::ControlAction::Pause;
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Rebalance);
+    run_live_rows(&mut world, &group);
+    world.step(&mut engine);
+    assert!(world.groups[&group].is_settled());
+    control(&mut world, Pause);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err(
+            "the rebalance of table 't' has committed its placement; only clean-up on nodes \
+             that were down is left, and it cannot be paused"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn a_stopping_rebalance_cannot_be_paused() {
+    use crate::sharding::records::{ControlAction::*, StopKind};
+    let (mut world, mut engine, group) = rebalance_world();
+    control(&mut world, Stop(StopKind::Graceful));
+    world.step(&mut engine);
+    assert_eq!(world.groups[&group].operator_state(), "stopping");
+    control(&mut world, Pause);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err("the rebalance of table 't' is stopping: it cannot be paused".into())
+    );
+}
+
+#[test]
+fn rebalance_table_waits_for_another_operation_of_the_table() {
+    use crate::sharding::records::ControlAction::Rebalance;
+    let mut world = world_with_tables(&["a:1", "b:1"], &[("t", &["a:1", "b:1"])]);
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let cleanup = GroupName::new(GroupKind::Cleanup, &table(), queue_id(1, 1));
+    world.groups.insert(
+        cleanup.clone(),
+        GroupRecord::committed(GroupKind::Cleanup, &table(), 1, &id("a:1"), 0),
+    );
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err(format!(
+            "table 't' has an operation under way (group {cleanup}); try again when it is done"
+        ))
+    );
+}
+
+#[test]
+fn rebalance_table_without_a_primary_component_moves_nothing() {
+    use crate::sharding::records::ControlAction::Rebalance;
+    let mut world = world_with_tables(&["a:1", "b:1"], &[("t", &["a:1", "b:1"])]);
+    world.members.as_mut().unwrap().primary = false;
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err("the cluster has no primary component on this side: nothing can be moved".into())
+    );
+    assert!(world.groups.is_empty());
+}
+
+#[test]
+fn rebalance_table_of_an_rf_1_table_on_a_node_that_is_down_asks_for_the_node() {
+    use crate::sharding::records::ControlAction::Rebalance;
+    let mut world = world_with_tables(&["a:1", "b:1"], &[("t", &["b:1"])]);
+    world.members.as_mut().unwrap().active.remove(&id("b:1"));
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err(
+            "cannot rebalance table 't': it has RF=1 and its shards on b:1 are not reachable; \
+             bring that node back (nothing can be copied from it)"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn rebalance_table_refused_for_another_reason_names_the_table_once() {
+    use crate::sharding::records::ControlAction::Rebalance;
+    let nodes = ["a:1", "b:1", "c:1", "d:1", "e:1"];
+    let mut world = world_with_tables(&nodes, &[("t", &["a:1", "b:1", "c:1"])]);
+    let active = &mut world.members.as_mut().unwrap().active;
+    active.remove(&id("b:1"));
+    active.remove(&id("c:1"));
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    control(&mut world, Rebalance);
+    world.step(&mut engine);
+    assert_eq!(
+        answer(&world),
+        Err(
+            "cannot rebalance table 't': the unreachable copies of shard 0 (b:1, c:1) could \
+             still be a majority of its replica set; waiting for them to return"
+                .into()
+        )
+    );
 }

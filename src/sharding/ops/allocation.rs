@@ -331,4 +331,59 @@ mod tests {
             "no rebalance is planned now: Skipping rebalance for table t: only 1 active nodes"
         ));
     }
+
+    #[tokio::test]
+    async fn explain_shard_of_a_table_whose_placement_has_a_gap_says_so() {
+        use crate::ids::TableName;
+        use crate::sharding::records::{GroupName, OpKind, OpRequest, Scope, TableState};
+        use crate::sharding::testing::{context, kv_node, put_key, table, Keys};
+        let keys = Keys::default();
+        put_key(&keys, "cluster", &"");
+        let request = OpRequest {
+            id: "r".into(),
+            by: n(9312),
+            at_ms: 0,
+            timeout_ms: 30_000,
+            scope: Scope::Local,
+            shards: 3,
+            rf: 1,
+            instance: None,
+        };
+        let mut state =
+            TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());
+        state
+            .start(GroupName::from("shard_create_t_1"), vec![], vec![])
+            .unwrap();
+        state.succeed(serde_json::json!([])).unwrap();
+        put_key(&keys, "table:t", &state);
+        // Shards 0 and 2 placed, shard 1 lost from the metadata.
+        let node = kv_node(keys, |sql, _| {
+            if sql.starts_with(
+                "SELECT `cluster`, `node`, `table`, `shards` FROM system.sharding_table",
+            ) {
+                Some(table(
+                    &["cluster", "node", "table", "shards"],
+                    &[&["", "127.0.0.1:9312", "t", "0,2"]],
+                ))
+            } else if sql.starts_with("SELECT * FROM system.sharding_queue") {
+                Some(table(&["id"], &[]))
+            } else if sql == "SHOW TABLES" {
+                Some(table(&["Table", "Type"], &[&["t", "distributed"]]))
+            } else {
+                None
+            }
+        });
+        let target = QualifiedName {
+            cluster: None,
+            table: TableName::parse("t").unwrap(),
+        };
+        let err = explain_shard(&context(&node), "u", &target, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table 't': its placement metadata cannot be read (shard numbers must be 0..2 \
+             without gaps, shard 1 is missing)"
+        );
+    }
 }

@@ -269,3 +269,58 @@ pub(super) fn result_sets(value: Option<&serde_json::Value>) -> Vec<ResultSet> {
         sets
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ids::NodeId;
+    use crate::sharding::records::{OpKind, OpRequest, Scope, TableState};
+    use crate::sharding::store::memory::MemStore;
+    use crate::sharding::store::SqlStore;
+    use crate::sharding::testing::{context, identity, lost, FakeNode};
+
+    #[tokio::test]
+    async fn a_request_replaced_by_another_is_not_waited_for() {
+        let node = FakeNode::new(|sql, _| identity(sql).unwrap_or_else(|| panic!("{sql}")));
+        let ctx = context(&node);
+        let store = MemStore::new(Scope::Local);
+        let t = TableName::parse("t").unwrap();
+        let theirs = OpRequest {
+            id: "theirs".into(),
+            by: NodeId::new("b:1"),
+            at_ms: 0,
+            timeout_ms: 30_000,
+            scope: Scope::Local,
+            shards: 1,
+            rf: 1,
+            instance: None,
+        };
+        let state =
+            TableState::requested(OpKind::Create, theirs, "id bigint".into(), String::new());
+        store.with(|c| c.tables.insert(t.clone(), state));
+        let err = await_outcome(&ctx, &store, &t, "mine", Duration::from_secs(30), |_| false)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table 't': another CREATE or DROP of this table took over; check SHOW SHARDING STATUS"
+        );
+    }
+
+    #[tokio::test]
+    async fn metadata_that_cannot_be_read_says_what_to_check() {
+        let node = FakeNode::new(|_, _| lost());
+        let store = SqlStore::new(Arc::new(node), Scope::Local);
+        let err = busy(&store, &TableName::parse("t").unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sharding metadata cannot be read on this node: connection to \
+             http://fake/sql?mode=raw lost before the reply: connection reset; check that the \
+             node is synced in its cluster and retry"
+        );
+    }
+}

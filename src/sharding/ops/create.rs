@@ -209,4 +209,40 @@ mod tests {
             assert_eq!(got, want, "{options:?}");
         }
     }
+
+    #[test]
+    fn a_create_in_the_other_place_than_the_nodes_sharded_tables_says_where_they_are() {
+        let t = TableName::parse("t").unwrap();
+        let c = ClusterName::parse("c").unwrap();
+        assert_eq!(
+            binding_mismatch(Some(&c), &t).to_string(),
+            "sharded tables on this node belong to cluster 'c': use CREATE TABLE c:t"
+        );
+        assert_eq!(
+            binding_mismatch(None, &t).to_string(),
+            "this node already holds local sharded tables, which cannot be mixed with clustered \
+             ones: use CREATE TABLE t without a cluster, or another node"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_in_a_cluster_without_quorum_is_refused_with_its_status() {
+        let node = crate::sharding::testing::FakeNode::new(|sql, _| {
+            assert_eq!(sql, "SHOW STATUS LIKE 'cluster_c_%'");
+            crate::sharding::testing::counters(&[
+                ("cluster_c_status", "non-primary"),
+                (
+                    "cluster_c_nodes_view",
+                    "a:1,a:2:replication,b:1,b:2:replication",
+                ),
+            ])
+        });
+        let ctx = crate::sharding::testing::context(&node);
+        let c = ClusterName::parse("c").unwrap();
+        assert_eq!(
+            check_cluster(&ctx, &c, 2).await.unwrap_err().to_string(),
+            "cluster 'c' is not in primary view (status='non-primary'): refusing to CREATE — \
+             retry when the cluster is fully synced"
+        );
+    }
 }

@@ -244,4 +244,69 @@ mod tests {
             );
         }
     }
+
+    #[tokio::test]
+    async fn a_drop_on_a_node_that_is_not_synced_is_refused() {
+        let node = crate::sharding::testing::FakeNode::new(|sql, _| {
+            assert_eq!(sql, "SHOW STATUS LIKE 'cluster_c_%'");
+            crate::sharding::testing::counters(&[
+                ("cluster_c_status", "primary"),
+                ("cluster_c_node_state", "joining"),
+                ("cluster_c_nodes_view", "a:1,a:2:replication"),
+            ])
+        });
+        let ctx = crate::sharding::testing::context(&node);
+        let c = ClusterName::parse("c").unwrap();
+        assert_eq!(
+            check_health(&ctx, &c).await.unwrap_err().to_string(),
+            "cluster 'c' local node is not synced (node_state='joining'): refusing to DROP — \
+             retry when the cluster is fully synced"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrapper_without_sharding_metadata_is_not_dropped_as_sharded() {
+        use crate::sharding::testing::{no_such_table, ok, table, FakeNode};
+        // A `type='shard'` table, but no sharding metadata on this node.
+        let node = FakeNode::new(|sql, _| {
+            if sql == "ALTER TABLE t" {
+                ok()
+            } else if sql.starts_with("DESC") {
+                no_such_table()
+            } else if sql == "SHOW CREATE TABLE t OPTION force=1" {
+                table(
+                    &["Table", "Create Table"],
+                    &[&[
+                        "t",
+                        "CREATE TABLE t (id bigint) type='shard' local='system.t_s0'",
+                    ]],
+                )
+            } else {
+                panic!("unexpected statement: {sql}")
+            }
+        });
+        let stmt = DropSharded {
+            if_exists: false,
+            cluster: None,
+            table: TableName::parse("t").unwrap(),
+        };
+        let err = run(&crate::sharding::testing::context(&node), "u", &stmt)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table 't' is not sharded: DROP SHARDED TABLE failed: table 't' must have been \
+             created with sharding enabled"
+        );
+    }
+
+    #[test]
+    fn a_clustered_drop_of_a_local_sharded_table_says_to_drop_it_without_the_cluster() {
+        let t = TableName::parse("s").unwrap();
+        let c = ClusterName::parse("c").unwrap();
+        assert_eq!(
+            check_cluster(&t, None, Some(&c)).unwrap_err().to_string(),
+            "table 's' is not in cluster 'c': it is a local sharded table, use DROP TABLE s"
+        );
+    }
 }

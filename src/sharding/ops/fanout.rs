@@ -213,4 +213,61 @@ mod tests {
             ]
         );
     }
+
+    /// A node whose sharded table `t` has one local shard, answering
+    /// statements on it with `shard`.
+    fn node_with_one_shard(
+        shard: impl Fn(&str) -> Result<Vec<ResultSet>, crate::client::ClientError>
+            + Send
+            + Sync
+            + 'static,
+    ) -> crate::sharding::testing::FakeNode {
+        use crate::sharding::testing::{identity, table, FakeNode};
+        FakeNode::new(move |sql, _| {
+            if let Some(reply) = identity(sql) {
+                return reply;
+            }
+            if sql.starts_with("SHOW CREATE TABLE t") {
+                return table(
+                    &["Table", "Create Table"],
+                    &[&[
+                        "t",
+                        "CREATE TABLE t (id bigint) type='shard' local='system.t_s0'",
+                    ]],
+                );
+            }
+            shard(sql)
+        })
+    }
+
+    #[tokio::test]
+    async fn a_shard_that_refuses_the_statement_is_named_with_its_node() {
+        let node = node_with_one_shard(|sql| {
+            assert_eq!(sql, "FLUSH RAMCHUNK system.t_s0");
+            Err(crate::client::ClientError::Daemon {
+                status: 500,
+                message: "disk full".into(),
+            })
+        });
+        let ctx = crate::sharding::testing::context(&node);
+        let t = TableName::parse("t").unwrap();
+        let err = run(&ctx, &t, &FanOut::FlushRamchunk).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "FLUSH RAMCHUNK of table 't' failed for shard 0 on node 127.0.0.1:9312: disk full; \
+             retry once the node and the shard's other copies are back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shard_job_that_dies_asks_for_the_statement_again() {
+        let node = node_with_one_shard(|sql| panic!("the job for {sql} dies"));
+        let ctx = crate::sharding::testing::context(&node);
+        let t = TableName::parse("t").unwrap();
+        let err = run(&ctx, &t, &FanOut::FlushRamchunk).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "FLUSH RAMCHUNK of table 't' stopped before every shard answered; run it again"
+        );
+    }
 }

@@ -568,4 +568,187 @@ mod tests {
         assert_eq!(utc(1_764_892_800_000), "2025-12-05 00:00:00");
         assert_eq!(utc(951_782_400_000 + 3_723_000), "2000-02-29 01:02:03");
     }
+
+    use std::time::Duration;
+
+    use crate::ids::{ClusterName, NodeId};
+    use crate::sharding::records::{OpRequest, Scope, TableState};
+    use crate::sharding::testing::{
+        context, kv_node, lost, no_such_table, ok, put_key, table, FakeNode, Keys,
+    };
+
+    fn c() -> ClusterName {
+        ClusterName::parse("c").unwrap()
+    }
+
+    fn target() -> QualifiedName {
+        QualifiedName {
+            cluster: Some(c()),
+            table: TableName::parse("t").unwrap(),
+        }
+    }
+
+    /// Metadata in cluster `c` with table `t` created and done.
+    fn sharded_t() -> Keys {
+        let keys = Keys::default();
+        put_key(&keys, "cluster", &"c");
+        let request = OpRequest {
+            id: "r".into(),
+            by: NodeId::new("127.0.0.1:9312"),
+            at_ms: 0,
+            timeout_ms: 30_000,
+            scope: Scope::Cluster(c()),
+            shards: 1,
+            rf: 1,
+            instance: None,
+        };
+        let mut state =
+            TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());
+        state
+            .start(GroupName::from("shard_create_t_1"), vec![], vec![])
+            .unwrap();
+        state.succeed(json!([])).unwrap();
+        put_key(&keys, "table:t", &state);
+        keys
+    }
+
+    /// Another node's request for `t`, not answered yet.
+    fn theirs() -> ControlRequest {
+        ControlRequest::requested(
+            "theirs".into(),
+            NodeId::new("127.0.0.1:9412"),
+            ControlAction::Rebalance,
+            Scope::Cluster(c()),
+            0,
+        )
+    }
+
+    /// The permission probe passes.
+    fn allowed(sql: &str, _: &Keys) -> Option<Result<Vec<ResultSet>, crate::client::ClientError>> {
+        (sql == "ALTER TABLE t").then(ok)
+    }
+
+    #[tokio::test]
+    async fn a_second_rebalance_statement_waits_for_the_first_to_be_answered() {
+        let keys = sharded_t();
+        put_key(&keys, "rebalance:t", &theirs());
+        let ctx = context(&kv_node(keys, allowed));
+        let err = request(&ctx, "u", &target(), ControlAction::Rebalance)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "another rebalance statement for table 't' is being carried out; retry when it has \
+             been answered"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_overwritten_by_another_nodes_is_not_waited_for() {
+        let node = kv_node(sharded_t(), |sql, keys| {
+            if sql.starts_with("REPLACE") && sql.contains("'rebalance:t'") {
+                // Another node's request lands on the same key.
+                put_key(keys, "rebalance:t", &theirs());
+                return Some(ok());
+            }
+            allowed(sql, keys)
+        });
+        let ctx = context(&node);
+        let err = request(&ctx, "u", &target(), ControlAction::Rebalance)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "table 't': the request was replaced by another one; see SHOW REBALANCE STATUS"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_the_master_does_not_answer_in_time_stays_queued() {
+        let keys = sharded_t();
+        let mut ctx = context(&kv_node(keys.clone(), allowed));
+        ctx.config.default_timeout = Duration::from_millis(100);
+        let err = request(&ctx, "u", &target(), ControlAction::Rebalance)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Waiting timeout exceeded: the master has not answered yet; the request for table \
+             't' stays queued, see SHOW REBALANCE STATUS"
+        );
+        assert!(
+            keys.lock().unwrap().contains_key("rebalance:t"),
+            "still queued"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sharded_table_whose_create_has_not_finished_is_not_rebalanced() {
+        // No metadata here yet, but the wrapper is.
+        let node = FakeNode::new(|sql, _| {
+            if sql.starts_with("DESC") {
+                no_such_table()
+            } else if sql == "SHOW CREATE TABLE t OPTION force=1" {
+                table(
+                    &["Table", "Create Table"],
+                    &[&[
+                        "t",
+                        "CREATE TABLE t (id bigint) type='shard' local='system.t_s0'",
+                    ]],
+                )
+            } else {
+                panic!("unexpected statement: {sql}")
+            }
+        });
+        let err = sharded_table(&context(&node), &target())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "table 't' is not a sharded table (or its CREATE has not finished): only sharded \
+             tables are rebalanced"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_drain_where_there_is_nothing_to_drain_says_why() {
+        // No sharding metadata on this node.
+        let none = FakeNode::new(|sql, _| {
+            assert!(sql.starts_with("DESC"), "{sql}");
+            no_such_table()
+        });
+        let err = drain(&context(&none), &c(), "127.0.0.1:9412", true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cluster 'c' has no sharded tables on this node: there is nothing to drain"
+        );
+        // Local sharded tables only.
+        let keys = Keys::default();
+        put_key(&keys, "cluster", &"");
+        let local = kv_node(keys, |_, _| None);
+        let err = drain(&context(&local), &c(), "127.0.0.1:9412", true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sharded tables of this node are local, not in cluster 'c': there is nothing to drain"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_drain_without_the_clusters_membership_asks_for_a_retry() {
+        let node = kv_node(sharded_t(), |sql, _| {
+            (sql == "SHOW STATUS LIKE 'cluster_c_%'").then(lost)
+        });
+        let err = drain(&context(&node), &c(), "127.0.0.1:9412", true)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the cluster's membership cannot be read on this node; retry"
+        );
+    }
 }

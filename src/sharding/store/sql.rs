@@ -697,6 +697,28 @@ mod tests {
         assert!(sent[0].starts_with("DELETE FROM system.sharding_state"));
     }
 
+    #[tokio::test]
+    async fn a_key_of_the_wrong_shape_is_reported_as_damaged_metadata() {
+        let node = FakeNode::new(|_, _| {
+            rows(
+                &["value", "updated_at"],
+                vec![vec![json!("[\"x\"]"), json!(0)]],
+            )
+        });
+        let err = store(&node).lease().await.unwrap_err().to_string();
+        let key = StateKey::MasterLease.render();
+        assert!(
+            err.starts_with(&format!(
+                "the sharding metadata on this node is damaged ({key}: invalid type: string \"x\""
+            )),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("); compare SHOW SHARDING STATUS on another node"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn mva_text_parses() {
         assert_eq!(parse_mva("0,2"), vec![0, 2]);

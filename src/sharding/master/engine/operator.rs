@@ -484,9 +484,10 @@ fn refusal(
             rf.saturating_sub(live)
         );
     }
+    let skipping = format!("Skipping rebalance for table {table}: ");
     format!(
         "cannot rebalance table '{table}': {}",
-        why.trim_start_matches("Skipping rebalance for table ")
+        why.strip_prefix(skipping.as_str()).unwrap_or(why)
     )
 }
 
