@@ -23,14 +23,14 @@ fn closed_port() -> u16 {
 /// A proxy on a free port whose only node is not running; returns it and
 /// its address.
 fn proxy_without_nodes() -> (Child, String) {
+    proxy_in_front_of(&format!("127.0.0.1:{}", closed_port()))
+}
+
+/// A proxy on a free port in front of `node`; returns it and its address
+/// (from the first line it prints).
+fn proxy_in_front_of(node: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shardbuddy"))
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--node",
-            &format!("127.0.0.1:{}", closed_port()),
-        ])
+        .args(["proxy", "--listen", "127.0.0.1:0", "--node", node])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -171,21 +171,7 @@ async fn a_write_whose_node_goes_away_may_have_run_and_is_said_so() {
             });
         }
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shardbuddy"))
-        .args(["proxy", "--listen", "127.0.0.1:0", "--node", &node])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the proxy starts");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("shardbuddy proxy listening on ")
-        .unwrap_or_else(|| panic!("first line: {first}"))
-        .to_string();
+    let (mut child, addr) = proxy_in_front_of(&node);
     let mut conn = Conn::new(Opts::from_url(&format!("mysql://root@{addr}")).unwrap())
         .await
         .expect("a connection through the proxy");
