@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use manticore_sim::testkit;
-use sharding_support::traffic::{Record, Traffic, FIRST_WRITE_ID};
+use sharding_support::traffic::{Ack, Record, Traffic, FIRST_WRITE_ID};
 use sharding_support::*;
 
 /// Reads fail only where searchd cannot help it: while a node's wrapper is
@@ -72,7 +72,7 @@ async fn assert_all_writes_kept(c: &mut mysql_async::Conn, records: &[&Record]) 
     let lost: Vec<u64> = records
         .iter()
         .flat_map(|r| r.acknowledged.iter())
-        .map(|(id, _)| *id)
+        .map(|ack| ack.id)
         .filter(|id| !stored.contains(id))
         .collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
@@ -311,13 +311,18 @@ async fn copy_counts(
     by_shard
 }
 
-/// The shards that acknowledged a write of `record` between `from` and `to`.
-fn shards_written(record: &Record, shards: u32, from: Instant, to: Instant) -> BTreeSet<u32> {
+/// The writes of `record` sent between `from` and `to` that were acknowledged.
+fn sent_between(record: &Record, from: Instant, to: Instant) -> impl Iterator<Item = &Ack> {
     record
         .acknowledged
         .iter()
-        .filter(|(_, at)| (from..to).contains(at))
-        .map(|(id, _)| shard_of(*id, shards))
+        .filter(move |ack| (from..to).contains(&ack.sent))
+}
+
+/// The shards that acknowledged a write of `record` sent between `from` and `to`.
+fn shards_written(record: &Record, shards: u32, from: Instant, to: Instant) -> BTreeSet<u32> {
+    sent_between(record, from, to)
+        .map(|ack| shard_of(ack.id, shards))
         .collect()
 }
 
@@ -344,8 +349,9 @@ async fn a_partition_accepts_writes_on_one_side_only_and_loses_none_after_healin
 
     let cut_at = Instant::now();
     testkit::partition(&[&[&nodes[0], &nodes[1]], &[&nodes[2]]]).expect("partition");
-    // A write acknowledged while the links were being cut may have reached
-    // both sides; the partition is complete from here.
+    // A write sent before the links were all cut may have reached both
+    // sides, even when it is answered later; the partition is complete from
+    // here.
     let cut_done = Instant::now();
     wait_until(
         "every shard back to 2 copies on the majority side",
@@ -380,11 +386,8 @@ async fn a_partition_accepts_writes_on_one_side_only_and_loses_none_after_healin
         majority.acknowledged.len(),
         minority.acknowledged.len(),
     );
-    let minority_during: Vec<(u64, Duration)> = minority
-        .acknowledged
-        .iter()
-        .filter(|(_, at)| (cut_done..healed_at).contains(at))
-        .map(|(id, at)| (*id, *at - cut_done))
+    let minority_during: Vec<(u64, Duration)> = sent_between(&minority, cut_done, healed_at)
+        .map(|ack| (ack.id, ack.sent - cut_done))
         .collect();
     println!("minority acks during the partition: {minority_during:?}");
     assert_all_writes_kept(&mut first, &[&majority, &minority]).await;

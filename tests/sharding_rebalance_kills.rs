@@ -137,7 +137,7 @@ async fn kill_after_step(step: usize) {
     let lost: Vec<u64> = record
         .acknowledged
         .iter()
-        .map(|(id, _)| *id)
+        .map(|ack| ack.id)
         .filter(|id| !stored.contains(id))
         .collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");

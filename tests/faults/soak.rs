@@ -96,7 +96,7 @@ pub async fn soak(secs: u64) {
     let lost: Vec<u64> = record
         .acknowledged
         .iter()
-        .map(|(id, _)| *id)
+        .map(|ack| ack.id)
         .filter(|id| !stored.contains(id))
         .collect();
     eprintln!(

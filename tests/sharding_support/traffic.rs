@@ -16,8 +16,8 @@ pub const FIRST_WRITE_ID: u64 = 1_000_000;
 /// What the clients saw.
 #[derive(Debug, Default)]
 pub struct Record {
-    /// Ids of acknowledged INSERTs, in order, with when they were answered.
-    pub acknowledged: Vec<(u64, Instant)>,
+    /// Acknowledged INSERTs, in order.
+    pub acknowledged: Vec<Ack>,
     /// Refused writes: when, and the error.
     pub write_errors: Vec<(Instant, String)>,
     /// Reads that failed, by message.
@@ -26,6 +26,16 @@ pub struct Record {
     /// Reads that returned fewer rows than were acknowledged before they
     /// started: (when it started, expected at least, got).
     pub short_reads: Vec<(Instant, u64, u64)>,
+}
+
+/// One acknowledged INSERT.
+#[derive(Debug, Clone, Copy)]
+pub struct Ack {
+    pub id: u64,
+    /// When the statement was sent: a write answered after a fault began
+    /// may have been sent, and replicated, before it.
+    pub sent: Instant,
+    pub answered: Instant,
 }
 
 impl Record {
@@ -37,8 +47,8 @@ impl Record {
             let back = self
                 .acknowledged
                 .iter()
-                .find(|(_, at)| at > failed_at)
-                .map(|(_, at)| *at)
+                .find(|ack| ack.answered > *failed_at)
+                .map(|ack| ack.answered)
                 .unwrap_or_else(Instant::now);
             let outage = self
                 .write_errors
@@ -85,13 +95,14 @@ impl Traffic {
                 let mut id = first_id;
                 while !stop.load(Ordering::Relaxed) {
                     let sql = format!("INSERT INTO {table} (id, title) VALUES ({id}, 'w')");
+                    let sent = Instant::now();
                     match conn.query_drop(&sql).await {
                         Ok(()) => {
-                            record
-                                .lock()
-                                .unwrap()
-                                .acknowledged
-                                .push((id, Instant::now()));
+                            record.lock().unwrap().acknowledged.push(Ack {
+                                id,
+                                sent,
+                                answered: Instant::now(),
+                            });
                             acked.fetch_add(1, Ordering::SeqCst);
                             id += 1;
                         }
