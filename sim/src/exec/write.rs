@@ -69,7 +69,10 @@ pub async fn insert(node: &Node, session: &mut Session, ins: &Insert) -> ExecRes
             ins.table.name,
             if ins.replace { "REPLACE" } else { "INSERT" }
         ))),
-        _ => {
+        // Answered from the one look-up: a table created a moment later
+        // (a wrapper being swapped) is not the one this statement found.
+        None => Err(ExecError::new(format!("table '{}' absent", ins.table.name))),
+        Some(_) => {
             let ins = Insert {
                 table: target_ref(session, &ins.table),
                 ..ins.clone()
@@ -469,7 +472,12 @@ async fn change(node: &Node, session: &Session, change: Change<'_>) -> ExecResul
         Some(TableDef::Shard { targets, .. }) | Some(TableDef::Distributed { targets }) => {
             fan_out_write(node, &targets, pinned_id(change.filter()), change).await
         }
-        _ => change.run_local(node, target_ref(session, reference)).await,
+        // As in `insert`: what the look-up found, not a table made since.
+        None => Err(prefixed(
+            &reference.name,
+            format!("table '{}' absent", reference.name),
+        )),
+        Some(_) => change.run_local(node, target_ref(session, reference)).await,
     }
 }
 
