@@ -17,7 +17,7 @@ use crate::placement::{
     TableDdl, TableModel,
 };
 use crate::sharding::daemon::ClusterReport;
-use crate::sharding::records::placement::{clusters_in_use, placement_of};
+use crate::sharding::records::placement::{clusters_in_use, clusters_reported, placement_of};
 use crate::sharding::records::{GroupName, MoveRecord, PlacementRow, TableState};
 use crate::sharding::topology::Membership;
 
@@ -71,13 +71,19 @@ pub struct Neighbours {
 }
 
 impl Neighbours {
-    /// From the committed placement of all tables and the targets of running
-    /// rebalances, seen from `table`.
-    pub fn of(table: &TableName, rows: &[PlacementRow], targets: &[PlacementRow]) -> Self {
+    /// From the committed placement of all tables, the clusters the nodes
+    /// report (`observed`) and the targets of running rebalances, seen from
+    /// `table`.
+    pub fn of(
+        table: &TableName,
+        rows: &[PlacementRow],
+        observed: &ClusterMap,
+        targets: &[PlacementRow],
+    ) -> Self {
         let others: Vec<PlacementRow> =
             rows.iter().filter(|r| r.table != *table).cloned().collect();
         let existing = clusters_in_use(&others);
-        let mut in_use = existing.clone();
+        let mut in_use = clusters_reported(observed, &others);
         let pending: Vec<PlacementRow> = targets
             .iter()
             .filter(|r| r.table != *table)

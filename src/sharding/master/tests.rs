@@ -1072,6 +1072,63 @@ fn no_rebalance_is_planned_while_a_holder_has_not_reported_its_clusters() {
     assert!(!commands.iter().any(|c| matches!(c, Command::Enqueue(_))));
 }
 
+/// A DROP deletes the cluster named after its replica set once it empties
+/// it, even while another table has shards on the same nodes: a rebalance
+/// moved those into a cluster of another name, as the nodes report. While
+/// the nodes have not reported, that cluster may be the other table's: kept.
+#[test]
+fn a_drop_deletes_the_set_named_cluster_that_another_table_on_those_nodes_left() {
+    let ab = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
+    let drop_queries = |reported: bool| -> Vec<String> {
+        let mut world = world_after_losing_c();
+        world.placement.retain(|r| r.node != id("c:1"));
+        for r in world.placement.iter_mut() {
+            r.shards = vec![0];
+        }
+        world.members.as_mut().unwrap().all.remove(&id("c:1"));
+        world.clusters.clear();
+        for node in ["a:1", "b:1"] {
+            world.placement.push(PlacementRow {
+                scope: world.scope.clone(),
+                node: id(node),
+                table: TableName::parse("k").unwrap(),
+                shards: vec![0],
+            });
+            if reported {
+                world.clusters.insert(
+                    id(node),
+                    vec![
+                        report(ab.as_str(), "primary", &["a:1", "b:1"], &["system.t_s0"]),
+                        report("rs_k0", "primary", &["a:1", "b:1"], &["system.k_s0"]),
+                    ],
+                );
+            }
+        }
+        world.tables.clear();
+        world.request(OpKind::Drop, 0, 0, 30_000);
+        let mut engine = engine_in_office(&mut world, 1, "a:1");
+        world.step(&mut engine);
+        let drop = world.group_named(GroupKind::Drop);
+        world
+            .rows
+            .values()
+            .filter(|r| r.group == drop)
+            .map(|r| r.action.to_query_text())
+            .collect()
+    };
+    let queries = drop_queries(true);
+    assert!(
+        queries.contains(&format!("DELETE CLUSTER {ab}")),
+        "{queries:#?}"
+    );
+    assert!(!queries.iter().any(|q| q.contains("rs_k0")), "{queries:#?}");
+    let queries = drop_queries(false);
+    assert!(
+        !queries.iter().any(|q| q.starts_with("DELETE CLUSTER")),
+        "{queries:#?}"
+    );
+}
+
 // ---- DROP answering before its clusters are deleted --------------------------
 
 #[test]

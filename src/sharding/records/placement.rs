@@ -69,3 +69,96 @@ pub fn clusters_in_use(rows: &[PlacementRow]) -> BTreeSet<ClusterName> {
     }
     clusters
 }
+
+/// The internal clusters the shards of these rows are in, as their holders
+/// report them in `observed`. Only a shard none of whose holders reported
+/// counts the cluster CREATE names after its replica set: after a
+/// rebalance a replica set's shards may be in a cluster of another name,
+/// and the one named after the set may hold nothing of theirs.
+pub fn clusters_reported(
+    observed: &placement::ClusterMap,
+    rows: &[PlacementRow],
+) -> BTreeSet<ClusterName> {
+    let mut by_table: BTreeMap<&TableName, Vec<PlacementRow>> = BTreeMap::new();
+    for r in rows {
+        by_table.entry(&r.table).or_default().push(r.clone());
+    }
+    let mut clusters = BTreeSet::new();
+    for (table, rows) in by_table {
+        let Ok(p) = placement_of(&rows) else {
+            clusters.extend(clusters_in_use(&rows));
+            continue;
+        };
+        for (shard, replicas) in p.shards() {
+            if replicas.len() < 2 {
+                continue;
+            }
+            let shard = placement::ShardTable::new(table, shard);
+            if replicas.iter().any(|n| observed.knows(n)) {
+                clusters.extend(
+                    replicas
+                        .iter()
+                        .filter_map(|n| observed.cluster_of(n, &shard))
+                        .cloned(),
+                );
+            } else {
+                clusters.insert(placement::internal_cluster_name(replicas));
+            }
+        }
+    }
+    clusters
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(node: &str, table: &str, shards: &[u32]) -> PlacementRow {
+        PlacementRow {
+            scope: Scope::from(Some(ClusterName::parse("c").unwrap())),
+            node: NodeId::new(node),
+            table: TableName::parse(table).unwrap(),
+            shards: shards.to_vec(),
+        }
+    }
+
+    fn node(n: &str) -> NodeId {
+        NodeId::new(n)
+    }
+
+    #[test]
+    fn reported_clusters_count_where_the_shards_are_and_derived_names_only_where_nobody_reported() {
+        // `k` has shard 0 on a+b (moved into `rs_k0` by a rebalance) and
+        // shard 1 on b+c; c is down and a, b reported.
+        let rows = [
+            row("a:1", "k", &[0]),
+            row("b:1", "k", &[0, 1]),
+            row("c:1", "k", &[1]),
+        ];
+        let set = |ns: &[&str]| {
+            placement::internal_cluster_name(&ns.iter().map(|n| node(n)).collect::<Vec<_>>())
+        };
+        let moved = ClusterName::parse("rs_k0").unwrap();
+        let mut observed = placement::ClusterMap::default();
+        for n in ["a:1", "b:1"] {
+            observed.insert(&node(n), moved.clone(), ["system.k_s0".to_string()]);
+        }
+        observed.insert(
+            &node("b:1"),
+            set(&["b:1", "c:1"]),
+            ["system.k_s1".to_string()],
+        );
+        let found = clusters_reported(&observed, &rows);
+        assert_eq!(
+            found,
+            BTreeSet::from([moved.clone(), set(&["b:1", "c:1"])]),
+            "the cluster named after a+b holds nothing of k"
+        );
+        assert!(clusters_in_use(&rows).contains(&set(&["a:1", "b:1"])));
+        // Nobody reported: every replica set's derived name.
+        assert_eq!(
+            clusters_reported(&placement::ClusterMap::default(), &rows),
+            clusters_in_use(&rows)
+        );
+    }
+}

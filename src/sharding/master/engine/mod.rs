@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::ids::{ClusterName, NodeId, TableName};
-use crate::placement::{Action, Ddl, Step};
+use crate::placement::{Action, ClusterMap, Ddl, Step};
 use crate::protocol::ResultSet;
 use crate::sharding::config::RetryPolicy;
 use crate::sharding::holdings::Orphan;
@@ -719,8 +719,8 @@ fn plan_request(
     state: &TableState,
     request: &OpRequest,
 ) -> Result<Planned, String> {
-    let neighbours = neighbours(snap, table);
     let observed = snap.cluster_map();
+    let neighbours = neighbours(snap, table, &observed);
     match state.kind {
         OpKind::Create => {
             let existing = neighbours
@@ -742,12 +742,17 @@ fn plan_request(
 }
 
 /// The internal clusters that tables other than `table` use and keep using:
-/// committed placement and the targets of running rebalances. A table whose
-/// DROP is requested still counts: an operation that shares a cluster with
-/// it is planned either before its DROP (which then keeps the cluster) or
-/// after the DROP has finished (see `in_flight`).
-fn neighbours(snap: &Snapshot, table: &TableName) -> Neighbours {
-    Neighbours::of(table, &snap.placement, &rebalancing::running_targets(snap))
+/// where the nodes report their placed shards, and the targets of running
+/// rebalances. A table whose DROP is requested still counts: an operation
+/// that shares a cluster with it is planned either before its DROP (which
+/// then keeps the cluster) or after the DROP has finished (see `in_flight`).
+fn neighbours(snap: &Snapshot, table: &TableName, observed: &ClusterMap) -> Neighbours {
+    Neighbours::of(
+        table,
+        &snap.placement,
+        observed,
+        &rebalancing::running_targets(snap),
+    )
 }
 
 /// The rows of `steps` for `group`, the first with the id `first` (already
