@@ -36,13 +36,30 @@ fn sample(nodes: &[SimNode]) -> Vec<(usize, f64, f64)> {
         .collect()
 }
 
+/// Waits until the table's 4 shards have 2 copies each on `holders` nodes;
+/// on timeout, says what SHOW SHARDING STATUS and the queue showed last.
 async fn wait_settled(via: &SimNode, holders: usize, what: &str) {
-    wait_until(what, SETTLE_BOUND, async || {
-        try_copies(via, "t")
-            .await
-            .is_some_and(|c| settled(&c, 4, 2, holders))
-    })
-    .await;
+    let deadline = Instant::now() + SETTLE_BOUND;
+    loop {
+        let last = try_copies(via, "t").await;
+        if last.as_ref().is_some_and(|c| settled(c, 4, 2, holders)) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let mut c = conn(via).await;
+            let open = rows(
+                &mut c,
+                "SELECT id, node, query, status, tries FROM system.sharding_queue \
+                 WHERE status != 'processed' LIMIT 100",
+            )
+            .await;
+            panic!(
+                "timed out after {SETTLE_BOUND:?} waiting for {what}: last status {last:#?}; \
+                 unprocessed queue rows {open:#?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn soak(secs: u64) {
