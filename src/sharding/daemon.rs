@@ -92,6 +92,19 @@ pub struct ClusterHealth {
     pub membership: Membership,
     /// Buddy's live-node count: the `replication` entries in `nodes_view`.
     pub view_count: usize,
+    /// `cluster_<c>_conf_id`: changes with every view of the cluster.
+    pub conf_id: String,
+}
+
+impl ClusterHealth {
+    /// Whether this node's copy of the cluster's tables is current: a synced
+    /// member (or a donor) of a primary component. A survivor of a lost
+    /// quorum stays `synced` in a `non-primary` component, and a node that
+    /// rejoins is `primary` while still `joining` (`golden/facts.md` §1 and
+    /// the restart timeline): either may hold stale rows.
+    pub fn is_current(&self) -> bool {
+        self.status == "primary" && matches!(self.node_state.as_str(), "synced" | "donor")
+    }
 }
 
 /// `None` when this node is not in the cluster.
@@ -117,7 +130,25 @@ pub async fn cluster_health(
         node_state: get("node_state").unwrap_or_default(),
         size: get("size").and_then(|s| s.parse().ok()).unwrap_or(0),
         view_count: topology::view_node_count(&view),
+        conf_id: get("conf_id").unwrap_or_default(),
     }))
+}
+
+/// The view in which this node's copy of the metadata in `scope` is
+/// current (its `conf_id`; local metadata always is), or `None` while it
+/// may be stale. A decision read between two equal answers was read from
+/// current rows.
+pub async fn current_view(
+    client: &dyn NodeApi,
+    scope: &crate::sharding::records::Scope,
+) -> Result<Option<String>, ClientError> {
+    let Some(cluster) = scope.cluster() else {
+        return Ok(Some(String::new()));
+    };
+    Ok(cluster_health(client, cluster)
+        .await?
+        .filter(ClusterHealth::is_current)
+        .map(|h| h.conf_id))
 }
 
 /// One replication cluster a node runs, as it reports it.

@@ -20,8 +20,8 @@ use crate::ids::NodeId;
 use crate::placement::{Action, Ddl, ShardTable};
 use crate::sharding::clock::now_ms;
 use crate::sharding::config::RetryPolicy;
-use crate::sharding::daemon::LocalNode;
 use crate::sharding::daemon::NodeInfo;
+use crate::sharding::daemon::{self, LocalNode};
 use crate::sharding::executor::decide::{next_row, Decision};
 use crate::sharding::executor::verdict::{self, Verdict};
 use crate::sharding::metadata::Metadata;
@@ -67,6 +67,12 @@ impl Executor {
         let Some(store) = self.metadata.store().await? else {
             return Ok(None);
         };
+        // As the master does: run nothing decided from rows this node's
+        // copy may hold stale (cut off from the quorum, or rejoining).
+        let api = &**self.node.api();
+        let Some(view) = daemon::current_view(api, store.scope()).await? else {
+            return Ok(None);
+        };
         let mut rows = store.pending_rows(&node.id).await?;
         if rows.is_empty() {
             return Ok(None);
@@ -79,6 +85,9 @@ impl Executor {
             .filter(|id| *id != 0)
             .collect();
         let waits = store.statuses(&wait_ids).await?;
+        if daemon::current_view(api, store.scope()).await?.as_ref() != Some(&view) {
+            return Ok(Some(Duration::ZERO));
+        }
         let snapshot = PassSnapshot {
             groups: &groups,
             waits: &waits,
@@ -86,7 +95,7 @@ impl Executor {
             retry: &self.retry,
         };
         let mut run = Run {
-            api: &**self.node.api(),
+            api,
             store: &*store,
             node,
             retry: &self.retry,

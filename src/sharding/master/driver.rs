@@ -70,7 +70,18 @@ pub async fn run(task: Master, shutdown: CancellationToken) {
         if sweep {
             last_sweep = Some(Instant::now());
         }
-        if let Err(e) = round(engine, &*store, &**task.node.api(), &me, &task, sweep).await {
+        let api = &**task.node.api();
+        if let Err(e) = round(
+            engine,
+            &*store,
+            api,
+            &me,
+            &task.config,
+            &task.signals,
+            sweep,
+        )
+        .await
+        {
             debug!(error = %e, "master round failed");
         }
     }
@@ -82,12 +93,27 @@ async fn round(
     store: &dyn MetaStore,
     api: &dyn NodeApi,
     me: &NodeId,
-    task: &Master,
+    config: &EngineConfig,
+    signals: &Signals,
     sweep: bool,
 ) -> Result<(), StoreError> {
-    let snapshot = load(store, api, me, &task.config.retry, sweep).await?;
-    let commands = engine.step(&snapshot, &task.config);
-    apply(store, api, me, &task.signals, commands).await
+    // Decide only from metadata read while this node's copy was current
+    // throughout: a node cut off from the quorum keeps its old rows (the
+    // lease naming it master among them), and one that rejoins serves them
+    // until its state transfer is done; commands decided from them would
+    // land on the current metadata once the node is back.
+    let Some(view) = daemon::current_view(api, store.scope()).await? else {
+        debug!("the metadata on this node is not current; waiting");
+        return Ok(());
+    };
+    let snapshot = load(store, api, me, &config.retry, sweep).await?;
+    if daemon::current_view(api, store.scope()).await?.as_ref() != Some(&view) {
+        debug!("the metadata cluster changed its view while being read; reading again");
+        signals.master.notify_one();
+        return Ok(());
+    }
+    let commands = engine.step(&snapshot, config);
+    apply(store, api, me, signals, commands).await
 }
 
 /// Reads everything the engine decides from. The nodes are read before the
@@ -360,5 +386,118 @@ mod tests {
         let done = store.table(&t).await.unwrap().unwrap();
         assert_eq!(done.status, TableStatus::Done);
         assert!(done.result.is_some());
+    }
+
+    /// A master decides nothing from metadata its node may hold stale: cut
+    /// off from the quorum, rejoining (primary but `joining`), or with the
+    /// view changing while the snapshot was read.
+    #[tokio::test]
+    async fn a_master_whose_copy_is_not_current_decides_nothing() {
+        use crate::ids::ClusterName;
+        use crate::sharding::testing::counters;
+        use std::sync::Mutex;
+
+        let me = NodeId::new("127.0.0.1:9312");
+        let c = ClusterName::parse("c").unwrap();
+        let scope = Scope::Cluster(c);
+        let store = MemStore::new(scope.clone());
+        store
+            .put_lease(&Lease {
+                node: me.clone(),
+                epoch: 1,
+                beat: 0,
+            })
+            .await
+            .unwrap();
+        let request = OpRequest {
+            id: "r".into(),
+            by: me.clone(),
+            at_ms: 0,
+            timeout_ms: 30_000,
+            scope: scope.clone(),
+            shards: 2,
+            rf: 1,
+            instance: None,
+        };
+        let t = TableName::parse("t").unwrap();
+        let state =
+            TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());
+        store.put_table(&t, &state).await.unwrap();
+        // (status, node_state) answered in turn, then the last one for good;
+        // the view's conf_id is the answer's number.
+        let answers: Arc<Mutex<Vec<(&str, &str)>>> = Arc::default();
+        let asked = Arc::new(Mutex::new(0usize));
+        let node = {
+            let (answers, asked) = (answers.clone(), asked.clone());
+            FakeNode::new(move |sql, _| {
+                if sql != "SHOW STATUS LIKE 'cluster_c_%'" {
+                    return counters(&[]);
+                }
+                let mut n = asked.lock().unwrap();
+                let list = answers.lock().unwrap();
+                let (status, state) = list[(*n).min(list.len() - 1)];
+                let conf = (*n).min(list.len() - 1).to_string();
+                *n += 1;
+                counters(&[
+                    ("cluster_c_status", status),
+                    ("cluster_c_node_state", state),
+                    ("cluster_c_conf_id", &conf),
+                    ("cluster_c_nodes_set", "127.0.0.1:9312"),
+                    (
+                        "cluster_c_nodes_view",
+                        "127.0.0.1:9312,127.0.0.1:9313:replication",
+                    ),
+                ])
+            })
+        };
+        let signals = Signals::default();
+        let config = EngineConfig {
+            retry: RetryPolicy {
+                max_tries: 2,
+                base_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+            },
+            retention: Duration::from_secs(600),
+            rebalance: crate::sharding::master::engine::RebalanceConfig {
+                delay: Duration::ZERO,
+                parallel: 2,
+                retry_after: Duration::from_secs(30),
+                automatic: true,
+                attempts: 5,
+                stall_after: Duration::from_secs(600),
+            },
+            liveness: Duration::from_secs(5),
+        };
+        let mut engine = MasterEngine::new(1, me.clone(), 0);
+        let rounds = |list: Vec<(&'static str, &'static str)>| {
+            *answers.lock().unwrap() = list;
+            *asked.lock().unwrap() = 0;
+        };
+        for (case, list) in [
+            ("cut off from the quorum", vec![("non-primary", "synced")]),
+            ("rejoining", vec![("primary", "joining")]),
+            (
+                "a view change while reading",
+                vec![("primary", "synced"), ("primary", "synced")],
+            ),
+        ] {
+            rounds(list);
+            for _ in 0..3 {
+                round(&mut engine, &store, &node, &me, &config, &signals, false)
+                    .await
+                    .unwrap();
+                *asked.lock().unwrap() = 0;
+            }
+            assert_eq!(store.with(|c| c.groups.len()), 0, "{case}");
+            assert_eq!(store.with(|c| c.rows.len()), 0, "{case}");
+        }
+        // Current throughout: the engine takes office, then plans.
+        rounds(vec![("primary", "synced")]);
+        for _ in 0..2 {
+            round(&mut engine, &store, &node, &me, &config, &signals, false)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.with(|c| c.rows.len()), 3);
     }
 }
