@@ -253,3 +253,24 @@ pub fn try_set_failpoints(node: &SimNode, spec: &str) -> bool {
         Ok((200, _))
     )
 }
+
+/// `DROP TABLE c:<table>`, again while it is refused because a node is not
+/// fully synced yet (it may still be the donor of a returning node's state
+/// transfer): what the message asks an operator to do.
+pub async fn drop_when_synced(c: &mut mysql_async::Conn, table: &str) {
+    let sql = format!("DROP TABLE c:{table}");
+    let deadline = Instant::now() + SETTLE_BOUND;
+    loop {
+        match c.query_drop(&sql).await {
+            Ok(()) => return,
+            Err(e)
+                if e.to_string()
+                    .contains("retry when the cluster is fully synced")
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+}

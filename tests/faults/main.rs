@@ -281,7 +281,7 @@ async fn rows_kept_then_dropped(
             ));
         }
     }
-    exec(&mut c, &format!("DROP TABLE c:{table}")).await;
+    drop_when_synced(&mut c, table).await;
     wait_consistent(
         &nodes[0],
         SETTLE_BOUND,
