@@ -510,6 +510,84 @@ async fn a_shard_create_failing_for_good_on_one_node_fails_the_create_and_leaves
 
 /// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every
 /// node under random aborts and helper kills.
+/// Regression (found by the disruption campaign, seed 1796449090861693157):
+/// a holder of a shard killed after the DROP was planned comes back with
+/// the shard still in the replication cluster the others deleted, and
+/// `DROP TABLE` of it is refused there (`unable to drop a cluster table`).
+/// The DROP must finish when the node is back, leaving nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_whose_shard_holder_died_after_planning_finishes_when_it_returns() {
+    // No other table: the shard's replica set has a cluster of its own.
+    let mut nodes = cluster_of(3, &[]).await;
+    let mut c = conn(&nodes[0]).await;
+    exec(
+        &mut c,
+        "CREATE TABLE c:h (id bigint, title text) shards='1' rf='2'",
+    )
+    .await;
+    insert_docs(&mut c, "h", 1..=DROP_ROWS).await;
+    wait_consistent(&nodes[0], SETTLE_BOUND, "h created").await;
+    let master = master_index(&nodes).await;
+    let holders: Vec<usize> = copies(&mut c, "h")
+        .await
+        .iter()
+        .filter_map(|copy| nodes.iter().position(|n| n.node_id() == copy.node))
+        .collect();
+    // The holder that is not the first of the shard's replicas: the first
+    // one detaches the shard from the cluster for both, and deletes it.
+    let victim = *holders
+        .iter()
+        .max_by_key(|i| nodes[**i].node_id())
+        .expect("holders");
+    assert_ne!(victim, master, "the master is node 0, the first one");
+    let requester = (0..3).find(|i| *i != victim).expect("a requester");
+    // The master plans with every node alive, then waits before writing the
+    // plan: the holder dies in that second.
+    set_failpoints(&nodes[master], "master.after_plan=delay(1000)");
+    let statement = tokio::spawn(run_on(
+        nodes[requester].mysql_url(),
+        "DROP TABLE c:h".to_string(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nodes[victim].kill();
+    // Back once the survivors have done their part (the shard detached and
+    // dropped, the emptied cluster deleted): only its own steps are left.
+    let away = nodes[victim].node_id();
+    let mut admin = conn(&nodes[master]).await;
+    wait_until(
+        "only the steps of the node that is away left",
+        Duration::from_secs(30),
+        async || {
+            let steps = rows(
+                &mut admin,
+                "SELECT node, status FROM system.sharding_queue \
+                 WHERE REGEX(operation_group, '^shard_drop_h_') LIMIT 100",
+            )
+            .await;
+            let left: Vec<&Vec<String>> = steps.iter().filter(|r| r[1] != "processed").collect();
+            !left.is_empty() && left.iter().all(|r| r[0] == away)
+        },
+    )
+    .await;
+    set_failpoints(&nodes[master], "");
+    nodes[victim].restart().expect("restart");
+    let answer = Answer::of(statement.await.expect("the statement's task"));
+    wait_helpers(&nodes).await;
+    let settle = wait_consistent(&nodes[0], SETTLE_BOUND, "h dropped with a holder away").await;
+    let exists = placed(&nodes[0], "h").await;
+    eprintln!(
+        "DROP with holder {victim} killed after planning: answer {answer:?}, table {}, consistent \
+         after {:.1} s",
+        if exists { "exists" } else { "absent" },
+        settle.as_secs_f64()
+    );
+    assert!(!exists, "the DROP finished once the node was back");
+    assert!(
+        answer == Answer::Ok || answer.says_outcome_unknown(),
+        "{answer:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_create_drop_storm_under_chaos_answers_true_and_settles() {
     let secs = std::env::var("SHARDBUDDY_STORM_SECS")

@@ -414,6 +414,11 @@ impl Run<'_> {
         let Some(message) = err.daemon_message() else {
             return Err(err.into());
         };
+        if let Ddl::DropShard { shard } = ddl {
+            if message.contains("unable to drop a cluster table") {
+                return self.leave_cluster_then_drop(ddl, shard, message).await;
+            }
+        }
         match verdict::judge(ddl, message) {
             Verdict::AlreadyDone => Ok(()),
             Verdict::Transient => Err(Failure::transient(message)),
@@ -431,6 +436,58 @@ impl Run<'_> {
                 ))),
                 _ => Err(Failure::permanent(message)),
             },
+        }
+    }
+}
+
+impl Run<'_> {
+    /// A shard still in a replication cluster here refuses `DROP TABLE`
+    /// (`unable to drop a cluster table`): this node was away while a DROP
+    /// or a move detached it on the others, or deleted the cluster it
+    /// emptied. The shard leaves the cluster here first (waiting while the
+    /// cluster is not ready); a cluster that holds nothing more and that no
+    /// other node runs is deleted here, then the shard is dropped.
+    async fn leave_cluster_then_drop(
+        &mut self,
+        ddl: &Ddl,
+        shard: &ShardTable,
+        refusal: &str,
+    ) -> Result<(), Failure> {
+        let name = shard.to_string();
+        let reports = daemon::cluster_reports(self.api).await?;
+        let Some(report) = reports.iter().find(|r| r.tables.contains(&name)) else {
+            // Detached meanwhile: the DROP is worth another attempt.
+            return Err(Failure::transient(refusal));
+        };
+        let cluster = report.name.clone();
+        let detach = Ddl::AlterClusterDrop {
+            cluster: cluster.clone(),
+            shards: vec![shard.clone()],
+        };
+        self.run_judged(&detach).await?;
+        let alone = daemon::cluster_health(self.api, &cluster)
+            .await?
+            .is_some_and(|h| h.membership.active.len() <= 1 && h.size <= 1);
+        if alone && report.tables.iter().all(|t| *t == name) {
+            self.run_judged(&Ddl::DeleteCluster { cluster }).await?;
+        }
+        self.run_judged(ddl).await
+    }
+
+    /// Runs `ddl` once, its error judged as for a queue row.
+    async fn run_judged(&mut self, ddl: &Ddl) -> Result<(), Failure> {
+        let err = match run_all(self.api, &verdict::statement(ddl)).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(message) = err.daemon_message() else {
+            return Err(err.into());
+        };
+        match verdict::judge(ddl, message) {
+            Verdict::AlreadyDone => Ok(()),
+            Verdict::Transient => Err(Failure::transient(message)),
+            Verdict::Waiting => Err(Failure::waiting(message)),
+            Verdict::Permanent | Verdict::CheckExisting => Err(Failure::permanent(message)),
         }
     }
 }
