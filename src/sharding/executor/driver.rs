@@ -664,84 +664,99 @@ async fn run_all(api: &dyn NodeApi, sql: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// What a copy of a shard holds: the row count and two order-independent
-/// checksums of the ids (their sum and the xor of a mix of each), read in
-/// id order a page at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct Fingerprint {
-    rows: u64,
-    sum: u64,
-    mix: u64,
-}
+/// Ids read per range while a copy is verified.
+const VERIFY_PAGE: usize = 10_000;
 
-/// Ids read per request while fingerprinting a copy.
-const FINGERPRINT_PAGE: usize = 10_000;
-
-async fn fingerprint(api: &dyn NodeApi, table: &str) -> Result<Fingerprint, Failure> {
-    let mut print = Fingerprint::default();
-    let mut after: Option<u64> = None;
-    loop {
-        let filter = after
-            .map(|id| format!("WHERE id > {id} "))
-            .unwrap_or_default();
-        let set = api
-            .query_one(&format!(
-                "SELECT id FROM {table} {filter}ORDER BY id ASC LIMIT {FINGERPRINT_PAGE} \
-                 OPTION max_matches={FINGERPRINT_PAGE}"
-            ))
-            .await?;
-        let ids: Vec<u64> = (0..set.rows.len())
-            .filter_map(|i| set.text(i, "id")?.parse().ok())
-            .collect();
-        for &id in &ids {
-            print.rows += 1;
-            print.sum = print.sum.wrapping_add(id);
-            // splitmix64's finaliser: a different id changes the xor.
-            let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            print.mix ^= z ^ (z >> 31);
-        }
-        match ids.last() {
-            Some(&last) if ids.len() == FINGERPRINT_PAGE => after = Some(last),
-            _ => return Ok(print),
-        }
-    }
-}
-
-/// How many times the two copies are compared within one attempt.
+/// How many times one range of ids is compared within one attempt.
 const VERIFY_ROUNDS: usize = 10;
 
-/// The copy on this node must hold exactly the rows the one on `source` held
-/// at some moment (count and id checksums) before the source may be retired.
-///
-/// Both copies are in one replication cluster, and writes go on while they
-/// are compared, so the source is read before and after the new copy: the new
-/// copy is complete when it matches either of the two (no write came between
-/// it and that read of the source). A write in between costs another round.
-async fn verify_copy(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<(), Failure> {
-    let there_api = api.for_node(source);
-    let mut last = (Fingerprint::default(), Fingerprint::default());
-    let mut there = fingerprint(&*there_api, table).await?;
-    for round in 0..VERIFY_ROUNDS {
-        if round > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            there = fingerprint(&*there_api, table).await?;
-        }
-        let here = fingerprint(api, table).await?;
-        if here == there {
-            return Ok(());
-        }
-        let after = fingerprint(&*there_api, table).await?;
-        if here == after {
-            return Ok(());
-        }
-        last = (here, after);
+/// The ids of `table` above `lo` and up to `hi` (both optional), in order;
+/// at most `limit`.
+async fn ids_between(
+    api: &dyn NodeApi,
+    table: &str,
+    lo: Option<u64>,
+    hi: Option<u64>,
+    limit: usize,
+) -> Result<Vec<u64>, Failure> {
+    let mut filter = Vec::new();
+    if let Some(lo) = lo {
+        filter.push(format!("id > {lo}"));
     }
-    Err(Failure::transient(format!(
-        "the new copy holds {} rows while the one on {source} holds {}; the copy is checked again",
-        last.0.rows, last.1.rows
-    )))
+    if let Some(hi) = hi {
+        filter.push(format!("id <= {hi}"));
+    }
+    let filter = if filter.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {} ", filter.join(" AND "))
+    };
+    let set = api
+        .query_one(&format!(
+            "SELECT id FROM {table} {filter}ORDER BY id ASC LIMIT {limit} OPTION max_matches={limit}"
+        ))
+        .await?;
+    Ok((0..set.rows.len())
+        .filter_map(|i| set.text(i, "id")?.parse().ok())
+        .collect())
+}
+
+/// Whether every id of `part` is in `whole` (both in ascending order).
+fn contains_all(whole: &[u64], part: &[u64]) -> bool {
+    let mut rest = whole.iter();
+    part.iter().all(|id| rest.by_ref().any(|w| w == id))
+}
+
+/// The copy on this node must hold the rows the one on `source` holds
+/// before the source may be retired: nothing missing, nothing extra.
+///
+/// Both copies are in one replication cluster and writes go on while they
+/// are compared (on a busy table, without pause), so the two are compared
+/// one range of ids at a time, each range read from the source, then from
+/// the copy, then from the source again: every id the source held before
+/// must be in the copy, and every id of the copy in the source after. A
+/// write between the reads is tolerated; a delete there costs another
+/// round. Memory stays bounded by the range's size, whatever the shard's.
+async fn verify_copy(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<(), Failure> {
+    let there = api.for_node(source);
+    // Room for the rows written into a range while it is compared.
+    let limit = 2 * VERIFY_PAGE;
+    let mut lo: Option<u64> = None;
+    loop {
+        let mut verified = None;
+        let mut last = (0, 0);
+        for round in 0..VERIFY_ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let before = ids_between(&*there, table, lo, None, VERIFY_PAGE).await?;
+            // A full page bounds the range; the ids above it are the next's.
+            let hi = (before.len() == VERIFY_PAGE).then(|| before[VERIFY_PAGE - 1]);
+            let here = ids_between(api, table, lo, hi, limit).await?;
+            let after = ids_between(&*there, table, lo, hi, limit).await?;
+            let complete = here.len() < limit && after.len() < limit;
+            if complete && contains_all(&here, &before) && contains_all(&after, &here) {
+                verified = Some(hi);
+                break;
+            }
+            last = (here.len(), after.len());
+        }
+        match verified {
+            Some(Some(hi)) => lo = Some(hi),
+            Some(None) => return Ok(()),
+            None => {
+                let range = match lo {
+                    Some(lo) => format!("ids above {lo}"),
+                    None => "ids".to_string(),
+                };
+                return Err(Failure::transient(format!(
+                    "the new copy holds {} {range} where the one on {source} holds {}; the copy \
+                     is checked again",
+                    last.0, last.1
+                )));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -763,9 +778,25 @@ mod tests {
         still: bool,
     }
 
-    fn ids(n: u64) -> ResultSet {
+    /// Ids `1..=n` as `sql` selects them (`id > a`, `id <= b`, `LIMIT k`).
+    fn ids(n: u64, sql: &str) -> ResultSet {
+        let after = |key: &str| -> Option<u64> {
+            let rest = &sql[sql.find(key)? + key.len()..];
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        let (lo, hi, limit) = (
+            after("id > ").unwrap_or(0),
+            after("id <= ").unwrap_or(u64::MAX),
+            after("LIMIT ").unwrap_or(u64::MAX),
+        );
         let mut set = ResultSet::with_columns(vec![Column::new("id", ColumnType::LongLong)]);
-        for id in 1..=n {
+        for id in (1..=n)
+            .filter(|id| *id > lo && *id <= hi)
+            .take(limit as usize)
+        {
             set.push_row(vec![json!(id)]);
         }
         set
@@ -773,16 +804,16 @@ mod tests {
 
     #[async_trait]
     impl NodeApi for Copies {
-        async fn query(&self, _sql: &str) -> Result<Vec<ResultSet>, ClientError> {
+        async fn query(&self, sql: &str) -> Result<Vec<ResultSet>, ClientError> {
             if self.node == "here" {
-                return Ok(vec![ids(self.copied)]);
+                return Ok(vec![ids(self.copied, sql)]);
             }
             let n = if self.still {
                 self.source_rows.load(Ordering::SeqCst)
             } else {
                 self.source_rows.fetch_add(1, Ordering::SeqCst)
             };
-            Ok(vec![ids(n)])
+            Ok(vec![ids(n, sql)])
         }
 
         fn for_node(&self, node: &NodeId) -> Arc<dyn NodeApi> {
@@ -826,9 +857,75 @@ mod tests {
         let failure = verify(4, 6, true).await.expect_err("two rows short");
         assert_eq!(
             failure.message,
-            "the new copy holds 4 rows while the one on source:1 holds 6; the copy is checked again"
+            "the new copy holds 4 ids where the one on source:1 holds 6; the copy is checked again"
         );
         // Nor one that keeps falling behind a busy source.
         assert!(verify(1, 3, false).await.is_err());
+    }
+
+    /// Two copies of a busy shard in one replication cluster: every read,
+    /// of either copy, is followed by a write that reaches both.
+    struct Busy(Arc<AtomicU64>);
+
+    #[async_trait]
+    impl NodeApi for Busy {
+        async fn query(&self, sql: &str) -> Result<Vec<ResultSet>, ClientError> {
+            Ok(vec![ids(self.0.fetch_add(1, Ordering::SeqCst), sql)])
+        }
+        fn for_node(&self, _node: &NodeId) -> Arc<dyn NodeApi> {
+            Arc::new(Busy(self.0.clone()))
+        }
+        fn as_user(&self, _user: &str) -> Arc<dyn NodeApi> {
+            unreachable!()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_a_busy_source_is_verified_range_by_range() {
+        // No read of the copy equals a read of the source before or after
+        // it, yet it holds every id the source held before and none it did
+        // not hold after.
+        let n = 2 * VERIFY_PAGE as u64 + 17;
+        let busy = Busy(Arc::new(AtomicU64::new(n)));
+        assert!(verify_copy(&busy, "system.t_s0", &NodeId::new("source:1"))
+            .await
+            .is_ok());
+        // One id missing in the second range is found.
+        let here = Copies {
+            node: "here",
+            copied: n,
+            source_rows: Arc::new(AtomicU64::new(n)),
+            still: true,
+        };
+        struct Gap(Copies);
+        #[async_trait]
+        impl NodeApi for Gap {
+            async fn query(&self, sql: &str) -> Result<Vec<ResultSet>, ClientError> {
+                let mut sets = self.0.query(sql).await?;
+                if self.0.node == "here" {
+                    let gap = VERIFY_PAGE as u64 + 5;
+                    let rows = std::mem::take(&mut sets[0].rows);
+                    sets[0].rows = rows.into_iter().filter(|r| r[0] != json!(gap)).collect();
+                }
+                Ok(sets)
+            }
+            fn for_node(&self, node: &NodeId) -> Arc<dyn NodeApi> {
+                self.0.for_node(node)
+            }
+            fn as_user(&self, _user: &str) -> Arc<dyn NodeApi> {
+                unreachable!()
+            }
+        }
+        let failure = verify_copy(&Gap(here), "system.t_s0", &NodeId::new("source:1"))
+            .await
+            .expect_err("an id is missing");
+        assert_eq!(
+            failure.message,
+            format!(
+                "the new copy holds 9999 ids above {} where the one on source:1 holds 10000; the \
+                 copy is checked again",
+                VERIFY_PAGE
+            )
+        );
     }
 }
