@@ -508,15 +508,14 @@ async fn a_shard_create_failing_for_good_on_one_node_fails_the_create_and_leaves
     wait_consistent(&nodes[0], SETTLE_BOUND, "after the second CREATE").await;
 }
 
-/// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every
-/// node under random aborts and helper kills.
-/// Regression (found by the disruption campaign, seed 1796449090861693157):
-/// a holder of a shard killed after the DROP was planned comes back with
-/// the shard still in the replication cluster the others deleted, and
-/// `DROP TABLE` of it is refused there (`unable to drop a cluster table`).
-/// The DROP must finish when the node is back, leaving nothing behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_drop_whose_shard_holder_died_after_planning_finishes_when_it_returns() {
+/// Regression (found by the disruption campaign, seed 1796449090861693157
+/// and others): a holder of a shard that is away (killed, or cut off by a
+/// partition) after the DROP was planned comes back with the shard still in
+/// the replication cluster the others deleted meanwhile, and `DROP TABLE`
+/// of it is refused there (`unable to drop a cluster table`); after a
+/// partition that cluster is also non-primary there for good. The DROP must
+/// finish when the node is back, leaving nothing behind.
+async fn drop_with_a_shard_holder_away(fault: disruption::Fault) {
     // No other table: the shard's replica set has a cluster of its own.
     let mut nodes = cluster_of(3, &[]).await;
     let mut c = conn(&nodes[0]).await;
@@ -541,15 +540,22 @@ async fn a_drop_whose_shard_holder_died_after_planning_finishes_when_it_returns(
         .expect("holders");
     assert_ne!(victim, master, "the master is node 0, the first one");
     let requester = (0..3).find(|i| *i != victim).expect("a requester");
-    // The master plans with every node alive, then waits before writing the
-    // plan: the holder dies in that second.
+    // The master plans with every node there, then waits before writing
+    // the plan: the holder goes away in that second.
     set_failpoints(&nodes[master], "master.after_plan=delay(1000)");
     let statement = tokio::spawn(run_on(
         nodes[requester].mysql_url(),
         "DROP TABLE c:h".to_string(),
     ));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    nodes[victim].kill();
+    let others: Vec<&manticore_sim::testkit::SimNode> =
+        (0..3).filter(|i| *i != victim).map(|i| &nodes[i]).collect();
+    match fault {
+        disruption::Fault::Kill => nodes[victim].kill(),
+        disruption::Fault::Partition => {
+            manticore_sim::testkit::partition(&[&[&nodes[victim]], &others]).expect("partition")
+        }
+    }
     // Back once the survivors have done their part (the shard detached and
     // dropped, the emptied cluster deleted): only its own steps are left.
     let away = nodes[victim].node_id();
@@ -570,14 +576,20 @@ async fn a_drop_whose_shard_holder_died_after_planning_finishes_when_it_returns(
     )
     .await;
     set_failpoints(&nodes[master], "");
-    nodes[victim].restart().expect("restart");
+    match fault {
+        disruption::Fault::Kill => nodes[victim].restart().expect("restart"),
+        disruption::Fault::Partition => {
+            let all: Vec<&manticore_sim::testkit::SimNode> = nodes.iter().collect();
+            manticore_sim::testkit::heal(&all).expect("heal")
+        }
+    }
     let answer = Answer::of(statement.await.expect("the statement's task"));
     wait_helpers(&nodes).await;
     let settle = wait_consistent(&nodes[0], SETTLE_BOUND, "h dropped with a holder away").await;
     let exists = placed(&nodes[0], "h").await;
     eprintln!(
-        "DROP with holder {victim} killed after planning: answer {answer:?}, table {}, consistent \
-         after {:.1} s",
+        "DROP with holder {victim} away ({fault:?}) after planning: answer {answer:?}, table {}, \
+         consistent after {:.1} s",
         if exists { "exists" } else { "absent" },
         settle.as_secs_f64()
     );
@@ -588,6 +600,18 @@ async fn a_drop_whose_shard_holder_died_after_planning_finishes_when_it_returns(
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_whose_shard_holder_died_after_planning_finishes_when_it_returns() {
+    drop_with_a_shard_holder_away(disruption::Fault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_whose_shard_holder_was_cut_off_after_planning_finishes_after_the_heal() {
+    drop_with_a_shard_holder_away(disruption::Fault::Partition).await;
+}
+
+/// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every
+/// node under random aborts and helper kills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_create_drop_storm_under_chaos_answers_true_and_settles() {
     let secs = std::env::var("SHARDBUDDY_STORM_SECS")

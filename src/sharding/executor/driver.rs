@@ -444,34 +444,39 @@ impl Run<'_> {
     /// A shard still in a replication cluster here refuses `DROP TABLE`
     /// (`unable to drop a cluster table`): this node was away while a DROP
     /// or a move detached it on the others, or deleted the cluster it
-    /// emptied. The shard leaves the cluster here first (waiting while the
-    /// cluster is not ready); a cluster that holds nothing more and that no
-    /// other node runs is deleted here, then the shard is dropped.
+    /// emptied. The shard leaves the cluster here first; a cluster that
+    /// holds nothing more and that no other node runs is deleted here, then
+    /// the shard is dropped. While the node is still rejoining, or the
+    /// cluster is not primary here (the master makes a cluster its other
+    /// members deleted writable again), the row waits rather than fails:
+    /// the DROP it belongs to only moves forward.
     async fn leave_cluster_then_drop(
         &mut self,
         ddl: &Ddl,
         shard: &ShardTable,
         refusal: &str,
     ) -> Result<(), Failure> {
+        let wait = |f: Failure| Failure::waiting(f.message);
         let name = shard.to_string();
         let reports = daemon::cluster_reports(self.api).await?;
         let Some(report) = reports.iter().find(|r| r.tables.contains(&name)) else {
-            // Detached meanwhile: the DROP is worth another attempt.
-            return Err(Failure::transient(refusal));
+            return Err(Failure::waiting(refusal));
         };
         let cluster = report.name.clone();
         let detach = Ddl::AlterClusterDrop {
             cluster: cluster.clone(),
             shards: vec![shard.clone()],
         };
-        self.run_judged(&detach).await?;
+        self.run_judged(&detach).await.map_err(wait)?;
         let alone = daemon::cluster_health(self.api, &cluster)
             .await?
             .is_some_and(|h| h.membership.active.len() <= 1 && h.size <= 1);
         if alone && report.tables.iter().all(|t| *t == name) {
-            self.run_judged(&Ddl::DeleteCluster { cluster }).await?;
+            self.run_judged(&Ddl::DeleteCluster { cluster })
+                .await
+                .map_err(wait)?;
         }
-        self.run_judged(ddl).await
+        self.run_judged(ddl).await.map_err(wait)
     }
 
     /// Runs `ddl` once, its error judged as for a queue row.

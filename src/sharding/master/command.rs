@@ -110,6 +110,8 @@ pub enum Event {
         cluster: ClusterName,
         node: NodeId,
         down: Vec<NodeId>,
+        /// Members that are up and no longer run it.
+        left: Vec<NodeId>,
     },
     /// Nodes removed from the cluster for good left a table's placement,
     /// and the steps a rebalance kept for them were dropped.
@@ -308,13 +310,27 @@ impl Event {
                 cluster,
                 node,
                 down,
+                left,
             } => {
-                let down: Vec<&str> = down.iter().map(NodeId::as_str).collect();
+                let list = |nodes: &[NodeId]| {
+                    nodes
+                        .iter()
+                        .map(NodeId::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let mut why = Vec::new();
+                if !down.is_empty() || left.is_empty() {
+                    why.push(format!("down: {}", list(down)));
+                }
+                if !left.is_empty() {
+                    why.push(format!("no longer run by {}", list(left)));
+                }
                 write!(
                     f,
                     "made the surviving copies of replica set {cluster} writable again on {node} \
-                     (down: {})",
-                    down.join(", ")
+                     ({})",
+                    why.join("; ")
                 )
             }
             // Not reached (Display sends only the events above here); a

@@ -336,6 +336,10 @@ pub struct Degraded {
     pub survivors: Vec<NodeId>,
     /// Its members that are down.
     pub down: Vec<NodeId>,
+    /// Its members that are up and reported their clusters without it: they
+    /// deleted it (a DROP or a move emptied it while the survivors were
+    /// away) and can never again be part of it.
+    pub left: Vec<NodeId>,
 }
 
 impl Degraded {
@@ -343,14 +347,15 @@ impl Degraded {
     /// that are down are no more than half of the set, so they cannot be one
     /// by themselves, wherever they are.
     pub fn may_promote(&self) -> bool {
-        !self.survivors.is_empty() && 2 * self.down.len() <= self.survivors.len() + self.down.len()
+        let all = self.survivors.len() + self.down.len() + self.left.len();
+        !self.survivors.is_empty() && 2 * self.down.len() <= all
     }
 }
 
 /// Every replication cluster a live node runs, other than `user_cluster`,
-/// whose members include nodes that are down: what promotion decides from.
-/// The members are the cluster's own (`nodes_set`), so a cluster a rebalance
-/// made counts as much as one CREATE made.
+/// whose members include nodes that are down or that no longer run it: what
+/// promotion decides from. The members are the cluster's own (`nodes_set`),
+/// so a cluster a rebalance made counts as much as one CREATE made.
 pub fn degraded_sets(
     reports: &BTreeMap<NodeId, Vec<ClusterReport>>,
     live: &BTreeSet<NodeId>,
@@ -364,14 +369,22 @@ pub fn degraded_sets(
                 .extend(report.nodes_set.iter().cloned());
         }
     }
+    let runs = |node: &NodeId, cluster: &ClusterName| {
+        reports
+            .get(node)
+            .is_none_or(|r| r.iter().any(|r| r.name == *cluster))
+    };
     sets.into_iter()
         .filter_map(|(cluster, set)| {
-            let (survivors, down): (Vec<NodeId>, Vec<NodeId>) =
+            let (up, down): (Vec<NodeId>, Vec<NodeId>) =
                 set.into_iter().partition(|n| live.contains(n));
-            (!down.is_empty()).then_some(Degraded {
+            let (survivors, left): (Vec<NodeId>, Vec<NodeId>) =
+                up.into_iter().partition(|n| runs(n, &cluster));
+            (!down.is_empty() || !left.is_empty()).then_some(Degraded {
                 cluster,
                 survivors,
                 down,
+                left,
             })
         })
         .collect()

@@ -973,6 +973,52 @@ fn a_replica_set_that_lost_half_its_members_is_promoted_on_one_survivor() {
     );
 }
 
+/// A node back after the other members of a replica set deleted it (a DROP
+/// emptied it meanwhile) holds it alone, non-primary, for good: it is made
+/// writable there, so the node's own steps can detach and delete it. A set
+/// a live member still runs, or one whose member did not report, is not.
+#[test]
+fn a_replica_set_its_other_members_deleted_is_promoted_on_the_node_that_still_holds_it() {
+    let c = ClusterName::parse("c").unwrap();
+    let mut world = World::new(Scope::Cluster(c), &["a:1", "b:1", "c:1"], "a:1", 1);
+    world.clusters.insert(
+        id("a:1"),
+        vec![
+            report("gone", "non-primary", &["a:1", "b:1"], &["system.t_s0"]),
+            report("shared", "non-primary", &["a:1", "c:1"], &["system.u_s0"]),
+        ],
+    );
+    world.clusters.insert(id("b:1"), vec![]);
+    world.clusters.insert(
+        id("c:1"),
+        vec![report(
+            "shared",
+            "primary",
+            &["a:1", "c:1"],
+            &["system.u_s0"],
+        )],
+    );
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    let commands = world.step(&mut engine);
+    assert_eq!(bootstraps(&commands), vec![("a:1", "gone")]);
+    assert!(commands.contains(&Command::Log(Event::Promoted {
+        cluster: ClusterName::parse("gone").unwrap(),
+        node: id("a:1"),
+        down: vec![],
+        left: vec![id("b:1")],
+    })));
+    assert_eq!(
+        Event::Promoted {
+            cluster: ClusterName::parse("gone").unwrap(),
+            node: id("a:1"),
+            down: vec![],
+            left: vec![id("b:1")],
+        }
+        .to_string(),
+        "made the surviving copies of replica set gone writable again on a:1 (no longer run by b:1)"
+    );
+}
+
 #[test]
 fn a_lost_copy_is_rebuilt_in_a_cluster_of_the_rebalances_own() {
     let mut world = world_after_losing_c();

@@ -29,7 +29,8 @@ impl MasterEngine {
     /// writable again, as soon as a survivor reports `non-primary`: before
     /// any copying starts. Only where the members that are down cannot be a
     /// majority of the set by themselves, so at most one side ever accepts
-    /// writes.
+    /// writes. Members that are up but no longer run the cluster (they
+    /// deleted it while the survivor was away) count as gone for good.
     pub(super) fn promote(&mut self, snap: &Snapshot, out: &mut Vec<Command>) {
         let Some(members) = snap.members.as_ref().filter(|m| m.primary) else {
             return;
@@ -64,6 +65,7 @@ impl MasterEngine {
                 cluster: set.cluster,
                 node: node.clone(),
                 down: set.down,
+                left: set.left,
             }));
         }
     }
