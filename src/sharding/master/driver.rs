@@ -308,17 +308,9 @@ mod tests {
     use crate::sharding::store::memory::MemStore;
     use crate::sharding::testing::FakeNode;
 
-    /// A local CREATE through the seams: the snapshot comes from the store,
-    /// the commands go back to it, and the executors' work is played by
-    /// marking rows processed.
-    #[tokio::test]
-    async fn a_local_create_runs_through_store_and_engine() {
-        let me = NodeId::new("n1");
-        let t = TableName::parse("t").unwrap();
-        let store = MemStore::new(Scope::Local);
-        let node = FakeNode::new(|sql, _| panic!("a local master asks the node nothing: {sql}"));
-        let signals = Signals::default();
-        let config = EngineConfig {
+    /// Quick retries; otherwise the defaults' shape.
+    fn config() -> EngineConfig {
+        EngineConfig {
             retry: RetryPolicy {
                 max_tries: 2,
                 base_backoff: Duration::from_millis(1),
@@ -334,7 +326,20 @@ mod tests {
                 stall_after: Duration::from_secs(600),
             },
             liveness: Duration::from_secs(5),
-        };
+        }
+    }
+
+    /// A local CREATE through the seams: the snapshot comes from the store,
+    /// the commands go back to it, and the executors' work is played by
+    /// marking rows processed.
+    #[tokio::test]
+    async fn a_local_create_runs_through_store_and_engine() {
+        let me = NodeId::new("n1");
+        let t = TableName::parse("t").unwrap();
+        let store = MemStore::new(Scope::Local);
+        let node = FakeNode::new(|sql, _| panic!("a local master asks the node nothing: {sql}"));
+        let signals = Signals::default();
+        let config = config();
         store
             .put_lease(&Lease {
                 node: me.clone(),
@@ -451,23 +456,7 @@ mod tests {
             })
         };
         let signals = Signals::default();
-        let config = EngineConfig {
-            retry: RetryPolicy {
-                max_tries: 2,
-                base_backoff: Duration::from_millis(1),
-                max_backoff: Duration::from_millis(1),
-            },
-            retention: Duration::from_secs(600),
-            rebalance: crate::sharding::master::engine::RebalanceConfig {
-                delay: Duration::ZERO,
-                parallel: 2,
-                retry_after: Duration::from_secs(30),
-                automatic: true,
-                attempts: 5,
-                stall_after: Duration::from_secs(600),
-            },
-            liveness: Duration::from_secs(5),
-        };
+        let config = config();
         let mut engine = MasterEngine::new(1, me.clone(), 0);
         let rounds = |list: Vec<(&'static str, &'static str)>| {
             *answers.lock().unwrap() = list;
