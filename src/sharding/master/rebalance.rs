@@ -65,31 +65,26 @@ pub fn move_reason(reason: MoveReason) -> &'static str {
 pub struct Neighbours {
     /// Internal clusters other tables use now.
     pub existing: BTreeSet<ClusterName>,
-    /// Internal clusters other tables use now or after their own running
-    /// rebalances: never deleted by this one.
+    /// Internal clusters other tables' shards are in, or that their running
+    /// rebalances still put shards into: never deleted by this one.
     pub in_use: BTreeSet<ClusterName>,
 }
 
 impl Neighbours {
     /// From the committed placement of all tables, the clusters the nodes
-    /// report (`observed`) and the targets of running rebalances, seen from
-    /// `table`.
+    /// report (`observed`) and the clusters running rebalances still put
+    /// shards into (`rebalancing`), seen from `table`.
     pub fn of(
         table: &TableName,
         rows: &[PlacementRow],
         observed: &ClusterMap,
-        targets: &[PlacementRow],
+        rebalancing: BTreeSet<ClusterName>,
     ) -> Self {
         let others: Vec<PlacementRow> =
             rows.iter().filter(|r| r.table != *table).cloned().collect();
         let existing = clusters_in_use(&others);
         let mut in_use = clusters_reported(observed, &others);
-        let pending: Vec<PlacementRow> = targets
-            .iter()
-            .filter(|r| r.table != *table)
-            .cloned()
-            .collect();
-        in_use.extend(clusters_in_use(&pending));
+        in_use.extend(rebalancing);
         Self { existing, in_use }
     }
 }

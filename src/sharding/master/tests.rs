@@ -1175,6 +1175,74 @@ fn a_drop_deletes_the_set_named_cluster_that_another_table_on_those_nodes_left()
     );
 }
 
+/// A rebalance of another table that is settled (only steps for a node
+/// that is down are left) puts no more shards anywhere: the cluster named
+/// after a pair its target uses is deleted by a DROP that empties it (found
+/// by the disruption campaign: such clusters were left behind).
+#[test]
+fn a_drop_deletes_its_cluster_while_a_settled_rebalance_targets_the_same_pair() {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let rebalance = world.group_named(GroupKind::Rebalance);
+    run_live_rows(&mut world, &rebalance);
+    world.step(&mut engine);
+    assert!(world.groups[&rebalance].is_settled());
+    // t's copies on a:1 and b:1 are in clusters of the rebalance's names;
+    // u's only shard is alone in the cluster named after the pair.
+    let ab = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
+    for node in ["a:1", "b:1"] {
+        world.clusters.insert(
+            id(node),
+            vec![
+                report(
+                    "rs_t",
+                    "primary",
+                    &["a:1", "b:1"],
+                    &["system.t_s0", "system.t_s1"],
+                ),
+                report(ab.as_str(), "primary", &["a:1", "b:1"], &["system.u_s0"]),
+            ],
+        );
+        world.placement.push(PlacementRow {
+            scope: world.scope.clone(),
+            node: id(node),
+            table: TableName::parse("u").unwrap(),
+            shards: vec![0],
+        });
+    }
+    let u = TableName::parse("u").unwrap();
+    let request = OpRequest {
+        id: "req-u".into(),
+        by: id("a:1"),
+        at_ms: 0,
+        timeout_ms: 30_000,
+        scope: world.scope.clone(),
+        shards: 0,
+        rf: 0,
+        instance: None,
+    };
+    let state = TableState::requested(OpKind::Drop, request, "id bigint".into(), String::new());
+    world.tables.insert(u.clone(), state);
+    world.step(&mut engine);
+    let drop = world
+        .groups
+        .iter()
+        .find(|(_, g)| g.kind == GroupKind::Drop && g.table == u)
+        .map(|(n, _)| n.clone())
+        .expect("the DROP of u is planned");
+    let queries: Vec<String> = world
+        .rows
+        .values()
+        .filter(|r| r.group == drop)
+        .map(|r| r.action.to_query_text())
+        .collect();
+    assert!(
+        queries.contains(&format!("DELETE CLUSTER {ab}")),
+        "{queries:#?}"
+    );
+}
+
 // ---- DROP answering before its clusters are deleted --------------------------
 
 #[test]

@@ -742,16 +742,17 @@ fn plan_request(
 }
 
 /// The internal clusters that tables other than `table` use and keep using:
-/// where the nodes report their placed shards, and the targets of running
-/// rebalances. A table whose DROP is requested still counts: an operation
-/// that shares a cluster with it is planned either before its DROP (which
-/// then keeps the cluster) or after the DROP has finished (see `in_flight`).
+/// where the nodes report their placed shards, and the clusters running
+/// rebalances still put shards into. A table whose DROP is requested still
+/// counts: an operation that shares a cluster with it is planned either
+/// before its DROP (which then keeps the cluster) or after the DROP has
+/// finished (see `in_flight`).
 fn neighbours(snap: &Snapshot, table: &TableName, observed: &ClusterMap) -> Neighbours {
     Neighbours::of(
         table,
         &snap.placement,
         observed,
-        &rebalancing::running_targets(snap),
+        rebalancing::running_clusters(snap),
     )
 }
 

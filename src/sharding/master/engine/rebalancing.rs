@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::watchdog::Hold;
 use super::{abort, enqueue_group, MasterEngine};
-use crate::ids::{NodeId, TableName};
+use crate::ids::{ClusterName, NodeId, TableName};
 use crate::placement::ClusterMap;
 use crate::placement::{Action, Ddl};
 use crate::sharding::master::command::{Command, Event};
@@ -547,19 +547,23 @@ fn give_up_deferred(
     }));
 }
 
-/// The target placements of rebalances that are under way.
-pub(super) fn running_targets(snap: &Snapshot) -> Vec<PlacementRow> {
+/// The internal clusters rebalances under way still put shards into: the
+/// ones their remaining steps create, join or add to (a rebalance makes
+/// clusters of its own names, so the placement it aims at says nothing of
+/// them).
+pub(super) fn running_clusters(snap: &Snapshot) -> BTreeSet<ClusterName> {
     snap.groups
-        .values()
-        .filter(|g| !g.status.is_final())
-        .filter_map(|g| Some((g, g.rebalance.as_ref()?)))
-        .flat_map(|(g, plan)| {
-            plan.target.iter().map(|(node, shards)| PlacementRow {
-                scope: snap.scope.clone(),
-                node: node.clone(),
-                table: g.table.clone(),
-                shards: shards.clone(),
-            })
+        .iter()
+        .filter(|(_, g)| g.kind == GroupKind::Rebalance && !g.status.is_final())
+        .flat_map(|(name, _)| snap.unfinished(name))
+        .filter_map(|row| match &row.action {
+            Action::Ddl(
+                Ddl::CreateCluster { cluster, .. }
+                | Ddl::JoinCluster { cluster, .. }
+                | Ddl::JoinTempCluster { cluster, .. }
+                | Ddl::AlterClusterAdd { cluster, .. },
+            ) => Some(cluster.clone()),
+            _ => None,
         })
         .collect()
 }
