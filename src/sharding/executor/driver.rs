@@ -420,10 +420,6 @@ impl Run<'_> {
             }
         }
         match verdict::judge(ddl, message) {
-            Verdict::AlreadyDone => Ok(()),
-            Verdict::Transient => Err(Failure::transient(message)),
-            Verdict::Waiting => Err(Failure::waiting(message)),
-            Verdict::Permanent => Err(Failure::permanent(message)),
             Verdict::CheckExisting => match ddl {
                 Ddl::CreateWrapper { table, .. }
                     if tries > 0 && is_shard_wrapper(self.api, table.as_str()).await =>
@@ -436,11 +432,10 @@ impl Run<'_> {
                 ))),
                 _ => Err(Failure::permanent(message)),
             },
+            judged => outcome(judged, message),
         }
     }
-}
 
-impl Run<'_> {
     /// A shard still in a replication cluster here refuses `DROP TABLE`
     /// (`unable to drop a cluster table`): this node was away while a DROP
     /// or a move detached it on the others, or deleted the cluster it
@@ -488,12 +483,17 @@ impl Run<'_> {
         let Some(message) = err.daemon_message() else {
             return Err(err.into());
         };
-        match verdict::judge(ddl, message) {
-            Verdict::AlreadyDone => Ok(()),
-            Verdict::Transient => Err(Failure::transient(message)),
-            Verdict::Waiting => Err(Failure::waiting(message)),
-            Verdict::Permanent | Verdict::CheckExisting => Err(Failure::permanent(message)),
-        }
+        outcome(verdict::judge(ddl, message), message)
+    }
+}
+
+/// What a judged error means for the row.
+fn outcome(verdict: Verdict, message: &str) -> Result<(), Failure> {
+    match verdict {
+        Verdict::AlreadyDone => Ok(()),
+        Verdict::Transient => Err(Failure::transient(message)),
+        Verdict::Waiting => Err(Failure::waiting(message)),
+        Verdict::Permanent | Verdict::CheckExisting => Err(Failure::permanent(message)),
     }
 }
 
