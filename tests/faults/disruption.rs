@@ -39,7 +39,7 @@ async fn run_one(
         format!("CREATE TABLE c:{table} (id bigint, title text) shards='{shards}' rf='{rf}'");
     if op == Op::Drop {
         let mut c = conn(&nodes[0]).await;
-        exec(&mut c, &create).await;
+        exec_when_synced(&mut c, &create).await;
         insert_docs(&mut c, table, 1..=DROP_ROWS).await;
         wait_consistent(&nodes[0], SETTLE_BOUND, &format!("{table} created")).await;
     }

@@ -254,14 +254,13 @@ pub fn try_set_failpoints(node: &SimNode, spec: &str) -> bool {
     )
 }
 
-/// `DROP TABLE c:<table>`, again while it is refused because a node is not
-/// fully synced yet (it may still be the donor of a returning node's state
+/// `sql` (a CREATE or DROP), again while it is refused because a node is
+/// not fully synced yet (one that just came back, or the donor of its state
 /// transfer): what the message asks an operator to do.
-pub async fn drop_when_synced(c: &mut mysql_async::Conn, table: &str) {
-    let sql = format!("DROP TABLE c:{table}");
+pub async fn exec_when_synced(c: &mut mysql_async::Conn, sql: &str) {
     let deadline = Instant::now() + SETTLE_BOUND;
     loop {
-        match c.query_drop(&sql).await {
+        match c.query_drop(sql).await {
             Ok(()) => return,
             Err(e)
                 if e.to_string()

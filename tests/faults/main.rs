@@ -173,7 +173,7 @@ async fn run_case(nodes: &Nodes, rng: &mut Rng, case: Case, table: &str, tally: 
         format!("CREATE TABLE c:{table} (id bigint, title text) shards='{shards}' rf='{rf}'");
     if case.op == Op::Drop {
         let mut c = conn(&nodes[0]).await;
-        exec(&mut c, &create).await;
+        exec_when_synced(&mut c, &create).await;
         insert_docs(&mut c, table, 1..=DROP_ROWS).await;
         wait_consistent(&nodes[0], SETTLE_BOUND, &format!("{table} created")).await;
     }
@@ -281,7 +281,7 @@ async fn rows_kept_then_dropped(
             ));
         }
     }
-    drop_when_synced(&mut c, table).await;
+    exec_when_synced(&mut c, &format!("DROP TABLE c:{table}")).await;
     wait_consistent(
         &nodes[0],
         SETTLE_BOUND,

@@ -754,11 +754,11 @@ async fn verify_copy(api: &dyn NodeApi, table: &str, source: &NodeId) -> Result<
                     Some(lo) => format!("ids above {lo}"),
                     None => "ids".to_string(),
                 };
-                return Err(Failure::transient(format!(
-                    "the new copy holds {} {range} where the one on {source} holds {}; the copy \
-                     is checked again",
-                    last.0, last.1
-                )));
+                let (here, there) = last;
+                let text = format!(
+                    "the new copy holds {here} {range} where the one on {source} holds {there}; the copy is checked again"
+                );
+                return Err(Failure::transient(text));
             }
         }
     }
