@@ -294,7 +294,7 @@ impl Default for SimSettings {
         SimSettings {
             agent_connect_timeout: Duration::from_millis(1000),
             agent_query_timeout: Duration::from_millis(3000),
-            wal_compact_records: 50_000,
+            wal_compact_records: 10_000,
             wal_fsync: false,
             users: Vec::new(),
             threads: std::thread::available_parallelism()
