@@ -162,3 +162,50 @@ async fn a_member_that_holds_nothing_and_is_down_is_only_noted() {
         "{stderr}"
     );
 }
+
+/// A node cut off from the quorum keeps its old metadata: the check through
+/// it says so and judges nothing (exit 2); through a node of the primary
+/// component it reports as usual, and through the cut-off node again once
+/// it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_through_a_node_whose_metadata_is_not_current_refuses_to_judge() {
+    let nodes = cluster_of(3, &[]).await;
+    let mut first = conn(&nodes[0]).await;
+    exec(
+        &mut first,
+        "CREATE TABLE c:t (id bigint, title text) shards='2' rf='2'",
+    )
+    .await;
+    manticore_sim::testkit::partition(&[&[&nodes[0], &nodes[1]], &[&nodes[2]]]).expect("cut");
+    let mut cut_off = conn(&nodes[2]).await;
+    wait_until(
+        "node 2 to see its cluster non-primary",
+        std::time::Duration::from_secs(30),
+        async || {
+            rows(&mut cut_off, "SHOW STATUS LIKE 'cluster_c_status'")
+                .await
+                .first()
+                .is_some_and(|r| r[1] == "non-primary")
+        },
+    )
+    .await;
+    let (code, lines, stderr) = check(&nodes[2]);
+    assert_eq!((code, lines), (2, vec![]), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the sharding metadata on {} is not current (it is not a synced member of a primary \
+             component of cluster 'c'): run the check through another node, or again once this \
+             one has synced",
+            nodes[2].node_id()
+        )),
+        "{stderr}"
+    );
+    let all: Vec<&SimNode> = nodes.iter().collect();
+    manticore_sim::testkit::heal(&all).expect("heal");
+    wait_until(
+        "the check through node 2 to pass",
+        std::time::Duration::from_secs(60),
+        async || check(&nodes[2]).0 == 0,
+    )
+    .await;
+}

@@ -190,6 +190,10 @@ pub enum CheckError {
     Entry { node: String, source: ClientError },
     #[error("cannot read the sharding metadata through {node}: {source}")]
     Metadata { node: String, source: StoreError },
+    #[error(
+        "the sharding metadata on {node} is not current (it is not a synced member of a primary component of cluster '{cluster}'): run the check through another node, or again once this one has synced"
+    )]
+    NotCurrent { node: String, cluster: String },
 }
 
 /// What one check found.
@@ -257,6 +261,21 @@ pub async fn check(entry: Arc<dyn NodeApi>) -> Result<Report, CheckError> {
         return Ok(report);
     };
     let store = SqlStore::new(Arc::clone(&entry), scope.clone());
+    // A node cut off from the quorum, or rejoining, serves metadata that may
+    // be stale: nothing is judged from it (compared again once it is read).
+    let not_current = || CheckError::NotCurrent {
+        node: me.to_string(),
+        cluster: scope.cluster().map(ToString::to_string).unwrap_or_default(),
+    };
+    let current_view = || async {
+        daemon::current_view(&*entry, &scope)
+            .await
+            .map_err(|source| CheckError::Entry {
+                node: me.to_string(),
+                source,
+            })
+    };
+    let view = current_view().await?.ok_or_else(not_current)?;
 
     // Operations still running: the cluster is consistent only at rest.
     for (group, record) in store.groups().await.map_err(metadata_err)? {
@@ -291,6 +310,9 @@ pub async fn check(entry: Arc<dyn NodeApi>) -> Result<Report, CheckError> {
     // The placement: (table, shard) → holders, and every placed node.
     let placed = holdings::placed(&store.placement_rows(None).await.map_err(metadata_err)?);
     report.tables = placed.len();
+    if current_view().await?.as_ref() != Some(&view) {
+        return Err(not_current());
+    }
 
     // Every node: the metadata cluster's members and every placed node.
     let mut nodes: BTreeSet<NodeId> = placed.values().flat_map(|n| n.keys().cloned()).collect();
