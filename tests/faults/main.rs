@@ -515,7 +515,17 @@ async fn a_shard_create_failing_for_good_on_one_node_fails_the_create_and_leaves
 /// of it is refused there (`unable to drop a cluster table`); after a
 /// partition that cluster is also non-primary there for good. The DROP must
 /// finish when the node is back, leaving nothing behind.
-async fn drop_with_a_shard_holder_away(fault: disruption::Fault) {
+/// When the holder goes away during the DROP.
+#[derive(Debug, Clone, Copy)]
+enum Away {
+    /// Planned with it, before any step ran: it misses the detach too.
+    BeforeTheSteps,
+    /// Once the shard is detached on both holders, before the survivor
+    /// deletes the emptied cluster: it keeps the cluster, empty.
+    AfterTheDetach,
+}
+
+async fn drop_with_a_shard_holder_away(fault: disruption::Fault, when: Away) {
     // No other table: the shard's replica set has a cluster of its own.
     let mut nodes = cluster_of(3, &[]).await;
     let mut c = conn(&nodes[0]).await;
@@ -540,14 +550,41 @@ async fn drop_with_a_shard_holder_away(fault: disruption::Fault) {
         .expect("holders");
     assert_ne!(victim, master, "the master is node 0, the first one");
     let requester = (0..3).find(|i| *i != victim).expect("a requester");
-    // The master plans with every node there, then waits before writing
-    // the plan: the holder goes away in that second.
-    set_failpoints(&nodes[master], "master.after_plan=delay(1000)");
+    let survivor = *holders.iter().find(|i| **i != victim).expect("survivor");
+    let slowed = match when {
+        // The master plans with every node there, then waits before writing
+        // the plan: the holder goes away in that second.
+        Away::BeforeTheSteps => {
+            set_failpoints(&nodes[master], "master.after_plan=delay(1000)");
+            master
+        }
+        // The survivor takes 1.5 s to record each step it ran.
+        Away::AfterTheDetach => {
+            set_failpoints(&nodes[survivor], "executor.after_run=delay(1500)");
+            survivor
+        }
+    };
     let statement = tokio::spawn(run_on(
         nodes[requester].mysql_url(),
         "DROP TABLE c:h".to_string(),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    match when {
+        Away::BeforeTheSteps => tokio::time::sleep(Duration::from_millis(300)).await,
+        Away::AfterTheDetach => {
+            let mut there = conn(&nodes[victim]).await;
+            wait_until(
+                "the shard detached on the holder that goes away",
+                Duration::from_secs(30),
+                async || {
+                    rows(&mut there, "SHOW STATUS LIKE 'cluster%indexes'")
+                        .await
+                        .iter()
+                        .all(|r| !r[1].contains("system.h_s0"))
+                },
+            )
+            .await;
+        }
+    }
     let others: Vec<&manticore_sim::testkit::SimNode> =
         (0..3).filter(|i| *i != victim).map(|i| &nodes[i]).collect();
     match fault {
@@ -575,7 +612,7 @@ async fn drop_with_a_shard_holder_away(fault: disruption::Fault) {
         },
     )
     .await;
-    set_failpoints(&nodes[master], "");
+    set_failpoints(&nodes[slowed], "");
     match fault {
         disruption::Fault::Kill => nodes[victim].restart().expect("restart"),
         disruption::Fault::Partition => {
@@ -588,7 +625,7 @@ async fn drop_with_a_shard_holder_away(fault: disruption::Fault) {
     let settle = wait_consistent(&nodes[0], SETTLE_BOUND, "h dropped with a holder away").await;
     let exists = placed(&nodes[0], "h").await;
     eprintln!(
-        "DROP with holder {victim} away ({fault:?}) after planning: answer {answer:?}, table {}, \
+        "DROP with holder {victim} away ({fault:?}, {when:?}): answer {answer:?}, table {}, \
          consistent after {:.1} s",
         if exists { "exists" } else { "absent" },
         settle.as_secs_f64()
@@ -602,12 +639,17 @@ async fn drop_with_a_shard_holder_away(fault: disruption::Fault) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drop_whose_shard_holder_died_after_planning_finishes_when_it_returns() {
-    drop_with_a_shard_holder_away(disruption::Fault::Kill).await;
+    drop_with_a_shard_holder_away(disruption::Fault::Kill, Away::BeforeTheSteps).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drop_whose_shard_holder_was_cut_off_after_planning_finishes_after_the_heal() {
-    drop_with_a_shard_holder_away(disruption::Fault::Partition).await;
+    drop_with_a_shard_holder_away(disruption::Fault::Partition, Away::BeforeTheSteps).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_whose_shard_holder_died_after_the_detach_leaves_no_empty_cluster() {
+    drop_with_a_shard_holder_away(disruption::Fault::Kill, Away::AfterTheDetach).await;
 }
 
 /// `SHARDBUDDY_STORM_SECS` (default 20) of concurrent CREATE/DROP on every

@@ -111,12 +111,25 @@ pub fn drop_steps(
         };
         *deleting.entry(owner.clone()).or_default() += 1;
         let wait_for = list.cross_node(&owner, indexes);
-        list.push(
+        let deletion = list.push(
             &owner,
             super::Action::Ddl(ddl::delete_cluster(cluster)),
             None,
             wait_for,
         );
+        // The deletion reaches every member in the cluster's primary
+        // component; a member away then keeps the cluster, alone, once it
+        // is back. Each other member deletes it for itself after the owner
+        // (`unknown cluster`, done at once, where the owner's reached it).
+        for member in members.iter().filter(|m| **m != owner) {
+            let wait_for = list.cross_node(member, &[deletion]);
+            list.push(
+                member,
+                super::Action::Ddl(ddl::delete_cluster(cluster)),
+                None,
+                wait_for,
+            );
+        }
     }
     list.into_steps()
 }

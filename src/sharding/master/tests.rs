@@ -1281,7 +1281,14 @@ fn a_drop_answers_once_the_table_is_gone_and_a_create_waits_for_the_cluster_it_d
             .collect()
     };
     let (deletions, rest) = (ids_where(&world, true), ids_where(&world, false));
-    assert_eq!(deletions.len(), 1);
+    // One on the member that deletes it for both, then one on the other for
+    // itself (a no-op unless it was away).
+    let nodes: Vec<&str> = deletions
+        .iter()
+        .map(|d| world.rows[d].node.as_str())
+        .collect();
+    assert_eq!(nodes, ["a:1", "b:1"]);
+    assert_eq!(world.rows[&deletions[1]].wait_for_id, deletions[0]);
     for id in &rest {
         let row = world.rows.get_mut(id).unwrap();
         row.status = QueueStatus::Processed;
@@ -1316,7 +1323,9 @@ fn a_drop_answers_once_the_table_is_gone_and_a_create_waits_for_the_cluster_it_d
         "{waiting:?}"
     );
     // Once it is deleted, the DROP is finished and the CREATE planned.
-    world.rows.get_mut(&deletions[0]).unwrap().status = QueueStatus::Processed;
+    for id in &deletions {
+        world.rows.get_mut(id).unwrap().status = QueueStatus::Processed;
+    }
     world.clusters.clear();
     let commands = world.step(&mut engine);
     assert!(!world.groups.contains_key(&drop));
