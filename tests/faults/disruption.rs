@@ -73,7 +73,7 @@ async fn run_one(
     eprintln!("{what}: answered {answer:?}; waiting for the cluster to settle");
     wait_helpers(nodes).await;
     let settle = wait_consistent(&nodes[0], SETTLE_BOUND, &what).await;
-    let exists = placed(&nodes[0], table).await;
+    let exists = placed_anywhere(nodes, table).await;
     eprintln!(
         "{what}, sent to node {requester} (shards {shards} rf {rf}): answer {answer:?}, table {}, \
          consistent after {:.1} s",
@@ -108,6 +108,7 @@ async fn run_one(
         tally.violations.push(v);
     }
     if exists {
+        wait_served_everywhere(nodes, table, &what).await;
         for problem in rows_kept_then_dropped(nodes, op, table).await {
             let v = format!("{what}: {problem}");
             eprintln!("VIOLATION: {v}");

@@ -198,6 +198,38 @@ pub async fn placed(via: &SimNode, table: &str) -> bool {
     !copies(&mut c, table).await.is_empty()
 }
 
+/// Whether `table` is placed, as any node's SHOW SHARDING STATUS says: a
+/// node lists only the tables it has a `type='shard'` table of, and one that
+/// was down when the table was made gets it only from the rebalance that
+/// follows its return.
+pub async fn placed_anywhere(nodes: &[SimNode], table: &str) -> bool {
+    for node in nodes {
+        if placed(node, table).await {
+            return true;
+        }
+    }
+    false
+}
+
+/// Waits until every node serves `table` (lists it in SHOW SHARDING STATUS)
+/// and the cluster is consistent again.
+pub async fn wait_served_everywhere(nodes: &[SimNode], table: &str, what: &str) {
+    wait_until(
+        &format!("{table} served by every node ({what})"),
+        SETTLE_BOUND,
+        async || {
+            for node in nodes {
+                if !placed(node, table).await {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    wait_consistent(&nodes[0], SETTLE_BOUND, what).await;
+}
+
 /// Waits until every helper answers (after an abort, searchd restarts it).
 pub async fn wait_helpers(nodes: &[SimNode]) {
     for node in nodes {
