@@ -65,7 +65,7 @@ async fn wait_settled(via: &SimNode, holders: usize, what: &str) {
 pub async fn soak(secs: u64) {
     let seed = seed("soak");
     let mut rng = Rng::new(seed);
-    let mut nodes = cluster_of(3, &[]).await;
+    let mut nodes = cluster_of(3, crate::FAULT_ENV).await;
     let mut first = conn(&nodes[0]).await;
     exec(
         &mut first,
