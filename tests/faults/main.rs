@@ -703,12 +703,8 @@ async fn campaign_of_every_case_in_many_rounds() {
 }
 
 /// Node kills and partitions at random moments of CREATE and DROP: one run
-/// of each pair. Not in CI while the defect it found is open: a DROP with a
-/// node killed mid-way once left its placement behind with the table gone
-/// everywhere (seed 1796449090861693157; timing-dependent, it did not recur
-/// on replay).
+/// of each pair.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "finds an open defect: a DROP with a node killed mid-way can leave its placement behind (issue 15)"]
 async fn node_kills_and_partitions_during_create_and_drop_leave_true_answers() {
     let tally = disruption::disruption_campaign("disruption", 1).await;
     assert!(tally.violations.is_empty(), "{:#?}", tally.violations);
