@@ -478,13 +478,20 @@ fn a_drop_deletes_each_replica_sets_cluster_on_another_node() {
     let table = TableName::parse("t").unwrap();
     let clusters = ClusterMap::derived([(&table, &placement)]);
     let steps = drop_steps(&table, &placement, &nodes, &clusters, &BTreeSet::new());
-    let deleting: Vec<&str> = steps
-        .iter()
-        .filter(|s| s.action.to_query_text().starts_with("DELETE CLUSTER"))
-        .map(|s| s.node.as_str())
-        .collect();
-    let distinct: BTreeSet<&str> = deleting.iter().copied().collect();
-    assert_eq!((deleting.len(), distinct.len()), (3, 3), "{deleting:?}");
+    // Per cluster: its owner deletes it, then its other member for itself.
+    let mut by_cluster: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for s in &steps {
+        let query = s.action.to_query_text();
+        if let Some(cluster) = query.strip_prefix("DELETE CLUSTER ") {
+            by_cluster
+                .entry(cluster.to_string())
+                .or_default()
+                .push(s.node.as_str());
+        }
+    }
+    let owners: BTreeSet<&str> = by_cluster.values().map(|n| n[0]).collect();
+    assert_eq!((by_cluster.len(), owners.len()), (3, 3), "{by_cluster:?}");
+    assert!(by_cluster.values().all(|n| n.len() == 2), "{by_cluster:?}");
 }
 
 #[test]
@@ -527,9 +534,12 @@ fn drop_of_example_b() {
         drop(C, 2, vec![5]),
         drop(A, 3, vec![]),
         drop(B, 3, vec![4]),
-        // Deletions spread over the members (about 5 s each on searchd).
-        (C, format!("DELETE CLUSTER {H_AC}"), vec![3], None),
-        (A, format!("DELETE CLUSTER {H_AB}"), vec![], None),
+        // Deletions spread over the members (about 5 s each on searchd),
+        // then each other member deletes the cluster for itself.
+        (C, format!("DELETE CLUSTER {H_AC}"), vec![3], None), // 14
+        (A, format!("DELETE CLUSTER {H_AC}"), vec![14], None),
+        (A, format!("DELETE CLUSTER {H_AB}"), vec![], None), // 16
+        (B, format!("DELETE CLUSTER {H_AB}"), vec![16], None),
     ];
     assert_steps(&steps, &want);
     assert!(!steps
