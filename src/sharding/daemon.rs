@@ -100,8 +100,9 @@ impl ClusterHealth {
     /// Whether this node's copy of the cluster's tables is current: a synced
     /// member (or a donor) of a primary component. A survivor of a lost
     /// quorum stays `synced` in a `non-primary` component, and a node that
-    /// rejoins is `primary` while still `joining` (`golden/facts.md` §1 and
-    /// the restart timeline): either may hold stale rows.
+    /// rejoins is `primary` while still `joining` (`golden/facts.md` §3, the
+    /// survivor of a 2-of-3 loss and the restart timeline): either may hold
+    /// stale rows.
     pub fn is_current(&self) -> bool {
         self.status == "primary" && matches!(self.node_state.as_str(), "synced" | "donor")
     }
