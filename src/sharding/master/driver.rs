@@ -308,38 +308,11 @@ mod tests {
     use crate::sharding::store::memory::MemStore;
     use crate::sharding::testing::FakeNode;
 
-    /// Quick retries; otherwise the defaults' shape.
-    fn config() -> EngineConfig {
-        EngineConfig {
-            retry: RetryPolicy {
-                max_tries: 2,
-                base_backoff: Duration::from_millis(1),
-                max_backoff: Duration::from_millis(1),
-            },
-            retention: Duration::from_secs(600),
-            rebalance: crate::sharding::master::engine::RebalanceConfig {
-                delay: Duration::ZERO,
-                parallel: 2,
-                retry_after: Duration::from_secs(30),
-                automatic: true,
-                attempts: 5,
-                stall_after: Duration::from_secs(600),
-            },
-            liveness: Duration::from_secs(5),
-        }
-    }
-
-    /// A local CREATE through the seams: the snapshot comes from the store,
-    /// the commands go back to it, and the executors' work is played by
-    /// marking rows processed.
-    #[tokio::test]
-    async fn a_local_create_runs_through_store_and_engine() {
-        let me = NodeId::new("n1");
+    /// A store in `scope` whose lease names `me` (epoch 1), with a CREATE of
+    /// `t` (2 shards, rf 1) requested by `me`.
+    async fn create_requested(scope: Scope, me: &NodeId) -> (MemStore, TableName) {
         let t = TableName::parse("t").unwrap();
-        let store = MemStore::new(Scope::Local);
-        let node = FakeNode::new(|sql, _| panic!("a local master asks the node nothing: {sql}"));
-        let signals = Signals::default();
-        let config = config();
+        let store = MemStore::new(scope.clone());
         store
             .put_lease(&Lease {
                 node: me.clone(),
@@ -353,7 +326,7 @@ mod tests {
             by: me.clone(),
             at_ms: 0,
             timeout_ms: 30_000,
-            scope: Scope::Local,
+            scope,
             shards: 2,
             rf: 1,
             instance: None,
@@ -361,6 +334,19 @@ mod tests {
         let state =
             TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());
         store.put_table(&t, &state).await.unwrap();
+        (store, t)
+    }
+
+    /// A local CREATE through the seams: the snapshot comes from the store,
+    /// the commands go back to it, and the executors' work is played by
+    /// marking rows processed.
+    #[tokio::test]
+    async fn a_local_create_runs_through_store_and_engine() {
+        let me = NodeId::new("n1");
+        let (store, t) = create_requested(Scope::Local, &me).await;
+        let node = FakeNode::new(|sql, _| panic!("a local master asks the node nothing: {sql}"));
+        let signals = Signals::default();
+        let config = crate::sharding::master::tests::CONFIG;
 
         let mut engine = MasterEngine::new(1, me.clone(), store.max_queue_id().await.unwrap());
         async fn step(
@@ -403,31 +389,8 @@ mod tests {
         use std::sync::Mutex;
 
         let me = NodeId::new("127.0.0.1:9312");
-        let c = ClusterName::parse("c").unwrap();
-        let scope = Scope::Cluster(c);
-        let store = MemStore::new(scope.clone());
-        store
-            .put_lease(&Lease {
-                node: me.clone(),
-                epoch: 1,
-                beat: 0,
-            })
-            .await
-            .unwrap();
-        let request = OpRequest {
-            id: "r".into(),
-            by: me.clone(),
-            at_ms: 0,
-            timeout_ms: 30_000,
-            scope: scope.clone(),
-            shards: 2,
-            rf: 1,
-            instance: None,
-        };
-        let t = TableName::parse("t").unwrap();
-        let state =
-            TableState::requested(OpKind::Create, request, "id bigint".into(), String::new());
-        store.put_table(&t, &state).await.unwrap();
+        let scope = Scope::Cluster(ClusterName::parse("c").unwrap());
+        let (store, _) = create_requested(scope, &me).await;
         // (status, node_state) answered in turn, then the last one for good;
         // the view's conf_id is the answer's number.
         let answers: Arc<Mutex<Vec<(&str, &str)>>> = Arc::default();
@@ -456,7 +419,7 @@ mod tests {
             })
         };
         let signals = Signals::default();
-        let config = config();
+        let config = crate::sharding::master::tests::CONFIG;
         let mut engine = MasterEngine::new(1, me.clone(), 0);
         let rounds = |list: Vec<(&'static str, &'static str)>| {
             *answers.lock().unwrap() = list;

@@ -22,7 +22,8 @@ use crate::sharding::records::{
 };
 use crate::sharding::topology::Membership;
 
-const CONFIG: EngineConfig = EngineConfig {
+/// Quick retries, no rebalance delay: the engine tests' settings.
+pub(super) const CONFIG: EngineConfig = EngineConfig {
     retry: RetryPolicy {
         max_tries: 2,
         base_backoff: Duration::from_millis(10),
@@ -1181,13 +1182,7 @@ fn a_drop_deletes_the_set_named_cluster_that_another_table_on_those_nodes_left()
 /// by the disruption campaign: such clusters were left behind).
 #[test]
 fn a_drop_deletes_its_cluster_while_a_settled_rebalance_targets_the_same_pair() {
-    let mut world = world_after_losing_c();
-    let mut engine = engine_in_office(&mut world, 1, "a:1");
-    world.step(&mut engine);
-    let rebalance = world.group_named(GroupKind::Rebalance);
-    run_live_rows(&mut world, &rebalance);
-    world.step(&mut engine);
-    assert!(world.groups[&rebalance].is_settled());
+    let (mut world, mut engine, _) = settled_after_losing_c();
     // t's copies on a:1 and b:1 are in clusters of the rebalance's names;
     // u's only shard is alone in the cluster named after the pair.
     let ab = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
@@ -2364,6 +2359,19 @@ fn a_cleanup_step_that_cannot_run_is_reported_and_its_group_goes() {
 
 // ---- a node removed for good ----------------------------------------------------------
 
+/// [`world_after_losing_c`] once the rebalance it starts is settled: RF is
+/// back on a:1 and b:1, and its steps for c:1 wait for it to return.
+fn settled_after_losing_c() -> (World, MasterEngine, GroupName) {
+    let mut world = world_after_losing_c();
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Rebalance);
+    run_live_rows(&mut world, &group);
+    world.step(&mut engine);
+    assert!(world.groups[&group].is_settled());
+    (world, engine, group)
+}
+
 /// Runs the rows of `group` that are on live nodes.
 fn run_live_rows(world: &mut World, group: &GroupName) {
     let live = world.members.as_ref().unwrap().active.clone();
@@ -2377,12 +2385,7 @@ fn run_live_rows(world: &mut World, group: &GroupName) {
 
 #[test]
 fn a_node_removed_for_good_frees_the_rebalance_waiting_for_it_and_a_drop_skips_it() {
-    let mut world = world_after_losing_c();
-    let mut engine = engine_in_office(&mut world, 1, "a:1");
-    world.step(&mut engine);
-    let group = world.group_named(GroupKind::Rebalance);
-    run_live_rows(&mut world, &group);
-    world.step(&mut engine);
+    let (mut world, mut engine, group) = settled_after_losing_c();
     // Settled: RF is back on a:1 and b:1; steps wait for c:1 to return.
     assert!(world.groups[&group].is_settled());
     assert!(world
@@ -2742,12 +2745,7 @@ fn operator_statements_on_a_table_that_is_not_sharded_are_refused() {
 #[test]
 fn a_settled_rebalance_cannot_be_paused() {
     use crate::sharding::records::ControlAction::Pause;
-    let mut world = world_after_losing_c();
-    let mut engine = engine_in_office(&mut world, 1, "a:1");
-    world.step(&mut engine);
-    let group = world.group_named(GroupKind::Rebalance);
-    run_live_rows(&mut world, &group);
-    world.step(&mut engine);
+    let (mut world, mut engine, group) = settled_after_losing_c();
     assert!(world.groups[&group].is_settled());
     control(&mut world, Pause);
     world.step(&mut engine);
