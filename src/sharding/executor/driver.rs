@@ -67,16 +67,18 @@ impl Executor {
         let Some(store) = self.metadata.store().await? else {
             return Ok(None);
         };
+        if store.pending_rows(&node.id).await?.is_empty() {
+            return Ok(None);
+        }
         // As the master does: run nothing decided from rows this node's
-        // copy may hold stale (cut off from the quorum, or rejoining).
+        // copy may hold stale (cut off from the quorum, or rejoining). An
+        // idle pass decides nothing, so only a busy one asks (and reads its
+        // rows again within the view).
         let api = &**self.node.api();
         let Some(view) = daemon::current_view(api, store.scope()).await? else {
             return Ok(None);
         };
         let mut rows = store.pending_rows(&node.id).await?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
         let lease = store.lease().await?;
         let groups = store.groups().await?;
         let wait_ids: BTreeSet<u64> = rows

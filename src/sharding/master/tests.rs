@@ -1185,6 +1185,7 @@ fn a_drop_deletes_its_cluster_while_a_settled_rebalance_targets_the_same_pair() 
     let (mut world, mut engine, _) = settled_after_losing_c();
     // t's copies on a:1 and b:1 are in clusters of the rebalance's names;
     // u's only shard is alone in the cluster named after the pair.
+    let u = TableName::parse("u").unwrap();
     let ab = crate::placement::internal_cluster_name(&[id("a:1"), id("b:1")]);
     for node in ["a:1", "b:1"] {
         world.clusters.insert(
@@ -1202,21 +1203,11 @@ fn a_drop_deletes_its_cluster_while_a_settled_rebalance_targets_the_same_pair() 
         world.placement.push(PlacementRow {
             scope: world.scope.clone(),
             node: id(node),
-            table: TableName::parse("u").unwrap(),
+            table: u.clone(),
             shards: vec![0],
         });
     }
-    let u = TableName::parse("u").unwrap();
-    let request = OpRequest {
-        id: "req-u".into(),
-        by: id("a:1"),
-        at_ms: 0,
-        timeout_ms: 30_000,
-        scope: world.scope.clone(),
-        shards: 0,
-        rf: 0,
-        instance: None,
-    };
+    let request = request_of(&world, "u", 0, 0);
     let state = TableState::requested(OpKind::Drop, request, "id bigint".into(), String::new());
     world.tables.insert(u.clone(), state);
     world.step(&mut engine);
