@@ -234,12 +234,34 @@ pub async fn membership(
     }
 }
 
-/// This node: the API of its daemon (acting as `system.buddy`) and its
-/// identity. Cheap to clone.
+/// This node: the API of its daemon (acting as `system.buddy`), its
+/// identity, and the gate of its wrapper swaps. Cheap to clone.
 #[derive(Clone)]
 pub struct LocalNode {
     api: Arc<dyn NodeApi>,
     identity: Arc<OnceCell<NodeInfo>>,
+    wrappers: WrapperGate,
+}
+
+/// A rebalance replaces a node's wrapper by `DROP TABLE … OPTION force=1`
+/// then `CREATE TABLE` (searchd has no atomic swap, `golden/facts.md` §7,
+/// item 6): between the two, `SHOW TABLES` does not list the table. Only
+/// this node's executor changes its wrappers, so a listing that must not
+/// fall in that gap (which tables a user may see) waits for a swap under
+/// way, and a swap waits for the listings that started before it.
+#[derive(Clone, Default)]
+pub struct WrapperGate(Arc<tokio::sync::RwLock<()>>);
+
+impl WrapperGate {
+    /// Held while a wrapper is swapped.
+    pub async fn swap(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.0.write().await
+    }
+
+    /// Held while this node's tables are listed.
+    pub async fn listing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.0.read().await
+    }
 }
 
 impl LocalNode {
@@ -247,11 +269,16 @@ impl LocalNode {
         Self {
             api,
             identity: Arc::default(),
+            wrappers: WrapperGate::default(),
         }
     }
 
     pub fn api(&self) -> &Arc<dyn NodeApi> {
         &self.api
+    }
+
+    pub fn wrappers(&self) -> &WrapperGate {
+        &self.wrappers
     }
 
     /// This node's identity, discovered once.

@@ -190,3 +190,81 @@ impl Traffic {
             .unwrap()
     }
 }
+
+/// A client reading `SHOW SHARDING STATUS` of a table back to back: every
+/// answer must show each shard served, whatever moves meanwhile.
+pub struct StatusWatch {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<WatchRecord>,
+}
+
+/// What a [`StatusWatch`] saw.
+#[derive(Debug)]
+pub struct WatchRecord {
+    pub answers: usize,
+    /// The fewest copies of one shard, `active` or `draining`, in one
+    /// answer (a shard missing from an answer counts 0).
+    pub fewest_serving: usize,
+    /// The answer in which that was seen: (shard, node, status) rows.
+    pub thinnest: Vec<(u32, String, String)>,
+}
+
+impl StatusWatch {
+    pub async fn start(mysql_url: &str, table: &str, shards: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut conn = Conn::new(Opts::from_url(mysql_url).expect("url"))
+            .await
+            .expect("status reader connects");
+        let sql = format!("SHOW SHARDING STATUS {table}");
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut record = WatchRecord {
+                    answers: 0,
+                    fewest_serving: usize::MAX,
+                    thinnest: Vec::new(),
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let answer: Vec<(String, u32, String, String)> = conn
+                        .query_map(&sql, |row: mysql_async::Row| {
+                            (
+                                row.get::<String, _>(0).unwrap_or_default(),
+                                row.get::<u32, _>(1).unwrap_or_default(),
+                                row.get::<String, _>(2).unwrap_or_default(),
+                                row.get::<String, _>(3).unwrap_or_default(),
+                            )
+                        })
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    record.answers += 1;
+                    let fewest = (0..shards)
+                        .map(|s| {
+                            answer
+                                .iter()
+                                .filter(|(_, shard, _, status)| {
+                                    *shard == s && matches!(status.as_str(), "active" | "draining")
+                                })
+                                .count()
+                        })
+                        .min()
+                        .unwrap_or(0);
+                    if fewest < record.fewest_serving {
+                        record.fewest_serving = fewest;
+                        record.thinnest = answer
+                            .into_iter()
+                            .map(|(_, shard, node, status)| (shard, node, status))
+                            .collect();
+                    }
+                    tokio::task::yield_now().await;
+                }
+                record
+            })
+        };
+        Self { stop, task }
+    }
+
+    pub async fn stop(self) -> WatchRecord {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("status reader")
+    }
+}

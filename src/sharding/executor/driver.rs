@@ -20,8 +20,8 @@ use crate::ids::NodeId;
 use crate::placement::{Action, Ddl, ShardTable};
 use crate::sharding::clock::now_ms;
 use crate::sharding::config::RetryPolicy;
-use crate::sharding::daemon::NodeInfo;
 use crate::sharding::daemon::{self, LocalNode};
+use crate::sharding::daemon::{NodeInfo, WrapperGate};
 use crate::sharding::executor::decide::{next_row, Decision};
 use crate::sharding::executor::verdict::{self, Verdict};
 use crate::sharding::metadata::Metadata;
@@ -98,6 +98,7 @@ impl Executor {
         };
         let mut run = Run {
             api,
+            wrappers: self.node.wrappers(),
             store: &*store,
             node,
             retry: &self.retry,
@@ -197,6 +198,7 @@ enum BatchEnd {
 /// What one pass works with.
 struct Run<'a> {
     api: &'a dyn NodeApi,
+    wrappers: &'a WrapperGate,
     store: &'a dyn MetaStore,
     node: &'a NodeInfo,
     retry: &'a RetryPolicy,
@@ -404,7 +406,13 @@ impl Run<'_> {
                 return Err(foreign_shard(shard.shard));
             }
         }
-        let err = match run_all(self.api, &verdict::statement(ddl)).await {
+        let swapping = match ddl {
+            Ddl::SwapWrapper { .. } => Some(self.wrappers.swap().await),
+            _ => None,
+        };
+        let result = run_all(self.api, &verdict::statement(ddl)).await;
+        drop(swapping);
+        let err = match result {
             Ok(()) => {
                 if let Ddl::CreateShard { shard, .. } = ddl {
                     self.existing.created(&shard.to_string());

@@ -67,35 +67,18 @@ pub(super) async fn sharded_table(
     Ok(store)
 }
 
-/// The tables of `wanted` the user can see. A rebalance replaces a node's
-/// wrapper (DROP + CREATE), so `SHOW TABLES` may miss a table for an
-/// instant: one that is missing is looked for again, up to three times.
+/// The tables of `wanted` the user can see.
 pub(super) async fn visible_of(
     ctx: &Context,
     user_name: &str,
     wanted: &std::collections::BTreeSet<TableName>,
 ) -> Result<std::collections::BTreeSet<TableName>, OpError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for attempt in 0..3 {
-        if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-        }
-        let visible = visible_tables(ctx, user_name).await?;
-        if visible.is_empty() {
-            // No read grant at all: nothing is visible, no need to look again.
-            return Ok(seen);
-        }
-        seen.extend(
-            wanted
-                .iter()
-                .filter(|t| visible.contains_key(t.as_str()))
-                .cloned(),
-        );
-        if seen.len() == wanted.len() {
-            break;
-        }
-    }
-    Ok(seen)
+    let visible = visible_tables(ctx, user_name).await?;
+    Ok(wanted
+        .iter()
+        .filter(|t| visible.contains_key(t.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// `REBALANCE TABLE`, `PAUSE`, `RESUME`, `STOP`: a request the master

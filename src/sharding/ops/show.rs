@@ -17,12 +17,17 @@ use crate::sql::QualifiedName;
 
 /// Tables the user can see, with their types (`SHOW TABLES` as the user). A
 /// user the daemon refuses `SHOW TABLES` (no read grant at all) sees nothing:
-/// the statement then answers an empty result, as Manticore's does.
+/// the statement then answers an empty result, as Manticore's does. The
+/// listing never falls between the two halves of a wrapper swap.
 pub(super) async fn visible_tables(
     ctx: &Context,
     user: &str,
 ) -> Result<BTreeMap<String, String>, OpError> {
-    let set = match ctx.node.api().as_user(user).query_one("SHOW TABLES").await {
+    let listed = {
+        let _listing = ctx.node.wrappers().listing().await;
+        ctx.node.api().as_user(user).query_one("SHOW TABLES").await
+    };
+    let set = match listed {
         Ok(set) => set,
         Err(e) if is_permission_denied(&e) => return Ok(BTreeMap::new()),
         Err(e) => return Err(e.into()),

@@ -41,7 +41,7 @@ pub use group::{
     StopKind,
 };
 pub use lease::{Lease, Registration};
-pub use placement::PlacementRow;
+pub use placement::{merge_rows, PlacementRow};
 pub use queue::{epoch_of, queue_id, seq_of, QueueRow, QueueStatus, SEQ_BITS};
 pub use table::{OpKind, OpRequest, Scope, TableState, TableStatus};
 

@@ -21,6 +21,32 @@ pub fn placement_of(rows: &[PlacementRow]) -> Result<Placement, PlacementError> 
     Placement::from_rows(rows.iter().map(|r| (r.node.clone(), r.shards.clone())))
 }
 
+/// One row per (scope, node, table), with the union of their shards. A
+/// placement is replaced by writing the new rows before deleting the old
+/// ones, so a reader in between finds both for a node: it sees every copy
+/// of the old placement and of the new one (never a table without holders),
+/// and for a moment a copy that is about to be retired.
+pub fn merge_rows(rows: Vec<PlacementRow>) -> Vec<PlacementRow> {
+    let mut out: Vec<PlacementRow> = Vec::with_capacity(rows.len());
+    let mut at: BTreeMap<(Scope, NodeId, TableName), usize> = BTreeMap::new();
+    for row in rows {
+        let key = (row.scope.clone(), row.node.clone(), row.table.clone());
+        match at.get(&key) {
+            Some(&i) => {
+                let merged = &mut out[i].shards;
+                merged.extend(row.shards);
+                merged.sort_unstable();
+                merged.dedup();
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
 /// The rows of `placement` for `table`: one per node of `nodes`.
 pub fn rows_of(
     scope: &Scope,
@@ -124,6 +150,24 @@ mod tests {
 
     fn node(n: &str) -> NodeId {
         NodeId::new(n)
+    }
+
+    #[test]
+    fn rows_of_one_node_merge_into_the_union_of_their_shards() {
+        let merged = merge_rows(vec![
+            row("a", "t", &[0, 2]),
+            row("b", "t", &[1]),
+            row("a", "u", &[0]),
+            row("a", "t", &[3, 2]),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                row("a", "t", &[0, 2, 3]),
+                row("b", "t", &[1]),
+                row("a", "u", &[0])
+            ]
+        );
     }
 
     #[test]

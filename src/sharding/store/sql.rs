@@ -23,9 +23,9 @@ use crate::protocol::ResultSet;
 use crate::sharding::clock::now_s;
 use crate::sharding::node::NodeApi;
 use crate::sharding::records::{
-    decode_value, doc_id, encode_value, queue, ControlRequest, DrainRecord, GroupName, GroupRecord,
-    Lease, PlacementRow, QueueRow, QueueStatus, Registration, RowFailure, Scope, StateKey,
-    TableState,
+    decode_value, doc_id, encode_value, merge_rows, queue, ControlRequest, DrainRecord, GroupName,
+    GroupRecord, Lease, PlacementRow, QueueRow, QueueStatus, Registration, RowFailure, Scope,
+    StateKey, TableState,
 };
 use crate::sqltext::quote_literal;
 
@@ -545,12 +545,36 @@ impl MetaStore for SqlStore {
                 shards,
             });
         }
-        Ok(out)
+        Ok(merge_rows(out))
     }
 
+    /// The new rows are written before the old ones are deleted (by id), so
+    /// no reader, and no master that stops in between, finds the table
+    /// without a placement; rows of one node are merged on reading
+    /// ([`merge_rows`]). A replacement that stops half way is completed by
+    /// the next one: it deletes every row it found before writing.
     async fn replace_placement(&self, table: &TableName, rows: &[PlacementRow]) -> Result<()> {
-        self.delete_placement(table).await?;
-        self.write_placement(rows).await
+        let set = self
+            .run(&format!(
+                "SELECT `id` FROM {PLACEMENT} WHERE `table` = {} {}",
+                quote_literal(table.as_str()),
+                limit(PAGE)
+            ))
+            .await?;
+        let old: Vec<String> = (0..set.rows.len())
+            .filter_map(|i| set.text(i, "id")?.parse::<u64>().ok())
+            .map(|id| id.to_string())
+            .collect();
+        self.write_placement(rows).await?;
+        for ids in old.chunks(INSERT_BATCH) {
+            self.run_idempotent(&format!(
+                "DELETE FROM {} WHERE `id` IN ({})",
+                self.target(PLACEMENT),
+                ids.join(",")
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     async fn delete_placement(&self, table: &TableName) -> Result<()> {
@@ -695,6 +719,36 @@ mod tests {
         assert_eq!(sent.len(), 2);
         assert_eq!(sent[0], sent[1]);
         assert!(sent[0].starts_with("DELETE FROM system.sharding_state"));
+    }
+
+    #[tokio::test]
+    async fn a_placement_is_replaced_new_rows_first_then_the_old_ones_by_id() {
+        let node = FakeNode::new(|sql, _| {
+            if sql.starts_with("SELECT `id`") {
+                rows(&["id"], vec![vec![json!(11)], vec![json!("12")]])
+            } else {
+                ok()
+            }
+        });
+        let table = TableName::parse("t").unwrap();
+        let new = vec![PlacementRow {
+            scope: Scope::Local,
+            node: NodeId::new("a:1"),
+            table: table.clone(),
+            shards: vec![0, 1],
+        }];
+        store(&node).replace_placement(&table, &new).await.unwrap();
+        let sent = node.sent();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(sent[0].contains("WHERE `table` = 't'"), "{sent:?}");
+        assert!(
+            sent[1].starts_with("INSERT INTO system.sharding_table") && sent[1].contains("(0,1)"),
+            "{sent:?}"
+        );
+        assert_eq!(
+            sent[2],
+            "DELETE FROM system.sharding_table WHERE `id` IN (11,12)"
+        );
     }
 
     #[tokio::test]
