@@ -149,6 +149,37 @@ pub fn shard_of(id: u64, targets: u32) -> u32 {
     b as u32
 }
 
+/// For a failure message: which shard tables of `table`, on which running
+/// node, hold each of `ids` (a lost write found on one copy only points at
+/// a copy that diverged; on none, at a write that never landed).
+pub async fn where_ids_are(nodes: &mut [SimNode], table: &str, ids: &[u64]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let mut out = Vec::new();
+    for node in nodes.iter_mut() {
+        if !node.is_running() {
+            continue;
+        }
+        let Ok(mut c) = Conn::new(Opts::from_url(&node.mysql_url()).expect("url")).await else {
+            continue;
+        };
+        let Ok(tables) = c.query::<String, _>("SHOW TABLES FROM system").await else {
+            continue;
+        };
+        for shard in tables
+            .iter()
+            .filter(|t| t.starts_with(&format!("system.{table}_s")))
+        {
+            let sql = format!("SELECT id FROM {shard} WHERE id IN ({})", list.join(","));
+            let found: Vec<u64> = c.query(&sql).await.unwrap_or_default();
+            out.push(format!("node {} {shard}: {found:?}", node.index()));
+        }
+    }
+    format!("ids {ids:?} by copy: {}", out.join("; "))
+}
+
 /// Everything about `table` that sharding metadata and the queue hold on the
 /// node behind `c`: an empty list means "no trace".
 pub async fn traces_of(c: &mut Conn, table: &str) -> Vec<String> {
