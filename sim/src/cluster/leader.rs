@@ -56,6 +56,17 @@ pub async fn commit(
         node.config.sim.profile.charge(op).await;
     }
     let applied = node.write(|catalog| {
+        // searchd replicates a write through the cluster its table is in when it commits; a
+        // write planned before the table left this cluster is not applied here (on the
+        // members the table may be in another cluster by now, shipped to other nodes).
+        let moved = batch.iter().filter_map(Mutation::document_table).any(|t| {
+            catalog
+                .get(t)
+                .is_some_and(|t| t.cluster.as_deref() != Some(cluster))
+        });
+        if moved {
+            return Ok((Vec::new(), None));
+        }
         for check in checks {
             let Check::AbsentIds { table, ids } = check;
             if let Some(t) = catalog.get(table) {
@@ -77,10 +88,11 @@ pub async fn commit(
         full.extend(batch);
         let me = node.clusters.me();
         let here = full.iter().cloned().map(|m| m.for_node(me)).collect();
-        Ok((here, (seq, meta.view.clone(), full)))
+        Ok((here, Some((seq, meta.view.clone(), full))))
     });
     let (seq, view, full) = match applied {
-        Ok(v) => v,
+        Ok(Some(v)) => v,
+        Ok(None) => return Reply::Moved,
         Err(e) => return refused(e.message),
     };
     if let Some(l) = node.clusters.locals().get_mut(cluster) {

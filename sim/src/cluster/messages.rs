@@ -102,6 +102,9 @@ pub enum Reply {
     },
     /// The member is not in step with the leader and needs a full state transfer.
     Behind,
+    /// A write's table is not in this cluster any more (an `ALTER CLUSTER … DROP` was
+    /// sequenced before it): the writer plans it again.
+    Moved,
     Snapshot {
         meta: ClusterMeta,
         tables: Vec<Table>,

@@ -44,7 +44,7 @@ use messages::{Reply, Request};
 use peers::Peers;
 use transport::Transport;
 
-pub use ops::{bootstrap, create, delete, join, ready, set_blocked, submit};
+pub use ops::{bootstrap, create, delete, join, ready, set_blocked, submit, SubmitError};
 pub use supervisor::{run as supervise, start};
 
 /// `cluster_<c>_status`.

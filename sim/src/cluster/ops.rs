@@ -18,6 +18,29 @@ pub fn ready(node: &Node, cluster: &str) -> Result<(), String> {
     }
 }
 
+/// Why a replicated change was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Declined, with searchd's text.
+    #[error("{0}")]
+    Refused(String),
+    /// A table the change was planned for left the cluster before the change was sequenced.
+    #[error("a table of the change is not in cluster '{0}' any more")]
+    Moved(String),
+}
+
+impl From<String> for SubmitError {
+    fn from(reason: String) -> Self {
+        SubmitError::Refused(reason)
+    }
+}
+
+impl From<SubmitError> for String {
+    fn from(e: SubmitError) -> Self {
+        e.to_string()
+    }
+}
+
 /// Replicates a planned change through a cluster: the leader sequences it and every live
 /// member applies it before this returns.
 pub async fn submit(
@@ -25,7 +48,7 @@ pub async fn submit(
     cluster: &str,
     batch: Vec<Mutation>,
     checks: Vec<Check>,
-) -> Result<u64, String> {
+) -> Result<u64, SubmitError> {
     ready(node, cluster)?;
     // A change of the cluster waits for its cost on the leader too (the realistic profile).
     let cost = leader::toi_cost(node, cluster, &batch)
@@ -52,7 +75,8 @@ pub async fn submit(
                 wait_applied(node, cluster, seq).await;
                 return Ok(seq);
             }
-            Ok(Reply::Refused { reason }) => return Err(reason),
+            Ok(Reply::Refused { reason }) => return Err(SubmitError::Refused(reason)),
+            Ok(Reply::Moved) => return Err(SubmitError::Moved(cluster.to_string())),
             Ok(Reply::Redirect { leader }) if leader != target => target = leader,
             _ => {
                 // The leader is changing: wait for the new view, then try again.
@@ -62,7 +86,7 @@ pub async fn submit(
                         .state(cluster)
                         .map(|(_, s)| s)
                         .unwrap_or(NodeState::Closed);
-                    return Err(not_ready_text(cluster, state));
+                    return Err(not_ready_text(cluster, state).into());
                 }
                 tokio::time::sleep(node.clusters.timings.heartbeat).await;
                 ready(node, cluster)?;

@@ -112,6 +112,7 @@ async fn add(node: &Node, name: &str, tables: &[String]) -> Result<(), String> {
     cluster::submit(node, name, batch, Vec::new())
         .await
         .map(|_| ())
+        .map_err(String::from)
 }
 
 async fn drop_tables(node: &Node, name: &str, tables: &[String]) -> Result<(), String> {
@@ -137,6 +138,7 @@ async fn drop_tables(node: &Node, name: &str, tables: &[String]) -> Result<(), S
     cluster::submit(node, name, batch, Vec::new())
         .await
         .map(|_| ())
+        .map_err(String::from)
 }
 
 /// `ALTER CLUSTER <c> UPDATE nodes`: the member list becomes the current view.
@@ -155,6 +157,7 @@ async fn update_nodes(node: &Node, name: &str) -> Result<(), String> {
     cluster::submit(node, name, batch, Vec::new())
         .await
         .map(|_| ())
+        .map_err(String::from)
 }
 
 async fn delete(node: &Node, name: &str) -> Result<(), String> {

@@ -3,6 +3,7 @@
 
 use super::error::{ExecError, ExecResult};
 use crate::cluster::messages::Check;
+use crate::cluster::SubmitError;
 use crate::node::Node;
 use crate::sql::ast::TableRef;
 use crate::store::catalog::{Catalog, Table};
@@ -29,32 +30,46 @@ impl<R> Planned<R> {
     }
 }
 
+/// How often a write whose table left its cluster before the write was sequenced is planned
+/// again (each time the table moved once more).
+const REPLANS: usize = 3;
+
 /// Plans under the write lock; applies locally, or replicates through the table's cluster.
-/// `wrap` turns a cluster's refusal into the statement's error text.
+/// `wrap` turns a cluster's refusal into the statement's error text. A write whose table left
+/// the cluster before the leader sequenced it is planned again, so it goes to the table's
+/// cluster at the time it commits (or fails as a statement naming that cluster would).
 pub async fn commit<R>(
     node: &Node,
-    plan: impl FnOnce(&Catalog) -> ExecResult<Planned<R>>,
+    plan: impl Fn(&Catalog) -> ExecResult<Planned<R>>,
     wrap: impl Fn(String) -> ExecError,
 ) -> ExecResult<R> {
-    let mut replicated = None;
-    let result = node.write(|catalog| {
-        let p = plan(catalog)?;
-        match p.cluster {
-            None => Ok((p.mutations, p.result)),
-            Some(c) => {
-                replicated = Some((c, p.mutations, p.checks));
-                Ok((Vec::new(), p.result))
+    let mut replans = 0;
+    loop {
+        let mut replicated = None;
+        let result = node.write(|catalog| {
+            let p = plan(catalog)?;
+            match p.cluster {
+                None => Ok((p.mutations, p.result)),
+                Some(c) => {
+                    replicated = Some((c, p.mutations, p.checks));
+                    Ok((Vec::new(), p.result))
+                }
+            }
+        })?;
+        if let Some((cluster, mutations, checks)) = replicated {
+            if !mutations.is_empty() {
+                match crate::cluster::submit(node, &cluster, mutations, checks).await {
+                    Ok(_) => {}
+                    Err(SubmitError::Moved(_)) if replans < REPLANS => {
+                        replans += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(wrap(e.into())),
+                }
             }
         }
-    })?;
-    if let Some((cluster, mutations, checks)) = replicated {
-        if !mutations.is_empty() {
-            crate::cluster::submit(node, &cluster, mutations, checks)
-                .await
-                .map_err(wrap)?;
-        }
+        return Ok(result);
     }
-    Ok(result)
 }
 
 /// The `cluster` of a [`routed_ref`]: whichever cluster the table is in when the write is
@@ -104,5 +119,101 @@ pub fn routed_ref(name: &str) -> TableRef {
     TableRef {
         cluster: Some(ROUTED.to_string()),
         name: name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::auth::Perms;
+    use crate::config::Config;
+    use crate::exec::session::{Protocol, Session};
+    use crate::logfile::DaemonLog;
+    use crate::store::value::{Row, Value};
+
+    async fn run(node: &Node, statements: &[&str]) {
+        let mut session = Session::new("", Perms::ALL, 1, Protocol::Mysql);
+        for sql in statements {
+            crate::exec::execute(node, &mut session, sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {}", e.message));
+        }
+    }
+
+    /// A node with table `t` in cluster `a`, and an empty cluster `b`.
+    async fn node(dir: &std::path::Path) -> Node {
+        let text = format!(
+            "searchd {{\nlisten = 127.0.0.1:1312\nlisten = 127.0.0.1:1350-1352:replication\n\
+             data_dir = {}\n}}\n",
+            dir.display()
+        );
+        for path in ["a", "b"] {
+            std::fs::create_dir(dir.join(path)).expect("cluster directory");
+        }
+        let config = Config::parse(&dir.join("sim.conf"), &text).expect("config");
+        let node = Node::open(config, DaemonLog::open(None).expect("log")).expect("node");
+        run(
+            &node,
+            &[
+                "CREATE TABLE t (title text)",
+                "CREATE CLUSTER a 'a' as path",
+                "CREATE CLUSTER b 'b' as path",
+                "ALTER CLUSTER a ADD t",
+            ],
+        )
+        .await;
+        node
+    }
+
+    fn seq(node: &Node, cluster: &str) -> u64 {
+        node.catalog().cluster(cluster).expect("cluster").seq
+    }
+
+    /// A write planned while its table was in cluster `a`, sequenced after the table moved to
+    /// `b`: not applied through `a` (where `b`'s other members would never see it), but planned
+    /// again and replicated through `b`.
+    #[tokio::test]
+    async fn a_write_whose_table_left_its_cluster_is_planned_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let node = node(dir.path()).await;
+        run(&node, &["ALTER CLUSTER a DROP t", "ALTER CLUSTER b ADD t"]).await;
+        let (a_before, b_before) = (seq(&node, "a"), seq(&node, "b"));
+        let plans = Cell::new(0);
+        let plan = |catalog: &Catalog| {
+            plans.set(plans.get() + 1);
+            let table = catalog.get("t").expect("t");
+            // The first plan is the stale one: made before the move.
+            let cluster = if plans.get() == 1 {
+                Some("a".to_string())
+            } else {
+                table.cluster.clone()
+            };
+            let schema = table.def.schema().cloned().unwrap_or_default();
+            let row = Row {
+                id: 7,
+                values: schema
+                    .columns
+                    .iter()
+                    .map(|c| Value::default_for(c.ty))
+                    .collect(),
+            };
+            Ok(Planned::new(
+                vec![Mutation::Insert {
+                    table: "t".to_string(),
+                    rows: vec![row],
+                }],
+                cluster,
+                (),
+            ))
+        };
+        commit(&node, plan, ExecError::new)
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(plans.get(), 2);
+        assert_eq!(seq(&node, "a"), a_before, "nothing sequenced in a");
+        assert_eq!(seq(&node, "b"), b_before + 1, "the write went through b");
+        assert!(node.catalog().get("t").expect("t").data.contains(7));
     }
 }

@@ -114,6 +114,20 @@ pub enum ApplyError {
 }
 
 impl Mutation {
+    /// The table whose documents or schema this changes (not a cluster change).
+    pub fn document_table(&self) -> Option<&str> {
+        match self {
+            Mutation::Insert { table, .. }
+            | Mutation::Update { table, .. }
+            | Mutation::Delete { table, .. }
+            | Mutation::Truncate { table }
+            | Mutation::AddColumn { table, .. }
+            | Mutation::DropColumn { table, .. }
+            | Mutation::Compact { table } => Some(table),
+            _ => None,
+        }
+    }
+
     /// The form of a replicated batch that node `me` applies: the node that ran
     /// `ALTER CLUSTER … ADD` keeps its own copy of the table, rows written while the statement
     /// ran included; the others install the copy shipped when it started. Whether searchd ships

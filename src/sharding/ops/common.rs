@@ -93,12 +93,19 @@ fn user_error_permission(user: &str, table: &TableName) -> OpError {
 /// Whether a CREATE or DROP of `table` is still under way: requested,
 /// planned and running, or being undone. Until it is over, whether the
 /// table exists is not known, so `IF [NOT] EXISTS` cannot answer OK.
+/// One that succeeded is over once it answered, though its group may still
+/// be recording itself finished, or deleting the clusters a DROP emptied:
+/// the next statement on the table may be requested (the master starts it
+/// after that group).
 pub async fn busy(store: &dyn MetaStore, table: &TableName) -> Result<bool, OpError> {
     let Some(state) = store.table(table).await? else {
         return Ok(false);
     };
     if state.in_flight() {
         return Ok(true);
+    }
+    if state.status == TableStatus::Done {
+        return Ok(false);
     }
     Ok(match &state.operation_group {
         Some(group) => store
@@ -307,6 +314,70 @@ mod tests {
             err.to_string(),
             "table 't': another CREATE or DROP of this table took over; check SHOW SHARDING STATUS"
         );
+    }
+
+    #[tokio::test]
+    async fn a_statement_is_busy_until_answered_or_undone() {
+        use crate::sharding::records::{
+            table::RollbackOutcome, GroupKind, GroupName, GroupRecord, GroupStatus,
+        };
+        let t = TableName::parse("t").unwrap();
+        let group = GroupName::from("shard_create_t_1");
+        let request = OpRequest {
+            id: "r".into(),
+            by: NodeId::new("a:1"),
+            at_ms: 0,
+            timeout_ms: 30_000,
+            scope: Scope::Local,
+            shards: 1,
+            rf: 1,
+            instance: None,
+        };
+        let requested =
+            TableState::requested(OpKind::Create, request, "id bigint".into(), "".into());
+        let mut processing = requested.clone();
+        processing
+            .start(group.clone(), Vec::new(), Vec::new())
+            .unwrap();
+        let mut done = processing.clone();
+        done.succeed(serde_json::Value::Null).unwrap();
+        let mut failed = processing.clone();
+        failed
+            .fail(
+                "x".into(),
+                Some(RollbackOutcome {
+                    executed: true,
+                    success: true,
+                }),
+            )
+            .unwrap();
+        let committed = GroupRecord::committed(GroupKind::Create, &t, 1, &NodeId::new("a:1"), 0);
+        let mut completed = committed.clone();
+        completed.complete(0).unwrap();
+        assert!(completed.status.is_final() && committed.status == GroupStatus::Committed);
+        for (state, record, busy_expected) in [
+            (&requested, None, true),
+            (&processing, Some(&committed), true),
+            // Answered; the group is still being recorded finished.
+            (&done, Some(&committed), false),
+            (&done, Some(&completed), false),
+            // Failed, and still being undone.
+            (&failed, Some(&committed), true),
+            (&failed, Some(&completed), false),
+        ] {
+            let store = MemStore::new(Scope::Local);
+            store.with(|c| c.tables.insert(t.clone(), state.clone()));
+            if let Some(record) = record {
+                store.put_group(&group, record).await.unwrap();
+            }
+            assert_eq!(
+                busy(&store, &t).await.unwrap(),
+                busy_expected,
+                "{:?} with {:?}",
+                state.status,
+                record.map(|r| r.status)
+            );
+        }
     }
 
     #[tokio::test]
