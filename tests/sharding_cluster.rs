@@ -613,3 +613,23 @@ async fn any_node_takes_statements_and_concurrent_creates_all_finish() {
         }
     }
 }
+
+/// DROP answers once the table is gone, while the replication clusters it
+/// emptied are still being deleted (about 5 s each on real searchd): a
+/// CREATE of the same name sent right after it is accepted, waits for that
+/// deletion inside, and makes the table anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_dropped_and_created_again_at_once_is_made_anew() {
+    let nodes = cluster_of(2, &[("MANTICORE_SIM_PROFILE", "realistic")]).await;
+    let mut c = conn(&nodes[0]).await;
+    let create = "CREATE TABLE c:t (id bigint, title text) shards='2' rf='2'";
+    exec(&mut c, create).await;
+    insert_docs(&mut c, "t", 1..=20).await;
+    exec(&mut c, "DROP TABLE c:t").await;
+    let since = Instant::now();
+    exec(&mut c, create).await;
+    println!("CREATE after DROP answered in {:?}", since.elapsed());
+    insert_docs(&mut c, "t", 100..=104).await;
+    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM t").await, 5);
+    assert!(settled(&copies(&mut c, "t").await, 2, 2, 2));
+}
