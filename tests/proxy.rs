@@ -292,20 +292,7 @@ async fn reads_through_the_proxy_ride_out_wrapper_swaps() {
     assert!(record.reads > 0);
     assert!(record.read_errors.is_empty(), "{:?}", record.read_errors);
     if !record.short_reads.is_empty() {
-        let stored: std::collections::BTreeSet<u64> = sharding_support::column(
-            &mut first,
-            "SELECT id FROM t WHERE id >= 1000000 LIMIT 100000 OPTION max_matches=100000",
-        )
-        .await
-        .into_iter()
-        .map(|s| s.parse().expect("id"))
-        .collect();
-        let lost: Vec<u64> = record
-            .acknowledged
-            .iter()
-            .map(|a| a.id)
-            .filter(|id| !stored.contains(id))
-            .collect();
+        let lost = sharding_support::traffic::lost_writes(&mut first, &[&record]).await;
         panic!(
             "short reads {:?}; {}",
             record.short_reads.first(),

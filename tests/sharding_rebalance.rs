@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use manticore_sim::testkit;
-use sharding_support::traffic::{Ack, Record, Traffic, FIRST_WRITE_ID};
+use sharding_support::traffic::{lost_writes, Ack, Record, Traffic, FIRST_WRITE_ID};
 use sharding_support::*;
 
 /// Reads fail only where searchd cannot help it: while a node's wrapper is
@@ -59,22 +59,7 @@ async fn assert_writes_kept(c: &mut mysql_async::Conn, record: &Record) {
 
 /// Every write acknowledged to any of `records` is in the table.
 async fn assert_all_writes_kept(c: &mut mysql_async::Conn, records: &[&Record]) {
-    let stored: BTreeSet<u64> = column(
-        c,
-        &format!(
-            "SELECT id FROM t WHERE id >= {FIRST_WRITE_ID} ORDER BY id ASC LIMIT 100000 OPTION max_matches=100000"
-        ),
-    )
-    .await
-    .into_iter()
-    .map(|s| s.parse().expect("id"))
-    .collect();
-    let lost: Vec<u64> = records
-        .iter()
-        .flat_map(|r| r.acknowledged.iter())
-        .map(|ack| ack.id)
-        .filter(|id| !stored.contains(id))
-        .collect();
+    let lost = lost_writes(c, records).await;
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 }
 

@@ -12,7 +12,7 @@ mod sharding_support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sharding_support::traffic::{Traffic, FIRST_WRITE_ID};
+use sharding_support::traffic::{lost_writes, Traffic, FIRST_WRITE_ID};
 use sharding_support::*;
 
 const SHARDS: u32 = 4;
@@ -124,22 +124,7 @@ async fn kill_after_step(step: usize) {
     // once.
     let total = count(&mut first, "SELECT COUNT(*) FROM t").await;
     assert_eq!(total, ROWS + record.acknowledged.len() as u64);
-    let stored: BTreeSet<u64> = column(
-        &mut first,
-        &format!(
-            "SELECT id FROM t WHERE id >= {FIRST_WRITE_ID} LIMIT 100000 OPTION max_matches=100000"
-        ),
-    )
-    .await
-    .into_iter()
-    .map(|s| s.parse().expect("id"))
-    .collect();
-    let lost: Vec<u64> = record
-        .acknowledged
-        .iter()
-        .map(|ack| ack.id)
-        .filter(|id| !stored.contains(id))
-        .collect();
+    let lost = lost_writes(&mut first, &[&record]).await;
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
     let copies = copies(&mut first, "t").await;
     for copy in &copies {

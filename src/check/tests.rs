@@ -150,11 +150,9 @@ mod through_a_node {
     use std::sync::Arc;
 
     use super::*;
-    use crate::sharding::records::{
-        GroupKind, GroupName, GroupRecord, OpKind, OpRequest, TableState,
-    };
+    use crate::sharding::records::{GroupKind, GroupName, GroupRecord, OpKind, TableState};
     use crate::sharding::testing::{
-        counters, identity, kv_node, lost, put_key, table as reply, FakeNode, Keys,
+        counters, identity, kv_node, local_request, lost, put_key, table as reply, FakeNode, Keys,
     };
 
     type Reply = Result<Vec<crate::protocol::ResultSet>, ClientError>;
@@ -198,16 +196,7 @@ mod through_a_node {
             &format!("group:{group}"),
             &GroupRecord::committed(GroupKind::Rebalance, &table("t"), 1, &me(), 0),
         );
-        let request = OpRequest {
-            id: "r".into(),
-            by: me(),
-            at_ms: 0,
-            timeout_ms: 30_000,
-            scope: Scope::Local,
-            shards: 1,
-            rf: 1,
-            instance: None,
-        };
+        let request = local_request("r", me().as_str());
         put_key(
             &keys,
             "table:u",

@@ -325,9 +325,10 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
                 continue;
             };
             let answered = attached.answered.clone();
+            let mysql = attached.backend.mysql.clone();
             let error = match attached.conn.query_iter(sql).await {
                 Ok(result) => {
-                    let relayed = relay(result, results, columns).await;
+                    let relayed = relay(result, results, columns, &mysql).await;
                     if relayed.is_ok() {
                         answered.inc();
                     }
@@ -383,11 +384,19 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
 }
 
 /// Relays every result set of `result` to the client as it arrives.
+/// A reply that breaks off with the connection (`node` went away mid-result)
+/// reaches the client as an error and is logged: it cannot be sent again.
 async fn relay<'a, W: AsyncWrite + Send + Unpin>(
     mut result: mysql_async::QueryResult<'_, 'static, mysql_async::TextProtocol>,
     results: QueryResultWriter<'a, W>,
     slots: &'a [OnceLock<Vec<Column>>],
+    node: &str,
 ) -> io::Result<()> {
+    let broke_off = |e: &mysql_async::Error| {
+        if !matches!(e, mysql_async::Error::Server(_)) {
+            tracing::warn!(node = %node, error = %e, "a node's reply broke off mid-result; the client got an error");
+        }
+    };
     let mut results = results;
     let mut index = 0;
     loop {
@@ -401,6 +410,7 @@ async fn relay<'a, W: AsyncWrite + Send + Unpin>(
                 ..OkResponse::default()
             };
             if let Err(e) = result.next().await {
+                broke_off(&e);
                 return results
                     .error(error_kind(&e), e.to_string().as_bytes())
                     .await;
@@ -432,9 +442,10 @@ async fn relay<'a, W: AsyncWrite + Send + Unpin>(
                     }
                     Ok(None) => break,
                     Err(e) => {
+                        broke_off(&e);
                         return rows
                             .finish_error(error_kind(&e), &e.to_string().into_bytes())
-                            .await
+                            .await;
                     }
                 }
             }

@@ -239,3 +239,18 @@ pub fn put_key(keys: &Keys, key: &str, value: &impl serde::Serialize) {
         crate::sharding::records::encode_value(&value),
     );
 }
+
+/// A local `shards=1 rf=1` request `id` written by `by`, with a 30 s
+/// timeout and no requesting process.
+pub fn local_request(id: &str, by: &str) -> crate::sharding::records::OpRequest {
+    crate::sharding::records::OpRequest {
+        id: id.into(),
+        by: NodeId::new(by),
+        at_ms: 0,
+        timeout_ms: 30_000,
+        scope: crate::sharding::records::Scope::Local,
+        shards: 1,
+        rf: 1,
+        instance: None,
+    }
+}

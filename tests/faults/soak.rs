@@ -5,13 +5,12 @@
 //! resident memory of every process over time; the helper of node 0, never
 //! killed, must not grow.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use manticore_sim::testkit::SimNode;
 
 use crate::harness::*;
-use crate::sharding_support::traffic::{Traffic, FIRST_WRITE_ID};
+use crate::sharding_support::traffic::{lost_writes, Traffic};
 use crate::sharding_support::*;
 
 /// `VmRSS` of `pid` in KiB.
@@ -100,22 +99,7 @@ pub async fn soak(secs: u64) {
         samples.push((started.elapsed().as_secs_f64(), now));
     }
     let record = traffic.stop().await;
-    let stored: BTreeSet<u64> = column(
-        &mut first,
-        &format!(
-            "SELECT id FROM t WHERE id >= {FIRST_WRITE_ID} ORDER BY id ASC LIMIT 10000000 OPTION max_matches=10000000"
-        ),
-    )
-    .await
-    .into_iter()
-    .map(|s| s.parse().expect("id"))
-    .collect();
-    let lost: Vec<u64> = record
-        .acknowledged
-        .iter()
-        .map(|ack| ack.id)
-        .filter(|id| !stored.contains(id))
-        .collect();
+    let lost = lost_writes(&mut first, &[&record]).await;
     eprintln!(
         "soak: seed {seed}: {:.0} s, {cycles} kill/return cycles, {} writes acknowledged, {} refused, \
          {} lost; {} reads, {} short, reader errors {:?}",

@@ -63,6 +63,27 @@ impl Record {
     }
 }
 
+/// The writes acknowledged to any of `records` that table `t` (read through
+/// `c`) does not hold.
+pub async fn lost_writes(c: &mut Conn, records: &[&Record]) -> Vec<u64> {
+    let sql = format!(
+        "SELECT id FROM t WHERE id >= {FIRST_WRITE_ID} ORDER BY id ASC LIMIT 10000000 \
+         OPTION max_matches=10000000"
+    );
+    let stored: std::collections::BTreeSet<u64> = c
+        .query::<u64, _>(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .collect();
+    records
+        .iter()
+        .flat_map(|r| r.acknowledged.iter())
+        .map(|ack| ack.id)
+        .filter(|id| !stored.contains(id))
+        .collect()
+}
+
 /// A writer and a reader on `table` through the MySQL port of one node.
 pub struct Traffic {
     stop: Arc<AtomicBool>,

@@ -27,6 +27,7 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
         async move {
             let conn_id = node.next_connection_id();
             let more = MoreFlag::default();
+            let log = node.clone();
             let shim = Shim {
                 node,
                 session: Session::new("", Perms::ALL, conn_id, Protocol::Mysql),
@@ -35,8 +36,21 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
                 more: more.clone(),
             };
             let (r, w) = stream.into_split();
-            // A client that goes away mid-protocol is not an error worth reporting.
-            let _ = AsyncMysqlIntermediary::run_on(shim, r, MoreResults::new(w, more)).await;
+            // A client that goes away mid-protocol is not an error worth reporting; anything
+            // else that ends the connection (a reply the protocol layer refused to write) is.
+            if let Err(e) = AsyncMysqlIntermediary::run_on(shim, r, MoreResults::new(w, more)).await
+            {
+                use io::ErrorKind::{
+                    BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof,
+                };
+                if !matches!(
+                    e.kind(),
+                    BrokenPipe | ConnectionAborted | ConnectionReset | UnexpectedEof
+                ) {
+                    log.log
+                        .line(&format!("WARNING: mysql connection {conn_id} closed: {e}"));
+                }
+            }
         }
     })
     .await

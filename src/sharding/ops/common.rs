@@ -283,10 +283,10 @@ mod tests {
 
     use super::*;
     use crate::ids::NodeId;
-    use crate::sharding::records::{OpKind, OpRequest, Scope, TableState};
+    use crate::sharding::records::{OpKind, Scope, TableState};
     use crate::sharding::store::memory::MemStore;
     use crate::sharding::store::SqlStore;
-    use crate::sharding::testing::{context, identity, lost, FakeNode};
+    use crate::sharding::testing::{context, identity, local_request, lost, FakeNode};
 
     #[tokio::test]
     async fn a_request_replaced_by_another_is_not_waited_for() {
@@ -294,16 +294,7 @@ mod tests {
         let ctx = context(&node);
         let store = MemStore::new(Scope::Local);
         let t = TableName::parse("t").unwrap();
-        let theirs = OpRequest {
-            id: "theirs".into(),
-            by: NodeId::new("b:1"),
-            at_ms: 0,
-            timeout_ms: 30_000,
-            scope: Scope::Local,
-            shards: 1,
-            rf: 1,
-            instance: None,
-        };
+        let theirs = local_request("theirs", "b:1");
         let state =
             TableState::requested(OpKind::Create, theirs, "id bigint".into(), String::new());
         store.with(|c| c.tables.insert(t.clone(), state));
@@ -323,16 +314,7 @@ mod tests {
         };
         let t = TableName::parse("t").unwrap();
         let group = GroupName::from("shard_create_t_1");
-        let request = OpRequest {
-            id: "r".into(),
-            by: NodeId::new("a:1"),
-            at_ms: 0,
-            timeout_ms: 30_000,
-            scope: Scope::Local,
-            shards: 1,
-            rf: 1,
-            instance: None,
-        };
+        let request = local_request("r", "a:1");
         let requested =
             TableState::requested(OpKind::Create, request, "id bigint".into(), "".into());
         let mut processing = requested.clone();

@@ -391,7 +391,7 @@ impl MasterEngine {
         self.in_flight.hold(table, clusters);
     }
 
-    /// Rows, placement, table state, and the commit record last: until it is
+    /// Rows, table state, placement, and the commit record last: until it is
     /// written nothing runs, and a table left `processing` without it is
     /// planned again.
     fn enqueue(
@@ -431,10 +431,14 @@ impl MasterEngine {
         }
         let count = rows.len();
         out.push(Command::Enqueue(rows));
+        // The state before the placement: a master that stops after writing
+        // the placement leaves the request `processing`, and the next one
+        // removes that placement before planning or dropping the request
+        // (a CREATE is only requested for a table that is not placed).
+        out.push(Command::PutTable(table.clone(), state));
         if let Some(placement) = planned.placement {
             out.push(Command::ReplacePlacement(table.clone(), placement));
         }
-        out.push(Command::PutTable(table.clone(), state));
         out.push(Command::PutGroup(group.clone(), record));
         out.push(Command::WakeExecutors);
         out.push(Command::TableChanged);
