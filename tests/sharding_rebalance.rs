@@ -473,8 +473,10 @@ async fn a_topology_change_during_a_rebalance_is_handled_after_it() {
     traffic.wait_for_writes(20, Duration::from_secs(10)).await;
     let record = traffic.stop().await;
 
-    // The scenario happened: the fifth node was in the cluster, and both
-    // statements were queued, before the first rebalance completed.
+    // The scenario happened: the fifth node was in the cluster, and the
+    // CREATE was queued, before the first rebalance completed. (The DROP of
+    // v was sent then too, but waits for v's own rebalance: the fourth node
+    // gets v's wrapper, behind t's steps in that node's queue.)
     let master = nodes
         .iter()
         .find(|n| n.log_text().contains(started))
@@ -488,10 +490,6 @@ async fn a_topology_change_during_a_rebalance_is_handled_after_it() {
         (
             "CREATE u queued",
             logged_at(master, "operation enqueued: table u"),
-        ),
-        (
-            "DROP v queued",
-            logged_at(master, "operation enqueued: table v, group shard_drop_v"),
         ),
     ] {
         let at = at.unwrap_or_else(|| panic!("{what}: not in the log"));

@@ -173,7 +173,11 @@ pub fn consider(
     let Some(table_plan) = plan.tables.into_iter().next() else {
         return Verdict::Balanced;
     };
-    if table_plan.moves.is_empty() {
+    // A live member without a placement row has no wrapper (it was away
+    // when the table was made, or joined after): a rebalance that moves
+    // nothing still creates it there.
+    let unwrapped = states.values().any(|s| *s == NodeState::New);
+    if table_plan.moves.is_empty() && !unwrapped {
         return Verdict::Balanced;
     }
     // Where each shard is detached from is what its holders report.

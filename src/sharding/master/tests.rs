@@ -1346,12 +1346,18 @@ fn world_with_tables(nodes: &[&str], tables: &[(&str, &[&str])]) -> World {
             .unwrap();
         state.succeed(ok_result()).unwrap();
         world.tables.insert(name.clone(), state);
-        for node in *holders {
+        // As a CREATE leaves it: a row on every node, without shards where
+        // the node holds none (it holds the wrapper).
+        for node in nodes {
             world.placement.push(PlacementRow {
                 scope: scope.clone(),
                 node: id(node),
                 table: name.clone(),
-                shards: vec![0],
+                shards: if holders.contains(node) {
+                    vec![0]
+                } else {
+                    vec![]
+                },
             });
         }
         if holders.len() > 1 {
@@ -2095,6 +2101,48 @@ fn rebalance_table_says_what_is_missing_to_keep_rf() {
         )
     );
     assert!(world.groups.is_empty());
+}
+
+/// Found by the disruption campaign: a node away while a table was made
+/// (or one that joined after) got its wrapper only from a rebalance that
+/// moved a copy, so with a balanced placement it never served the table.
+#[test]
+fn a_member_without_the_wrapper_gets_it_though_no_copy_moves() {
+    let mut world = world_with_tables(&["a:1", "b:1", "c:1"], &[("t", &["a:1", "b:1"])]);
+    world.placement.retain(|r| r.node != id("c:1"));
+    let mut engine = engine_in_office(&mut world, 1, "a:1");
+    world.step(&mut engine);
+    let group = world.group_named(GroupKind::Rebalance);
+    let rows: Vec<(String, String)> = world
+        .rows
+        .values()
+        .filter(|r| r.group == group)
+        .map(|r| (r.node.to_string(), r.action.to_query_text()))
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].0, "c:1");
+    assert!(rows[0].1.starts_with("CREATE TABLE `t` "), "{rows:?}");
+    world.run_group(&group);
+    for _ in 0..3 {
+        world.step(&mut engine);
+    }
+    assert!(
+        world.groups[&group].status.is_final(),
+        "{:?}",
+        world.groups[&group]
+    );
+    let c_row = world
+        .placement
+        .iter()
+        .find(|r| r.node == id("c:1") && r.table == table())
+        .expect("c:1 has a placement row");
+    assert!(c_row.shards.is_empty(), "{c_row:?}");
+    // Nothing more to do.
+    let quiet = world.step(&mut engine);
+    assert!(
+        !quiet.iter().any(|c| matches!(c, Command::Enqueue(_))),
+        "{quiet:?}"
+    );
 }
 
 #[test]
